@@ -1,0 +1,332 @@
+/**
+ * The only module that reads the environment. `loadConfig` validates every variable once, lists
+ * every problem in one error (names only, never values) and returns a frozen, typed object that
+ * the processes inject everywhere else.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+/** Development defaults: convenient locally, refused in production. */
+export const DEVELOPMENT_DEFAULTS = {
+  FACEBOOK_APP_SECRET: 'dev-app-secret',
+  FACEBOOK_VERIFY_TOKEN: 'dev-verify-token',
+  ADMIN_USER: 'admin',
+  ADMIN_PASS: 'dev-admin-pass',
+  PSID_HASH_SECRET: 'dev-psid-secret',
+  ENCRYPTION_KEY: 'c3dpdGNoYm9hcmQtZGV2ZWxvcG1lbnQta2V5LTMyYiE=',
+} as const;
+
+/** Passwords nobody should run production with, whatever their length. */
+const KNOWN_WEAK_PASSWORDS = new Set(['admin', 'password', 'changeme', 'change-me', 'secret', '123456', 'dev-admin-pass']);
+const MIN_ADMIN_PASS_LENGTH = 12;
+const MIN_SECRET_LENGTH = 16;
+
+export const DEFAULT_FALLBACK_REPLY =
+  'Thanks for your message! We have received it and will get back to you as soon as we can.';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min).max(max);
+const num = (min: number) => z.coerce.number({ error: 'must be a number' }).min(min);
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a ${protocols.join(' or ')} URL`);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(0, 65535).default(3000),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/switchboard'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:{}-]+$/, 'may hold letters, digits and _ . : { } - only')
+    .default('switchboard'),
+  FACEBOOK_APP_ID: z.string().regex(/^\d+$/, 'must be the numeric app id').optional(),
+  FACEBOOK_APP_SECRET: z.string().optional(),
+  FACEBOOK_VERIFY_TOKEN: z.string().optional(),
+  FACEBOOK_PAGE_ACCESS_TOKEN: z.string().optional(),
+  GRAPH_API_BASE_URL: url(['https:', 'http:']).default('https://graph.facebook.com'),
+  GRAPH_API_VERSION: z.string().regex(/^v\d+\.\d+$/, 'must look like v25.0').default('v25.0'),
+  GRAPH_TIMEOUT_MS: int(100, 60_000).default(10_000),
+  AI_ENABLED: bool.default(true),
+  AI_PROVIDER: z.enum(['gemini']).default('gemini'),
+  GEMINI_API_KEY: z.string().optional(),
+  GEMINI_MODEL: z.string().min(1).default('gemini-3.5-flash-lite'),
+  GEMINI_BASE_URL: url(['https:', 'http:']).optional(),
+  AI_TIMEOUT_MS: int(100, 60_000).default(3000),
+  AI_MAX_CALLS_PER_MIN: int(0).default(10),
+  AI_MAX_CALLS_PER_MIN_PER_PSID: int(0).default(2),
+  AI_DAILY_BUDGET_USD: num(0).optional(),
+  AI_MONTHLY_BUDGET_USD: num(0).optional(),
+  AI_PRICE_INPUT_PER_MTOK_USD: num(0).default(0.1),
+  AI_PRICE_OUTPUT_PER_MTOK_USD: num(0).default(0.4),
+  FALLBACK_REPLY: z.string().min(1).max(1900).default(DEFAULT_FALLBACK_REPLY),
+  ADMIN_USER: z.string().min(1).optional(),
+  ADMIN_PASS: z.string().min(1).optional(),
+  PSID_HASH_SECRET: z.string().optional(),
+  ENCRYPTION_KEY: z.string().optional(),
+  ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
+  REQUIRE_HTTPS: bool.optional(),
+  TRUST_PROXY: z.string().default('loopback'),
+  CORS_ORIGINS: z.string().default(''),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  WEBHOOK_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
+  WORKER_CONCURRENCY: int(1, 1000).default(32),
+  STALE_EVENT_MAX_AGE_S: int(60).default(24 * 3600),
+  SEND_MAX_ATTEMPTS: int(1, 50).default(8),
+  SEND_ECHO_WAIT_MS: int(0, 300_000).default(15_000),
+  SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(10_000),
+  WORKER_HEARTBEAT_FILE: z.string().optional(),
+  WORKER_LOCK_DURATION_MS: int(1000, 600_000).default(30_000),
+  RETENTION_DAYS: int(1, 3650).default(90),
+});
+
+type Env = z.infer<typeof schema>;
+
+export interface Config {
+  readonly env: 'production' | 'development' | 'test';
+  readonly isProduction: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly queuePrefix: string;
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly retentionDays: number;
+  readonly meta: {
+    readonly appId: string | undefined;
+    readonly appSecret: string;
+    readonly verifyToken: string;
+    readonly defaultPageToken: string | undefined;
+    readonly graphBaseUrl: string;
+    readonly graphVersion: string;
+    readonly graphTimeoutMs: number;
+    /** true when the app secret is the development default (health reports `degraded`). */
+    readonly usingDevelopmentSecret: boolean;
+  };
+  readonly ai: {
+    readonly enabled: boolean;
+    readonly provider: 'gemini';
+    readonly apiKey: string | undefined;
+    readonly model: string;
+    readonly baseUrl: string | undefined;
+    readonly timeoutMs: number;
+    readonly maxCallsPerMin: number;
+    readonly maxCallsPerMinPerPsid: number;
+    readonly fallbackReply: string;
+    readonly dailyBudgetUsd: number | undefined;
+    readonly monthlyBudgetUsd: number | undefined;
+    readonly priceInputPerMTokUsd: number;
+    readonly priceOutputPerMTokUsd: number;
+  };
+  readonly admin: { readonly user: string; readonly pass: string };
+  readonly privacy: {
+    readonly psidHashSecret: string;
+    readonly encryptionKey: Buffer;
+    readonly previousEncryptionKeys: readonly Buffer[];
+  };
+  readonly http: {
+    readonly requireHttps: boolean;
+    readonly trustProxy: boolean | number | string;
+    readonly corsOrigins: readonly string[];
+    readonly bodyLimit: number;
+  };
+  readonly worker: {
+    readonly concurrency: number;
+    readonly staleAfterMs: number;
+    readonly sendMaxAttempts: number;
+    /** How long a retried send waits for Meta's echo of a part whose outcome a crash left unknown. */
+    readonly sendEchoWaitMs: number;
+    readonly shutdownTimeoutMs: number;
+    /** Touched every few seconds while the worker is healthy (container liveness check). */
+    readonly heartbeatFile: string | undefined;
+    /** A job's lock: a crashed worker's jobs are taken over by others after at most this long. */
+    readonly lockDurationMs: number;
+  };
+}
+
+/** Empty strings count as unset, as in most deployment tools' `.env` templates. */
+function withoutEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v.trim() !== '') out[k] = v.trim();
+  return out;
+}
+
+function decodeKey(name: string, value: string, problems: string[]): Buffer {
+  const key = Buffer.from(value, 'base64');
+  if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== value.replace(/=+$/, '')) {
+    problems.push(`${name}: must be exactly 32 bytes, base64-encoded`);
+  }
+  return key;
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}
+
+function isLoopbackUrl(value: string): boolean {
+  const host = new URL(value).hostname;
+  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+}
+
+/**
+ * Validates `env` and returns the frozen configuration, or throws one ConfigError naming every
+ * problem. Pure: it reads nothing but its argument.
+ */
+export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
+  const parsed = schema.safeParse(withoutEmpty(rawEnv));
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+
+  const secret = (name: Exclude<keyof typeof DEVELOPMENT_DEFAULTS, 'ADMIN_USER'>): string => {
+    const value = e[name];
+    if (!production) return value ?? DEVELOPMENT_DEFAULTS[name];
+    if (value === undefined) problems.push(`${name}: required in production`);
+    else if (value === DEVELOPMENT_DEFAULTS[name])
+      problems.push(`${name}: the development default is refused in production`);
+    return value ?? '';
+  };
+
+  const appSecret = secret('FACEBOOK_APP_SECRET');
+  const verifyToken = secret('FACEBOOK_VERIFY_TOKEN');
+  // A user name is not a secret: `admin` stays acceptable in production; the password is what counts.
+  const adminUser = e.ADMIN_USER ?? DEVELOPMENT_DEFAULTS.ADMIN_USER;
+  const adminPass = secret('ADMIN_PASS');
+  const psidHashSecret = secret('PSID_HASH_SECRET');
+  const encryptionKeyText = secret('ENCRYPTION_KEY');
+  const encryptionKey = decodeKey('ENCRYPTION_KEY', encryptionKeyText || DEVELOPMENT_DEFAULTS.ENCRYPTION_KEY, problems);
+  const previousEncryptionKeys = (e.ENCRYPTION_KEY_PREVIOUS ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((k) => decodeKey('ENCRYPTION_KEY_PREVIOUS', k.trim(), problems));
+
+  const corsOrigins = e.CORS_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+
+  if (production) {
+    if (adminPass && (adminPass.length < MIN_ADMIN_PASS_LENGTH || KNOWN_WEAK_PASSWORDS.has(adminPass.toLowerCase())))
+      problems.push(`ADMIN_PASS: too weak for production (at least ${MIN_ADMIN_PASS_LENGTH} characters, not a known default)`);
+    if (psidHashSecret && psidHashSecret.length < MIN_SECRET_LENGTH)
+      problems.push(`PSID_HASH_SECRET: must be at least ${MIN_SECRET_LENGTH} characters in production`);
+    if (corsOrigins.includes('*')) problems.push('CORS_ORIGINS: * is refused in production');
+    if (new URL(e.GRAPH_API_BASE_URL).protocol === 'http:' && !isLoopbackUrl(e.GRAPH_API_BASE_URL))
+      problems.push('GRAPH_API_BASE_URL: must be https (a loopback stand-in excepted)');
+    if (e.GEMINI_BASE_URL && new URL(e.GEMINI_BASE_URL).protocol === 'http:' && !isLoopbackUrl(e.GEMINI_BASE_URL))
+      problems.push('GEMINI_BASE_URL: must be https (a loopback stand-in excepted)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config: Config = {
+    env: e.NODE_ENV,
+    isProduction: production,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    logLevel: e.LOG_LEVEL,
+    retentionDays: e.RETENTION_DAYS,
+    meta: {
+      appId: e.FACEBOOK_APP_ID,
+      appSecret,
+      verifyToken,
+      defaultPageToken: e.FACEBOOK_PAGE_ACCESS_TOKEN,
+      graphBaseUrl: e.GRAPH_API_BASE_URL.replace(/\/+$/, ''),
+      graphVersion: e.GRAPH_API_VERSION,
+      graphTimeoutMs: e.GRAPH_TIMEOUT_MS,
+      usingDevelopmentSecret: appSecret === DEVELOPMENT_DEFAULTS.FACEBOOK_APP_SECRET,
+    },
+    ai: {
+      enabled: e.AI_ENABLED,
+      provider: e.AI_PROVIDER,
+      apiKey: e.GEMINI_API_KEY,
+      model: e.GEMINI_MODEL,
+      baseUrl: e.GEMINI_BASE_URL?.replace(/\/+$/, ''),
+      timeoutMs: e.AI_TIMEOUT_MS,
+      maxCallsPerMin: e.AI_MAX_CALLS_PER_MIN,
+      maxCallsPerMinPerPsid: e.AI_MAX_CALLS_PER_MIN_PER_PSID,
+      fallbackReply: e.FALLBACK_REPLY,
+      dailyBudgetUsd: e.AI_DAILY_BUDGET_USD,
+      monthlyBudgetUsd: e.AI_MONTHLY_BUDGET_USD,
+      priceInputPerMTokUsd: e.AI_PRICE_INPUT_PER_MTOK_USD,
+      priceOutputPerMTokUsd: e.AI_PRICE_OUTPUT_PER_MTOK_USD,
+    },
+    admin: { user: adminUser, pass: adminPass },
+    privacy: { psidHashSecret, encryptionKey, previousEncryptionKeys },
+    http: {
+      requireHttps: e.REQUIRE_HTTPS ?? production,
+      trustProxy: parseTrustProxy(e.TRUST_PROXY),
+      corsOrigins,
+      bodyLimit: e.WEBHOOK_BODY_LIMIT_BYTES,
+    },
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      staleAfterMs: e.STALE_EVENT_MAX_AGE_S * 1000,
+      sendMaxAttempts: e.SEND_MAX_ATTEMPTS,
+      sendEchoWaitMs: e.SEND_ECHO_WAIT_MS,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      heartbeatFile: e.WORKER_HEARTBEAT_FILE,
+      lockDurationMs: e.WORKER_LOCK_DURATION_MS,
+    },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The process environment merged over `.env` in the working directory (when present): real
+ * environment variables win, as with docker compose and most twelve-factor tools.
+ */
+export function readEnvironment(cwd = process.cwd()): Record<string, string | undefined> {
+  const file = resolve(cwd, '.env');
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+  return { ...fromFile, ...process.env };
+}
+
+/** Entry points call this: the environment, validated, or a clean exit listing every problem. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig(readEnvironment());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}

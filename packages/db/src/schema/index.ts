@@ -1,0 +1,4 @@
+export * from './events.js';
+export * from './replies.js';
+export * from './pages.js';
+export * from './audit.js';

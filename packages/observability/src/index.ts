@@ -1,0 +1,5 @@
+export * from './logger.js';
+export * from './counters.js';
+export * from './latency.js';
+export * from './series.js';
+export * from './metrics.js';
