@@ -1,0 +1,90 @@
+import type { Redis } from 'ioredis';
+import type { AiSettings } from './ai-settings.js';
+import type { TokenUsage } from './reply-decision.js';
+
+export type BudgetSettings = Pick<AiSettings, 'dailyBudgetUsd' | 'monthlyBudgetUsd' | 'priceInputPerMTokUsd' | 'priceOutputPerMTokUsd'>;
+
+export interface BudgetStatus {
+  dailySpendUsd: number;
+  dailyBudgetUsd: number | null;
+  monthlySpendUsd: number;
+  monthlyBudgetUsd: number | null;
+}
+
+/** Long enough to read yesterday's and last month's spend for a while, short enough to clean up. */
+const DAY_KEY_TTL_S = 3 * 24 * 3600;
+const MONTH_KEY_TTL_S = 35 * 24 * 3600;
+const MICRO = 1_000_000;
+
+/**
+ * AI cost guard: today's (UTC) and this month's spend, counted in Redis across all workers, against
+ * optional USD budgets. Spend is stored in micro-dollars: a price per million tokens is then exactly
+ * the micro-dollar price of one token.
+ *
+ * The check happens before a call and the spend is recorded after it, so calls in flight when the
+ * budget is crossed may overshoot it by at most one call each; that is the price of not holding a
+ * lock across a network call.
+ */
+export class BudgetGuard {
+  readonly #redis: Redis;
+  readonly #keyPrefix: string;
+  readonly #settings: BudgetSettings;
+
+  constructor(redis: Redis, keyPrefix: string, settings: BudgetSettings) {
+    this.#redis = redis;
+    this.#keyPrefix = keyPrefix;
+    this.#settings = settings;
+  }
+
+  async isExhausted(now: Date = new Date()): Promise<boolean> {
+    const { dailyBudgetUsd, monthlyBudgetUsd } = this.#settings;
+    if (dailyBudgetUsd === undefined && monthlyBudgetUsd === undefined) return false;
+    const { dailySpendUsd, monthlySpendUsd } = await this.status(now);
+    return (
+      (dailyBudgetUsd !== undefined && dailySpendUsd >= dailyBudgetUsd) ||
+      (monthlyBudgetUsd !== undefined && monthlySpendUsd >= monthlyBudgetUsd)
+    );
+  }
+
+  async record(usage: TokenUsage, now: Date = new Date()): Promise<void> {
+    const micro =
+      Math.max(0, usage.inputTokens) * this.#settings.priceInputPerMTokUsd +
+      Math.max(0, usage.outputTokens) * this.#settings.priceOutputPerMTokUsd;
+    if (!(micro > 0)) return;
+    const { day, month } = this.#keys(now);
+    const results = await this.#redis
+      .multi()
+      .incrbyfloat(day, micro)
+      .expire(day, DAY_KEY_TTL_S)
+      .incrbyfloat(month, micro)
+      .expire(month, MONTH_KEY_TTL_S)
+      .exec();
+    const failed = results?.find(([err]) => err !== null)?.[0];
+    if (failed) throw failed;
+  }
+
+  async status(now: Date = new Date()): Promise<BudgetStatus> {
+    const { day, month } = this.#keys(now);
+    const [daily, monthly] = await this.#redis.mget(day, month);
+    return {
+      dailySpendUsd: toUsd(daily),
+      dailyBudgetUsd: this.#settings.dailyBudgetUsd ?? null,
+      monthlySpendUsd: toUsd(monthly),
+      monthlyBudgetUsd: this.#settings.monthlyBudgetUsd ?? null,
+    };
+  }
+
+  #keys(now: Date): { day: string; month: string } {
+    const iso = now.toISOString();
+    // One hash tag so MULTI and MGET over both keys stay in one slot on Redis Cluster.
+    return {
+      day: `${this.#keyPrefix}:{ai-budget}:day:${iso.slice(0, 10)}`,
+      month: `${this.#keyPrefix}:{ai-budget}:month:${iso.slice(0, 7)}`,
+    };
+  }
+}
+
+function toUsd(micro: string | null | undefined): number {
+  const value = micro == null ? 0 : Number(micro);
+  return Number.isFinite(value) ? value / MICRO : 0;
+}

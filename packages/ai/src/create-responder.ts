@@ -1,0 +1,46 @@
+import type { Redis } from 'ioredis';
+import { AiRateLimiter } from './ai-rate-limiter.js';
+import type { AiSettings } from './ai-settings.js';
+import { BudgetGuard } from './budget-guard.js';
+import type { CounterSink } from './counter-sink.js';
+import { GeminiGenerator } from './gemini-generator.js';
+import { KillSwitch } from './kill-switch.js';
+import type { ReplyGenerator } from './reply-generator.js';
+import { Responder } from './responder.js';
+
+export interface CreateResponderOptions {
+  redis: Redis;
+  /** The deployment's key prefix (QUEUE_PREFIX); every AI key lives under `${prefix}:ai:`. */
+  prefix: string;
+  settings: AiSettings;
+  counters: CounterSink;
+  /** Replaces the Gemini generator (another provider, or a test double); null forces "unconfigured". */
+  generator?: ReplyGenerator | null;
+}
+
+/** Wires the kill switch, rate limits, budget and Gemini generator from the settings. */
+export function createResponder(opts: CreateResponderOptions): Responder {
+  const { redis, prefix, settings, counters } = opts;
+  const generator =
+    opts.generator !== undefined
+      ? opts.generator
+      : settings.apiKey
+        ? new GeminiGenerator({
+            apiKey: settings.apiKey,
+            model: settings.model,
+            timeoutMs: settings.timeoutMs,
+            ...(settings.baseUrl ? { baseUrl: settings.baseUrl } : {}),
+          })
+        : null;
+  return new Responder({
+    settings,
+    counters,
+    generator,
+    killSwitch: new KillSwitch(redis, `${prefix}:ai:enabled`, settings.enabled),
+    limiter: new AiRateLimiter(redis, `${prefix}:ai:rl`, {
+      perMin: settings.maxCallsPerMin,
+      perUserPerMin: settings.maxCallsPerMinPerPsid,
+    }),
+    budget: new BudgetGuard(redis, `${prefix}:ai:budget`, settings),
+  });
+}

@@ -1,0 +1,86 @@
+import { GoogleGenAI, type GenerateContentResponse } from '@google/genai';
+import { AiBlockedError, AiError } from './ai-errors.js';
+import type { GenerateResult, ReplyGenerator } from './reply-generator.js';
+import { runWithDeadline } from './run-with-deadline.js';
+import { stripMarkdown } from './strip-markdown.js';
+import { MAX_OUTPUT_TOKENS, SYSTEM_INSTRUCTION } from './system-instruction.js';
+
+/** Finish reasons that mean the answer was withheld or cut for policy reasons, not a failure. */
+const BLOCKING_FINISH_REASONS = new Set(['SAFETY', 'PROHIBITED_CONTENT', 'BLOCKLIST', 'SPII']);
+
+export interface GeminiGeneratorOptions {
+  apiKey: string;
+  model: string;
+  /** A stand-in origin such as a loopback fake; undefined means Google's default endpoint. */
+  baseUrl?: string;
+  timeoutMs: number;
+}
+
+/** Replies through Google's Gemini API (`models.generateContent`) with the house system instruction. */
+export class GeminiGenerator implements ReplyGenerator {
+  readonly #client: GoogleGenAI;
+  readonly #model: string;
+  readonly #timeoutMs: number;
+
+  constructor(opts: GeminiGeneratorOptions) {
+    this.#model = opts.model;
+    this.#timeoutMs = opts.timeoutMs;
+    this.#client = new GoogleGenAI({
+      apiKey: opts.apiKey,
+      // Explicit, so a stray GOOGLE_GENAI_USE_VERTEXAI in the environment cannot switch backends.
+      vertexai: false,
+      // No retryOptions: a retry cannot fit inside a 3 s budget, and the job queue retries anyway.
+      ...(opts.baseUrl ? { httpOptions: { baseUrl: opts.baseUrl } } : {}),
+    });
+  }
+
+  async generate(userText: string, signal: AbortSignal): Promise<GenerateResult> {
+    const response = await runWithDeadline(
+      (abortSignal) =>
+        this.#client.models.generateContent({
+          model: this.#model,
+          contents: [{ role: 'user', parts: [{ text: userText }] }],
+          config: {
+            systemInstruction: SYSTEM_INSTRUCTION,
+            maxOutputTokens: MAX_OUTPUT_TOKENS,
+            candidateCount: 1,
+            abortSignal,
+          },
+        }),
+      this.#timeoutMs,
+      signal,
+    );
+    return readAnswer(response);
+  }
+}
+
+function readAnswer(response: GenerateContentResponse): GenerateResult {
+  const blockReason = response.promptFeedback?.blockReason;
+  if (blockReason) throw new AiBlockedError(`prompt blocked: ${blockReason}`);
+
+  const candidate = response.candidates?.[0];
+  const finishReason = candidate?.finishReason;
+  if (finishReason && BLOCKING_FINISH_REASONS.has(finishReason)) {
+    throw new AiBlockedError(`answer blocked: ${finishReason}`);
+  }
+
+  // Read the parts directly rather than through `response.text`, which warns on the console for
+  // non-text parts; thought summaries are never shown to the user.
+  const raw = (candidate?.content?.parts ?? [])
+    .filter((part) => typeof part.text === 'string' && part.thought !== true)
+    .map((part) => part.text)
+    .join('');
+  const text = stripMarkdown(raw);
+  if (text.length === 0) throw new AiError('empty answer');
+
+  const meta = response.usageMetadata;
+  if (!meta) return { text };
+  return {
+    text,
+    usage: {
+      inputTokens: meta.promptTokenCount ?? 0,
+      // Thinking tokens are billed at the output price.
+      outputTokens: (meta.candidatesTokenCount ?? 0) + (meta.thoughtsTokenCount ?? 0),
+    },
+  };
+}

@@ -1,0 +1,306 @@
+/**
+ * A small Graph API client for what Switchboard needs: the Send API, debug_token, subscribed_apps
+ * and the Instagram token refresh. One pooled keep-alive undici Agent per client; every call is cut
+ * at `timeoutMs`; every failure becomes a classified `GraphApiError`.
+ *
+ * Tokens travel in the `Authorization: Bearer` header, never in the URL, so proxies and access
+ * logs that record URLs never see them; `appsecret_proof` (an HMAC, useless without the secret) goes
+ * in the query string (https://developers.facebook.com/docs/graph-api/securing-requests). The two
+ * exceptions are fixed by Meta's API shape: debug_token's `input_token` and the Instagram refresh's
+ * `access_token` are query parameters by definition.
+ */
+import { Agent, request } from 'undici';
+import { GraphApiError, sanitiseGraphMessage } from './graph-errors.js';
+import { appSecretProof } from './signature.js';
+
+export interface GraphClientOptions {
+  /** e.g. https://graph.facebook.com, or a loopback stand-in in tests. */
+  baseUrl: string;
+  /** Pinned Graph API version, e.g. v25.0. */
+  version: string;
+  appSecret: string;
+  /** Needed only for debugToken (the app token is `{app-id}|{app-secret}`). */
+  appId?: string;
+  timeoutMs: number;
+  /** Sockets per origin. */
+  connections?: number;
+}
+
+export interface SendTextArgs {
+  pageId: string;
+  accessToken: string;
+  recipientId: string;
+  text: string;
+  /** Comes back on the echo (`message.metadata`), so we can recognise our own sends. */
+  metadata?: string;
+}
+
+export interface TokenDebugInfo {
+  isValid: boolean;
+  type: string | null;
+  appId: string | null;
+  /** Unix seconds; 0 = never expires. */
+  expiresAt: number | null;
+  dataAccessExpiresAt: number | null;
+  scopes: string[];
+  /** Graph's reason when the token is invalid, sanitised. */
+  error: string | null;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+interface Usage {
+  percent: number | null;
+  regainMs: number | null;
+}
+
+/**
+ * `X-Business-Use-Case-Usage: {"<business-id>": [{type, call_count, total_cputime, total_time,
+ * estimated_time_to_regain_access}]}` — percentages, and minutes until throttling lifts
+ * (https://developers.facebook.com/docs/graph-api/overview/rate-limiting).
+ */
+function parseBusinessUseCaseUsage(raw: string | undefined): Usage {
+  const usage: Usage = { percent: null, regainMs: null };
+  if (!raw) return usage;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return usage;
+  }
+  if (!isObj(parsed)) return usage;
+  for (const list of Object.values(parsed)) {
+    if (!Array.isArray(list)) continue;
+    for (const item of list) {
+      if (!isObj(item)) continue;
+      for (const field of ['call_count', 'total_cputime', 'total_time']) {
+        const p = num(item[field]);
+        if (p !== null) usage.percent = Math.max(usage.percent ?? 0, p);
+      }
+      const minutes = num(item.estimated_time_to_regain_access);
+      if (minutes !== null && minutes > 0) usage.regainMs = Math.max(usage.regainMs ?? 0, minutes * 60_000);
+    }
+  }
+  return usage;
+}
+
+function retryAfterMs(header: string | undefined): number | null {
+  if (!header) return null;
+  const seconds = Number(header);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : null;
+}
+
+interface CallOptions {
+  method: 'GET' | 'POST';
+  url: URL;
+  /** Sent as a Bearer token, with its appsecret_proof in the query unless it is the app token. */
+  token?: string;
+  appToken?: boolean;
+  json?: unknown;
+}
+
+/** The `meta` part of Switchboard's configuration that a Graph client needs. */
+export interface GraphSettings {
+  graphBaseUrl: string;
+  graphVersion: string;
+  appSecret: string;
+  appId?: string | undefined;
+  graphTimeoutMs: number;
+}
+
+/** A client for the configured Graph origin and version: the one way the processes build one. */
+export function graphClientFor(meta: GraphSettings, overrides: { connections?: number; timeoutMs?: number } = {}): GraphClient {
+  return new GraphClient({
+    baseUrl: meta.graphBaseUrl,
+    version: meta.graphVersion,
+    appSecret: meta.appSecret,
+    ...(meta.appId ? { appId: meta.appId } : {}),
+    timeoutMs: overrides.timeoutMs ?? meta.graphTimeoutMs,
+    connections: overrides.connections ?? 4,
+  });
+}
+
+export class GraphClient {
+  private readonly agent: Agent;
+  private readonly versionBase: string;
+  private readonly baseUrl: string;
+  private readonly appSecret: string;
+  private readonly appId: string | null;
+  private readonly timeoutMs: number;
+
+  /** Highest percentage seen in the last `X-Business-Use-Case-Usage` header; slow down as it nears 100. */
+  lastBusinessUseCaseUsage: number | null = null;
+
+  constructor(opts: GraphClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    this.versionBase = `${this.baseUrl}/${opts.version}`;
+    this.appSecret = opts.appSecret;
+    this.appId = opts.appId ?? null;
+    this.timeoutMs = opts.timeoutMs;
+    this.agent = new Agent({
+      connections: opts.connections ?? 32,
+      // Keep sockets warm between bursts: a TLS handshake to graph.facebook.com costs more than the call.
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 120_000,
+      connect: { timeout: opts.timeoutMs },
+    });
+  }
+
+  /**
+   * Send API: one text message as a reply inside the 24-hour window (`messaging_type: RESPONSE`,
+   * https://developers.facebook.com/docs/messenger-platform/reference/send-api/). The caller splits
+   * long texts first (splitMessage).
+   */
+  async sendText(args: SendTextArgs): Promise<{ messageId: string; recipientId: string }> {
+    const message: Obj = { text: args.text };
+    if (args.metadata !== undefined) message.metadata = args.metadata;
+    const body = await this.call({
+      method: 'POST',
+      url: new URL(`${this.versionBase}/${encodeURIComponent(args.pageId)}/messages`),
+      token: args.accessToken,
+      json: { recipient: { id: args.recipientId }, messaging_type: 'RESPONSE', message },
+    });
+    const messageId = isObj(body) ? str(body.message_id) : null;
+    if (messageId === null) {
+      // 2xx without a message id: it may have gone out, so retrying could send twice. Dead-letter it.
+      throw new GraphApiError({ kind: 'permanent', graphMessage: 'Send API answered without message_id' });
+    }
+    const recipientId = isObj(body) ? str(body.recipient_id) : null;
+    return { messageId, recipientId: recipientId ?? args.recipientId };
+  }
+
+  /** https://developers.facebook.com/docs/graph-api/reference/debug_token */
+  async debugToken(inputToken: string): Promise<TokenDebugInfo> {
+    if (this.appId === null) throw new TypeError('GraphClient needs appId to call debug_token');
+    const url = new URL(`${this.versionBase}/debug_token`);
+    url.searchParams.set('input_token', inputToken);
+    // The app token already contains the secret, so no appsecret_proof goes with it.
+    const body = await this.call({ method: 'GET', url, token: `${this.appId}|${this.appSecret}`, appToken: true });
+    const data = isObj(body) && isObj(body.data) ? body.data : {};
+    const err = isObj(data.error) ? str(data.error.message) : null;
+    return {
+      isValid: data.is_valid === true,
+      type: str(data.type),
+      appId: str(data.app_id),
+      expiresAt: num(data.expires_at),
+      dataAccessExpiresAt: num(data.data_access_expires_at),
+      scopes: Array.isArray(data.scopes) ? data.scopes.filter((s): s is string => typeof s === 'string') : [],
+      error: err === null ? null : sanitiseGraphMessage(err),
+    };
+  }
+
+  /** Subscriptions can be dropped silently; this shows them (https://developers.facebook.com/docs/graph-api/reference/page/subscribed_apps/). */
+  async getSubscribedApps(pageId: string, accessToken: string): Promise<Array<{ id: string; subscribedFields: string[] }>> {
+    const body = await this.call({
+      method: 'GET',
+      url: new URL(`${this.versionBase}/${encodeURIComponent(pageId)}/subscribed_apps`),
+      token: accessToken,
+    });
+    const data = isObj(body) && Array.isArray(body.data) ? body.data : [];
+    const apps: Array<{ id: string; subscribedFields: string[] }> = [];
+    for (const app of data) {
+      const id = isObj(app) ? str(app.id) : null;
+      if (!isObj(app) || id === null) continue;
+      const fields = Array.isArray(app.subscribed_fields) ? app.subscribed_fields : [];
+      apps.push({ id, subscribedFields: fields.filter((f): f is string => typeof f === 'string') });
+    }
+    return apps;
+  }
+
+  async subscribeApp(pageId: string, accessToken: string, fields: string[]): Promise<boolean> {
+    const url = new URL(`${this.versionBase}/${encodeURIComponent(pageId)}/subscribed_apps`);
+    url.searchParams.set('subscribed_fields', fields.join(','));
+    const body = await this.call({ method: 'POST', url, token: accessToken });
+    return isObj(body) && body.success === true;
+  }
+
+  /**
+   * Extends an Instagram-Login user token (60 days, at least 24 h old). Meta serves this from
+   * graph.instagram.com without a version; `instagramBaseUrl` defaults to `baseUrl` so a single
+   * fake Graph can answer it in tests.
+   */
+  async refreshInstagramToken(accessToken: string, instagramBaseUrl?: string): Promise<{ accessToken: string; expiresInS: number }> {
+    const url = new URL(`${(instagramBaseUrl ?? this.baseUrl).replace(/\/+$/, '')}/refresh_access_token`);
+    url.searchParams.set('grant_type', 'ig_refresh_token');
+    url.searchParams.set('access_token', accessToken);
+    const body = await this.call({ method: 'GET', url });
+    const token = isObj(body) ? str(body.access_token) : null;
+    const expires = isObj(body) ? num(body.expires_in) : null;
+    if (token === null || expires === null) {
+      throw new GraphApiError({ kind: 'permanent', graphMessage: 'refresh_access_token answered without a token' });
+    }
+    return { accessToken: token, expiresInS: expires };
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async call(opts: CallOptions): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (opts.token !== undefined) {
+      headers.authorization = `Bearer ${opts.token}`;
+      if (!opts.appToken) opts.url.searchParams.set('appsecret_proof', appSecretProof(this.appSecret, opts.token));
+    }
+    let payload: string | undefined;
+    if (opts.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(opts.json);
+    }
+
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.timeoutMs);
+
+    try {
+      const res = await request(opts.url, {
+        method: opts.method,
+        headers,
+        body: payload,
+        dispatcher: this.agent,
+        signal: controller.signal,
+      });
+      const text = await res.body.text();
+      const usage = parseBusinessUseCaseUsage(headerValue(res.headers['x-business-use-case-usage']));
+      if (usage.percent !== null) this.lastBusinessUseCaseUsage = usage.percent;
+
+      let body: unknown = null;
+      try {
+        body = text === '' ? null : JSON.parse(text);
+      } catch {
+        body = null; // a proxy's HTML error page: classified by status alone
+      }
+      const error = isObj(body) && isObj(body.error) ? body.error : null;
+      if (res.statusCode >= 200 && res.statusCode < 300 && error === null) return body;
+
+      const retryAfter = [usage.regainMs, retryAfterMs(headerValue(res.headers['retry-after']))].filter((v): v is number => v !== null);
+      throw new GraphApiError({
+        status: res.statusCode,
+        code: num(error?.code),
+        subcode: num(error?.error_subcode),
+        type: str(error?.type),
+        fbtraceId: str(error?.fbtrace_id),
+        graphMessage: str(error?.message),
+        retryAfterMs: retryAfter.length > 0 ? Math.max(...retryAfter) : null,
+      });
+    } catch (err) {
+      if (err instanceof GraphApiError) throw err;
+      if (timedOut) throw new GraphApiError({ timeout: true, graphMessage: `no answer within ${this.timeoutMs} ms` });
+      // Only the error code is kept: the original error is not attached, so nothing of the request leaks.
+      const code = isObj(err) && typeof err.code === 'string' ? err.code : 'unknown';
+      throw new GraphApiError({ network: true, graphMessage: `network failure ${code}` });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

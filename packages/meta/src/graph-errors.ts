@@ -1,0 +1,147 @@
+/**
+ * The one table that turns a Graph API failure into an action, and the error the client throws.
+ *
+ * Sources: https://developers.facebook.com/docs/messenger-platform/error-codes and
+ * https://developers.facebook.com/docs/graph-api/guides/error-handling. Throttling usually comes
+ * back as HTTP 400, so rows match on `code`/`error_subcode` first and on the HTTP status last.
+ */
+
+export type GraphErrorKind = 'transient' | 'rate_limited' | 'permanent' | 'token_invalid' | 'page_restricted';
+
+export interface GraphErrorInput {
+  status?: number;
+  code?: number;
+  subcode?: number;
+  network?: boolean;
+  timeout?: boolean;
+}
+
+interface Row {
+  readonly kind: GraphErrorKind;
+  readonly why: string;
+  readonly match: (e: GraphErrorInput) => boolean;
+}
+
+const codeIn =
+  (...codes: number[]) =>
+  (e: GraphErrorInput) =>
+    e.code !== undefined && codes.includes(e.code);
+const codeRange = (from: number, to: number) => (e: GraphErrorInput) => e.code !== undefined && e.code >= from && e.code <= to;
+const codeSub = (code: number, ...subcodes: number[]) => (e: GraphErrorInput) =>
+  e.code === code && e.subcode !== undefined && subcodes.includes(e.subcode);
+
+/** First matching row wins, so specific subcodes come before their code's general row. */
+export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
+  // No answer at all. A timeout is ambiguous (the message may have gone out): the caller retries at most once.
+  { kind: 'transient', why: 'network error or timeout', match: (e) => e.network === true || e.timeout === true },
+  // 190 any subcode, 102: do not retry; hold the Page's sends until a new token arrives.
+  { kind: 'token_invalid', why: 'access token invalid, expired or revoked', match: codeIn(190, 102) },
+  { kind: 'page_restricted', why: 'Page restricted for policy reasons', match: (e) => codeIn(368)(e) || codeSub(10, 1893063)(e) },
+  { kind: 'permanent', why: 'outside the 24-hour messaging window', match: codeSub(10, 2018278, 2534022) },
+  { kind: 'permanent', why: 'another app owns the thread', match: (e) => e.code === 2018300 || e.subcode === 2018300 },
+  { kind: 'permanent', why: 'person not available or blocked the Page', match: (e) => codeIn(551)(e) || codeSub(200, 1545041)(e) },
+  { kind: 'permanent', why: 'permission error', match: (e) => codeIn(10, 230)(e) || codeRange(200, 299)(e) },
+  { kind: 'permanent', why: 'invalid parameter', match: codeIn(100) },
+  // Application, user, Page and business-use-case throttles (80000-80014,
+  // https://developers.facebook.com/docs/graph-api/overview/rate-limiting), WhatsApp throughput
+  // (130429) and pair-rate (131056) limits.
+  {
+    kind: 'rate_limited',
+    why: 'rate limited',
+    match: (e) => codeIn(4, 17, 32, 613, 130429, 131056)(e) || codeRange(80000, 80014)(e),
+  },
+  { kind: 'transient', why: 'temporary Graph API error', match: codeIn(1, 2, 1200) },
+  { kind: 'rate_limited', why: 'HTTP 429', match: (e) => e.status === 429 },
+  { kind: 'transient', why: 'HTTP 5xx', match: (e) => e.status !== undefined && e.status >= 500 },
+  // An unknown code on a 4xx answer will not succeed by repeating it: dead-letter it (replayable).
+  { kind: 'permanent', why: 'unrecognised client error', match: (e) => e.status !== undefined && e.status >= 400 && e.status < 500 },
+] satisfies Row[]);
+
+function rowFor(input: GraphErrorInput): Row | undefined {
+  return GRAPH_ERROR_TABLE.find((row) => row.match(input));
+}
+
+export function classifyGraphError(input: GraphErrorInput): GraphErrorKind {
+  // No status and no recognised code: we never got a real answer, so trying again is the safe reading.
+  return rowFor(input)?.kind ?? 'transient';
+}
+
+const MAX_MESSAGE = 200;
+
+/**
+ * Graph's `error.message` can echo request parameters (recipient ids, text, tokens). Keep it for
+ * operators, but with quoted values, long token-like runs and long digit runs (ids, phone numbers)
+ * replaced, then truncated. Redaction runs first so truncation can never expose a token's head.
+ */
+export function sanitiseGraphMessage(message: string): string {
+  const redacted = message
+    .replace(/"[^"]*"|'[^']*'|“[^”]*”/g, '[redacted]')
+    .replace(/[A-Za-z0-9_\-|.]{20,}/g, '[redacted]')
+    .replace(/\d{8,}/g, '[redacted]')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return redacted.length > MAX_MESSAGE ? `${redacted.slice(0, MAX_MESSAGE - 1)}…` : redacted;
+}
+
+export interface GraphApiErrorInit {
+  status?: number | null;
+  code?: number | null;
+  subcode?: number | null;
+  type?: string | null;
+  fbtraceId?: string | null;
+  retryAfterMs?: number | null;
+  timeout?: boolean;
+  network?: boolean;
+  /** Graph's own message; sanitised before it is kept. */
+  graphMessage?: string | null;
+  /** Forces the kind instead of looking it up in the table. */
+  kind?: GraphErrorKind;
+}
+
+export class GraphApiError extends Error {
+  readonly kind: GraphErrorKind;
+  readonly status: number | null;
+  readonly code: number | null;
+  readonly subcode: number | null;
+  readonly type: string | null;
+  readonly fbtraceId: string | null;
+  /** From `estimated_time_to_regain_access` (minutes) or `Retry-After` (seconds), in ms. */
+  readonly retryAfterMs: number | null;
+  readonly timeout: boolean;
+  readonly network: boolean;
+
+  constructor(init: GraphApiErrorInit) {
+    const input: GraphErrorInput = {};
+    if (init.status != null) input.status = init.status;
+    if (init.code != null) input.code = init.code;
+    if (init.subcode != null) input.subcode = init.subcode;
+    if (init.network) input.network = true;
+    if (init.timeout) input.timeout = true;
+    const row = rowFor(input);
+    const kind = init.kind ?? row?.kind ?? 'transient';
+
+    const facts = [
+      `kind=${kind}`,
+      init.status != null ? `status=${init.status}` : null,
+      init.code != null ? `code=${init.code}` : null,
+      init.subcode != null ? `subcode=${init.subcode}` : null,
+      init.type && /^\w{1,40}$/.test(init.type) ? `type=${init.type}` : null,
+      // fbtrace_id is Meta's support reference, harmless and worth logging; anything else in its place is dropped.
+      init.fbtraceId && /^[\w-]{1,64}$/.test(init.fbtraceId) ? `fbtrace_id=${init.fbtraceId}` : null,
+    ].filter((f): f is string => f !== null);
+    const what = init.timeout ? 'timed out' : init.network ? 'network error' : (row?.why ?? 'request failed');
+    const detail = init.graphMessage ? `: ${sanitiseGraphMessage(init.graphMessage)}` : '';
+    super(`Graph API ${what} (${facts.join(' ')})${detail}`);
+
+    this.name = 'GraphApiError';
+    this.kind = kind;
+    this.status = init.status ?? null;
+    this.code = init.code ?? null;
+    this.subcode = init.subcode ?? null;
+    this.type = init.type ?? null;
+    this.fbtraceId = init.fbtraceId ?? null;
+    this.retryAfterMs = init.retryAfterMs ?? null;
+    this.timeout = init.timeout === true;
+    this.network = init.network === true;
+  }
+}

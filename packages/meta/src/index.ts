@@ -1,0 +1,20 @@
+/**
+ * Everything Meta: webhook signatures, payload normalisation, the Graph API client and its error
+ * table, and message splitting. No Fastify, no BullMQ: callers wire these into processes.
+ */
+export type { Channel } from './channel.js';
+export { channelForObject } from './channel.js';
+export { appSecretProof, createSignatureVerifier, signPayload } from './signature.js';
+export { metaJson } from './meta-json.js';
+export { InvalidPayloadError, normaliseWebhook, type EventType, type NormalisedEvent, type NormaliseResult } from './normalise.js';
+export {
+  classifyGraphError,
+  GRAPH_ERROR_TABLE,
+  GraphApiError,
+  sanitiseGraphMessage,
+  type GraphApiErrorInit,
+  type GraphErrorInput,
+  type GraphErrorKind,
+} from './graph-errors.js';
+export { MESSAGE_LIMITS, splitMessage } from './split-message.js';
+export { GraphClient, graphClientFor, type GraphSettings, type GraphClientOptions, type SendTextArgs, type TokenDebugInfo } from './graph-client.js';

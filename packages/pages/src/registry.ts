@@ -1,0 +1,348 @@
+import { and, eq, isNotNull, lte, ne, sql } from 'drizzle-orm';
+import type { Redis } from 'ioredis';
+import { type Database, pages, tokenRefreshLog } from '@switchboard/db';
+import type { Sealer } from '@switchboard/privacy';
+import { resealPageTokens } from './reseal.js';
+import { pageTokenAad } from './token-aad.js';
+import type { MonitoringStatus } from './token-status.js';
+
+export type TokenStatus = 'unknown' | 'valid' | 'invalid';
+export type PageChannel = 'messenger' | 'instagram' | 'whatsapp';
+
+export interface ResolvedToken {
+  token: string;
+  status: TokenStatus;
+  source: 'registered' | 'default';
+}
+
+export interface HeldSend {
+  eventId: string;
+  /** The outbound job payload as JSON (its personal part is sealed). */
+  data: string;
+}
+
+const aad = pageTokenAad;
+
+/** One registered token, opened, for the token check. `sealed` guards later writes against a concurrent PUT. */
+export interface CheckTarget {
+  pageId: string;
+  channel: PageChannel;
+  kind: 'page' | 'instagram_login';
+  /** null when the stored blob cannot be opened (its key is no longer configured). */
+  token: string | null;
+  sealed: string;
+  tokenStatus: TokenStatus;
+  tokenIssuedAt: Date;
+  expiresAt: Date | null;
+}
+
+export interface CheckOutcome {
+  isValid: boolean;
+  expiresAt: Date | null;
+  dataAccessExpiresAt: Date | null;
+  neverExpires: boolean;
+  scopes: string[];
+  status: MonitoringStatus;
+  /** Why the token is invalid (sanitised), when it is. */
+  reason: string | null;
+}
+
+/**
+ * The registry of Page / Instagram account tokens: sealed at rest, looked up per send (with a
+ * short per-process cache so a send does not cost a query), marked invalid on Graph error 190,
+ * and the per-page "held sends" that wait for a new token.
+ *
+ * Held sends live in a Redis hash per page keyed by event id, so holding the same send twice (a
+ * retried job) keeps one entry, and releasing is idempotent (the reply-sent marker stops doubles).
+ */
+export class PageRegistry {
+  private cache = new Map<string, { at: number; value: ResolvedToken | null }>();
+
+  constructor(
+    private readonly deps: {
+      db: Database;
+      redis: Redis;
+      prefix: string;
+      sealer: Sealer;
+      defaultToken?: string | undefined;
+      cacheMs?: number;
+    },
+  ) {}
+
+  private heldKey(pageId: string): string {
+    return `${this.deps.prefix}:held:${pageId}`;
+  }
+
+  /** Registers or replaces a page's token; a replaced invalid token's held sends may then be released. */
+  async register(pageId: string, channel: PageChannel, accessToken: string, kind: 'page' | 'instagram_login' = 'page'): Promise<{ replaced: boolean; wasInvalid: boolean }> {
+    const { db, sealer } = this.deps;
+    const sealed = sealer.seal(accessToken, aad(pageId));
+    const before = await db.select({ status: pages.tokenStatus }).from(pages).where(eq(pages.pageId, pageId));
+    const now = new Date();
+    const values = {
+      pageId,
+      channel,
+      tokenKind: kind,
+      tokenSealed: sealed,
+      tokenKeyId: sealer.currentKeyId,
+      tokenStatus: 'unknown',
+      monitoringStatus: 'ok',
+      expiresAt: null,
+      dataAccessExpiresAt: null,
+      neverExpires: false,
+      scopes: null,
+      tokenIssuedAt: now,
+      invalidatedAt: null,
+      invalidReason: null,
+      lastCheckedAt: null,
+      updatedAt: now,
+    };
+    await db.insert(pages).values(values).onConflictDoUpdate({ target: pages.pageId, set: values });
+    await db.insert(tokenRefreshLog).values({ pageId, action: 'registered', ok: true, status: 'unknown' });
+    this.cache.delete(pageId);
+    return { replaced: before.length > 0, wasInvalid: before[0]?.status === 'invalid' };
+  }
+
+  /** The token to send with for a page: its own, else the default, else null (dry run). */
+  async resolve(pageId: string): Promise<ResolvedToken | null> {
+    const cached = this.cache.get(pageId);
+    if (cached && Date.now() - cached.at < (this.deps.cacheMs ?? 1000)) return cached.value;
+    const rows = await this.deps.db
+      .select({ sealed: pages.tokenSealed, status: pages.tokenStatus })
+      .from(pages)
+      .where(eq(pages.pageId, pageId));
+    const row = rows[0];
+    let value: ResolvedToken | null = null;
+    if (row) value = { token: this.deps.sealer.open(row.sealed, aad(pageId)), status: row.status as TokenStatus, source: 'registered' };
+    else if (this.deps.defaultToken) value = { token: this.deps.defaultToken, status: 'unknown', source: 'default' };
+    this.cache.set(pageId, { at: Date.now(), value });
+    return value;
+  }
+
+  /**
+   * Graph said the token is dead (190/102) or debug_token said invalid. A page that used the default
+   * token gets its own row (holding the sealed default) so its state can be tracked and replaced.
+   */
+  async markInvalid(pageId: string, channel: PageChannel, reason: string): Promise<void> {
+    const { db, sealer } = this.deps;
+    const now = new Date();
+    const updated = await db
+      .update(pages)
+      .set({ tokenStatus: 'invalid', monitoringStatus: 'critical', invalidatedAt: now, invalidReason: reason, updatedAt: now })
+      .where(eq(pages.pageId, pageId))
+      .returning({ pageId: pages.pageId });
+    if (updated.length === 0 && this.deps.defaultToken) {
+      await db
+        .insert(pages)
+        .values({
+          pageId,
+          channel,
+          tokenSealed: sealer.seal(this.deps.defaultToken, aad(pageId)),
+          tokenKeyId: sealer.currentKeyId,
+          tokenStatus: 'invalid',
+          monitoringStatus: 'critical',
+          invalidatedAt: now,
+          invalidReason: reason,
+        })
+        .onConflictDoNothing();
+    }
+    await db.insert(tokenRefreshLog).values({ pageId, action: 'invalidated', ok: false, isValid: false, status: 'critical', error: reason });
+    this.cache.delete(pageId);
+  }
+
+  async hold(pageId: string, send: HeldSend): Promise<void> {
+    await this.deps.redis.hset(this.heldKey(pageId), send.eventId, send.data);
+  }
+
+  async held(pageId: string): Promise<HeldSend[]> {
+    const all = await this.deps.redis.hgetall(this.heldKey(pageId));
+    return Object.entries(all).map(([eventId, data]) => ({ eventId, data }));
+  }
+
+  async heldCounts(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    let cursor = '0';
+    const match = `${this.deps.prefix}:held:*`;
+    do {
+      const [next, keys] = await this.deps.redis.scan(cursor, 'MATCH', match, 'COUNT', 200);
+      cursor = next;
+      for (const key of keys) out[key.slice(match.length - 1)] = await this.deps.redis.hlen(key);
+    } while (cursor !== '0');
+    return out;
+  }
+
+  /**
+   * Re-enqueues a page's held sends when its token is usable again. `enqueue` must have stored the
+   * jobs durably before it resolves; only then are they dropped from the hold.
+   */
+  async releaseHeld(pageId: string, enqueue: (sends: HeldSend[]) => Promise<void>): Promise<number> {
+    const resolved = await this.resolveFresh(pageId);
+    if (!resolved || resolved.status === 'invalid') return 0;
+    const sends = await this.held(pageId);
+    if (sends.length === 0) return 0;
+    await enqueue(sends);
+    await this.deps.redis.hdel(this.heldKey(pageId), ...sends.map((s) => s.eventId));
+    return sends.length;
+  }
+
+  async resolveFresh(pageId: string): Promise<ResolvedToken | null> {
+    this.cache.delete(pageId);
+    return this.resolve(pageId);
+  }
+
+  /** Every registered page, without its token. */
+  async list() {
+    return this.deps.db
+      .select({
+        pageId: pages.pageId,
+        channel: pages.channel,
+        tokenKind: pages.tokenKind,
+        tokenStatus: pages.tokenStatus,
+        monitoringStatus: pages.monitoringStatus,
+        expiresAt: pages.expiresAt,
+        dataAccessExpiresAt: pages.dataAccessExpiresAt,
+        neverExpires: pages.neverExpires,
+        scopes: pages.scopes,
+        lastCheckedAt: pages.lastCheckedAt,
+        invalidatedAt: pages.invalidatedAt,
+        invalidReason: pages.invalidReason,
+        tokenIssuedAt: pages.tokenIssuedAt,
+        updatedAt: pages.updatedAt,
+      })
+      .from(pages)
+      .orderBy(pages.pageId);
+  }
+
+  /** Pages whose token is known dead (health reports `degraded`). */
+  async invalidCount(): Promise<number> {
+    const rows = await this.deps.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(pages)
+      .where(eq(pages.tokenStatus, 'invalid'));
+    return rows[0]?.n ?? 0;
+  }
+
+  /** For key rotation: opens every token with whichever key sealed it and re-seals with the current key. */
+  async resealAll(): Promise<{ total: number; resealed: number; current: number; failed: number }> {
+    const result = await resealPageTokens(this.deps.db, this.deps.sealer);
+    this.cache.clear();
+    return result;
+  }
+
+  /** Every registered token, opened, for the token check (never logged, never returned by an API). */
+  async checkTargets(): Promise<CheckTarget[]> {
+    const rows = await this.deps.db
+      .select({
+        pageId: pages.pageId,
+        channel: pages.channel,
+        kind: pages.tokenKind,
+        sealed: pages.tokenSealed,
+        tokenStatus: pages.tokenStatus,
+        tokenIssuedAt: pages.tokenIssuedAt,
+        expiresAt: pages.expiresAt,
+      })
+      .from(pages)
+      .orderBy(pages.pageId);
+    return rows.map((row) => {
+      let token: string | null = null;
+      try {
+        token = this.deps.sealer.open(row.sealed, aad(row.pageId));
+      } catch {
+        token = null;
+      }
+      return {
+        ...row,
+        channel: row.channel as PageChannel,
+        kind: row.kind === 'instagram_login' ? 'instagram_login' : 'page',
+        tokenStatus: row.tokenStatus as TokenStatus,
+        token,
+      };
+    });
+  }
+
+  /**
+   * Stores what debug_token said about the token that was checked (`sealedSeen`): if a new token was
+   * registered meanwhile, nothing is written, so a check of the old token cannot condemn the new one.
+   */
+  async recordCheck(pageId: string, sealedSeen: string, outcome: CheckOutcome): Promise<{ updated: boolean; becameInvalid: boolean; becameValid: boolean }> {
+    const { db } = this.deps;
+    const now = new Date();
+    const before = await db
+      .select({ status: pages.tokenStatus })
+      .from(pages)
+      .where(and(eq(pages.pageId, pageId), eq(pages.tokenSealed, sealedSeen)));
+    const previous = before[0]?.status;
+    if (previous === undefined) return { updated: false, becameInvalid: false, becameValid: false };
+    const facts = {
+      monitoringStatus: outcome.status,
+      expiresAt: outcome.expiresAt,
+      dataAccessExpiresAt: outcome.dataAccessExpiresAt,
+      neverExpires: outcome.neverExpires,
+      scopes: outcome.scopes,
+      lastCheckedAt: now,
+      updatedAt: now,
+    };
+    const set = outcome.isValid
+      ? { ...facts, tokenStatus: 'valid', invalidatedAt: null, invalidReason: null }
+      : previous === 'invalid'
+        ? { ...facts, tokenStatus: 'invalid' }
+        : { ...facts, tokenStatus: 'invalid', invalidatedAt: now, invalidReason: outcome.reason ?? 'debug_token: invalid' };
+    const updated = await db
+      .update(pages)
+      .set(set)
+      .where(and(eq(pages.pageId, pageId), eq(pages.tokenSealed, sealedSeen)))
+      .returning({ pageId: pages.pageId });
+    this.cache.delete(pageId);
+    if (updated.length === 0) return { updated: false, becameInvalid: false, becameValid: false };
+    const becameInvalid = !outcome.isValid && previous !== 'invalid';
+    if (becameInvalid) {
+      await db.insert(tokenRefreshLog).values({ pageId, action: 'invalidated', ok: false, isValid: false, status: 'critical', error: outcome.reason ?? 'debug_token: invalid' });
+    }
+    return { updated: true, becameInvalid, becameValid: outcome.isValid && previous === 'invalid' };
+  }
+
+  /** A check that could not ask Meta (no app id): the page's monitoring status and check time only. */
+  async recordCheckStatus(pageId: string, status: MonitoringStatus): Promise<void> {
+    const now = new Date();
+    await this.deps.db.update(pages).set({ monitoringStatus: status, lastCheckedAt: now, updatedAt: now }).where(eq(pages.pageId, pageId));
+  }
+
+  /** Stores a refreshed Instagram-Login token in place of `sealedSeen`; false if the token was replaced meanwhile. */
+  async storeRefreshedToken(pageId: string, sealedSeen: string, accessToken: string, expiresAt: Date): Promise<boolean> {
+    const { db, sealer } = this.deps;
+    const now = new Date();
+    const updated = await db
+      .update(pages)
+      .set({
+        tokenSealed: sealer.seal(accessToken, aad(pageId)),
+        tokenKeyId: sealer.currentKeyId,
+        tokenStatus: 'valid',
+        expiresAt,
+        neverExpires: false,
+        tokenIssuedAt: now,
+        invalidatedAt: null,
+        invalidReason: null,
+        updatedAt: now,
+      })
+      .where(and(eq(pages.pageId, pageId), eq(pages.tokenSealed, sealedSeen)))
+      .returning({ pageId: pages.pageId });
+    this.cache.delete(pageId);
+    return updated.length > 0;
+  }
+
+  /** Pages whose (not already invalid) token expires within `withinMs` (health reports `degraded`). */
+  async expiringCount(withinMs: number, now: Date = new Date()): Promise<number> {
+    const rows = await this.deps.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(pages)
+      .where(
+        and(
+          ne(pages.tokenStatus, 'invalid'),
+          eq(pages.neverExpires, false),
+          isNotNull(pages.expiresAt),
+          lte(pages.expiresAt, new Date(now.getTime() + withinMs)),
+        ),
+      );
+    return rows[0]?.n ?? 0;
+  }
+}

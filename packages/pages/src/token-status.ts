@@ -1,0 +1,86 @@
+import type { PageChannel } from './registry.js';
+
+export type MonitoringStatus = 'ok' | 'notice' | 'warning' | 'critical';
+
+const ORDER: readonly MonitoringStatus[] = ['ok', 'notice', 'warning', 'critical'];
+
+export function worstStatus(statuses: Iterable<MonitoringStatus>): MonitoringStatus {
+  let worst: MonitoringStatus = 'ok';
+  for (const s of statuses) if (ORDER.indexOf(s) > ORDER.indexOf(worst)) worst = s;
+  return worst;
+}
+
+/** Days before expiry at which a token's status turns notice / warning / critical. */
+export const EXPIRY_THRESHOLD_DAYS = { notice: 30, warning: 7, critical: 3 } as const;
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The permissions a token must carry to answer messages, as any-of groups: Messenger needs
+ * `pages_messaging`; Instagram accepts either the Facebook-Login permission
+ * (`instagram_manage_messages`) or the Instagram-Login one (`instagram_business_manage_messages`).
+ */
+export function requiredScopes(channel: PageChannel): string[][] {
+  if (channel === 'instagram') return [['instagram_manage_messages', 'instagram_business_manage_messages']];
+  if (channel === 'whatsapp') return [['whatsapp_business_messaging']];
+  return [['pages_messaging']];
+}
+
+export function scopesSatisfied(channel: PageChannel, scopes: readonly string[]): boolean {
+  return requiredScopes(channel).every((group) => group.some((s) => scopes.includes(s)));
+}
+
+export interface TokenFacts {
+  channel: PageChannel;
+  /** null: never checked. */
+  isValid: boolean | null;
+  expiresAt: Date | null;
+  neverExpires: boolean;
+  /** null: not known (never checked). */
+  scopes: readonly string[] | null;
+  /** FACEBOOK_APP_ID is missing, so debug_token cannot be called at all. */
+  appIdMissing?: boolean;
+}
+
+export interface DerivedTokenStatus {
+  status: MonitoringStatus;
+  /** Whole days until expiry; null when the token never expires or its expiry is unknown. */
+  daysLeft: number | null;
+  scopesOk: boolean | null;
+  /** Why the status is not ok, in words an operator reads (no token, no secret). */
+  reasons: string[];
+}
+
+/**
+ * ok; notice within 30 days of expiry; warning within 7; critical within 3, when invalid, or when
+ * the messaging permission is missing. A token that never expires (expires_at = 0) is still
+ * judged on validity and permissions.
+ */
+export function deriveTokenStatus(facts: TokenFacts, now: Date = new Date()): DerivedTokenStatus {
+  const statuses: MonitoringStatus[] = [];
+  const reasons: string[] = [];
+  const flag = (status: MonitoringStatus, reason: string) => {
+    statuses.push(status);
+    reasons.push(reason);
+  };
+
+  if (facts.appIdMissing) flag('critical', 'app id missing: debug_token cannot be called');
+  if (facts.isValid === false) flag('critical', 'token invalid');
+  const scopesOk = facts.scopes === null ? null : scopesSatisfied(facts.channel, facts.scopes);
+  if (scopesOk === false) {
+    flag('critical', `missing permission ${requiredScopes(facts.channel).map((g) => g.join(' or ')).join(', ')}`);
+  }
+
+  let daysLeft: number | null = null;
+  if (!facts.neverExpires && facts.expiresAt !== null) {
+    const msLeft = facts.expiresAt.getTime() - now.getTime();
+    daysLeft = Math.max(0, Math.floor(msLeft / DAY_MS));
+    if (msLeft <= 0) flag('critical', 'token expired');
+    else if (msLeft <= EXPIRY_THRESHOLD_DAYS.critical * DAY_MS) flag('critical', `token expires in ${daysLeft} days`);
+    else if (msLeft <= EXPIRY_THRESHOLD_DAYS.warning * DAY_MS) flag('warning', `token expires in ${daysLeft} days`);
+    else if (msLeft <= EXPIRY_THRESHOLD_DAYS.notice * DAY_MS) flag('notice', `token expires in ${daysLeft} days`);
+  }
+  if (facts.isValid === null && !facts.appIdMissing) flag('notice', 'token not checked yet');
+
+  return { status: worstStatus(statuses), daysLeft, scopesOk, reasons };
+}

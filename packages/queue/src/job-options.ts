@@ -1,0 +1,51 @@
+import type { JobsOptions } from 'bullmq';
+
+/**
+ * Default job options, per queue.
+ *
+ * Removal ages: a finished job's hash holds its (sealed) payload, so keeping jobs is memory and a
+ * privacy cost. Completed jobs go after 1 hour (enough to inspect recent work; de-duplication does
+ * not depend on them — it has its own small keys). Failed jobs are the dead-letter queue: they stay
+ * 14 days so an operator can inspect and replay them from /ops/dlq, and are capped in number so a
+ * flood of permanent failures cannot exhaust Redis (BullMQ docs: "Auto-removal of jobs").
+ */
+const COMPLETED = { age: 3600, count: 10_000 };
+const FAILED = { age: 14 * 24 * 3600, count: 50_000 };
+
+/** Backoff: exponential from 1 s, capped at 5 min, with full jitter (see backoffDelay). */
+export const BACKOFF_BASE_MS = 1000;
+export const BACKOFF_CAP_MS = 5 * 60_000;
+
+/**
+ * "Exponential backoff with full jitter" (AWS Architecture Blog, 2015): a random delay in
+ * [0, min(cap, base·2^n)] spreads retries of many jobs that failed together (a Graph outage)
+ * instead of sending them back in lock-step. Registered as the worker's custom backoff strategy.
+ */
+export function backoffDelay(attemptsMade: number, random = Math.random): number {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.max(BACKOFF_BASE_MS / 2, Math.round(ceiling * random()));
+}
+
+export const JITTER_BACKOFF = 'jittered-exponential';
+
+export function inboundJobOptions(): JobsOptions {
+  return {
+    attempts: 5,
+    backoff: { type: JITTER_BACKOFF },
+    removeOnComplete: COMPLETED,
+    removeOnFail: FAILED,
+  };
+}
+
+export function outboundJobOptions(maxAttempts: number): JobsOptions {
+  return {
+    attempts: maxAttempts,
+    backoff: { type: JITTER_BACKOFF },
+    removeOnComplete: COMPLETED,
+    removeOnFail: FAILED,
+  };
+}
+
+export function maintenanceJobOptions(): JobsOptions {
+  return { attempts: 3, backoff: { type: JITTER_BACKOFF }, removeOnComplete: { age: 7 * 24 * 3600, count: 200 }, removeOnFail: { age: 30 * 24 * 3600 } };
+}

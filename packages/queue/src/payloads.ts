@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/**
+ * Job payload schemas. Personal fields (sender id, message text, payloads) travel only inside
+ * `sealed`, an AES-256-GCM envelope (@switchboard/privacy Sealer) whose associated data is the
+ * event id, so a sealed blob cannot be moved to another job. Everything in clear is either an
+ * identifier of ours, a hash, or metadata with no personal content.
+ */
+export const channelSchema = z.enum(['messenger', 'instagram', 'whatsapp']);
+
+export const inboundJobSchema = z.object({
+  v: z.literal(1),
+  eventId: z.string().regex(/^[0-9a-f]{32}$/),
+  channel: channelSchema,
+  pageId: z.string().min(1),
+  type: z.string().min(1),
+  senderHash: z.string().nullable(),
+  midHash: z.string().nullable(),
+  timestamp: z.number().int().nonnegative(),
+  receivedAt: z.number().int().nonnegative(),
+  standby: z.boolean(),
+  /** Sealed `InboundPersonal`. */
+  sealed: z.string().min(1),
+});
+export type InboundJob = z.infer<typeof inboundJobSchema>;
+
+export const inboundPersonalSchema = z.object({
+  senderId: z.string().nullable(),
+  text: z.string().nullable(),
+  payload: z.string().nullable(),
+  appId: z.string().nullable(),
+  /** On echoes: the metadata we attached to the send (`sb:<eventId>:<part>`), and the message id. */
+  metadata: z.string().nullable().optional(),
+  mid: z.string().nullable().optional(),
+});
+export type InboundPersonal = z.infer<typeof inboundPersonalSchema>;
+
+export const outboundJobSchema = z.object({
+  v: z.literal(1),
+  /** The inbound event this answers: the "reply sent" marker is keyed by it. */
+  eventId: z.string().regex(/^[0-9a-f]{32}$/),
+  channel: channelSchema,
+  pageId: z.string().min(1),
+  senderHash: z.string(),
+  path: z.enum(['ai', 'fallback']),
+  reason: z.string(),
+  /** How long deciding the text took (the AI call, when taken). */
+  decideMs: z.number().int().nonnegative().optional(),
+  /** When the webhook was acknowledged (ms): end-to-end latency is measured from here. */
+  receivedAt: z.number().int().nonnegative(),
+  /** Sealed `OutboundPersonal`. */
+  sealed: z.string().min(1),
+});
+export type OutboundJob = z.infer<typeof outboundJobSchema>;
+
+export const outboundPersonalSchema = z.object({
+  recipientId: z.string().min(1),
+  text: z.string().min(1),
+});
+export type OutboundPersonal = z.infer<typeof outboundPersonalSchema>;
+
+export const maintenanceJobSchema = z.object({
+  task: z.enum(['token-check', 'retention']),
+  requestedBy: z.string().optional(),
+});
+export type MaintenanceJob = z.infer<typeof maintenanceJobSchema>;

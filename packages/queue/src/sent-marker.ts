@@ -1,0 +1,30 @@
+/**
+ * The "reply sent" marker: a Redis hash per inbound event, one field per message part.
+ *
+ * - `<part>` = `sending` while the Send API call is in flight, then Meta's message id;
+ * - `echo:<part>` = the message id of Meta's echo of that part (the webhook Meta sends for every
+ *   message the Page sends, carrying the `metadata` we attached: `sb:<eventId>:<part>`);
+ * - `done` once every part went out.
+ *
+ * A part left `sending` by a process that died is the one ambiguous case: Meta may or may not have
+ * delivered it. Its echo settles it; without an echo within SEND_ECHO_WAIT_MS it is sent again.
+ */
+export const SENT_MARKER_TTL_S = 14 * 24 * 3600;
+export const SENDING = 'sending';
+
+export function sentMarkerKey(prefix: string, eventId: string): string {
+  return `${prefix}:sent:${eventId}`;
+}
+
+export function echoField(part: number): string {
+  return `echo:${part}`;
+}
+
+export function sendMetadata(eventId: string, part: number): string {
+  return `sb:${eventId}:${part}`;
+}
+
+export function parseSendMetadata(metadata: string | null | undefined): { eventId: string; part: number } | null {
+  const m = /^sb:([0-9a-f]{32}):(\d{1,3})$/.exec(metadata ?? '');
+  return m ? { eventId: m[1] as string, part: Number(m[2]) } : null;
+}
