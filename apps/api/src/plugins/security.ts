@@ -1,0 +1,79 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import helmet, { type HelmetOptions } from 'helmet';
+import type { Config } from '@switchboard/config';
+import type { ApiResources } from '../resources.js';
+
+/**
+ * Helmet's headers for our configuration, computed once. They do not depend on the request, and
+ * @fastify/helmet rebuilds helmet's middleware chain on every request — a measurable share of the
+ * webhook path (docs/performance.md). Helmet stays the source of truth: we run it once against a
+ * recording response.
+ */
+export function securityHeaders(options: HelmetOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  let failure: unknown;
+  helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, (err?: unknown) => {
+    failure = err;
+  });
+  if (failure) throw failure;
+  return headers;
+}
+
+/**
+ * Edge hygiene for every route: security headers, CORS only for the origins CORS_ORIGINS names,
+ * the request id echoed back, and a Redis-backed rate limit shared by all replicas. Webhook routes
+ * opt out of the limit (`config.rateLimit: false`): Meta's traffic must never be throttled by us.
+ */
+async function security(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
+  const { config, resources } = opts;
+  const headers = securityHeaders({
+    // The dashboard is server-rendered with inline styles and a small inline script.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: config.isProduction ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+  });
+  // Set before anything can answer, so refusals (403, 413, 415, 404) carry them too.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(headers);
+    reply.header('x-request-id', request.id);
+    done();
+  });
+
+  // Without configured origins no CORS headers are sent at all: browsers then refuse cross-origin
+  // reads, which is the closed default.
+  if (config.http.corsOrigins.length > 0) {
+    await app.register(cors, { origin: [...config.http.corsOrigins], credentials: true });
+  }
+  await app.register(rateLimit, {
+    global: true,
+    max: 300,
+    timeWindow: '1 minute',
+    redis: resources.redis,
+    nameSpace: `${config.queuePrefix}:rl:`,
+    // Redis down: serve (health must still say "down"), do not fail closed on every route.
+    skipOnError: true,
+  });
+}
+
+export const securityPlugin = fp(security, { name: 'switchboard-security' });

@@ -1,0 +1,66 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { KillSwitch } from '@switchboard/ai';
+import type { Config } from '@switchboard/config';
+import { createDb, type DbHandle } from '@switchboard/db';
+import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
+import { PageRegistry } from '@switchboard/pages';
+import { Sealer } from '@switchboard/privacy';
+import { bullPrefix, createProducerConnection, QUEUES } from '@switchboard/queue';
+
+/**
+ * Everything the API process connects to, created in one place and closed in reverse order.
+ * Tests build the same thing against their own database and Redis prefix.
+ */
+export interface ApiResources {
+  redis: Redis;
+  dbh: DbHandle;
+  inboundQueue: Queue;
+  outboundQueue: Queue;
+  maintenanceQueue: Queue;
+  sealer: Sealer;
+  counters: Counters;
+  latency: LatencySamples;
+  killSwitch: KillSwitch;
+  pages: PageRegistry;
+  close(): Promise<void>;
+}
+
+export function killSwitchKey(prefix: string): string {
+  return `${prefix}:ai:enabled`;
+}
+
+export function createApiResources(config: Config): ApiResources {
+  const redis = createProducerConnection(config.redisUrl);
+  // An error event without a listener would crash the process; reconnection is automatic.
+  redis.on('error', () => {});
+  const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-api' });
+  const prefix = bullPrefix(config.queuePrefix);
+  const queue = (name: string) => new Queue(name, { connection: redis, prefix });
+  const inboundQueue = queue(QUEUES.inbound);
+  const outboundQueue = queue(QUEUES.outbound);
+  const maintenanceQueue = queue(QUEUES.maintenance);
+  for (const q of [inboundQueue, outboundQueue, maintenanceQueue]) q.on('error', () => {});
+  const sealer = new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys);
+  const counters = new Counters(redis, countersKey(config.queuePrefix)).start();
+  const latency = new LatencySamples(redis, config.queuePrefix).start();
+  return {
+    redis,
+    dbh,
+    inboundQueue,
+    outboundQueue,
+    maintenanceQueue,
+    sealer,
+    counters,
+    latency,
+    killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), config.ai.enabled),
+    pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
+    async close() {
+      await counters.stop().catch(() => {});
+      await latency.stop().catch(() => {});
+      await Promise.allSettled([inboundQueue.close(), outboundQueue.close(), maintenanceQueue.close()]);
+      await dbh.close().catch(() => {});
+      redis.disconnect();
+    },
+  };
+}

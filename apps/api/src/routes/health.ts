@@ -1,0 +1,86 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '@switchboard/config';
+import { EXPIRY_THRESHOLD_DAYS, type GraphVersionStatus, graphVersionStatus } from '@switchboard/pages';
+import type { ApiResources } from '../resources.js';
+
+/** AI errors above this share of calls make /health `degraded` (CONTRACT §3). */
+const AI_ERROR_RATE_DEGRADED = 0.1;
+/** Below this many calls an error rate says nothing. */
+const AI_ERROR_RATE_MIN_CALLS = 20;
+const PING_TIMEOUT_MS = 1000;
+
+export interface HealthReport {
+  status: 'ok' | 'degraded' | 'down';
+  database: 'connected' | 'error';
+  redis: 'connected' | 'error';
+  queue_depth: number;
+  uptime_s: number;
+  security: { https_enforced: boolean; signature_verification: 'mandatory'; token_monitoring: 'enabled' };
+  ai: { enabled: boolean };
+  graph_api_version: string;
+  /** The pinned version and its end of life (warning within 90 days of it). */
+  graph_api: GraphVersionStatus;
+  warnings: string[];
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)))]);
+  } catch {
+    return fallback;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function checkHealth(config: Config, r: ApiResources): Promise<HealthReport> {
+  const [dbOk, redisOk] = await Promise.all([
+    r.dbh.ping(PING_TIMEOUT_MS),
+    withTimeout(r.redis.ping().then((p) => p === 'PONG'), PING_TIMEOUT_MS, false),
+  ]);
+  const warnings: string[] = [];
+  let queueDepth = 0;
+  let aiEnabled = config.ai.enabled;
+  if (redisOk) {
+    const [counts, enabled, counters] = await Promise.all([
+      withTimeout(r.inboundQueue.getJobCounts('waiting', 'delayed', 'active', 'prioritized'), PING_TIMEOUT_MS, null),
+      withTimeout(r.killSwitch.isEnabled(), PING_TIMEOUT_MS, config.ai.enabled),
+      withTimeout(r.counters.read(), PING_TIMEOUT_MS, {} as Record<string, number>),
+    ]);
+    queueDepth = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : 0;
+    aiEnabled = enabled;
+    const calls = counters.ai_calls ?? 0;
+    if (calls >= AI_ERROR_RATE_MIN_CALLS && (counters.ai_errors ?? 0) / calls > AI_ERROR_RATE_DEGRADED) warnings.push('ai_error_rate_high');
+  }
+  if (dbOk) {
+    const invalid = await withTimeout(r.pages.invalidCount(), PING_TIMEOUT_MS, 0);
+    if (invalid > 0) warnings.push('page_token_invalid');
+    const expiring = await withTimeout(r.pages.expiringCount(EXPIRY_THRESHOLD_DAYS.warning * 24 * 3600 * 1000), PING_TIMEOUT_MS, 0);
+    if (expiring > 0) warnings.push('page_token_near_expiry');
+  }
+  const graphApi = graphVersionStatus(config.meta.graphVersion);
+  if (graphApi.warning) warnings.push('graph_version_near_eol');
+  if (!config.meta.appId) warnings.push('facebook_app_id_missing');
+  if (config.meta.usingDevelopmentSecret) warnings.push('facebook_app_secret_is_development_default');
+  const status = !dbOk || !redisOk ? 'down' : warnings.length > 0 ? 'degraded' : 'ok';
+  return {
+    status,
+    database: dbOk ? 'connected' : 'error',
+    redis: redisOk ? 'connected' : 'error',
+    queue_depth: queueDepth,
+    uptime_s: Math.round(process.uptime() * 10) / 10,
+    security: { https_enforced: config.http.requireHttps, signature_verification: 'mandatory', token_monitoring: 'enabled' },
+    ai: { enabled: aiEnabled },
+    graph_api_version: config.meta.graphVersion,
+    graph_api: graphApi,
+    warnings,
+  };
+}
+
+export async function healthRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
+  app.get('/health', async (_request, reply) => {
+    const report = await checkHealth(opts.config, opts.resources);
+    return reply.code(report.status === 'down' ? 503 : 200).send(report);
+  });
+}

@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import { BudgetGuard, createResponder } from '@switchboard/ai';
+import type { Config } from '@switchboard/config';
+import { MetricsExporter } from '@switchboard/observability';
+import { opsAuthPlugin } from '../../plugins/ops-auth.js';
+import type { ApiResources } from '../../resources.js';
+import { aiRoutes } from './ai.js';
+import { auditLogRoutes } from './audit-log.js';
+import { dashboardRoutes } from './dashboard.js';
+import { dlqRoutes } from './dlq.js';
+import { eventRoutes } from './events.js';
+import { metricsRoutes } from './metrics.js';
+import type { OpsDeps } from './ops-deps.js';
+import { overviewRoutes } from './overview.js';
+import { telemetryRoutes } from './telemetry.js';
+import { tokenRoutes } from './tokens.js';
+
+/**
+ * The operator plane: `/ops*` and `/metrics`, in one encapsulated scope whose single onRequest
+ * hook is the Basic auth (plugins/ops-auth.ts), so no route here can be reached without it.
+ */
+export async function opsRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
+  const { config, resources } = opts;
+  await app.register(opsAuthPlugin, { config, resources });
+
+  const deps: OpsDeps = {
+    config,
+    resources,
+    // Built like the workers' (same keys, same counters hash), used here only for ping.
+    responder: createResponder({ redis: resources.redis, prefix: config.queuePrefix, settings: config.ai, counters: resources.counters }),
+    // The key prefix createResponder gives its BudgetGuard: both must read the same spend.
+    budget: new BudgetGuard(resources.redis, `${config.queuePrefix}:ai:budget`, config.ai),
+    metrics: new MetricsExporter(),
+  };
+
+  await app.register(
+    async (ops) => {
+      await ops.register(overviewRoutes, deps);
+      await ops.register(aiRoutes, deps);
+      await ops.register(telemetryRoutes, deps);
+      await ops.register(eventRoutes, deps);
+      await ops.register(dlqRoutes, deps);
+      await ops.register(auditLogRoutes, deps);
+      await ops.register(dashboardRoutes, deps);
+    },
+    { prefix: '/ops' },
+  );
+  // Its routes carry their full `/ops/...` paths.
+  await app.register(tokenRoutes, { config, resources });
+  await app.register(metricsRoutes, deps);
+}

@@ -1,0 +1,109 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '@switchboard/config';
+import { createSignatureVerifier } from '@switchboard/meta';
+import { safeEqual } from '@switchboard/privacy';
+import type { ApiResources } from '../../resources.js';
+import { createEventIngestor } from './ingest.js';
+
+export const WEBHOOK_PATHS = ['/webhook', '/webhook/messenger', '/webhook/instagram'] as const;
+
+/** How long start-up waits for the producer Redis connection (its connectTimeout is 2 s). */
+const REDIS_READY_WAIT_MS = 3000;
+
+/**
+ * The webhook scope, encapsulated so its raw-body parser and HTTPS check touch nothing else.
+ * Order of refusals (CONTRACT §3): HTTPS → body size / content type → signature → payload → storage.
+ */
+export async function webhookRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
+  const { config, resources } = opts;
+  const verifySignature = createSignatureVerifier(config.meta.appSecret);
+  const ingest = createEventIngestor(config, resources);
+
+  // Raw bytes, not parsed JSON: the signature covers the exact bytes Meta sent, which re-serialising
+  // would change for non-ASCII text (\u00e4 vs ä) and escaped slashes. Anything not JSON → 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json'], { parseAs: 'buffer', bodyLimit: config.http.bodyLimit }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  // The producer connection has no offline queue, so a command sent before it is ready fails: the
+  // first webhooks after a start would get 503. Wait for it before listening — until it is ready,
+  // its first attempt fails, or a bound passes: with Redis down at boot the API still starts,
+  // answers webhooks 503 and reports `down` on /health.
+  app.addHook('onReady', async () => {
+    const { redis } = resources;
+    if (redis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        redis.off('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, REDIS_READY_WAIT_MS);
+      redis.once('ready', done);
+      redis.once('error', done);
+    });
+  });
+
+  // onRequest runs before the body is read: a plain-HTTP call is refused before anything else.
+  // `request.protocol` believes X-Forwarded-Proto only from a TRUST_PROXY address; schemes are
+  // case-insensitive (RFC 3986 §3.1), so a proxy sending "HTTPS" is not refused.
+  const requireHttps = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (config.http.requireHttps && request.protocol?.toLowerCase() !== 'https') {
+      resources.counters.count('webhooks_rejected', { reason: 'https_required' });
+      return reply.code(403).send({ error: 'https_required', message: 'HTTPS required' });
+    }
+  };
+
+  for (const path of WEBHOOK_PATHS) {
+    app.get(
+      path,
+      {
+        config: { rateLimit: false },
+        // The contract answers anything but a valid handshake with 403, a malformed query included
+        // (a repeated parameter arrives as an array and fails the schema): no 400 here.
+        attachValidation: true,
+        schema: {
+          querystring: {
+            type: 'object',
+            properties: { 'hub.mode': { type: 'string' }, 'hub.verify_token': { type: 'string' }, 'hub.challenge': { type: 'string' } },
+          },
+        },
+      },
+      async (request, reply) => {
+        const q = request.query as Record<string, string | undefined>;
+        const token = q['hub.verify_token'];
+        const challenge = q['hub.challenge'];
+        if (!request.validationError && q['hub.mode'] === 'subscribe' && token !== undefined && challenge !== undefined && safeEqual(token, config.meta.verifyToken)) {
+          request.log.info('webhook verification handshake accepted');
+          return reply.code(200).type('text/plain; charset=utf-8').send(challenge);
+        }
+        request.log.warn('webhook verification handshake refused');
+        return reply.code(403).send({ error: 'forbidden' });
+      },
+    );
+
+    // `quietLog`: the line below replaces the generic per-request line (one log line per webhook).
+    app.post(path, { onRequest: requireHttps, config: { rateLimit: false, quietLog: true } }, async (request, reply) => {
+      const raw = request.body;
+      if (!Buffer.isBuffer(raw) || !verifySignature(raw, request.headers['x-hub-signature-256'] as string | undefined)) {
+        resources.counters.incr('webhook_signature_failures');
+        resources.counters.count('webhooks_rejected', { reason: 'invalid_signature' });
+        request.log.warn('webhook signature invalid');
+        return reply.code(403).send({ error: 'invalid_signature' });
+      }
+      const outcome = await ingest(raw, request.log);
+      if (outcome.kind === 'invalid') {
+        resources.counters.count('webhooks_rejected', { reason: 'invalid_payload' });
+        return reply.code(400).send({ error: 'invalid_payload' });
+      }
+      if (outcome.kind === 'unavailable') {
+        resources.counters.count('webhooks_rejected', { reason: 'storage_unavailable' });
+        return reply.code(503).header('retry-after', '5').send({ error: 'unavailable', message: 'events could not be stored; retry later' });
+      }
+      request.log.info({ events: outcome.events, enqueued: outcome.enqueued, duplicates: outcome.duplicates, status: 200 }, 'webhook accepted');
+      return reply.code(200).type('text/plain; charset=utf-8').send('EVENT_RECEIVED');
+    });
+  }
+}
