@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/**
+ * One conversation (page + user) is handled by one job at a time, across every worker process,
+ * and in the order of Meta's event `timestamp` (META-PLATFORM.md: "Order by the event timestamp,
+ * not arrival").
+ *
+ * Each job first enters the conversation's pending set (a sorted set scored by timestamp), then
+ * may run only when it is the earliest pending event and holds the conversation's lock. Both
+ * happen in one Lua script, one round trip. A job that is not next waits (moved to delayed) and
+ * tries again shortly. The lock has an owner token and an expiry, so a crashed holder frees it by
+ * itself; an earlier event that waited past the patience with nobody running is given up on, so
+ * an event that vanished cannot block a conversation for long. Events that arrive after a later one was already answered (a Meta retry hours later)
+ * cannot be reordered, only recorded in order of arrival.
+ */
+const ENTER = `
+local now = tonumber(ARGV[6])
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+redis.call('HSETNX', KEYS[3], ARGV[1], now)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+while true do
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  if first == ARGV[1] then break end
+  local since = tonumber(redis.call('HGET', KEYS[3], first) or '0')
+  -- An earlier event that has waited longer than the patience, with nobody running, is given up
+  -- on (failing for minutes, or removed by hand): order is worth a short wait, not a stuck chat.
+  if redis.call('EXISTS', KEYS[2]) == 0 and now - since > tonumber(ARGV[7]) then
+    redis.call('ZREM', KEYS[1], first)
+    redis.call('HDEL', KEYS[3], first)
+  else
+    return 0
+  end
+end
+if redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4], 'NX') then return 1 end
+return 0`;
+
+const LEAVE = `
+if ARGV[2] == '1' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1`;
+
+type Scripted = Redis & {
+  sbConvEnter(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  sbConvLeave(numKeys: number, ...args: (string | number)[]): Promise<number>;
+};
+
+export class ConversationSequencer {
+  private readonly redis: Scripted;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly lockTtlMs = 30_000,
+    private readonly pendingTtlMs = 10 * 60_000,
+    private readonly patienceMs = 60_000,
+  ) {
+    if (!('sbConvEnter' in redis)) {
+      redis.defineCommand('sbConvEnter', { lua: ENTER });
+      redis.defineCommand('sbConvLeave', { lua: LEAVE });
+    }
+    this.redis = redis as Scripted;
+  }
+
+  private keys(conversation: string): [string, string, string] {
+    // `{prefix}`: a Redis Cluster hash tag, so the three keys of one script share a slot.
+    const base = `{${this.prefix}}:conv:${conversation}`;
+    return [`${base}:pending`, `${base}:lock`, `${base}:entered`];
+  }
+
+  /** Enters the pending set; returns an owner token when this event may run now, else null. */
+  async enter(conversation: string, eventId: string, timestamp: number): Promise<string | null> {
+    const owner = randomUUID();
+    const ok = await this.redis.sbConvEnter(3, ...this.keys(conversation), eventId, timestamp, owner, this.lockTtlMs, this.pendingTtlMs, Date.now(), this.patienceMs);
+    return ok === 1 ? owner : null;
+  }
+
+  /** Releases the lock; `done` also removes the event from the pending set (it will not run again). */
+  async leave(conversation: string, eventId: string, owner: string, done: boolean): Promise<void> {
+    await this.redis.sbConvLeave(3, ...this.keys(conversation), eventId, done ? '1' : '0', owner);
+  }
+
+  /** A dead-lettered event must not hold up the rest of its conversation. */
+  async forget(conversation: string, eventId: string): Promise<void> {
+    await this.redis.sbConvLeave(3, ...this.keys(conversation), eventId, '1', '');
+  }
+}
+
+export function conversationOf(job: { channel: string; pageId: string; senderHash: string | null; eventId: string }): string {
+  return `${job.channel}:${job.pageId}:${job.senderHash ?? job.eventId}`;
+}

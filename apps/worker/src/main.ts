@@ -1,0 +1,42 @@
+import { writeFile } from 'node:fs/promises';
+import { loadConfigOrExit } from '@switchboard/config';
+import { createLogger } from '@switchboard/observability';
+import { scheduleMaintenance } from './processors/maintenance.js';
+import { WorkerRegistry } from './registry.js';
+import { createWorkerResources } from './resources.js';
+
+/**
+ * A worker process: config → logger → resources → registry.start(). On SIGTERM/SIGINT it stops
+ * taking jobs, finishes (or, past the deadline, returns) the active ones, closes PostgreSQL and
+ * Redis, and exits.
+ */
+const config = loadConfigOrExit();
+const logger = createLogger({ level: config.logLevel, service: 'worker' });
+const resources = createWorkerResources(config, logger);
+const registry = new WorkerRegistry(resources).start();
+logger.info({ concurrency: config.worker.concurrency, env: config.env }, 'worker started');
+scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the next worker start retries'));
+
+// Liveness for containers (no HTTP port here): touched while the event loop runs. Not tied to
+// Redis: during a Redis outage the worker waits and resumes by itself, and restarting it would not help.
+const heartbeatFile = config.worker.heartbeatFile;
+const heartbeat = heartbeatFile
+  ? setInterval(() => {
+      writeFile(heartbeatFile, String(Date.now())).catch(() => {});
+    }, 5000)
+  : undefined;
+
+let closing = false;
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return;
+  closing = true;
+  logger.info({ signal }, 'worker shutting down');
+  clearInterval(heartbeat);
+  // Leave a little of the deadline for closing connections.
+  const clean = await registry.closeAll(Math.max(500, config.worker.shutdownTimeoutMs - 1000));
+  await resources.close();
+  logger.info({ clean }, 'worker shut down');
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));

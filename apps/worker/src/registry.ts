@@ -1,0 +1,88 @@
+import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
+import { backoffDelay, JITTER_BACKOFF, QUEUES, type QueueName } from '@switchboard/queue';
+import { ConversationSequencer, conversationOf } from './conversation-lock.js';
+import { createInboundProcessor } from './processors/inbound.js';
+import { createMaintenanceProcessor } from './processors/maintenance.js';
+import { createOutboundProcessor, recordDeadLetter } from './processors/outbound.js';
+import type { WorkerResources } from './resources.js';
+
+/** A rate-limited send waits at least this long, longer when Meta says how long. */
+const RATE_LIMIT_MIN_DELAY_MS = 10_000;
+
+/**
+ * The one place a BullMQ Worker is created: concurrency, the jittered backoff strategy, listeners
+ * (failed / error / stalled) with child loggers, and `closeAll()` with a deadline, which BullMQ's
+ * own `close()` does not have.
+ */
+export class WorkerRegistry {
+  private readonly workers: Worker[] = [];
+  private readonly sequencer: ConversationSequencer;
+
+  constructor(private readonly r: WorkerResources) {
+    this.sequencer = new ConversationSequencer(r.redis, r.config.queuePrefix);
+  }
+
+  start(): this {
+    const { config } = this.r;
+    this.add(QUEUES.inbound, createInboundProcessor(this.r), config.worker.concurrency);
+    this.add(QUEUES.outbound, createOutboundProcessor(this.r), config.worker.concurrency);
+    this.add(QUEUES.maintenance, createMaintenanceProcessor(this.r), 1);
+    return this;
+  }
+
+  add(queue: QueueName, processor: Processor, concurrency: number): Worker {
+    const { logger, redis, bullPrefix } = this.r;
+    const worker = new Worker(queue, processor, {
+      connection: redis,
+      prefix: bullPrefix,
+      concurrency,
+      // Jobs of a process that died are picked up again by the survivors once the lock expires
+      // (BullMQ renews it every lockDuration/2 while the job runs; the stalled check runs as often).
+      lockDuration: this.r.config.worker.lockDurationMs,
+      stalledInterval: Math.max(1000, Math.floor(this.r.config.worker.lockDurationMs / 2)),
+      maxStalledCount: 2,
+      settings: {
+        backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
+          if (type !== JITTER_BACKOFF) return 0;
+          const base = backoffDelay(attemptsMade);
+          const e = err as (Error & { rateLimited?: boolean; retryAfterMs?: number | null }) | undefined;
+          if (e?.rateLimited) return Math.max(base * 4, e.retryAfterMs ?? 0, RATE_LIMIT_MIN_DELAY_MS);
+          return base;
+        },
+      },
+    });
+    const log = logger.child({ queue });
+    worker.on('error', (err) => log.error({ err: { message: err.message } }, 'worker error'));
+    worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled; it will be retried'));
+    worker.on('failed', (job: Job | undefined, err: Error) => {
+      if (!job) return;
+      const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+      log[final ? 'error' : 'warn']({ job: job.id, attempt: job.attemptsMade, reason: err.message.slice(0, 200) }, final ? 'job dead-lettered' : 'job failed; will retry');
+      if (final) {
+        this.r.counters.count('dead_lettered', { queue });
+        const data = job.data as { eventId?: string; channel?: string; pageId?: string; senderHash?: string | null };
+        recordDeadLetter(this.r, job.data, err.message).catch(() => {});
+        if (queue === QUEUES.inbound && data.eventId && data.channel && data.pageId)
+          this.sequencer.forget(conversationOf({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash ?? null }), data.eventId).catch(() => {});
+      }
+    });
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /**
+   * Stops taking jobs and waits for active ones up to `deadlineMs`; past it, closes by force —
+   * the unfinished jobs' locks expire and another worker picks them up, so nothing is lost.
+   */
+  async closeAll(deadlineMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = Promise.all(this.workers.map((w) => w.close())).then(() => true);
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), deadlineMs);
+    });
+    const clean = await Promise.race([graceful, timedOut]);
+    clearTimeout(timer);
+    if (!clean) await Promise.allSettled(this.workers.map((w) => w.close(true)));
+    return clean;
+  }
+}

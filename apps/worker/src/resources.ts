@@ -1,0 +1,67 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createResponder, type Responder } from '@switchboard/ai';
+import type { Config } from '@switchboard/config';
+import { createDb, type DbHandle } from '@switchboard/db';
+import { type GraphClient, graphClientFor } from '@switchboard/meta';
+import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard/observability';
+import { PageRegistry } from '@switchboard/pages';
+import { Sealer } from '@switchboard/privacy';
+import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
+
+/** Everything a worker process connects to; closed in reverse order by `close()`. */
+export interface WorkerResources {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  dbh: DbHandle;
+  sealer: Sealer;
+  counters: Counters;
+  latency: LatencySamples;
+  pages: PageRegistry;
+  graph: GraphClient;
+  responder: Responder;
+  outboundQueue: Queue;
+  maintenanceQueue: Queue;
+  /** BullMQ key prefix ({QUEUE_PREFIX}: a Redis Cluster hash tag). */
+  bullPrefix: string;
+  close(): Promise<void>;
+}
+
+export function createWorkerResources(config: Config, logger: Logger): WorkerResources {
+  const redis = createWorkerConnection(config.redisUrl);
+  redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-worker', max: Math.min(20, config.worker.concurrency) });
+  const sealer = new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys);
+  const counters = new Counters(redis, countersKey(config.queuePrefix)).start();
+  const latency = new LatencySamples(redis, config.queuePrefix).start();
+  const prefix = bullPrefix(config.queuePrefix);
+  const outboundQueue = new Queue(QUEUES.outbound, { connection: redis, prefix });
+  const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
+  // A pooled client: one socket per concurrently running send at most.
+  const graph = graphClientFor(config.meta, { connections: Math.max(8, config.worker.concurrency) });
+  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, counters });
+  return {
+    config,
+    logger,
+    redis,
+    dbh,
+    sealer,
+    counters,
+    latency,
+    pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
+    graph,
+    responder,
+    outboundQueue,
+    maintenanceQueue,
+    bullPrefix: prefix,
+    async close() {
+      await counters.stop().catch(() => {});
+      await latency.stop().catch(() => {});
+      await Promise.allSettled([outboundQueue.close(), maintenanceQueue.close()]);
+      await graph.close().catch(() => {});
+      await dbh.close().catch(() => {});
+      redis.disconnect();
+    },
+  };
+}
