@@ -1,0 +1,98 @@
+import type { Config } from '@switchboard/config';
+import { createProducerConnection } from '@switchboard/queue';
+import { describeFailure, NETWORK_TIMEOUT_MS, withDeadline } from './deadline.js';
+import type { Findings } from './findings.js';
+
+export type AuditRedis = ReturnType<typeof createProducerConnection>;
+
+/** The kill switch's key (apps/api resources killSwitchKey, packages/ai createResponder). */
+const killSwitchKey = (prefix: string) => `${prefix}:ai:enabled`;
+
+/** One connection attempt, no reconnection loop: the audit reports a dead Redis, it does not wait for it. */
+export function connectAuditRedis(url: string): AuditRedis {
+  const redis = createProducerConnection(url, {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: NETWORK_TIMEOUT_MS,
+    commandTimeout: NETWORK_TIMEOUT_MS,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  return redis;
+}
+
+/** Parses `INFO` output into field → value. */
+function parseInfo(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/** CONFIG GET name → value, or undefined when CONFIG is disabled or renamed (managed Redis). */
+async function configGet(redis: AuditRedis, name: string): Promise<string | undefined> {
+  try {
+    const reply = (await withDeadline(redis.config('GET', name), `CONFIG GET ${name}`)) as string[];
+    return reply[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Redis holds every acknowledged-but-unprocessed event as a BullMQ job, so it must never evict
+ * keys and must survive a restart (https://docs.bullmq.io/guide/going-to-production): policy
+ * `noeviction`, and AOF or RDB snapshots on. Returns false when Redis is unreachable.
+ */
+export async function checkRedis(redis: AuditRedis, config: Config, f: Findings): Promise<boolean> {
+  try {
+    await withDeadline(redis.connect(), 'Redis connect');
+    await withDeadline(redis.ping(), 'Redis PING');
+    f.ok('redis.reachable', 'Redis answers', ['REDIS_URL']);
+  } catch (err) {
+    f.critical('redis.reachable', `Redis is unreachable (${describeFailure(err)}): the API answers 503 and workers stop`, ['REDIS_URL']);
+    return false;
+  }
+
+  const info = await withDeadline(redis.info(), 'INFO')
+    .then(parseInfo)
+    .catch(() => new Map<string, string>());
+
+  const policy = (await configGet(redis, 'maxmemory-policy')) ?? info.get('maxmemory_policy');
+  if (policy === undefined)
+    f.warning('redis.maxmemory_policy', 'cannot read maxmemory-policy (CONFIG and INFO disabled?): make sure the provider sets noeviction');
+  else if (policy === 'noeviction') f.ok('redis.maxmemory_policy', 'maxmemory-policy is noeviction');
+  else
+    f.critical(
+      'redis.maxmemory_policy',
+      `maxmemory-policy is ${policy}: Redis may evict queued jobs (lost messages); set maxmemory-policy noeviction`,
+    );
+
+  const appendonly = (await configGet(redis, 'appendonly')) ?? (info.get('aof_enabled') === undefined ? undefined : info.get('aof_enabled') === '1' ? 'yes' : 'no');
+  const save = await configGet(redis, 'save');
+  if (appendonly === 'yes') f.ok('redis.persistence', 'persistence: AOF (appendonly yes)');
+  else if (save !== undefined && save.trim() !== '') f.ok('redis.persistence', `persistence: RDB snapshots (save ${save}); AOF would lose less on a crash`);
+  else if (appendonly === undefined || save === undefined)
+    f.warning(
+      'redis.persistence',
+      appendonly === 'no'
+        ? 'AOF is off and CONFIG is disabled, so RDB snapshots cannot be verified: make sure the provider persists data'
+        : 'cannot read the persistence settings (CONFIG disabled?): make sure AOF or snapshots are on',
+    );
+  else f.critical('redis.persistence', 'Redis persists nothing (appendonly no, no save points): a restart loses every queued job; set appendonly yes');
+
+  try {
+    const stored = await withDeadline(redis.get(killSwitchKey(config.queuePrefix)), 'kill switch GET');
+    const state =
+      stored === null
+        ? `not toggled at runtime; AI_ENABLED=${config.ai.enabled} applies`
+        : `set at runtime (POST /ops/ai/toggle): AI ${stored === '1' ? 'on' : 'off'}`;
+    f.ok('ai.kill_switch', `kill switch: ${state}`);
+  } catch (err) {
+    f.warning('ai.kill_switch', `cannot read the kill switch (${describeFailure(err)})`);
+  }
+  return true;
+}

@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+import { loadConfigOrExit } from '@switchboard/config';
+import { metaJson, signPayload } from '@switchboard/meta';
+
+/**
+ * `npm run simulate -- [--count N] [--url URL]`: sends correctly signed sample webhooks — a
+ * Messenger text, a postback, an Instagram text and a duplicate of the first — to a running
+ * ingress, signed with the configured FACEBOOK_APP_SECRET, and prints what went and what came back.
+ * The sample ids are obviously fake; without a Page token the worker answers in dry-run mode.
+ */
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '1' },
+    url: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write('usage: npm run simulate -- [--count N] [--url http://127.0.0.1:3000/webhook]\n');
+  process.exit(0);
+}
+const config = loadConfigOrExit();
+const count = Number(values.count);
+if (!Number.isInteger(count) || count < 1 || count > 10_000) {
+  process.stderr.write('--count must be a whole number from 1 to 10000\n');
+  process.exit(2);
+}
+const url = values.url ?? `http://127.0.0.1:${config.port}/webhook`;
+const PAGE_ID = '100000000000001';
+const IG_ACCOUNT_ID = '178410000000001';
+const run = Date.now().toString(36);
+
+function samples(i: number) {
+  const ts = Date.now();
+  const user = `9${String(i).padStart(14, '0')}`;
+  const text = {
+    object: 'page',
+    entry: [{ id: PAGE_ID, time: ts, messaging: [{ sender: { id: user }, recipient: { id: PAGE_ID }, timestamp: ts, message: { mid: `m_sim_${run}_${i}_text`, text: 'Hallo! Habt ihr heute geöffnet? 🙂' } }] }],
+  };
+  return [
+    { label: 'messenger text', body: text },
+    {
+      label: 'messenger postback',
+      body: { object: 'page', entry: [{ id: PAGE_ID, time: ts, messaging: [{ sender: { id: user }, recipient: { id: PAGE_ID }, timestamp: ts + 1, postback: { mid: `m_sim_${run}_${i}_pb`, title: 'Opening hours', payload: 'OPENING_HOURS' } }] }] },
+    },
+    {
+      label: 'instagram text',
+      body: { object: 'instagram', entry: [{ id: IG_ACCOUNT_ID, time: ts, messaging: [{ sender: { id: `8${String(i).padStart(15, '0')}` }, recipient: { id: IG_ACCOUNT_ID }, timestamp: ts + 2, message: { mid: `ig_sim_${run}_${i}`, text: 'Do you ship to Vienna?' } }] }] },
+    },
+    { label: 'duplicate of the messenger text', body: text },
+  ];
+}
+
+let failures = 0;
+for (let i = 0; i < count; i++) {
+  for (const sample of samples(i)) {
+    const body = metaJson(sample.body);
+    const started = performance.now();
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signPayload(config.meta.appSecret, body) },
+        body,
+      });
+      const answer = (await res.text()).slice(0, 200);
+      if (res.status !== 200) failures++;
+      process.stdout.write(`→ ${sample.label.padEnd(32)} ${String(body.length).padStart(5)} bytes   ← ${res.status} ${answer}  (${(performance.now() - started).toFixed(1)} ms)\n`);
+    } catch (err) {
+      failures++;
+      process.stdout.write(`→ ${sample.label.padEnd(32)} ✗ ${(err as Error).message} — is the API running at ${url}?\n`);
+    }
+  }
+}
+process.stdout.write(`${count * 4 - failures} of ${count * 4} accepted. Watch the worker's log for "reply sent" (or "dry run" without a Page token).\n`);
+process.exit(failures > 0 ? 1 : 0);

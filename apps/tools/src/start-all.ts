@@ -1,0 +1,35 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfigOrExit } from '@switchboard/config';
+import { runMigrations } from '@switchboard/db';
+
+/**
+ * `npm start` (development convenience): applies pending migrations, then runs the API and one
+ * worker as two child processes — the same entry points compose and Kubernetes run. SIGINT/SIGTERM
+ * are passed on; it exits when both children have.
+ */
+const config = loadConfigOrExit();
+await runMigrations(config.databaseUrl).catch((err: Error) => {
+  process.stderr.write(`migration failed: ${err.message}\n`);
+  process.exit(1);
+});
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const children: ChildProcess[] = ['apps/api/dist/server.js', 'apps/worker/dist/main.js'].map((script) =>
+  spawn(process.execPath, [script], { cwd: root, stdio: 'inherit', env: process.env }),
+);
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals) => {
+  stopping = true;
+  for (const child of children) if (child.exitCode === null) child.kill(signal);
+};
+process.on('SIGINT', () => stop('SIGTERM'));
+process.on('SIGTERM', () => stop('SIGTERM'));
+
+const codes = await Promise.all(children.map((child) => new Promise<number>((resolve) => child.once('exit', (code) => {
+  // One process dying on its own takes the other down: a half-running gateway is worse than none.
+  if (!stopping) stop('SIGTERM');
+  resolve(code ?? 1);
+}))));
+process.exit(stopping && codes.every((c) => c === 0) ? 0 : Math.max(...codes));
