@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../apps/api/src/app.js';
+import { type ApiResources, createApiResources } from '../../apps/api/src/resources.js';
+import { type Config, loadConfig } from '@switchboard/config';
+import { createLogger, type Logger } from '@switchboard/observability';
+import { testDatabase } from './db.js';
+import { testEnv } from './env.js';
+import { deletePrefix, uniquePrefix } from './redis.js';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  config: Config;
+  resources: ApiResources;
+  env: Record<string, string>;
+  databaseUrl: string;
+  prefix: string;
+  logs: string[];
+}
+
+/**
+ * The real API application in-process (Fastify inject or a real listener), with its own database
+ * and Redis prefix; everything is closed and removed at teardown. Log lines are captured so tests
+ * can assert what was (and was not) logged.
+ */
+export async function buildTestApp(t: Teardown, label: string, extraEnv: Record<string, string | undefined> = {}, shared?: { databaseUrl: string; prefix: string }): Promise<TestApp> {
+  const databaseUrl = shared?.databaseUrl ?? (await testDatabase(t, label));
+  const prefix = shared?.prefix ?? uniquePrefix(label);
+  const env = testEnv({ databaseUrl, prefix, LOG_LEVEL: 'info', ...extraEnv });
+  const config = loadConfig(env);
+  const logs: string[] = [];
+  const logger: Logger = createLogger({ level: config.logLevel, service: 'api', destination: { write: (line: string) => void logs.push(line) } });
+  const resources = createApiResources(config);
+  const app = await buildApp({ config, logger, resources });
+  t.teardown(async () => {
+    await app.close();
+    if (!shared) await deletePrefix(resources.redis, prefix).catch(() => {});
+    await resources.close();
+  });
+  return { app, config, resources, env, databaseUrl, prefix, logs };
+}

@@ -1,0 +1,106 @@
+import postgres from 'postgres';
+import { testDatabase } from './db.js';
+import { type TestEnv, testEnv } from './env.js';
+import { type FakeGemini, startFakeGemini } from './fake-gemini.js';
+import { type FakeGraph, startFakeGraph } from './fake-graph.js';
+import { freePort, type RunningProcess, startProcess, waitForHttp } from './processes.js';
+import { deletePrefix, testRedis, uniquePrefix } from './redis.js';
+import { type Envelope, signedRequest } from './sign.js';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export const TEST_PAGE_TOKEN = 'test-page-token-default';
+
+export interface Pipeline {
+  env: TestEnv;
+  apiUrl: string;
+  /** Every API process's base URL, in start order. */
+  apiUrls: string[];
+  databaseUrl: string;
+  prefix: string;
+  graph: FakeGraph;
+  gemini: FakeGemini;
+  redis: Awaited<ReturnType<typeof testRedis>>['redis'];
+  sql: postgres.Sql;
+  apis: RunningProcess[];
+  workers: RunningProcess[];
+  startWorker(extraEnv?: Record<string, string>): RunningProcess;
+  startApi(): Promise<{ process: RunningProcess; url: string }>;
+  post(payload: Envelope | string, url?: string): Promise<Response>;
+  /** Everything the processes printed so far. */
+  logs(): string;
+}
+
+/**
+ * The whole system as production runs it: API and worker processes (compiled entry points), a
+ * migrated database and a Redis prefix of their own, the fake Graph and Gemini servers. AI is on
+ * with a (fake) key unless the caller's env says otherwise.
+ */
+export async function startPipeline(t: Teardown, label: string, opts: { workers?: number; apis?: number; env?: Record<string, string> } = {}): Promise<Pipeline> {
+  const databaseUrl = await testDatabase(t, label);
+  const prefix = uniquePrefix(label);
+  const { redis } = await testRedis(t, `${label}-conn`);
+  t.teardown(() => deletePrefix(redis, prefix));
+  const graph = await startFakeGraph();
+  const gemini = await startFakeGemini();
+  t.teardown(() => graph.close());
+  t.teardown(() => gemini.close());
+  const env = testEnv({
+    databaseUrl,
+    prefix,
+    graphUrl: graph.url,
+    geminiUrl: gemini.url,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    GEMINI_API_KEY: 'test-gemini-key-not-real',
+    FACEBOOK_PAGE_ACCESS_TOKEN: TEST_PAGE_TOKEN,
+    AI_ENABLED: 'true',
+    ...opts.env,
+  });
+  const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });
+  t.teardown(() => sql.end({ timeout: 5 }));
+
+  const apis: RunningProcess[] = [];
+  const apiUrls: string[] = [];
+  const workers: RunningProcess[] = [];
+  const startApi = async () => {
+    const port = await freePort();
+    const process = startProcess(t, 'api', { ...env, PORT: String(port) });
+    apis.push(process);
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/health`);
+    apiUrls.push(url);
+    return { process, url };
+  };
+  const startWorker = (extraEnv: Record<string, string> = {}) => {
+    const w = startProcess(t, 'worker', { ...env, ...extraEnv });
+    workers.push(w);
+    return w;
+  };
+  const first = await startApi();
+  for (let i = 1; i < (opts.apis ?? 1); i++) await startApi();
+  for (let i = 0; i < (opts.workers ?? 1); i++) startWorker();
+
+  return {
+    env,
+    apiUrl: first.url,
+    apiUrls,
+    databaseUrl,
+    prefix,
+    graph,
+    gemini,
+    redis,
+    sql,
+    apis,
+    workers,
+    startWorker,
+    startApi,
+    async post(payload, url = first.url) {
+      const req = signedRequest(env.FACEBOOK_APP_SECRET as string, payload);
+      return fetch(`${url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
+    },
+    logs: () => [...apis, ...workers].flatMap((p) => p.output).join(''),
+  };
+}

@@ -1,0 +1,186 @@
+// Fakes Google's Gemini API with a loopback HTTP server (the real one is unreachable from tests and costs money); Redis is real.
+import t from 'tap';
+import { createResponder, type AiSettings, type CounterSink, type ReplyGenerator } from '@switchboard/ai';
+import type { Redis } from 'ioredis';
+import { startFakeGemini, type FakeGemini } from '../helpers/fake-gemini.js';
+import { testRedis } from '../helpers/redis.js';
+
+const API_KEY = 'test-gemini-key-5a4b3c2d1e';
+const FALLBACK = 'Thanks for your message, we will get back to you soon.';
+const USER_TEXT = 'Hello, my phone number is +33 6 12 34 56 78';
+
+class MemoryCounters implements CounterSink {
+  readonly values = new Map<string, number>();
+  incr(name: string, by = 1): void {
+    this.values.set(name, (this.values.get(name) ?? 0) + by);
+  }
+  get(name: string): number {
+    return this.values.get(name) ?? 0;
+  }
+}
+
+interface Setup {
+  fake: FakeGemini;
+  redis: Redis;
+  prefix: string;
+  counters: MemoryCounters;
+  responder: ReturnType<typeof createResponder>;
+}
+
+async function setup(
+  t: { teardown(fn: () => unknown): void },
+  overrides: Partial<AiSettings> = {},
+  generator?: ReplyGenerator | null,
+): Promise<Setup> {
+  const { redis, prefix } = await testRedis(t, 'ai-responder');
+  const fake = await startFakeGemini();
+  t.teardown(() => fake.close());
+  const settings: AiSettings = {
+    enabled: true,
+    apiKey: API_KEY,
+    model: 'gemini-test',
+    baseUrl: fake.url,
+    timeoutMs: 2000,
+    maxCallsPerMin: 10,
+    maxCallsPerMinPerPsid: 2,
+    fallbackReply: FALLBACK,
+    priceInputPerMTokUsd: 1,
+    priceOutputPerMTokUsd: 4,
+    ...overrides,
+  };
+  const counters = new MemoryCounters();
+  const responder = createResponder({ redis, prefix, settings, counters, ...(generator === undefined ? {} : { generator }) });
+  return { fake, redis, prefix, counters, responder };
+}
+
+t.test('the AI answers when every gate admits the call', async (t) => {
+  const { fake, counters, responder } = await setup(t);
+  fake.setReply('Hi! How can I help?');
+  fake.setUsage(100, 20);
+  const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
+  t.match(decision, { text: 'Hi! How can I help?', path: 'ai', reason: 'ai', usage: { inputTokens: 100, outputTokens: 20 } });
+  t.equal(decision.error, undefined);
+  t.type(decision.latencyMs, 'number');
+  t.equal(fake.calls.length, 1);
+  t.equal(fake.calls[0]?.userText, USER_TEXT);
+  t.same(Object.fromEntries(counters.values), { ai_calls: 1 });
+});
+
+t.test('kill switch off → fallback, no AI call', async (t) => {
+  const { fake, counters, responder, redis, prefix } = await setup(t);
+  await redis.set(`${prefix}:ai:enabled`, '0');
+  const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
+  t.match(decision, { text: FALLBACK, path: 'fallback', reason: 'kill_switch' });
+  t.equal(fake.calls.length, 0);
+  t.same(Object.fromEntries(counters.values), { fallbacks: 1 });
+});
+
+t.test('AI_ENABLED=false with no stored toggle → kill_switch', async (t) => {
+  const { fake, responder } = await setup(t, { enabled: false });
+  t.equal((await responder.decide({ userHash: 'u1', text: USER_TEXT })).reason, 'kill_switch');
+  t.equal(fake.calls.length, 0);
+});
+
+t.test('no API key → ai_unconfigured, and ping says so', async (t) => {
+  const { fake, counters, responder } = await setup(t, { apiKey: undefined });
+  t.match(await responder.decide({ userHash: 'u1', text: USER_TEXT }), { path: 'fallback', reason: 'ai_unconfigured', text: FALLBACK });
+  t.same(await responder.ping(), { ok: false, error: 'ai_unconfigured' });
+  t.equal(fake.calls.length, 0);
+  t.equal(counters.get('fallbacks'), 1);
+});
+
+t.test('per-user and global rate limits → rate_limited_user / rate_limited_global', async (t) => {
+  const { fake, counters, responder } = await setup(t, { maxCallsPerMinPerPsid: 1, maxCallsPerMin: 2 });
+  t.equal((await responder.decide({ userHash: 'a', text: USER_TEXT })).reason, 'ai');
+  t.match(await responder.decide({ userHash: 'a', text: USER_TEXT }), { path: 'fallback', reason: 'rate_limited_user' });
+  t.equal((await responder.decide({ userHash: 'b', text: USER_TEXT })).reason, 'ai');
+  t.match(await responder.decide({ userHash: 'c', text: USER_TEXT }), { path: 'fallback', reason: 'rate_limited_global' });
+  t.equal(fake.calls.length, 2);
+  t.equal(counters.get('ai_calls'), 2);
+  t.equal(counters.get('ai_calls_blocked_per_psid'), 1);
+  t.equal(counters.get('ai_calls_blocked_global'), 1);
+  t.equal(counters.get('fallbacks'), 2);
+});
+
+t.test('a slow AI is cut at timeoutMs → timeout, well under a second', async (t) => {
+  const { fake, counters, responder } = await setup(t, { timeoutMs: 300 });
+  fake.setDelay(2000);
+  const started = Date.now();
+  const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
+  const took = Date.now() - started;
+  t.match(decision, { path: 'fallback', reason: 'timeout', text: FALLBACK });
+  t.ok(took < 1000, `decided in ${took} ms`);
+  t.ok(decision.latencyMs >= 290 && decision.latencyMs < 1000, `latencyMs ${decision.latencyMs}`);
+  t.same(Object.fromEntries(counters.values), { ai_calls: 1, ai_errors: 1, ai_timeouts: 1, fallbacks: 1 });
+});
+
+t.test('the deadline holds even for a generator that ignores its signal', async (t) => {
+  const stubborn: ReplyGenerator = { generate: () => new Promise(() => {}) };
+  const { responder } = await setup(t, { timeoutMs: 200 }, stubborn);
+  const started = Date.now();
+  const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
+  t.equal(decision.reason, 'timeout');
+  t.ok(Date.now() - started < 400, `decided in ${Date.now() - started} ms`);
+});
+
+t.test('a blocked prompt → blocked', async (t) => {
+  const { fake, counters, responder } = await setup(t);
+  fake.setBlocked('PROHIBITED_CONTENT');
+  const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
+  t.match(decision, { path: 'fallback', reason: 'blocked', text: FALLBACK, error: /PROHIBITED_CONTENT/ });
+  t.same(Object.fromEntries(counters.values), { ai_calls: 1, ai_errors: 1, ai_blocked: 1, fallbacks: 1 });
+});
+
+t.test('an API error → error, sanitised: neither the key nor the user text', async (t) => {
+  const { fake, counters, responder } = await setup(t);
+  // A hostile error body that echoes both, as a proxy or a verbose error page might.
+  fake.failNext(500, 1, `upstream failed for "${USER_TEXT}" at https://x/y?key=${API_KEY}`);
+  const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
+  t.match(decision, { path: 'fallback', reason: 'error', text: FALLBACK });
+  t.match(decision.error, /500/);
+  t.notMatch(decision.error ?? '', API_KEY);
+  t.notMatch(decision.error ?? '', USER_TEXT);
+  t.notMatch(decision.error ?? '', '12 34 56');
+  t.ok((decision.error ?? '').length <= 200);
+  t.same(Object.fromEntries(counters.values), { ai_calls: 1, ai_errors: 1, fallbacks: 1 });
+});
+
+t.test('an empty answer → error', async (t) => {
+  const { fake, responder } = await setup(t);
+  fake.setReply('');
+  t.match(await responder.decide({ userHash: 'u1', text: USER_TEXT }), { reason: 'error', error: 'empty answer' });
+});
+
+t.test('spend crossing the daily budget switches replies to budget', async (t) => {
+  // 1 USD/MTok in, 4 USD/MTok out: 100k in + 25k out = 0.2 USD per call; budget 0.3 USD.
+  const { fake, counters, responder } = await setup(t, { dailyBudgetUsd: 0.3 });
+  fake.setUsage(100_000, 25_000);
+  t.equal((await responder.decide({ userHash: 'a', text: USER_TEXT })).reason, 'ai');
+  t.equal((await responder.decide({ userHash: 'b', text: USER_TEXT })).reason, 'ai', '0.2 < 0.3: still admitted');
+  t.match(await responder.decide({ userHash: 'c', text: USER_TEXT }), { path: 'fallback', reason: 'budget', text: FALLBACK });
+  t.equal(fake.calls.length, 2);
+  t.equal(counters.get('ai_budget_blocked'), 1);
+  t.equal(counters.get('fallbacks'), 1);
+});
+
+t.test('ping: one minimal call, past the limits, within the timeout, sanitised on failure', async (t) => {
+  const { fake, responder } = await setup(t, { maxCallsPerMin: 0, timeoutMs: 300 });
+  const ok = await responder.ping();
+  t.equal(ok.ok, true, 'a global limit of 0 does not stop the ping');
+  if (ok.ok) t.ok(ok.latency_ms >= 0 && ok.latency_ms < 300);
+  t.equal(fake.calls.length, 1);
+  t.equal(fake.calls[0]?.userText, 'ping');
+
+  fake.failNext(403, 1, `API key not valid: key=${API_KEY}`);
+  const denied = await responder.ping();
+  t.equal(denied.ok, false);
+  if (!denied.ok) {
+    t.match(denied.error, /403/);
+    t.notMatch(denied.error, API_KEY);
+  }
+
+  fake.setDelay(2000);
+  const started = Date.now();
+  t.match(await responder.ping(), { ok: false, error: /timed out/ });
+  t.ok(Date.now() - started < 1000);
+});

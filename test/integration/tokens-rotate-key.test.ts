@@ -1,0 +1,58 @@
+// Fakes nothing: the real `npm run rotate-key` entry point (node apps/tools/dist/rotate-key.js, so
+// run `npx tsc -b` first) against a real PostgreSQL database; tokens are sealed by the real registry.
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { createDb, pages } from '@switchboard/db';
+import { PageRegistry, pageTokenAad } from '@switchboard/pages';
+import { Sealer } from '@switchboard/privacy';
+import { testDatabase } from '../helpers/db.js';
+import { testEnv } from '../helpers/env.js';
+import { startProcess } from '../helpers/processes.js';
+import { testRedis, uniquePrefix } from '../helpers/redis.js';
+
+const TOKENS: Record<string, string> = { '8001': 'test-rotate-token-a', '8002': 'test-rotate-token-b', '8003': 'test-rotate-token-c' };
+
+async function rotate(t: { teardown(fn: () => unknown): void }, env: Record<string, string>) {
+  const run = startProcess(t, 'apps/tools/dist/rotate-key.js', env);
+  const exit = await run.exited;
+  return { code: exit.code, output: run.output.join('') };
+}
+
+t.test('rotate-key re-seals every token; afterwards the new key alone opens them', async (t) => {
+  const databaseUrl = await testDatabase(t, 'tokens_rotate');
+  const { redis } = await testRedis(t, 'tokens-rotate');
+  const dbh = createDb(databaseUrl, { max: 1 });
+  t.teardown(() => dbh.close());
+  const oldKey = randomBytes(32);
+  const newKey = randomBytes(32);
+  const oldRegistry = new PageRegistry({ db: dbh.db, redis, prefix: uniquePrefix('rotate'), sealer: new Sealer(oldKey) });
+  for (const [pageId, token] of Object.entries(TOKENS)) await oldRegistry.register(pageId, 'messenger', token);
+
+  const env = testEnv({ databaseUrl, prefix: uniquePrefix('rotate'), ENCRYPTION_KEY: newKey.toString('base64'), ENCRYPTION_KEY_PREVIOUS: oldKey.toString('base64') });
+  const first = await rotate(t, env);
+  t.equal(first.code, 0, 'exits 0');
+  t.match(first.output, /3 stored, 3 re-sealed/);
+  for (const token of Object.values(TOKENS)) t.notMatch(first.output, token, 'never prints a token');
+
+  const onlyNew = new Sealer(newKey);
+  const rows = await dbh.db.select().from(pages);
+  t.equal(rows.length, 3);
+  for (const row of rows) {
+    t.equal(onlyNew.open(row.tokenSealed, pageTokenAad(row.pageId)), TOKENS[row.pageId], `page ${row.pageId} opens with the new key alone`);
+    t.equal(row.tokenKeyId, onlyNew.currentKeyId);
+    t.equal(Sealer.keyIdOf(row.tokenSealed), onlyNew.currentKeyId);
+  }
+  const newRegistry = new PageRegistry({ db: dbh.db, redis, prefix: uniquePrefix('rotate'), sealer: onlyNew });
+  t.equal((await newRegistry.resolve('8002'))?.token, TOKENS['8002'], 'the registry reads it with the new key only');
+
+  // Without the previous key now: nothing left to re-seal.
+  const second = await rotate(t, { ...env, ENCRYPTION_KEY_PREVIOUS: '' });
+  t.equal(second.code, 0);
+  t.match(second.output, /3 stored, 0 re-sealed .* 3 already on it, 0 unreadable/);
+
+  // A key that sealed nothing here: every token is unreadable, the command says so and fails.
+  const third = await rotate(t, { ...env, ENCRYPTION_KEY: randomBytes(32).toString('base64'), ENCRYPTION_KEY_PREVIOUS: '' });
+  t.equal(third.code, 1);
+  t.match(third.output, /3 unreadable/);
+  t.equal(onlyNew.open((await dbh.db.select().from(pages))[0]!.tokenSealed, pageTokenAad('8001')), TOKENS['8001'], 'unreadable tokens are left as they were');
+});

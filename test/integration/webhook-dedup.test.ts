@@ -1,0 +1,119 @@
+// Fakes nothing: several real API apps (Fastify inject) share one real PostgreSQL database and Redis prefix, as replicas of one deployment do.
+import { createHmac } from 'node:crypto';
+import t from 'tap';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { batch, messengerText, signedRequest } from '../helpers/sign.js';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { bullPrefix, dedupKey, QUEUES } from '@switchboard/queue';
+
+const PAGE = '100000000000001';
+const SENDER = '200000000000001';
+
+async function inboundTotal(ctx: TestApp): Promise<number> {
+  const counts = await ctx.resources.inboundQueue.getJobCounts();
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+async function post(ctx: TestApp, payload: unknown) {
+  const req = signedRequest(ctx.env.FACEBOOK_APP_SECRET as string, payload);
+  return ctx.app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body });
+}
+
+async function dedupKeys(ctx: TestApp): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await ctx.resources.redis.scan(cursor, 'MATCH', dedupKey(ctx.prefix, '*'), 'COUNT', 500);
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== '0');
+  return out;
+}
+
+t.test('replicas and restarts share one de-duplication record', async (t) => {
+  const a = await buildTestApp(t, 'wh-dedup');
+  const shared = { databaseUrl: a.databaseUrl, prefix: a.prefix };
+  // Replicas of one deployment share its secrets.
+  const same = { FACEBOOK_APP_SECRET: a.env.FACEBOOK_APP_SECRET, PSID_HASH_SECRET: a.env.PSID_HASH_SECRET, ENCRYPTION_KEY: a.env.ENCRYPTION_KEY };
+  const b = await buildTestApp(t, 'wh-dedup', same, shared);
+
+  const msg = messengerText({ pageId: PAGE, senderId: SENDER, mid: 'm_test-dedup-1', text: 'hello', timestamp: 1767225600000 });
+  t.equal((await post(a, msg)).statusCode, 200);
+  t.equal(await inboundTotal(a), 1);
+  t.equal((await post(b, msg)).statusCode, 200, 'the other replica acknowledges the duplicate');
+  t.equal(await inboundTotal(a), 1, 'and does not enqueue it again');
+
+  // The same mid in a new envelope: Meta's redelivery carries another entry.time and other batch mates.
+  const again = batch('page', [
+    { id: PAGE, time: 1767229999999, messaging: (msg.entry[0] as { messaging: unknown[] }).messaging },
+    { id: PAGE, time: 1767229999999, messaging: [{ sender: { id: SENDER }, recipient: { id: PAGE }, timestamp: 1767225600100, message: { mid: 'm_test-dedup-2', text: 'new' } }] },
+  ]);
+  t.equal((await post(b, again)).statusCode, 200);
+  t.equal(await inboundTotal(a), 2, 'only the new message of the new batch is enqueued');
+
+  await b.app.close();
+  await b.resources.close();
+  const rebuilt = await buildTestApp(t, 'wh-dedup', same, shared);
+  t.equal((await post(rebuilt, msg)).statusCode, 200);
+  t.equal((await post(rebuilt, again)).statusCode, 200);
+  t.equal(await inboundTotal(a), 2, 'a restarted replica still knows both events');
+
+  const concurrent = messengerText({ pageId: PAGE, senderId: SENDER, mid: 'm_test-dedup-3', text: 'race', timestamp: 1767225600200 });
+  const results = await Promise.all([post(a, concurrent), post(rebuilt, concurrent), post(a, concurrent), post(rebuilt, concurrent)]);
+  t.same(results.map((r) => r.statusCode), [200, 200, 200, 200]);
+  t.equal(await inboundTotal(a), 3, 'four simultaneous deliveries to two replicas: one job');
+
+  await a.resources.counters.flush();
+  await rebuilt.resources.counters.flush();
+  t.ok(((await a.resources.counters.read()).webhooks_deduplicated ?? 0) >= 5, 'duplicates are counted');
+});
+
+t.test('the record is small, keyed by hashes, and kept ≥ 36 h (Meta retries for up to 36 h)', async (t) => {
+  const ctx = await buildTestApp(t, 'wh-dedup');
+  const raw = messengerText({ pageId: PAGE, senderId: SENDER, mid: 'm_test-dedup-ttl', text: 'a private text', timestamp: 1767225600000 });
+  const req = signedRequest(ctx.env.FACEBOOK_APP_SECRET as string, raw);
+  const send = () => ctx.app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body });
+  t.equal((await send()).statusCode, 200);
+  t.equal((await send()).statusCode, 200, 'a replay of the same bytes');
+  t.equal(await inboundTotal(ctx), 1);
+
+  const keys = await dedupKeys(ctx);
+  t.equal(keys.length, 1);
+  const key = keys[0] as string;
+  for (const secret of [PAGE, SENDER, 'm_test-dedup-ttl']) t.notOk(key.includes(secret), `the key holds no raw id (${secret})`);
+  const expectedId = createHmac('sha256', ctx.env.PSID_HASH_SECRET as string).update(`messenger:${PAGE}:m_test-dedup-ttl`).digest('hex').slice(0, 32);
+  t.equal(key, dedupKey(ctx.prefix, expectedId), 'named by the keyed hash of channel, page and mid');
+  const ttl = await ctx.resources.redis.pttl(key);
+  t.ok(ttl >= 36 * 3600 * 1000, `TTL ${Math.round(ttl / 3600_000)} h ≥ 36 h`);
+  t.ok(ttl <= 72 * 3600 * 1000, 'and bounded');
+  const value = await ctx.resources.redis.get(key);
+  t.ok(value !== null && value.length <= 48 && value.startsWith(expectedId), `the value is tiny (the job id ${JSON.stringify(value)}), no payload`);
+  t.equal(await ctx.resources.redis.type(key), 'string');
+});
+
+t.test('the record outlives the job: a replay after the job was processed and removed is still a duplicate', async (t) => {
+  const ctx = await buildTestApp(t, 'wh-dedup');
+  const raw = messengerText({ pageId: PAGE, senderId: SENDER, mid: 'm_test-dedup-removed', text: 'once', timestamp: 1767225600000 });
+  t.equal((await post(ctx, raw)).statusCode, 200);
+  const connection = new Redis(ctx.config.redisUrl, { maxRetriesPerRequest: null });
+  const worker = new Worker(QUEUES.inbound, async () => 'done', { connection, prefix: bullPrefix(ctx.prefix) });
+  t.teardown(async () => {
+    await worker.close();
+    connection.disconnect();
+  });
+  const deadline = Date.now() + 10_000;
+  while ((await ctx.resources.inboundQueue.getCompletedCount()) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const [done] = await ctx.resources.inboundQueue.getCompleted();
+  t.ok(done, 'a worker processed the job');
+  // Remove it the way BullMQ's removeOnComplete age/count clean-up does (removeJobsByMaxAge.lua:
+  // removeJob(id, hard=false, prefix, removeDeduplicationKey=false)): the job's keys and its entry
+  // in the completed set — nothing else.
+  const base = `${bullPrefix(ctx.prefix)}:${QUEUES.inbound}`;
+  await ctx.resources.redis.del(`${base}:${done?.id}`);
+  await ctx.resources.redis.zrem(`${base}:completed`, done?.id as string);
+  t.equal(await inboundTotal(ctx), 0, 'the job is gone');
+  t.equal((await post(ctx, raw)).statusCode, 200);
+  t.equal(await inboundTotal(ctx), 0, 'the replay was not enqueued again');
+  t.equal((await dedupKeys(ctx)).length, 1, 'the de-duplication record is still there');
+});

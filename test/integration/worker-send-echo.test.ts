@@ -1,0 +1,67 @@
+// Fakes Meta's Graph API (a loopback HTTP server): the real one is unreachable from tests. The API
+// and worker are the real processes. A send interrupted by a crash leaves its part marked
+// "sending"; these tests set that state up directly and check how the retried job settles it.
+import t from 'tap';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Sealer } from '@switchboard/privacy';
+import { bullPrefix, type OutboundJob, outboundJobOptions, QUEUES } from '@switchboard/queue';
+import { eventually } from '../helpers/processes.js';
+import { startPipeline } from '../helpers/pipeline.js';
+import { messengerEcho } from '../helpers/sign.js';
+
+const PAGE = '100000000000081';
+
+t.test('a part left "sending" by a crash: its echo settles it, otherwise it is sent again', async (t) => {
+  const p = await startPipeline(t, 'worker_send_echo', { env: { AI_ENABLED: 'false', SEND_ECHO_WAIT_MS: '1500' } });
+  const redis = new Redis(p.env.REDIS_URL, { maxRetriesPerRequest: null });
+  t.teardown(() => redis.disconnect());
+  const outbound = new Queue(QUEUES.outbound, { connection: redis, prefix: bullPrefix(p.prefix) });
+  t.teardown(() => outbound.close());
+  const sealer = new Sealer(Buffer.from(p.env.ENCRYPTION_KEY, 'base64'));
+  const marker = (eventId: string) => `${p.prefix}:sent:${eventId}`;
+  const job = async (eventId: string, recipientId: string) => {
+    const data: OutboundJob = { v: 1, eventId, channel: 'messenger', pageId: PAGE, senderHash: 'f'.repeat(64), path: 'fallback', reason: 'kill_switch', decideMs: 1, receivedAt: Date.now(), sealed: sealer.sealJson({ recipientId, text: 'Thanks!' }, eventId) };
+    await outbound.add('send', data, { ...outboundJobOptions(3), jobId: eventId });
+  };
+  const sendsTo = (u: string) => p.graph.sends.filter((s) => s.recipientId === u);
+  const replyRow = async (eventId: string) => (await p.sql`select status, graph_message_ids from replies where event_id = ${eventId}`)[0];
+
+  await t.test('echo already in: not sent again', async (t) => {
+    const eventId = 'a1'.repeat(16);
+    await redis.hset(marker(eventId), '0', 'sending', 'echo:0', 'm_from_echo');
+    await job(eventId, '900000000000801');
+    const row = await eventually(async () => {
+      const r = await replyRow(eventId);
+      return r?.status === 'sent' ? r : null;
+    }, 10_000, 'reply recorded');
+    t.same(row?.graph_message_ids, ['m_from_echo'], 'the echoed message id is the record');
+    t.equal(sendsTo('900000000000801').length, 0, 'nothing sent again');
+  });
+
+  await t.test('echo arrives while the retry waits (a real signed echo webhook): not sent again', async (t) => {
+    const eventId = 'b2'.repeat(16);
+    await redis.hset(marker(eventId), '0', 'sending');
+    await job(eventId, '900000000000802');
+    await new Promise((r) => setTimeout(r, 400));
+    const echo = messengerEcho({ pageId: PAGE, recipientId: '900000000000802', mid: 'm_echo_late', text: 'Thanks!', appId: p.env.FACEBOOK_APP_ID, metadata: `sb:${eventId}:0` });
+    t.equal((await p.post(echo)).status, 200);
+    const row = await eventually(async () => {
+      const r = await replyRow(eventId);
+      return r?.status === 'sent' ? r : null;
+    }, 10_000, 'reply recorded');
+    t.same(row?.graph_message_ids, ['m_echo_late']);
+    t.equal(sendsTo('900000000000802').length, 0, 'nothing sent again');
+  });
+
+  await t.test('no echo within SEND_ECHO_WAIT_MS: sent again, once', async (t) => {
+    const eventId = 'c3'.repeat(16);
+    await redis.hset(marker(eventId), '0', 'sending');
+    const started = Date.now();
+    await job(eventId, '900000000000803');
+    await eventually(async () => sendsTo('900000000000803').length === 1, 10_000, 'the resend');
+    t.ok((sendsTo('900000000000803')[0]?.at ?? 0) - started >= 1400, 'only after waiting for the echo');
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(sendsTo('900000000000803').length, 1);
+  });
+});

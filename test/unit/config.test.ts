@@ -1,0 +1,73 @@
+// Fakes nothing: the configuration loader is a pure function of the environment it is given.
+import t from 'tap';
+import { ConfigError, DEVELOPMENT_DEFAULTS, loadConfig } from '@switchboard/config';
+
+const strongProduction = {
+  NODE_ENV: 'production',
+  FACEBOOK_APP_ID: '100000000000099',
+  FACEBOOK_APP_SECRET: 'a-long-random-app-secret-value',
+  FACEBOOK_VERIFY_TOKEN: 'a-long-random-verify-token',
+  ADMIN_PASS: 'correct-horse-battery-staple',
+  PSID_HASH_SECRET: 'a-long-random-psid-hash-secret',
+  ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+};
+
+t.test('development defaults apply outside production', async (t) => {
+  const c = loadConfig({});
+  t.equal(c.env, 'development');
+  t.equal(c.port, 3000);
+  t.equal(c.meta.appSecret, DEVELOPMENT_DEFAULTS.FACEBOOK_APP_SECRET);
+  t.equal(c.meta.graphVersion, 'v25.0');
+  t.equal(c.ai.timeoutMs, 3000);
+  t.equal(c.ai.maxCallsPerMin, 10);
+  t.equal(c.ai.maxCallsPerMinPerPsid, 2);
+  t.equal(c.http.requireHttps, false);
+  t.equal(c.http.trustProxy, 'loopback');
+  t.equal(c.privacy.encryptionKey.length, 32);
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.meta), 'frozen');
+});
+
+t.test('empty strings count as unset; types are coerced', async (t) => {
+  const c = loadConfig({ PORT: '8080', AI_ENABLED: 'false', GEMINI_API_KEY: '', TRUST_PROXY: '2', CORS_ORIGINS: 'https://a.example, https://b.example' });
+  t.equal(c.port, 8080);
+  t.equal(c.ai.enabled, false);
+  t.equal(c.ai.apiKey, undefined);
+  t.equal(c.http.trustProxy, 2);
+  t.same(c.http.corsOrigins, ['https://a.example', 'https://b.example']);
+});
+
+t.test('every problem is listed at once, by name, never with its value', async (t) => {
+  const secretValue = 'sUpEr-SeCrEt-VaLuE';
+  try {
+    loadConfig({ PORT: 'eighty', NODE_ENV: 'staging', AI_TIMEOUT_MS: '-5', ENCRYPTION_KEY: secretValue, REDIS_URL: 'http://x' });
+    t.fail('should throw');
+  } catch (err) {
+    t.ok(err instanceof ConfigError);
+    const message = (err as Error).message;
+    for (const name of ['PORT', 'NODE_ENV', 'AI_TIMEOUT_MS', 'REDIS_URL']) t.match(message, name);
+    t.notMatch(message, secretValue);
+    t.ok((err as ConfigError).problems.length >= 4);
+  }
+});
+
+t.test('production refuses development defaults and weak secrets', async (t) => {
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /FACEBOOK_APP_SECRET: required in production/);
+  const withDefaults = { ...strongProduction, FACEBOOK_APP_SECRET: 'dev-app-secret', ADMIN_PASS: 'dev-admin-pass' };
+  try {
+    loadConfig(withDefaults);
+    t.fail('should throw');
+  } catch (err) {
+    const message = (err as Error).message;
+    t.match(message, /FACEBOOK_APP_SECRET: the development default is refused/);
+    t.match(message, /ADMIN_PASS/);
+  }
+  t.throws(() => loadConfig({ ...strongProduction, ADMIN_PASS: 'short' }), /ADMIN_PASS: too weak/);
+  t.throws(() => loadConfig({ ...strongProduction, ADMIN_PASS: 'Password' }), /ADMIN_PASS: too weak/);
+  t.throws(() => loadConfig({ ...strongProduction, PSID_HASH_SECRET: 'short' }), /PSID_HASH_SECRET/);
+  t.throws(() => loadConfig({ ...strongProduction, CORS_ORIGINS: '*' }), /CORS_ORIGINS/);
+  t.throws(() => loadConfig({ ...strongProduction, ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }), /ENCRYPTION_KEY: must be exactly 32 bytes/);
+  t.throws(() => loadConfig({ ...strongProduction, GRAPH_API_BASE_URL: 'http://graph.example.com' }), /GRAPH_API_BASE_URL/);
+  const ok = loadConfig({ ...strongProduction, GRAPH_API_BASE_URL: 'http://127.0.0.1:9999' });
+  t.equal(ok.http.requireHttps, true, 'HTTPS required by default in production');
+  t.equal(ok.admin.user, 'admin');
+});

@@ -1,0 +1,77 @@
+// Fakes nothing: there is no Docker engine here, so the compose file and Dockerfile are checked
+// by parsing them and holding them against what the processes need.
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { parse } from 'yaml';
+import { ROOT } from '../helpers/processes.js';
+
+const read = (path: string) => readFileSync(`${ROOT}/${path}`, 'utf8');
+type Service = {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  healthcheck?: { test?: string[]; disable?: boolean };
+  depends_on?: Record<string, { condition: string }>;
+  stop_grace_period?: string;
+  container_name?: string;
+  environment?: Record<string, string>;
+  restart?: string;
+  volumes?: string[];
+};
+
+t.test('docker-compose.yml runs the whole system', async (t) => {
+  const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+  const s = compose.services;
+  t.same(Object.keys(s).sort(), ['api', 'migrate', 'postgres', 'redis', 'worker']);
+
+  t.match(s.postgres?.healthcheck?.test?.join(' '), /pg_isready/);
+  t.ok(s.postgres?.volumes?.some((v) => v.startsWith('pgdata:')), 'postgres data on a volume');
+  const redisCmd = s.redis?.command?.join(' ') ?? '';
+  t.match(redisCmd, /--appendonly yes/, 'Redis AOF on');
+  t.match(redisCmd, /--maxmemory-policy noeviction/, 'Redis never evicts jobs');
+  t.match(s.redis?.healthcheck?.test?.join(' '), /redis-cli ping/);
+  t.ok(s.redis?.volumes?.some((v) => v.startsWith('redisdata:')), 'redis data on a volume');
+
+  t.same(s.migrate?.command, ['node', 'apps/tools/dist/migrate.js']);
+  t.equal(s.migrate?.restart, 'no', 'migrate is one-shot');
+  for (const name of ['api', 'worker']) {
+    const svc = s[name] as Service;
+    t.equal(svc.depends_on?.migrate?.condition, 'service_completed_successfully', `${name} waits for the migration`);
+    t.equal(svc.depends_on?.postgres?.condition, 'service_healthy');
+    t.equal(svc.depends_on?.redis?.condition, 'service_healthy');
+    t.ok(svc.healthcheck?.test?.length, `${name} has a health check`);
+    t.notOk(svc.container_name, `${name} has no fixed container name (scalable)`);
+    const grace = Number(/^(\d+)s$/.exec(svc.stop_grace_period ?? '')?.[1]);
+    t.ok(grace > 10, `${name} stop grace period (${grace}s) exceeds the 10 s shutdown deadline`);
+    t.match(svc.environment?.DATABASE_URL, /@postgres:5432\//);
+    t.equal(svc.environment?.REDIS_URL, 'redis://redis:6379');
+  }
+  t.same(s.api?.command, ['node', 'apps/api/dist/server.js']);
+  t.match(s.api?.healthcheck?.test?.join(' '), /\/health/);
+  t.same(s.worker?.command, ['node', 'apps/worker/dist/main.js']);
+  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+  t.equal(pkg.scripts['start:api'], 'node apps/api/dist/server.js', 'compose and npm run the same entry point');
+  t.equal(pkg.scripts['start:worker'], 'node apps/worker/dist/main.js');
+  t.equal(pkg.scripts.migrate, 'node apps/tools/dist/migrate.js');
+});
+
+t.test('Dockerfile: multi-stage, Node 24 LTS, non-root, health check, production dependencies only', async (t) => {
+  const dockerfile = read('Dockerfile');
+  const froms = [...dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)];
+  t.ok(froms.length >= 2, 'multi-stage');
+  for (const f of froms) t.match(f[1], /^node:24[.-]/, 'Node 24 LTS');
+  t.match(dockerfile, /npm prune --omit=dev/);
+  t.match(dockerfile, /^USER 1000:1000$/m, 'non-root, numeric');
+  t.match(dockerfile, /^HEALTHCHECK /m);
+  t.match(dockerfile, /^CMD \["node", "apps\/api\/dist\/server.js"\]$/m);
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+  t.notMatch(runtime, /npm (ci|install)/, 'the runtime stage installs nothing');
+});
+
+t.test('.env.example names every variable the README documents', async (t) => {
+  const example = read('.env.example');
+  const readme = read('README.md');
+  const documented = [...readme.matchAll(/^\| `([A-Z0-9_]+)`/gm)].map((m) => m[1] as string);
+  t.ok(documented.length > 30);
+  for (const name of documented) t.match(example, new RegExp(`^${name}=`, 'm'), `${name} in .env.example`);
+});

@@ -1,0 +1,82 @@
+// Fakes nothing: the error table is pure; Graph answers are described by their code, subcode and status.
+import t from 'tap';
+import { classifyGraphError, GraphApiError, sanitiseGraphMessage, type GraphErrorInput, type GraphErrorKind } from '@switchboard/meta';
+
+t.test('every row of the Errors → action table', async (t) => {
+  const rows: Array<[string, GraphErrorInput, GraphErrorKind]> = [
+    ['network error', { network: true }, 'transient'],
+    ['timeout', { timeout: true }, 'transient'],
+    ['code 1', { status: 500, code: 1 }, 'transient'],
+    ['code 2', { status: 503, code: 2 }, 'transient'],
+    ['code 1200', { status: 500, code: 1200 }, 'transient'],
+    ['HTTP 500 without code', { status: 500 }, 'transient'],
+    ['HTTP 502 without code', { status: 502 }, 'transient'],
+    ['code 4 (HTTP 400, not 429)', { status: 400, code: 4 }, 'rate_limited'],
+    ['code 17', { status: 400, code: 17 }, 'rate_limited'],
+    ['code 32', { status: 400, code: 32 }, 'rate_limited'],
+    ['code 613', { status: 400, code: 613 }, 'rate_limited'],
+    ['business use case 80001', { status: 400, code: 80001 }, 'rate_limited'],
+    ['business use case 80006', { status: 400, code: 80006 }, 'rate_limited'],
+    ['HTTP 429 without code', { status: 429 }, 'rate_limited'],
+    ['10/2018278 outside window (Messenger)', { status: 400, code: 10, subcode: 2018278 }, 'permanent'],
+    ['10/2534022 outside window (Instagram)', { status: 400, code: 10, subcode: 2534022 }, 'permanent'],
+    ['10 other permission', { status: 400, code: 10 }, 'permanent'],
+    ['200 permission', { status: 403, code: 200 }, 'permanent'],
+    ['299 permission', { status: 400, code: 299 }, 'permanent'],
+    ['230 permission', { status: 400, code: 230 }, 'permanent'],
+    ['100 invalid parameter', { status: 400, code: 100 }, 'permanent'],
+    ['100/2018001 no matching user', { status: 400, code: 100, subcode: 2018001 }, 'permanent'],
+    ['551 person unavailable', { status: 400, code: 551 }, 'permanent'],
+    ['200/1545041 blocked', { status: 400, code: 200, subcode: 1545041 }, 'permanent'],
+    ['2018300 thread owned by another app (as subcode)', { status: 400, code: 10, subcode: 2018300 }, 'permanent'],
+    ['2018300 thread owned by another app (as code)', { status: 400, code: 2018300 }, 'permanent'],
+    ['368 policy restriction', { status: 400, code: 368 }, 'page_restricted'],
+    ['10/1893063 policy restriction', { status: 400, code: 10, subcode: 1893063 }, 'page_restricted'],
+    ['190 invalid token', { status: 400, code: 190 }, 'token_invalid'],
+    ['190/460 password changed', { status: 400, code: 190, subcode: 460 }, 'token_invalid'],
+    ['190/463 expired', { status: 400, code: 190, subcode: 463 }, 'token_invalid'],
+    ['102 session', { status: 401, code: 102 }, 'token_invalid'],
+    ['190 even on HTTP 500', { status: 500, code: 190 }, 'token_invalid'],
+    ['unknown code on 4xx', { status: 400, code: 99999 }, 'permanent'],
+    ['unknown code on 5xx', { status: 503, code: 99999 }, 'transient'],
+    ['nothing known', {}, 'transient'],
+  ];
+  for (const [name, input, kind] of rows) t.equal(classifyGraphError(input), kind, name);
+});
+
+t.test('GraphApiError carries the classification and Graph facts', async (t) => {
+  const e = new GraphApiError({ status: 400, code: 613, type: 'OAuthException', fbtraceId: 'AfakeTrace1', retryAfterMs: 60_000 });
+  t.ok(e instanceof Error);
+  t.equal(e.name, 'GraphApiError');
+  t.match(e, { kind: 'rate_limited', status: 400, code: 613, subcode: null, fbtraceId: 'AfakeTrace1', retryAfterMs: 60_000, timeout: false });
+  t.match(e.message, /code=613/);
+  t.match(e.message, /fbtrace_id=AfakeTrace1/);
+  t.match(e.message, /type=OAuthException/);
+
+  const timeout = new GraphApiError({ timeout: true });
+  t.match(timeout, { kind: 'transient', timeout: true, status: null, code: null });
+  t.equal(new GraphApiError({ network: true }).network, true);
+  t.equal(new GraphApiError({ status: 400, code: 100, kind: 'transient' }).kind, 'transient', 'kind can be forced');
+});
+
+t.test('error messages never carry tokens, proofs, recipient ids or texts', async (t) => {
+  const token = 'EAAGtestpagetoken1234567890abcdefABCDEF';
+  const proof = 'a'.repeat(64);
+  const recipient = '200000000000001';
+  const graphMessage = `(#100) Invalid parameter access_token=${token} appsecret_proof=${proof} recipient ${recipient} text "Meine Adresse ist Hauptstraße 1" 'also this'`;
+  const e = new GraphApiError({ status: 400, code: 100, graphMessage, fbtraceId: 'AfakeTrace2' });
+  for (const secret of [token, proof, recipient, 'Hauptstraße', 'also this']) t.notMatch(e.message, secret);
+  t.match(e.message, /\(#100\) Invalid parameter/);
+  t.match(e.message, /\[redacted\]/);
+
+  t.notMatch(new GraphApiError({ status: 400, fbtraceId: `x ${token}` }).message, token, 'a strange fbtrace_id is dropped');
+});
+
+t.test('sanitiseGraphMessage truncates after redacting', async (t) => {
+  const long = `${'word '.repeat(100)}EAAGtoken${'x'.repeat(40)}`;
+  const s = sanitiseGraphMessage(long);
+  t.ok(s.length <= 200);
+  t.notMatch(sanitiseGraphMessage(`${'a '.repeat(95)}EAAGtoken${'x'.repeat(40)}`), /EAAG/, 'a token straddling the cut is still gone');
+  t.equal(sanitiseGraphMessage('(#4) Application request limit reached'), '(#4) Application request limit reached');
+  t.equal(sanitiseGraphMessage('phone 15550000001 ok'), 'phone [redacted] ok');
+});
