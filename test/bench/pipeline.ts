@@ -1,0 +1,216 @@
+/**
+ * Part 2: N messages through the real API and two real worker processes to the fake Graph API —
+ * AI off, then AI on against a fake Gemini answering in 50 ms — next to a no-op BullMQ worker
+ * baseline (same concurrency, same number of processes, same job options, nothing done per job).
+ * Part 3's storage accounting runs on the AI-off run's Redis keys and database.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { inboundJobOptions, QUEUES } from '@switchboard/queue';
+import { startFakeGemini } from '../helpers/fake-gemini.js';
+import { type FakeGraph, startFakeGraph } from '../helpers/fake-graph.js';
+import { freePort } from '../helpers/processes.js';
+import { deletePrefix } from '../helpers/redis.js';
+import { load } from './load.js';
+import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
+import { FORWARDED_HTTPS } from './ingress.js';
+import { type StorageResult, measureStorage } from './storage.js';
+import { type Child, freshDatabase, freshPrefix, progress, rssOf, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+
+export type EnvFor = (databaseUrl: string, prefix: string, extra?: Record<string, string>) => Record<string, string>;
+
+export interface PipelineRun {
+  messages: number;
+  messagesPerS: number;
+  p50: number;
+  p99: number;
+  sends: number;
+  distinctRecipients: number;
+  duplicates: number;
+  missing: number;
+  aiReplies: number;
+  rssApi: number;
+  rssWorkers: number[];
+}
+
+export interface PipelineResult {
+  baseline: { jobsPerS: number; concurrency: number };
+  aiOff: PipelineRun;
+  aiOn: PipelineRun;
+  storage: StorageResult;
+}
+
+interface Settings {
+  n: number;
+  connections: number;
+  concurrency?: string | undefined;
+  cpuProfDir?: string | undefined;
+}
+
+export interface System {
+  api: Child;
+  workers: Child[];
+  url: string;
+  graph: FakeGraph;
+  env: Record<string, string>;
+  databaseUrl: string;
+  prefix: string;
+}
+
+/** The API and two workers, as production runs them (node apps/…/dist), logging at info to files. */
+export async function startSystem(td: Teardown, redis: Redis, envFor: EnvFor, label: string, extra: Record<string, string>, s: Pick<Settings, 'cpuProfDir'>): Promise<System> {
+  const databaseUrl = await freshDatabase(td, label);
+  const prefix = freshPrefix(td, redis, label);
+  const port = await freePort();
+  const base = envFor(databaseUrl, prefix, { PORT: String(port), HOST: '127.0.0.1', ...extra });
+  const graph = await startFakeGraph({ appSecret: base.FACEBOOK_APP_SECRET });
+  td.teardown(() => graph.close());
+  const env = { ...base, GRAPH_API_BASE_URL: graph.url, FACEBOOK_PAGE_ACCESS_TOKEN: 'bench-page-token' };
+  const prof = s.cpuProfDir ? { cpuProfDir: s.cpuProfDir } : {};
+  const api = startChild(td, ['apps/api/dist/server.js'], env, { logFile: tempFile(td, `api-${label}.log`), ...prof });
+  const workers = [0, 1].map((i) => startChild(td, ['apps/worker/dist/main.js'], env, { logFile: tempFile(td, `worker-${label}-${i}.log`), ...prof }));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  const inbound = new Queue(QUEUES.inbound, { connection: redis.duplicate(), prefix: `{${prefix}}` });
+  try {
+    for (;;) {
+      const up = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+      const workerCount = await inbound.getWorkersCount().catch(() => 0);
+      if (up && workerCount >= 2) break;
+      if (Date.now() > deadline) throw new Error(`system ${label} did not start (api up: ${up}, workers: ${workerCount})`);
+      await sleep(200);
+    }
+  } finally {
+    await inbound.close();
+    await inbound.disconnect();
+  }
+  return { api, workers, url, graph, env, databaseUrl, prefix };
+}
+
+export async function stopSystem(sys: System): Promise<void> {
+  await Promise.all([sys.api.stop(), ...sys.workers.map((w) => w.stop())]);
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, label: string, extra: Record<string, string>, expectAiText?: string): Promise<{ run: PipelineRun; sys: System }> {
+  progress(`pipeline ${label}: starting api + 2 workers`);
+  const sys = await startSystem(td, redis, envFor, label, extra, s);
+  const payloads = new PayloadSource(sys.env.FACEBOOK_APP_SECRET as string);
+  const requests = Math.ceil(s.n / MESSAGES_PER_BATCH);
+  const messages = requests * MESSAGES_PER_BATCH;
+  const acks = new Map<string, number>();
+  progress(`pipeline ${label}: posting ${messages} messages in ${requests} batches`);
+  const started = Date.now();
+  const ticker = setInterval(() => progress(`pipeline ${label}: ${acks.size} acknowledged, ${sys.graph.sends.length} sent`), 5000);
+  try {
+    const result = await load({
+      url: `${sys.url}/webhook`,
+      payloads,
+      connections: s.connections,
+      amount: requests,
+      headers: FORWARDED_HTTPS,
+      onAck: (senders, at) => {
+        for (const sender of senders) acks.set(sender, at);
+      },
+    });
+    if (result.non2xx > 0 || result.errors > 0) throw new Error(`pipeline ${label}: ${result.non2xx} non-2xx, ${result.errors} errors while posting`);
+    await sys.graph.waitForSends(messages, Math.max(120_000, messages * 20));
+  } finally {
+    clearInterval(ticker);
+  }
+  const lastSendAt = Math.max(...sys.graph.sends.map((x) => x.at));
+  // Anything sent twice would arrive shortly after the last first send: give it a moment.
+  await sleep(2000);
+  const perRecipient = new Map<string, number>();
+  for (const send of sys.graph.sends) perRecipient.set(send.recipientId, (perRecipient.get(send.recipientId) ?? 0) + 1);
+  let duplicates = 0;
+  for (const count of perRecipient.values()) duplicates += count - 1;
+  let missing = 0;
+  for (const sender of acks.keys()) if (!perRecipient.has(sender)) missing += 1;
+  const latencies = sys.graph.sends
+    .map((x) => x.at - (acks.get(x.recipientId) ?? Number.NaN))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  const run: PipelineRun = {
+    messages,
+    messagesPerS: messages / ((lastSendAt - started) / 1000),
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    sends: sys.graph.sends.length,
+    distinctRecipients: perRecipient.size,
+    duplicates,
+    missing,
+    aiReplies: expectAiText ? sys.graph.sends.filter((x) => x.text === expectAiText).length : 0,
+    rssApi: await rssOf(sys.api.pid).catch(() => 0),
+    rssWorkers: await Promise.all(sys.workers.map((w) => rssOf(w.pid).catch(() => 0))),
+  };
+  progress(`pipeline ${label}: ${run.messagesPerS.toFixed(0)} msg/s, ack→send p50 ${run.p50} ms p99 ${run.p99} ms, ${run.sends} sends, ${duplicates} duplicates, ${missing} missing`);
+  return { run, sys };
+}
+
+/** N no-op jobs (same options and a payload of the same size) through two processes of BullMQ Workers. */
+async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<{ jobsPerS: number; concurrency: number }> {
+  const prefix = freshPrefix(td, redis, 'noop');
+  const concurrency = Number(s.concurrency ?? 32);
+  progress(`baseline: ${s.n} no-op jobs, 2 processes × concurrency ${concurrency}`);
+  const env = { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, BENCH_QUEUE: 'noop', WORKER_CONCURRENCY: String(concurrency) };
+  const workers = [0, 1].map(() => startChild(td, tsEntry('servers/noop-worker.ts'), env));
+  await Promise.all(workers.map((w) => w.waitFor(/^ready$/)));
+  const queue = new Queue('noop', { connection: redis.duplicate(), prefix: `{${prefix}}` });
+  const data = { sealed: 'x'.repeat(700), eventId: '0'.repeat(32) };
+  const started = Date.now();
+  for (let i = 0; i < s.n; i += 500) {
+    const size = Math.min(500, s.n - i);
+    await queue.addBulk(Array.from({ length: size }, () => ({ name: 'text', data, opts: inboundJobOptions() })));
+  }
+  for (;;) {
+    const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
+    if (Object.values(counts).every((c) => c === 0)) break;
+    await sleep(20);
+  }
+  const jobsPerS = s.n / ((Date.now() - started) / 1000);
+  await queue.close();
+  await queue.disconnect();
+  await Promise.all(workers.map((w) => w.stop()));
+  await deletePrefix(redis, prefix);
+  progress(`baseline: ${jobsPerS.toFixed(0)} no-op jobs/s`);
+  return { jobsPerS, concurrency };
+}
+
+export async function runPipeline(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings): Promise<PipelineResult> {
+  const base = await baseline(td, redis, s);
+
+  const off = await runOnce(td, redis, envFor, s, 'ai-off', { AI_ENABLED: 'false' });
+  progress('storage: measuring Redis keys and PostgreSQL tables of the ai-off run');
+  const storage = await measureStorage(redis, off.sys.prefix, off.sys.databaseUrl, off.run.messages);
+  await stopSystem(off.sys);
+  await deletePrefix(redis, off.sys.prefix);
+
+  const gemini = await startFakeGemini();
+  td.teardown(() => gemini.close());
+  gemini.setDelay(50);
+  const aiText = 'Thanks! Yes, we are open on Saturday from 10 to 18.';
+  gemini.setReply(aiText);
+  const on = await runOnce(
+    td,
+    redis,
+    envFor,
+    s,
+    'ai-on',
+    {
+      AI_ENABLED: 'true',
+      GEMINI_API_KEY: 'bench-gemini-key',
+      GEMINI_BASE_URL: gemini.url,
+      AI_MAX_CALLS_PER_MIN: '1000000000',
+      AI_MAX_CALLS_PER_MIN_PER_PSID: '1000000000',
+    },
+    aiText,
+  );
+  await stopSystem(on.sys);
+  await deletePrefix(redis, on.sys.prefix);
+  return { baseline: base, aiOff: off.run, aiOn: on.run, storage };
+}

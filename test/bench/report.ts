@@ -1,0 +1,144 @@
+/**
+ * The results: one table per part on stdout, then the target ratios as the very last line
+ * (`ratios: … targets met|MISSED`), which scripts and the docs quote.
+ */
+import type { IngressRow } from './ingress.js';
+import { MESSAGES_PER_BATCH } from './payload.js';
+import type { PipelineResult } from './pipeline.js';
+import type { SoakResult } from './soak.js';
+
+interface Report {
+  hardware: string;
+  settings: { n: number; soakS: number; durationS: number; connections: number };
+  ingress: IngressRow[] | undefined;
+  pipeline: PipelineResult | undefined;
+  soak: SoakResult | undefined;
+}
+
+const MiB = 2 ** 20;
+const DAY = 86_400;
+const PER_DAY = 1_000_000;
+const BULLMQ_COMPLETED_CAP = 10_000;
+
+function table(head: string[], rows: Array<Array<string | number>>): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`;
+  return [line(head), `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
+}
+
+const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+export function printReport(r: Report): void {
+  const out: string[] = [r.hardware, ''];
+  const ratios: string[] = [];
+  let met = true;
+  const target = (name: string, value: number, ok: boolean, goal: string) => {
+    ratios.push(`${name}=${f2(value)} (${goal})`);
+    if (!ok) met = false;
+  };
+
+  if (r.ingress) {
+    const rate = r.ingress[2]?.max.rps ? Math.floor((r.ingress[2]?.max.rps ?? 0) / 2) : 0;
+    out.push(`## Ingress — ${MESSAGES_PER_BATCH}-message Messenger batch (~1.1 KB), ${r.settings.connections} connections, ${r.settings.durationS} s per measurement`);
+    out.push(
+      table(
+        ['route', 'req/s', 'p50 ms', 'p99 ms', `p50 ms @${rate}/s`, `p99 ms @${rate}/s`, 'server CPU µs/req'],
+        r.ingress.map((row) => [row.route, f0(row.max.rps), row.max.p50, row.max.p99, row.half?.p50 ?? 'n/a', row.half?.p99 ?? 'n/a', f0(row.cpuUsPerReq ?? Number.NaN)]),
+      ),
+    );
+    out.push('');
+    const [a, b, c] = r.ingress as [IngressRow, IngressRow, IngressRow];
+    target('c/b', c.max.rps / b.max.rps, c.max.rps / b.max.rps >= 0.8, '>=0.80');
+    target('c/a', c.max.rps / a.max.rps, c.max.rps / a.max.rps >= 0.3, '>=0.30');
+    const p99 = c.half?.p99 ?? Number.NaN;
+    ratios.push(`c_p99_at_half=${p99}ms (<=10)`);
+    if (!(p99 <= 10)) met = false;
+  }
+
+  if (r.pipeline) {
+    const p = r.pipeline;
+    out.push(`## Pipeline — ${p.aiOff.messages} messages, API + 2 workers (concurrency ${p.baseline.concurrency}) → fake Graph`);
+    const row = (name: string, x: PipelineResult['aiOff']) => [
+      name,
+      f0(x.messagesPerS),
+      f0(x.p50),
+      f0(x.p99),
+      `${x.sends}/${x.messages}`,
+      x.duplicates,
+      x.missing,
+      `${f0(x.rssApi / MiB)} / ${x.rssWorkers.map((w) => f0(w / MiB)).join(' + ')}`,
+    ];
+    out.push(
+      table(
+        ['run', 'msg/s', 'ack→send p50 ms', 'ack→send p99 ms', 'sends', 'dupl.', 'missing', 'RSS MiB api / workers'],
+        [
+          ['no-op BullMQ worker baseline (jobs/s)', f0(p.baseline.jobsPerS), '', '', '', '', '', ''],
+          row('AI off (fallback reply)', p.aiOff),
+          row(`AI on (fake Gemini 50 ms; ${p.aiOn.aiReplies} AI replies)`, p.aiOn),
+        ],
+      ),
+    );
+    out.push('');
+    target('e2e/noop', p.aiOff.messagesPerS / p.baseline.jobsPerS, p.aiOff.messagesPerS / p.baseline.jobsPerS >= 0.15, '>=0.15');
+    target('e2e_ai/noop', p.aiOn.messagesPerS / p.baseline.jobsPerS, p.aiOn.messagesPerS / p.baseline.jobsPerS >= 0.15, '>=0.15');
+    const exact = [p.aiOff, p.aiOn].every((x) => x.sends === x.messages && x.duplicates === 0 && x.missing === 0 && x.distinctRecipients === x.messages);
+    ratios.push(`exactly_once=${exact ? 'yes' : 'NO'}`);
+    if (!exact) met = false;
+
+    const s = p.storage;
+    out.push(`## Storage — after ${s.messages} messages (AI off)`);
+    let perDayRedis = 0;
+    out.push(
+      table(
+        ['redis key', 'keys', 'bytes/key', 'bytes/message', 'ttl', 'retained at 1 M msg/day'],
+        s.redis.map((k) => {
+          const perMsg = (k.keys * k.avgBytes) / s.messages;
+          let retained: string;
+          if (k.ttlS !== null && k.keys >= s.messages * 0.5) {
+            const bytes = perMsg * PER_DAY * (k.ttlS / DAY);
+            perDayRedis += bytes;
+            retained = `${f0(bytes / MiB)} MiB (${f1(perMsg)} B × 1 M × ${f1(k.ttlS / DAY)} d)`;
+          } else if (k.keys >= BULLMQ_COMPLETED_CAP * 0.9 && k.ttlS === null) {
+            const bytes = BULLMQ_COMPLETED_CAP * k.avgBytes;
+            perDayRedis += bytes;
+            retained = `${f0(bytes / MiB)} MiB (capped at ${BULLMQ_COMPLETED_CAP} by removeOnComplete)`;
+          } else {
+            perDayRedis += k.keys * k.avgBytes;
+            retained = 'fixed';
+          }
+          return [k.pattern, k.keys, f0(k.avgBytes), f1(perMsg), k.ttlS === null ? 'none' : `${f1(k.ttlS / 3600)} h`, retained];
+        }),
+      ),
+    );
+    out.push(`Redis retained at 1 M messages/day (steady state): ~${f0(perDayRedis / MiB)} MiB`);
+    out.push('');
+    out.push(
+      table(
+        ['postgres table', 'rows', 'bytes', 'rows/message', 'bytes/message', 'per day at 1 M msg'],
+        s.tables.map((t) => [t.table, t.rows, t.bytes, f2(t.rows / s.messages), f0(t.bytes / s.messages), `${f0((t.bytes / s.messages) * PER_DAY / MiB)} MiB`]),
+      ),
+    );
+    out.push('(every bench message comes from a new user: users rows/message is the worst case; a day of traffic × RETENTION_DAYS is what PostgreSQL holds)');
+    out.push('');
+  }
+
+  if (r.soak) {
+    const k = r.soak;
+    out.push(`## Soak — ${k.seconds} s at ${k.ratePerS} req/s (${k.ratePerS * MESSAGES_PER_BATCH} msg/s), p99 ${k.p99} ms, inbound backlog at end ${k.backlogAtEnd}`);
+    out.push(
+      table(
+        ['process', 'RSS first third MiB', 'RSS last third MiB', 'max MiB', 'growth'],
+        k.series.map((x) => [x.process, f1(x.firstThird / MiB), f1(x.lastThird / MiB), f1(x.max / MiB), `${f1(x.growth * 100)} %`]),
+      ),
+    );
+    out.push('');
+    const worst = Math.max(...k.series.map((x) => x.growth));
+    target('rss_growth', worst, worst < 0.1, '<0.10');
+  }
+
+  out.push(`ratios: ${ratios.join(' ')} — targets ${met ? 'met' : 'MISSED'}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}

@@ -1,0 +1,108 @@
+/**
+ * `npm run bench` — the performance benchmark (docs/performance.md explains the numbers).
+ * Starts what it needs (its own PostgreSQL databases and Redis prefixes, the real API and worker
+ * as child processes, fake Graph and Gemini servers), measures, prints a table on stdout and the
+ * target ratios as the last line. Progress goes to stderr. Not part of `npm test`.
+ *
+ * Knobs: BENCH_N (messages through the pipeline, default 20000), BENCH_SOAK_S (soak seconds,
+ * default 300), BENCH_DURATION_S (each ingress measurement, default 10), BENCH_CONNECTIONS
+ * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default),
+ * BENCH_ONLY (comma list of ingress,pipeline,soak), BENCH_CPU_PROF (a directory: child
+ * processes write --cpu-prof profiles there).
+ */
+import { hardwareLine } from './hardware.js';
+import { type IngressRow, runIngress } from './ingress.js';
+import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
+import { type PipelineResult, runPipeline } from './pipeline.js';
+import { printReport } from './report.js';
+import { type SoakResult, runSoak } from './soak.js';
+import { adminRedis, freshDatabase, freshPrefix, progress, Teardown } from './stack.js';
+import { testEnv } from '../helpers/env.js';
+import { deletePrefix } from '../helpers/redis.js';
+
+const num = (name: string, fallback: number) => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+};
+const settings = {
+  n: num('BENCH_N', 20_000),
+  soakS: num('BENCH_SOAK_S', 300),
+  durationS: num('BENCH_DURATION_S', 10),
+  warmupS: 3,
+  connections: num('BENCH_CONNECTIONS', 10),
+  concurrency: process.env.BENCH_CONCURRENCY,
+  only: new Set((process.env.BENCH_ONLY ?? 'ingress,pipeline,soak').split(',').map((s) => s.trim())),
+  cpuProfDir: process.env.BENCH_CPU_PROF || undefined,
+};
+
+const td = new Teardown();
+let interrupted = false;
+process.once('SIGINT', () => {
+  interrupted = true;
+  progress('interrupted: cleaning up');
+  void td.run().then(() => process.exit(130));
+});
+
+async function main(): Promise<void> {
+  const hardware = hardwareLine();
+  progress(hardware);
+  const redis = adminRedis(td);
+
+  /** The environment of every real API / worker process: production mode, `info` logs to a file. */
+  const envFor = (databaseUrl: string, prefix: string, extra: Record<string, string> = {}) =>
+    testEnv({
+      databaseUrl,
+      prefix,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      REQUIRE_HTTPS: 'true',
+      TRUST_PROXY: 'loopback',
+      AI_ENABLED: 'false',
+      ...(settings.concurrency ? { WORKER_CONCURRENCY: settings.concurrency } : {}),
+      ...extra,
+    });
+
+  let ingress: IngressRow[] | undefined;
+  if (settings.only.has('ingress')) {
+    const databaseUrl = await freshDatabase(td, 'ingress');
+    const prefix = freshPrefix(td, redis, 'ingress');
+    const env = envFor(databaseUrl, prefix);
+    ingress = await runIngress(td, env, new PayloadSource(env.FACEBOOK_APP_SECRET as string), settings);
+    progress('ingress: deleting its queued jobs');
+    await deletePrefix(redis, prefix);
+  }
+
+  let pipeline: PipelineResult | undefined;
+  if (settings.only.has('pipeline')) pipeline = await runPipeline(td, redis, envFor, settings);
+
+  let soak: SoakResult | undefined;
+  if (settings.only.has('soak')) soak = await runSoak(td, redis, envFor, { ...settings, ratePerS: soakRate(ingress, pipeline) });
+
+  printReport({ hardware, settings, ingress, pipeline, soak });
+}
+
+/**
+ * The soak runs at half of what the whole system sustains: half of the end-to-end rate when the
+ * pipeline was measured (a higher rate would only grow a backlog, which is not a leak), else half
+ * of (c)'s maximum.
+ */
+function soakRate(ingress: IngressRow[] | undefined, pipeline: PipelineResult | undefined): number {
+  const perRequest = MESSAGES_PER_BATCH;
+  if (pipeline) return Math.max(1, Math.floor(pipeline.aiOff.messagesPerS / 2 / perRequest));
+  const c = ingress?.[2];
+  return c ? Math.max(1, Math.floor(c.max.rps / 2)) : 50;
+}
+
+try {
+  await main();
+} catch (err) {
+  process.exitCode = 1;
+  progress(`failed: ${(err as Error).stack ?? err}`);
+} finally {
+  if (!interrupted) {
+    progress('cleaning up');
+    await td.run();
+  }
+}
+// Child processes and sockets are closed by now; nothing should keep the loop alive.
+process.exit(process.exitCode ?? 0);

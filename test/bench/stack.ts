@@ -1,0 +1,148 @@
+/**
+ * What one bench run owns — a migrated PostgreSQL database, a Redis prefix, child processes — and
+ * its teardown, run in reverse order at the end or on Ctrl-C, so a run leaves nothing behind.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { testDatabase } from '../helpers/db.js';
+import { ROOT } from '../helpers/processes.js';
+import { deletePrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+
+export class Teardown {
+  private readonly fns: Array<() => unknown> = [];
+
+  teardown(fn: () => unknown): void {
+    this.fns.push(fn);
+  }
+
+  async run(): Promise<void> {
+    while (this.fns.length > 0) {
+      const fn = this.fns.pop() as () => unknown;
+      try {
+        await fn();
+      } catch (err) {
+        progress(`teardown step failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+/** Progress goes to stderr so stdout holds only the results. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+export async function freshDatabase(td: Teardown, label: string): Promise<string> {
+  return testDatabase(td, `bench_${label}`);
+}
+
+/** A private Redis prefix (application keys and BullMQ's `{prefix}` keys), deleted at teardown. */
+export function freshPrefix(td: Teardown, redis: Redis, label: string): string {
+  const prefix = uniquePrefix(`bench-${label}`);
+  td.teardown(() => deletePrefix(redis, prefix));
+  return prefix;
+}
+
+export function adminRedis(td: Teardown): Redis {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+  td.teardown(() => redis.disconnect());
+  return redis;
+}
+
+export interface Child {
+  child: ChildProcess;
+  pid: number;
+  /** Resolves on the first stdout line matching `pattern` (servers print one when ready). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a child process. `logFile` receives its stdout (the API's pino lines, at `info`):
+ * a real file, so logging costs what it costs in production, deleted at teardown.
+ */
+export function startChild(td: Teardown, args: string[], env: Record<string, string>, opts: { logFile?: string; cpuProfDir?: string } = {}): Child {
+  const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`, ...args] : args;
+  const out = opts.logFile ? openSync(opts.logFile, 'a') : 'pipe';
+  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', out, 'pipe'] });
+  if (typeof out === 'number') closeSync(out);
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  const onData = (d: string) => {
+    lines.push(...d.split('\n').filter(Boolean));
+    if (lines.length > 200) lines.splice(0, lines.length - 200);
+    for (const w of waiters) w();
+  };
+  child.stdout?.setEncoding('utf8').on('data', onData);
+  child.stderr?.setEncoding('utf8').on('data', onData);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  td.teardown(stop);
+  return {
+    child,
+    pid: child.pid as number,
+    stop,
+    waitFor: (pattern, timeoutMs = 20_000) =>
+      new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const hit = lines.find((l) => pattern.test(l));
+          if (hit) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(hit);
+          } else if (child.exitCode !== null) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`${args.join(' ')} exited (${child.exitCode}): ${lines.slice(-5).join(' | ')}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`${args.join(' ')} not ready in ${timeoutMs} ms: ${lines.slice(-5).join(' | ')}`));
+        }, timeoutMs);
+        waiters.add(check);
+        child.once('exit', check);
+        check();
+      }),
+  };
+}
+
+/** A bench-owned temp file, removed at teardown. */
+export function tempFile(td: Teardown, name: string): string {
+  const path = join(tmpdir(), `switchboard-bench-${process.pid}-${name}`);
+  td.teardown(() => rmSync(path, { force: true }));
+  return path;
+}
+
+/** Child entry for a bench server written in TypeScript (run through tsx, like the bench itself). */
+export function tsEntry(file: string): string[] {
+  return ['--import=tsx', '--conditions=@switchboard/source', join(ROOT, 'test/bench', file)];
+}
+
+/** Resident set size of a process in bytes (Linux /proc; the bench runs on the CI/dev Linux box). */
+export async function rssOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : 0;
+}
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc, 100 Hz clock ticks). */
+export async function cpuMsOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
