@@ -11,13 +11,31 @@ import type { Redis } from 'ioredis';
  * happen in one Lua script, one round trip. A job that is not next waits (moved to delayed) and
  * tries again shortly. The lock has an owner token and an expiry, so a crashed holder frees it by
  * itself; an earlier event that waited past the patience with nobody running is given up on, so
- * an event that vanished cannot block a conversation for long. Events that arrive after a later one was already answered (a Meta retry hours later)
- * cannot be reordered, only recorded in order of arrival.
+ * an event that vanished cannot block a conversation for long. Events that arrive after a later
+ * one was already answered (a Meta retry hours later) cannot be reordered, only recorded in order
+ * of arrival.
+ *
+ * Several events of one conversation in one delivery are enqueued together, and two workers may
+ * take two of them at once: the later one could enter before the earlier one has. So each job
+ * names its predecessors in the delivery (job data `prev`), and entering puts a predecessor whose
+ * job is still unfinished into the pending set on its behalf; a `done` set remembers the events
+ * that already left, so a finished predecessor is never put back.
  */
 const ENTER = `
 local now = tonumber(ARGV[6])
 redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
 redis.call('HSETNX', KEYS[3], ARGV[1], now)
+-- Earlier events of the same delivery whose jobs have not entered yet (two workers can take two
+-- jobs of one batch at once, and the later one can get here first): pending on their behalf, unless
+-- they already finished here (KEYS[4]) or their job is gone or finished.
+for i = 5, #KEYS do
+  local id = ARGV[8 + (i - 5) * 2]
+  if not redis.call('ZSCORE', KEYS[1], id) and redis.call('SISMEMBER', KEYS[4], id) == 0
+    and redis.call('EXISTS', KEYS[i]) == 1 and redis.call('HEXISTS', KEYS[i], 'finishedOn') == 0 then
+    redis.call('ZADD', KEYS[1], 'NX', ARGV[9 + (i - 5) * 2], id)
+    redis.call('HSETNX', KEYS[3], id, now)
+  end
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 while true do
@@ -40,6 +58,8 @@ const LEAVE = `
 if ARGV[2] == '1' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('SADD', KEYS[4], ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], ARGV[4])
 end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1`;
@@ -55,6 +75,8 @@ export class ConversationSequencer {
   constructor(
     redis: Redis,
     private readonly prefix: string,
+    /** BullMQ's key prefix and the inbound queue's name: where predecessors' job hashes live. */
+    private readonly jobKeyBase: string,
     private readonly lockTtlMs = 30_000,
     private readonly pendingTtlMs = 10 * 60_000,
     private readonly patienceMs = 60_000,
@@ -66,28 +88,40 @@ export class ConversationSequencer {
     this.redis = redis as Scripted;
   }
 
-  private keys(conversation: string): [string, string, string] {
-    // `{prefix}`: a Redis Cluster hash tag, so the three keys of one script share a slot.
+  private keys(conversation: string): [string, string, string, string] {
+    // `{prefix}`: a Redis Cluster hash tag, so the keys of one script (BullMQ's job hashes
+    // included, see bullPrefix) share a slot.
     const base = `{${this.prefix}}:conv:${conversation}`;
-    return [`${base}:pending`, `${base}:lock`, `${base}:entered`];
+    return [`${base}:pending`, `${base}:lock`, `${base}:entered`, `${base}:done`];
   }
 
-  /** Enters the pending set; returns an owner token when this event may run now, else null. */
-  async enter(conversation: string, eventId: string, timestamp: number): Promise<string | null> {
+  /**
+   * Enters the pending set; returns an owner token when this event may run now, else null.
+   * `predecessors`: earlier events of the same conversation in the same delivery, with their job ids.
+   */
+  async enter(conversation: string, eventId: string, timestamp: number, predecessors: readonly Predecessor[] = []): Promise<string | null> {
     const owner = randomUUID();
-    const ok = await this.redis.sbConvEnter(3, ...this.keys(conversation), eventId, timestamp, owner, this.lockTtlMs, this.pendingTtlMs, Date.now(), this.patienceMs);
+    const jobKeys = predecessors.map((p) => `${this.jobKeyBase}:${p.jobId}`);
+    const pairs = predecessors.flatMap((p) => [p.eventId, p.timestamp]);
+    const ok = await this.redis.sbConvEnter(4 + jobKeys.length, ...this.keys(conversation), ...jobKeys, eventId, timestamp, owner, this.lockTtlMs, this.pendingTtlMs, Date.now(), this.patienceMs, ...pairs);
     return ok === 1 ? owner : null;
   }
 
   /** Releases the lock; `done` also removes the event from the pending set (it will not run again). */
   async leave(conversation: string, eventId: string, owner: string, done: boolean): Promise<void> {
-    await this.redis.sbConvLeave(3, ...this.keys(conversation), eventId, done ? '1' : '0', owner);
+    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, done ? '1' : '0', owner, this.pendingTtlMs);
   }
 
   /** A dead-lettered event must not hold up the rest of its conversation. */
   async forget(conversation: string, eventId: string): Promise<void> {
-    await this.redis.sbConvLeave(3, ...this.keys(conversation), eventId, '1', '');
+    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, '1', '', this.pendingTtlMs);
   }
+}
+
+export interface Predecessor {
+  eventId: string;
+  jobId: string;
+  timestamp: number;
 }
 
 export function conversationOf(job: { channel: string; pageId: string; senderHash: string | null; eventId: string }): string {

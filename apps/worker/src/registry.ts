@@ -1,5 +1,5 @@
 import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
-import { backoffDelay, JITTER_BACKOFF, QUEUES, type QueueName } from '@switchboard/queue';
+import { backoffDelay, inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from './conversation-lock.js';
 import { createInboundProcessor } from './processors/inbound.js';
 import { createMaintenanceProcessor } from './processors/maintenance.js';
@@ -19,7 +19,7 @@ export class WorkerRegistry {
   private readonly sequencer: ConversationSequencer;
 
   constructor(private readonly r: WorkerResources) {
-    this.sequencer = new ConversationSequencer(r.redis, r.config.queuePrefix);
+    this.sequencer = new ConversationSequencer(r.redis, r.config.queuePrefix, inboundJobKeyBase(r.config.queuePrefix));
   }
 
   start(): this {

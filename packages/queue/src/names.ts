@@ -18,3 +18,8 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export function bullPrefix(queuePrefix: string): string {
   return `{${queuePrefix}}`;
 }
+
+/** The prefix of an inbound job's hash key: `<this>:<job id>`. */
+export function inboundJobKeyBase(queuePrefix: string): string {
+  return `${bullPrefix(queuePrefix)}:${QUEUES.inbound}`;
+}

@@ -19,6 +19,11 @@ export const inboundJobSchema = z.object({
   timestamp: z.number().int().nonnegative(),
   receivedAt: z.number().int().nonnegative(),
   standby: z.boolean(),
+  /**
+   * Earlier events of the same conversation in the same delivery (event id, job id, timestamp):
+   * the worker keeps their order even when two workers take the jobs at once. Usually absent.
+   */
+  prev: z.array(z.object({ eventId: z.string(), jobId: z.string(), timestamp: z.number() })).max(50).optional(),
   /** Sealed `InboundPersonal`. */
   sealed: z.string().min(1),
 });

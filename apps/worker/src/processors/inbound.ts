@@ -3,6 +3,7 @@ import {
   echoField,
   type InboundJob,
   type InboundPersonal,
+  inboundJobKeyBase,
   inboundJobSchema,
   inboundPersonalSchema,
   type OutboundJob,
@@ -35,7 +36,7 @@ type Outcome = 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'stand
  */
 export function createInboundProcessor(r: WorkerResources) {
   const { config, dbh, sealer, counters, responder, outboundQueue, logger } = r;
-  const sequencer = new ConversationSequencer(r.redis, config.queuePrefix);
+  const sequencer = new ConversationSequencer(r.redis, config.queuePrefix, inboundJobKeyBase(config.queuePrefix));
   const outboundOptions = outboundJobOptions(config.worker.sendMaxAttempts);
 
   return async function processInbound(job: Job, token?: string): Promise<Outcome> {
@@ -50,7 +51,7 @@ export function createInboundProcessor(r: WorkerResources) {
     }
 
     const conversation = conversationOf(data);
-    const owner = await sequencer.enter(conversation, data.eventId, data.timestamp);
+    const owner = await sequencer.enter(conversation, data.eventId, data.timestamp, data.prev);
     if (!owner) {
       // An earlier event of this conversation is pending or running: never two at once, always in
       // timestamp order. Waiting is not an attempt.

@@ -16,6 +16,9 @@ function deliveryNonce(): string {
   return `${processNonce}${deliveries.toString(36)}`;
 }
 
+/** At most this many predecessors are named per job (a longer same-user batch is chained by them). */
+const MAX_PREDECESSORS = 20;
+
 export type IngestOutcome =
   | { kind: 'accepted'; events: number; enqueued: number; duplicates: number }
   | { kind: 'invalid' }
@@ -74,7 +77,17 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const nonce = deliveryNonce();
     // In timestamp order, so the queue (FIFO) hands one conversation's events out in Meta's order.
     const ordered = [...byId].sort(([, a], [, b]) => a.timestamp - b.timestamp);
+    // Earlier events of the same conversation in this delivery, so the worker keeps their order.
+    const earlier = new Map<string, NonNullable<InboundJob['prev']>>();
     const jobs = ordered.map(([eventId, e]) => {
+      const jobId = inboundJobId(eventId, nonce);
+      let prev: InboundJob['prev'];
+      if (e.senderId && ordered.length > 1) {
+        const conversation = `${e.channel}:${e.pageId}:${e.senderId}`;
+        const before = earlier.get(conversation) ?? [];
+        if (before.length > 0) prev = before.slice(-MAX_PREDECESSORS);
+        earlier.set(conversation, [...before, { eventId, jobId, timestamp: e.timestamp }]);
+      }
       const personal: InboundPersonal = { senderId: e.senderId, text: e.text, payload: e.payload, appId: e.appId, metadata: e.metadata ?? null, mid: e.type === 'echo' ? e.mid : null };
       const data: InboundJob = {
         v: 1,
@@ -87,9 +100,10 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
         timestamp: e.timestamp,
         receivedAt,
         standby: e.standby,
+        ...(prev ? { prev } : {}),
         sealed: sealer.sealJson(personal, eventId),
       };
-      return { name: e.type, data, opts: { ...jobOptions, ...dedupOptions(eventId), jobId: inboundJobId(eventId, nonce) } };
+      return { name: e.type, data, opts: { ...jobOptions, ...dedupOptions(eventId), jobId } };
     });
     const newIds: string[] = [];
     // Fail fast: BullMQ waits for a connection that is not there yet instead of failing, and the

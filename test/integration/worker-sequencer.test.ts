@@ -1,0 +1,58 @@
+// The conversation sequencer against a real Redis and real BullMQ job hashes: the race in which a
+// later event of one delivery is taken by a worker before the earlier one has entered.
+import t from 'tap';
+import { Queue } from 'bullmq';
+import { bullPrefix, inboundJobKeyBase, QUEUES } from '@switchboard/queue';
+import { ConversationSequencer, type Predecessor } from '../../apps/worker/src/conversation-lock.js';
+import { testRedis } from '../helpers/redis.js';
+
+const id = (n: number) => n.toString(16).padStart(32, '0');
+
+t.test('a later event of one delivery waits for an earlier one that has not entered yet', async (t) => {
+  const { redis, prefix } = await testRedis(t, 'sequencer');
+  const queue = new Queue(QUEUES.inbound, { connection: redis, prefix: bullPrefix(prefix) });
+  t.teardown(() => queue.close());
+  const seq = new ConversationSequencer(redis, prefix, inboundJobKeyBase(prefix));
+  const conv = 'messenger:1:userhash';
+  const ts = 1_700_000_000_000;
+  const jobs = await Promise.all([0, 1, 2].map((n) => queue.add('text', { n }, { jobId: `${id(n)}-d1` })));
+  const prev = (n: number): Predecessor[] => jobs.slice(0, n).map((j, i) => ({ eventId: id(i), jobId: j.id as string, timestamp: ts + i }));
+
+  // Event 2 gets there first: 0 and 1 are still waiting in the queue, so it must wait.
+  t.equal(await seq.enter(conv, id(2), ts + 2, prev(2)), null, 'event 2 waits for its predecessors');
+  t.same(await redis.zrange(`{${prefix}}:conv:${conv}:pending`, 0, -1), [id(0), id(1), id(2)], 'predecessors are pending on their behalf');
+  t.equal(await seq.enter(conv, id(1), ts + 1, prev(1)), null, 'event 1 waits for event 0');
+  const owner0 = await seq.enter(conv, id(0), ts);
+  t.type(owner0, 'string', 'event 0 runs first');
+  await seq.leave(conv, id(0), owner0 as string, true);
+  t.equal(await seq.enter(conv, id(2), ts + 2, prev(2)), null, 'event 2 still waits for event 1; event 0, done, is not put back');
+  t.notOk(await redis.zscore(`{${prefix}}:conv:${conv}:pending`, id(0)));
+  const owner1 = await seq.enter(conv, id(1), ts + 1, prev(1));
+  t.type(owner1, 'string', 'then event 1');
+  await seq.leave(conv, id(1), owner1 as string, true);
+  const owner2 = await seq.enter(conv, id(2), ts + 2, prev(2));
+  t.type(owner2, 'string', 'then event 2');
+  await seq.leave(conv, id(2), owner2 as string, true);
+});
+
+t.test('predecessors whose jobs are finished or were never created (duplicates) are not waited for', async (t) => {
+  const { redis, prefix } = await testRedis(t, 'sequencer2');
+  const queue = new Queue(QUEUES.inbound, { connection: redis, prefix: bullPrefix(prefix) });
+  t.teardown(() => queue.close());
+  const seq = new ConversationSequencer(redis, prefix, inboundJobKeyBase(prefix));
+  const conv = 'instagram:2:userhash';
+  const ts = 1_700_000_000_000;
+  const finished = await queue.add('text', { n: 0 }, { jobId: `${id(10)}-d2` });
+  await redis.hset(`${inboundJobKeyBase(prefix)}:${finished.id}`, 'finishedOn', String(Date.now()));
+  const prev: Predecessor[] = [
+    { eventId: id(10), jobId: finished.id as string, timestamp: ts },
+    // A duplicate in this delivery: BullMQ kept the earlier delivery's job, this id was never created.
+    { eventId: id(11), jobId: `${id(11)}-d2`, timestamp: ts + 1 },
+  ];
+  const owner = await seq.enter(conv, id(12), ts + 2, prev);
+  t.type(owner, 'string', 'runs at once');
+  t.same(await redis.zrange(`{${prefix}}:conv:${conv}:pending`, 0, -1), [id(12)], 'nothing pending on their behalf');
+  await seq.leave(conv, id(12), owner as string, true);
+  t.same(await redis.zrange(`{${prefix}}:conv:${conv}:pending`, 0, -1), []);
+  t.ok(await redis.pttl(`{${prefix}}:conv:${conv}:done`) > 0, 'the done set expires');
+});
