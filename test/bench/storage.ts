@@ -31,7 +31,8 @@ const SAMPLE = 200;
 function shape(key: string, prefix: string): string {
   return key
     .replace(prefix, '<prefix>')
-    .replace(/[0-9a-f]{32,}/g, '*')
+    // Event ids and hashes; an inbound job id is `<event id>-<delivery nonce>`.
+    .replace(/[0-9a-f]{32,}(-[0-9a-z]+)?/g, '*')
     .replace(/:\d+$/g, ':*');
 }
 

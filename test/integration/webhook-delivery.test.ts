@@ -192,3 +192,25 @@ t.test('fan-out: one job per messaging[]/standby[] item; unknown objects and kin
   t.equal((await post(big)).statusCode, 200);
   t.equal(await inboundTotal(ctx), expected + 2 + 1000, 'a batch of 1000 items is 1000 jobs');
 });
+
+t.test('a delivery with several events of one conversation links each to its predecessors', async (t) => {
+  const ctx = await buildTestApp(t, 'wh-prev');
+  const secret = ctx.env.FACEBOOK_APP_SECRET as string;
+  const page = '100000000000077';
+  // Out of timestamp order on purpose, with a second user in between.
+  const messaging = [
+    { sender: { id: '41' }, recipient: { id: page }, timestamp: 30, message: { mid: 'm_prev_c', text: 'c' } },
+    { sender: { id: '41' }, recipient: { id: page }, timestamp: 10, message: { mid: 'm_prev_a', text: 'a' } },
+    { sender: { id: '42' }, recipient: { id: page }, timestamp: 15, message: { mid: 'm_prev_x', text: 'x' } },
+    { sender: { id: '41' }, recipient: { id: page }, timestamp: 20, message: { mid: 'm_prev_b', text: 'b' } },
+  ];
+  const req = signedRequest(secret, batch('page', [{ id: page, time: 40, messaging }]));
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body })).statusCode, 200);
+  const jobs = (await ctx.resources.inboundQueue.getJobs(['waiting'])).sort((x, y) => x.data.timestamp - y.data.timestamp);
+  t.same(jobs.map((j) => j.data.timestamp), [10, 15, 20, 30]);
+  const [a, x, b, c] = jobs;
+  t.same([a?.data.prev, x?.data.prev], [undefined, undefined], 'the first of each conversation names nobody');
+  t.same(b?.data.prev, [{ eventId: a?.data.eventId, jobId: a?.id, timestamp: 10 }]);
+  t.same(c?.data.prev?.map((p: { jobId: string }) => p.jobId), [a?.id, b?.id], 'each names every earlier one of its conversation');
+  t.same(jobs.map((j) => j.data.named === true), [true, false, true, false], 'named ones are marked');
+});

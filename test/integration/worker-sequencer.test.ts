@@ -24,12 +24,12 @@ t.test('a later event of one delivery waits for an earlier one that has not ente
   t.equal(await seq.enter(conv, id(1), ts + 1, prev(1)), null, 'event 1 waits for event 0');
   const owner0 = await seq.enter(conv, id(0), ts);
   t.type(owner0, 'string', 'event 0 runs first');
-  await seq.leave(conv, id(0), owner0 as string, true);
+  await seq.leave(conv, id(0), owner0 as string, true, true);
   t.equal(await seq.enter(conv, id(2), ts + 2, prev(2)), null, 'event 2 still waits for event 1; event 0, done, is not put back');
   t.notOk(await redis.zscore(`{${prefix}}:conv:${conv}:pending`, id(0)));
   const owner1 = await seq.enter(conv, id(1), ts + 1, prev(1));
   t.type(owner1, 'string', 'then event 1');
-  await seq.leave(conv, id(1), owner1 as string, true);
+  await seq.leave(conv, id(1), owner1 as string, true, true);
   const owner2 = await seq.enter(conv, id(2), ts + 2, prev(2));
   t.type(owner2, 'string', 'then event 2');
   await seq.leave(conv, id(2), owner2 as string, true);
@@ -52,7 +52,10 @@ t.test('predecessors whose jobs are finished or were never created (duplicates) 
   const owner = await seq.enter(conv, id(12), ts + 2, prev);
   t.type(owner, 'string', 'runs at once');
   t.same(await redis.zrange(`{${prefix}}:conv:${conv}:pending`, 0, -1), [id(12)], 'nothing pending on their behalf');
-  await seq.leave(conv, id(12), owner as string, true);
+  await seq.leave(conv, id(12), owner as string, true, true);
   t.same(await redis.zrange(`{${prefix}}:conv:${conv}:pending`, 0, -1), []);
   t.ok(await redis.pttl(`{${prefix}}:conv:${conv}:done`) > 0, 'the done set expires');
+  const single = await seq.enter('instagram:2:other', id(13), ts);
+  await seq.leave('instagram:2:other', id(13), single as string, true);
+  t.equal(await redis.exists(`{${prefix}}:conv:instagram:2:other:done`), 0, 'an event nobody names leaves no done set behind');
 });

@@ -18,8 +18,8 @@ import type { Redis } from 'ioredis';
  * Several events of one conversation in one delivery are enqueued together, and two workers may
  * take two of them at once: the later one could enter before the earlier one has. So each job
  * names its predecessors in the delivery (job data `prev`), and entering puts a predecessor whose
- * job is still unfinished into the pending set on its behalf; a `done` set remembers the events
- * that already left, so a finished predecessor is never put back.
+ * job is still unfinished into the pending set on its behalf; a `done` set remembers the named
+ * predecessors that already left (job data `named`), so a finished one is never put back.
  */
 const ENTER = `
 local now = tonumber(ARGV[6])
@@ -58,8 +58,10 @@ const LEAVE = `
 if ARGV[2] == '1' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('SADD', KEYS[4], ARGV[1])
-  redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  if ARGV[5] == '1' then
+    redis.call('SADD', KEYS[4], ARGV[1])
+    redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  end
 end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1`;
@@ -107,14 +109,17 @@ export class ConversationSequencer {
     return ok === 1 ? owner : null;
   }
 
-  /** Releases the lock; `done` also removes the event from the pending set (it will not run again). */
-  async leave(conversation: string, eventId: string, owner: string, done: boolean): Promise<void> {
-    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, done ? '1' : '0', owner, this.pendingTtlMs);
+  /**
+   * Releases the lock; `done` also removes the event from the pending set (it will not run again).
+   * `named`: a later event of its delivery names this one as a predecessor, so remember it as done.
+   */
+  async leave(conversation: string, eventId: string, owner: string, done: boolean, named = false): Promise<void> {
+    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, done ? '1' : '0', owner, this.pendingTtlMs, named ? '1' : '0');
   }
 
   /** A dead-lettered event must not hold up the rest of its conversation. */
   async forget(conversation: string, eventId: string): Promise<void> {
-    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, '1', '', this.pendingTtlMs);
+    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, '1', '', this.pendingTtlMs, '1');
   }
 }
 

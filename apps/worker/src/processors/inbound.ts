@@ -64,7 +64,7 @@ export function createInboundProcessor(r: WorkerResources) {
       done = true;
       return outcome;
     } finally {
-      await sequencer.leave(conversation, data.eventId, owner, done).catch(() => {});
+      await sequencer.leave(conversation, data.eventId, owner, done, data.named === true).catch(() => {});
     }
   };
 

@@ -79,13 +79,17 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const ordered = [...byId].sort(([, a], [, b]) => a.timestamp - b.timestamp);
     // Earlier events of the same conversation in this delivery, so the worker keeps their order.
     const earlier = new Map<string, NonNullable<InboundJob['prev']>>();
+    const named = new Set<string>();
     const jobs = ordered.map(([eventId, e]) => {
       const jobId = inboundJobId(eventId, nonce);
       let prev: InboundJob['prev'];
       if (e.senderId && ordered.length > 1) {
         const conversation = `${e.channel}:${e.pageId}:${e.senderId}`;
         const before = earlier.get(conversation) ?? [];
-        if (before.length > 0) prev = before.slice(-MAX_PREDECESSORS);
+        if (before.length > 0) {
+          prev = before.slice(-MAX_PREDECESSORS);
+          for (const p of prev) named.add(p.eventId);
+        }
         earlier.set(conversation, [...before, { eventId, jobId, timestamp: e.timestamp }]);
       }
       const personal: InboundPersonal = { senderId: e.senderId, text: e.text, payload: e.payload, appId: e.appId, metadata: e.metadata ?? null, mid: e.type === 'echo' ? e.mid : null };
@@ -105,6 +109,7 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       };
       return { name: e.type, data, opts: { ...jobOptions, ...dedupOptions(eventId), jobId } };
     });
+    for (const job of jobs) if (named.has(job.data.eventId)) job.data.named = true;
     const newIds: string[] = [];
     // Fail fast: BullMQ waits for a connection that is not there yet instead of failing, and the
     // producer must answer 503 at once so Meta retries (packages/queue/src/connections.ts).
