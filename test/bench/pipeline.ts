@@ -15,7 +15,7 @@ import { load } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { type StorageResult, measureStorage } from './storage.js';
-import { type Child, freshDatabase, freshPrefix, progress, rssOf, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import { type Child, cpuMsOf, freshDatabase, freshPrefix, progress, rssOf, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
 
 export type EnvFor = (databaseUrl: string, prefix: string, extra?: Record<string, string>) => Record<string, string>;
 
@@ -31,6 +31,9 @@ export interface PipelineRun {
   aiReplies: number;
   rssApi: number;
   rssWorkers: number[];
+  /** CPU time per message (user + system, ms) from the first request to the last send. */
+  cpuApiMs: number;
+  cpuWorkersMs: number;
 }
 
 export interface PipelineResult {
@@ -91,6 +94,12 @@ export async function stopSystem(sys: System): Promise<void> {
   await Promise.all([sys.api.stop(), ...sys.workers.map((w) => w.stop())]);
 }
 
+/** CPU used so far by the API and by both workers together (ms). */
+async function cpuOf(sys: System): Promise<{ api: number; workers: number }> {
+  const workers = await Promise.all(sys.workers.map((w) => cpuMsOf(w.pid)));
+  return { api: await cpuMsOf(sys.api.pid), workers: workers.reduce((a, b) => a + b, 0) };
+}
+
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
@@ -104,6 +113,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   const messages = requests * MESSAGES_PER_BATCH;
   const acks = new Map<string, number>();
   progress(`pipeline ${label}: posting ${messages} messages in ${requests} batches`);
+  const cpuBefore = await cpuOf(sys);
   const started = Date.now();
   const ticker = setInterval(() => progress(`pipeline ${label}: ${acks.size} acknowledged, ${sys.graph.sends.length} sent`), 5000);
   try {
@@ -123,6 +133,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
     clearInterval(ticker);
   }
   const lastSendAt = Math.max(...sys.graph.sends.map((x) => x.at));
+  const cpuAfter = await cpuOf(sys);
   // Anything sent twice would arrive shortly after the last first send: give it a moment.
   await sleep(2000);
   const perRecipient = new Map<string, number>();
@@ -147,6 +158,8 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
     aiReplies: expectAiText ? sys.graph.sends.filter((x) => x.text === expectAiText).length : 0,
     rssApi: await rssOf(sys.api.pid).catch(() => 0),
     rssWorkers: await Promise.all(sys.workers.map((w) => rssOf(w.pid).catch(() => 0))),
+    cpuApiMs: (cpuAfter.api - cpuBefore.api) / messages,
+    cpuWorkersMs: (cpuAfter.workers - cpuBefore.workers) / messages,
   };
   progress(`pipeline ${label}: ${run.messagesPerS.toFixed(0)} msg/s, ack→send p50 ${run.p50} ms p99 ${run.p99} ms, ${run.sends} sends, ${duplicates} duplicates, ${missing} missing`);
   return { run, sys };

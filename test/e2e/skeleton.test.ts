@@ -60,7 +60,7 @@ t.test('a signed Messenger text travels webhook → queue → worker → Send AP
   t.same(reply?.graph_message_ids, [send?.messageId]);
   const [event] = await sql`select status, outcome, sender_hash from events`;
   t.equal(event?.status, 'processed');
-  t.equal(event?.outcome, 'reply_queued');
+  t.equal(event?.outcome, 'replied');
   t.notMatch(String(event?.sender_hash), USER_ID, 'only the hash of the sender is stored');
   const [user] = await sql`select message_count from users`;
   t.equal(Number(user?.message_count), 1);

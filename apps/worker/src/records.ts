@@ -1,8 +1,9 @@
 import type { DbHandle } from '@switchboard/db';
+import { Batcher } from './batcher.js';
 
 /**
- * The three PostgreSQL writes every answered message makes, each ONE statement (data-modifying
- * CTEs), so each costs one round trip and one commit. On the worker's hot path a transaction of
+ * The PostgreSQL writes of an answered message — two for most: arrival, then reply sent — each ONE
+ * statement (data-modifying CTEs), so each costs one round trip and one commit. On the worker's hot path a transaction of
  * two drizzle statements costs four round trips (BEGIN, two statements, COMMIT), and the socket
  * writes to PostgreSQL were the worker's largest cost (docs/performance.md). Everything else
  * (rare paths: holds, dead letters) goes through drizzle.
@@ -23,28 +24,58 @@ export interface ArrivalRow {
   countsAsMessage: boolean;
 }
 
+export interface ArrivalState {
+  inserted: boolean;
+  status: string;
+  outcome: string | null;
+}
+
 /**
- * Records an event's arrival; on its first arrival also the user's message. A retried job only
- * bumps `attempts`. Returns what the row says now.
+ * Records events' arrivals in one statement; on an event's first arrival also its user's message
+ * (a user with several messages in the batch is counted once per message). A retried job only
+ * bumps `attempts`. Answers what each row says now, in input order. Event ids must be distinct
+ * (the batcher guarantees it).
  */
-export async function recordArrival(dbh: DbHandle, a: ArrivalRow): Promise<{ inserted: boolean; status: string; outcome: string | null }> {
-  const status = a.settled ? 'processed' : 'processing';
-  const rows = await dbh.sql<{ inserted: boolean; status: string; outcome: string | null }[]>`
-    with ev as (
+export async function recordArrivals(dbh: DbHandle, rows: readonly ArrivalRow[]): Promise<ArrivalState[]> {
+  const input = rows.map((a) => ({
+    id: a.eventId,
+    channel: a.channel,
+    page_id: a.pageId,
+    sender_hash: a.senderHash,
+    mid_hash: a.midHash,
+    type: a.type,
+    status: a.settled ? 'processed' : 'processing',
+    outcome: a.settled,
+    event_at: a.eventAt.toISOString(),
+    received_at: a.receivedAt.toISOString(),
+    counts: a.countsAsMessage && a.senderHash !== null,
+  }));
+  const result = await dbh.sql<(ArrivalState & { id: string })[]>`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as t(
+        id text, channel text, page_id text, sender_hash text, mid_hash text, type text, status text, outcome text,
+        event_at timestamptz, received_at timestamptz, counts boolean)
+    ), ev as (
       insert into events (id, channel, page_id, sender_hash, mid_hash, type, status, outcome, processed_at, attempts, event_at, received_at)
-      values (${a.eventId}, ${a.channel}, ${a.pageId}, ${a.senderHash}::text, ${a.midHash}::text, ${a.type}, ${status}, ${a.settled}::text,
-              case when ${a.settled}::text is null then null else now() end, 1, ${a.eventAt.toISOString()}::timestamptz, ${a.receivedAt.toISOString()}::timestamptz)
+      select id, channel, page_id, sender_hash, mid_hash, type, status, outcome,
+             case when outcome is null then null else now() end, 1, event_at, received_at
+      from input
       on conflict (id) do update set attempts = events.attempts + 1, updated_at = now()
-      returning status, outcome, (xmax = 0) as inserted
+      returning id, status, outcome, (xmax = 0) as inserted
     ), u as (
       insert into users (channel, sender_hash, page_id, message_count)
-      select ${a.channel}::text, ${a.senderHash}::text, ${a.pageId}::text, 1 from ev where ev.inserted and ${a.countsAsMessage && a.senderHash !== null}::boolean
-      on conflict (channel, sender_hash) do update set last_seen_at = now(), message_count = users.message_count + 1
+      select i.channel, i.sender_hash, min(i.page_id), count(*) from input i join ev on ev.id = i.id
+      where ev.inserted and i.counts
+      group by i.channel, i.sender_hash
+      on conflict (channel, sender_hash) do update set last_seen_at = now(), message_count = users.message_count + excluded.message_count
     )
-    select inserted, status, outcome from ev`;
-  const row = rows[0];
-  if (!row) throw new Error('event upsert returned no row');
-  return row;
+    select id, inserted, status, outcome from ev`;
+  const byId = new Map(result.map((r) => [r.id, r]));
+  return rows.map((a) => {
+    const r = byId.get(a.eventId);
+    if (!r) throw new Error('event upsert returned no row');
+    return { inserted: r.inserted, status: r.status, outcome: r.outcome };
+  });
 }
 
 export interface ReplyRow {
@@ -66,23 +97,72 @@ export async function recordReplyQueued(dbh: DbHandle, r: ReplyRow): Promise<voi
       on conflict (event_id) do nothing
     )
     update events set status = 'processed', outcome = 'reply_queued', processed_at = now(), updated_at = now(), last_error = null
+    where id = ${r.eventId} and outcome is distinct from 'replied'`;
+}
+
+/** The send is held until the Page has a valid token again: the reply row says so, the event is processed. */
+export async function recordReplyHeld(dbh: DbHandle, r: ReplyRow): Promise<void> {
+  await dbh.sql`
+    with reply as (
+      insert into replies (event_id, channel, page_id, sender_hash, path, reason, decide_latency_ms, status)
+      values (${r.eventId}, ${r.channel}, ${r.pageId}, ${r.senderHash}, ${r.path}, ${r.reason}, ${r.decideMs}, 'held')
+      on conflict (event_id) do update set status = 'held'
+    )
+    update events set status = 'processed', outcome = 'reply_held', processed_at = coalesce(processed_at, now()), updated_at = now(), last_error = null
     where id = ${r.eventId}`;
 }
 
+export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number };
+
 /**
- * The send finished (sent, or dry run): the reply row (created from the job if the inbound side
- * has not written it yet), and a dead-lettered event that a replay delivered is no longer dead.
+ * Sends finished (sent, or dry run), in one statement: the reply rows (created from the job if the
+ * inbound side has not written them yet) and the events, processed with outcome `replied` — also
+ * when one had been dead-lettered and a replay delivered it. The first attempt runs inside the
+ * inbound job, so for most messages this is the second and last statement. Event ids must be
+ * distinct (the batcher guarantees it).
  */
-export async function recordSendFinished(dbh: DbHandle, r: ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number }): Promise<void> {
-  const { sql } = dbh;
-  await sql`
-    with reply as (
+export async function recordSendsFinished(dbh: DbHandle, rows: readonly SendFinishedRow[]): Promise<void[]> {
+  const input = rows.map((r) => ({
+    event_id: r.eventId,
+    channel: r.channel,
+    page_id: r.pageId,
+    sender_hash: r.senderHash,
+    path: r.path,
+    reason: r.reason,
+    decide_ms: r.decideMs,
+    status: r.status,
+    parts: r.parts,
+    message_ids: r.messageIds,
+    e2e_ms: r.endToEndMs,
+  }));
+  await dbh.sql`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as t(
+        event_id text, channel text, page_id text, sender_hash text, path text, reason text, decide_ms integer, status text,
+        parts integer, message_ids text[], e2e_ms integer)
+    ), reply as (
       insert into replies (event_id, channel, page_id, sender_hash, path, reason, decide_latency_ms, status, parts, graph_message_ids, sent_at, end_to_end_ms, error_code)
-      values (${r.eventId}, ${r.channel}, ${r.pageId}, ${r.senderHash}, ${r.path}, ${r.reason}, ${r.decideMs}, ${r.status}, ${r.parts},
-              ${sql.array(r.messageIds)}, now(), ${r.endToEndMs}, null)
+      select event_id, channel, page_id, sender_hash, path, reason, decide_ms, status, parts, message_ids, now(), e2e_ms, null from input
       on conflict (event_id) do update set status = excluded.status, parts = excluded.parts, graph_message_ids = excluded.graph_message_ids,
         sent_at = excluded.sent_at, end_to_end_ms = excluded.end_to_end_ms, error_code = null
     )
-    update events set status = 'processed', last_error = null, last_error_code = null, updated_at = now()
-    where id = ${r.eventId} and status = 'dead_letter'`;
+    update events set status = 'processed', outcome = 'replied', processed_at = coalesce(events.processed_at, now()),
+      last_error = null, last_error_code = null, updated_at = now()
+    from input where events.id = input.event_id`;
+  return rows.map(() => undefined);
+}
+
+/** The hot-path writes, batched across the jobs running at once in this process (./batcher.ts). */
+export interface HotWrites {
+  arrival(row: ArrivalRow): Promise<ArrivalState>;
+  sendFinished(row: SendFinishedRow): Promise<void>;
+}
+
+export function createHotWrites(dbh: DbHandle, maxInFlight = 2): HotWrites {
+  const arrivals = new Batcher<ArrivalRow, ArrivalState>((rows) => recordArrivals(dbh, rows), { key: (r) => r.eventId, maxInFlight });
+  const sends = new Batcher<SendFinishedRow, void>((rows) => recordSendsFinished(dbh, rows), { key: (r) => r.eventId, maxInFlight });
+  return {
+    arrival: (row) => arrivals.add(row),
+    sendFinished: (row) => sends.add(row),
+  };
 }

@@ -8,6 +8,7 @@ import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard
 import { PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
+import { createHotWrites, type HotWrites } from './records.js';
 
 /** Everything a worker process connects to; closed in reverse order by `close()`. */
 export interface WorkerResources {
@@ -15,6 +16,8 @@ export interface WorkerResources {
   logger: Logger;
   redis: Redis;
   dbh: DbHandle;
+  /** Batched hot-path writes (../records.ts). */
+  writes: HotWrites;
   sealer: Sealer;
   counters: Counters;
   latency: LatencySamples;
@@ -31,7 +34,7 @@ export interface WorkerResources {
 export function createWorkerResources(config: Config, logger: Logger): WorkerResources {
   const redis = createWorkerConnection(config.redisUrl);
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-  const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-worker', max: Math.min(20, config.worker.concurrency) });
+  const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-worker', max: Math.min(10, config.worker.concurrency) });
   const sealer = new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys);
   const counters = new Counters(redis, countersKey(config.queuePrefix)).start();
   const latency = new LatencySamples(redis, config.queuePrefix).start();
@@ -46,6 +49,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     logger,
     redis,
     dbh,
+    writes: createHotWrites(dbh),
     sealer,
     counters,
     latency,

@@ -1,6 +1,7 @@
 import { GoogleGenAI, type GenerateContentResponse } from '@google/genai';
 import { AiBlockedError, AiError } from './ai-errors.js';
 import type { GenerateResult, ReplyGenerator } from './reply-generator.js';
+import { aiAgent, pooledFetch } from './pooled-fetch.js';
 import { runWithDeadline } from './run-with-deadline.js';
 import { stripMarkdown } from './strip-markdown.js';
 import { MAX_OUTPUT_TOKENS, SYSTEM_INSTRUCTION } from './system-instruction.js';
@@ -14,6 +15,8 @@ export interface GeminiGeneratorOptions {
   /** A stand-in origin such as a loopback fake; undefined means Google's default endpoint. */
   baseUrl?: string;
   timeoutMs: number;
+  /** The HTTP client under the SDK; by default a pooled keep-alive one of this generator's own. */
+  fetch?: typeof fetch;
 }
 
 /** Replies through Google's Gemini API (`models.generateContent`) with the house system instruction. */
@@ -30,7 +33,7 @@ export class GeminiGenerator implements ReplyGenerator {
       // Explicit, so a stray GOOGLE_GENAI_USE_VERTEXAI in the environment cannot switch backends.
       vertexai: false,
       // No retryOptions: a retry cannot fit inside a 3 s budget, and the job queue retries anyway.
-      ...(opts.baseUrl ? { httpOptions: { baseUrl: opts.baseUrl } } : {}),
+      httpOptions: { fetch: opts.fetch ?? pooledFetch(aiAgent(16)), ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}) },
     });
   }
 

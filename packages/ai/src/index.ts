@@ -16,3 +16,4 @@ export { BudgetGuard, type BudgetSettings, type BudgetStatus } from './budget-gu
 export { GeminiGenerator, type GeminiGeneratorOptions } from './gemini-generator.js';
 export { Responder, type ResponderDeps, type PingResult } from './responder.js';
 export { createResponder, type CreateResponderOptions } from './create-responder.js';
+export { aiAgent, pooledFetch } from './pooled-fetch.js';

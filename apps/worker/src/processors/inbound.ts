@@ -10,12 +10,13 @@ import {
   type OutboundPersonal,
   outboundJobOptions,
   parseSendMetadata,
-  SENT_MARKER_TTL_S,
   sentMarkerKey,
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
-import { recordReplyQueued, recordArrival as writeArrival } from '../records.js';
+import { recordReplyQueued } from '../records.js';
 import type { WorkerResources } from '../resources.js';
+import { createSender, markSent, SendFailure } from '../sender.js';
+import { firstAttemptOf } from './outbound.js';
 
 /** Event types that get an answer; everything else is recorded only (CONTRACT §4). */
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);
@@ -26,18 +27,20 @@ const SENDABLE = new Set(['messenger', 'instagram']);
 /** When a conversation is busy, try again shortly (with jitter so waiting jobs do not collide). */
 const BUSY_RETRY_MS = 200;
 
-type Outcome = 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate';
+type Outcome = 'replied' | 'reply_queued' | 'reply_held' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate';
 
 /**
- * Decides what (if anything) to answer for one inbound event, idempotently:
+ * Decides what (if anything) to answer for one inbound event, and answers it, idempotently:
  * the event row is keyed by the event id, the user counter moves only on first insert, the reply
- * row is keyed by the event id, and the outbound job id is the event id (BullMQ ignores a second
- * add of an existing id) — so a retried job never produces a second reply.
+ * row is keyed by the event id, the reply-sent marker by the event id, and a handed-over send's
+ * outbound job id is the event id (BullMQ ignores a second add of an existing id) — so a retried
+ * job never produces a second reply.
  */
 export function createInboundProcessor(r: WorkerResources) {
   const { config, dbh, sealer, counters, responder, outboundQueue, logger } = r;
   const sequencer = new ConversationSequencer(r.redis, config.queuePrefix, inboundJobKeyBase(config.queuePrefix));
   const outboundOptions = outboundJobOptions(config.worker.sendMaxAttempts);
+  const deliver = createSender(r);
 
   return async function processInbound(job: Job, token?: string): Promise<Outcome> {
     const parsed = inboundJobSchema.safeParse(job.data);
@@ -91,7 +94,7 @@ export function createInboundProcessor(r: WorkerResources) {
     const sent = parseSendMetadata(personal.metadata);
     if (!sent) return;
     const key = sentMarkerKey(config.queuePrefix, sent.eventId);
-    await r.redis.multi().hset(key, echoField(sent.part), personal.mid ?? 'echo').expire(key, SENT_MARKER_TTL_S).exec();
+    await markSent(r.redis, key, echoField(sent.part), personal.mid ?? 'echo');
   }
 
   /** The outcome of an event that gets no reply, or null when it is to be answered. */
@@ -109,7 +112,7 @@ export function createInboundProcessor(r: WorkerResources) {
   }
 
   async function recordArrival(data: InboundJob, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
-    const row = await writeArrival(dbh, {
+    const row = await r.writes.arrival({
       eventId: data.eventId,
       channel: data.channel,
       pageId: data.pageId,
@@ -126,15 +129,21 @@ export function createInboundProcessor(r: WorkerResources) {
   }
 
   /**
-   * Decides the text, enqueues the send, then records reply and outcome together. If the process
-   * dies between enqueue and record, the retried job decides again and re-adds the same outbound
-   * job id (a no-op while it exists; the reply-sent marker covers the rest). The send may finish
-   * before this records the reply: the outbound side upserts the row, and this insert then leaves
-   * it as it is.
+   * Decides the text and makes the first send attempt right here, holding the conversation, so
+   * replies leave in the order of the messages and the usual message costs one job, not two. When
+   * that attempt fails, the send is handed to the outbound queue (job id = event id: a retried
+   * inbound job re-adds a no-op), which retries, dead-letters or replays it without running the AI
+   * again. A retried inbound job decides again; the reply-sent marker keeps it from sending twice.
    */
   async function answer(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
     const senderHash = data.senderHash as string;
     const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string });
+    const decideMs = Math.round(decision.latencyMs);
+    // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
+    logger[decision.error ? 'info' : 'debug'](
+      { eventId: data.eventId, job: job.id, channel: data.channel, pageId: data.pageId, user: senderHash.slice(0, 12), path: decision.path, reason: decision.reason, ms: decideMs, ...(decision.error ? { error: decision.error } : {}) },
+      'reply decided',
+    );
     const outboundPersonal: OutboundPersonal = { recipientId: personal.senderId as string, text: decision.text };
     const outbound: OutboundJob = {
       v: 1,
@@ -144,25 +153,21 @@ export function createInboundProcessor(r: WorkerResources) {
       senderHash,
       path: decision.path,
       reason: decision.reason,
-      decideMs: Math.round(decision.latencyMs),
+      decideMs,
       receivedAt: data.receivedAt,
-      sealed: sealer.sealJson(outboundPersonal, data.eventId),
+      // Sealed only if the send leaves this job (handed over or held): the first attempt needs no copy.
+      sealed: '',
     };
-    await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId });
-    await recordReplyQueued(dbh, {
-      eventId: data.eventId,
-      channel: data.channel,
-      pageId: data.pageId,
-      senderHash,
-      path: decision.path,
-      reason: decision.reason,
-      decideMs: Math.round(decision.latencyMs),
-    });
-    // One info line per reply is "reply sent" (outbound); this one is for debugging, unless the AI failed.
-    logger[decision.error ? 'info' : 'debug'](
-      { eventId: data.eventId, job: job.id, channel: data.channel, pageId: data.pageId, user: senderHash.slice(0, 12), path: decision.path, reason: decision.reason, ms: Math.round(decision.latencyMs), ...(decision.error ? { error: decision.error } : {}) },
-      'reply decided',
-    );
-    return 'reply_queued';
+    try {
+      const sent = await deliver(outbound, outboundPersonal, { attemptsMade: 0, jobId: job.id });
+      return sent === 'held' ? 'reply_held' : 'replied';
+    } catch (err) {
+      if (!(err instanceof SendFailure)) throw err;
+      const row = { eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash, path: decision.path, reason: decision.reason, decideMs };
+      await recordReplyQueued(dbh, row);
+      const handover: OutboundJob = { ...outbound, sealed: sealer.sealJson(outboundPersonal, data.eventId), firstAttempt: firstAttemptOf(err) };
+      await outboundQueue.add('send', handover, { ...outboundOptions, jobId: data.eventId });
+      return 'reply_queued';
+    }
   }
 }

@@ -1,0 +1,86 @@
+// The worker's batched hot-path writes against a real PostgreSQL database.
+import t from 'tap';
+import { createDb } from '@switchboard/db';
+import { type ArrivalRow, createHotWrites, recordArrivals, recordSendsFinished } from '../../apps/worker/src/records.js';
+import { testDatabase } from '../helpers/db.js';
+
+const id = (n: number) => n.toString(16).padStart(32, '0');
+const arrival = (n: number, over: Partial<ArrivalRow> = {}): ArrivalRow => ({
+  eventId: id(n),
+  channel: 'messenger',
+  pageId: '1',
+  senderHash: `user-${n}`,
+  midHash: `mid-${n}`,
+  type: 'text',
+  settled: null,
+  eventAt: new Date('2026-11-20T10:00:00Z'),
+  receivedAt: new Date('2026-11-20T10:00:01Z'),
+  countsAsMessage: true,
+  ...over,
+});
+
+t.test('arrivals: one statement for many events; users counted once per message; retries only bump attempts', async (t) => {
+  const dbh = createDb(await testDatabase(t, 'records'), { max: 2 });
+  t.teardown(() => dbh.close());
+  const first = await recordArrivals(dbh, [
+    arrival(1, { senderHash: 'alice' }),
+    arrival(2, { senderHash: 'alice' }),
+    arrival(3, { senderHash: 'bob', type: 'read', settled: 'recorded', countsAsMessage: false }),
+    arrival(4, { senderHash: null, countsAsMessage: false }),
+  ]);
+  t.same(first, [
+    { inserted: true, status: 'processing', outcome: null },
+    { inserted: true, status: 'processing', outcome: null },
+    { inserted: true, status: 'processed', outcome: 'recorded' },
+    { inserted: true, status: 'processing', outcome: null },
+  ]);
+  const users = await dbh.sql`select sender_hash, message_count from users order by sender_hash`;
+  t.same(users.map((u) => [u.sender_hash, Number(u.message_count)]), [['alice', 2]], 'two messages of one user in one batch: counted twice, one row; reads do not count');
+
+  const again = await recordArrivals(dbh, [arrival(2, { senderHash: 'alice' }), arrival(5, { senderHash: 'alice' })]);
+  t.same(again.map((a) => a.inserted), [false, true]);
+  const [alice] = await dbh.sql`select message_count from users where sender_hash = 'alice'`;
+  t.equal(Number(alice?.message_count), 3, 'a retried event is not counted again');
+  const [ev] = await dbh.sql`select attempts, event_at from events where id = ${id(2)}`;
+  t.equal(ev?.attempts, 2);
+  t.equal(new Date(ev?.event_at).toISOString(), '2026-11-20T10:00:00.000Z', 'timestamps survive the JSON round trip');
+});
+
+t.test('sends finished: replies written, events processed with outcome replied, message ids kept in order', async (t) => {
+  const dbh = createDb(await testDatabase(t, 'records_send'), { max: 2 });
+  t.teardown(() => dbh.close());
+  await recordArrivals(dbh, [arrival(1), arrival(2)]);
+  await dbh.sql`update events set status = 'dead_letter', last_error = 'graph permanent code=10' where id = ${id(2)}`;
+  const base = { channel: 'messenger', pageId: '1', path: 'fallback', reason: 'kill_switch', decideMs: 3, endToEndMs: 40 };
+  await recordSendsFinished(dbh, [
+    { ...base, eventId: id(1), senderHash: 'user-1', status: 'sent', parts: 2, messageIds: ['m_a', 'm_b'] },
+    { ...base, eventId: id(2), senderHash: 'user-2', status: 'dry_run', parts: 1, messageIds: [] },
+  ]);
+  const replies = await dbh.sql`select event_id, status, parts, graph_message_ids from replies order by event_id`;
+  t.same(
+    replies.map((r) => [r.event_id, r.status, r.parts, r.graph_message_ids]),
+    [
+      [id(1), 'sent', 2, ['m_a', 'm_b']],
+      [id(2), 'dry_run', 1, []],
+    ],
+  );
+  const events = await dbh.sql`select status, outcome, last_error from events order by id`;
+  t.same(events.map((e) => [e.status, e.outcome, e.last_error]), [
+    ['processed', 'replied', null],
+    ['processed', 'replied', null],
+  ], 'a replayed dead letter that was delivered is no longer dead');
+});
+
+t.test('hot writes through the batcher: concurrent jobs share statements, each gets its own row back', async (t) => {
+  const dbh = createDb(await testDatabase(t, 'records_hot'), { max: 2 });
+  t.teardown(() => dbh.close());
+  const writes = createHotWrites(dbh, 1);
+  const states = await Promise.all(Array.from({ length: 40 }, (_, i) => writes.arrival(arrival(i + 1))));
+  t.equal(states.length, 40);
+  t.ok(states.every((s) => s.inserted));
+  const [n] = await dbh.sql`select count(*)::int as n from events`;
+  t.equal(n?.n, 40);
+  // The same event twice at once cannot share a statement (PostgreSQL refuses to upsert a row twice).
+  const twice = await Promise.all([writes.arrival(arrival(100)), writes.arrival(arrival(100))]);
+  t.same(twice.map((s) => s.inserted).sort(), [false, true]);
+});
