@@ -28,11 +28,13 @@ t.test('development defaults apply outside production', async (t) => {
 });
 
 t.test('empty strings count as unset; types are coerced', async (t) => {
-  const c = loadConfig({ PORT: '8080', AI_ENABLED: 'false', GEMINI_API_KEY: '', TRUST_PROXY: '2', CORS_ORIGINS: 'https://a.example, https://b.example' });
+  const c = loadConfig({ PORT: '8080', AI_ENABLED: 'false', GEMINI_API_KEY: '', TRUST_PROXY: '10.0.0.0/8, 127.0.0.1', CORS_ORIGINS: 'https://a.example, https://b.example' });
   t.equal(c.port, 8080);
   t.equal(c.ai.enabled, false);
   t.equal(c.ai.apiKey, undefined);
-  t.equal(c.http.trustProxy, 2);
+  t.equal(c.http.trustProxy, '10.0.0.0/8, 127.0.0.1');
+  t.equal(loadConfig({ TRUST_PROXY: 'false' }).http.trustProxy, false);
+  t.throws(() => loadConfig({ TRUST_PROXY: '2' }), /TRUST_PROXY: name the proxies .* a hop count trusts no one/, 'a hop count is refused with a reason');
   t.same(c.http.corsOrigins, ['https://a.example', 'https://b.example']);
 });
 

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
+import { loadConfig } from '@switchboard/config';
 import { ROOT } from '../helpers/processes.js';
 
 const DIR = join(ROOT, 'deploy/kubernetes');
@@ -125,6 +126,13 @@ t.test('every pod: resources, grace period above the shutdown deadline, non-root
       );
     }
   }
+});
+
+t.test('the ConfigMap passes the config loader', async (t) => {
+  const data = (configMap?.data ?? {}) as Record<string, string>;
+  t.ok(Object.keys(data).length > 0);
+  t.doesNotThrow(() => loadConfig({ ...data, NODE_ENV: 'development' }), 'every value is one the processes accept');
+  t.equal(loadConfig({ ...data, NODE_ENV: 'development' }).http.trustProxy, data.TRUST_PROXY, 'the ingress is trusted by address');
 });
 
 t.test('no secret value in what is applied', async (t) => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { compile as compileTrust } from '@fastify/proxy-addr';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '@switchboard/config';
 import type { Logger } from '@switchboard/observability';
@@ -17,6 +18,29 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** Distinct peer addresses remembered by the trust check (a deployment has few proxies). */
+const TRUST_CACHE_SIZE = 1024;
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy`, with the answer per peer address remembered: the compiled
+ * check parses the address on every call, on every webhook — for the handful of proxy addresses
+ * a deployment sees, once is enough. `true`/`false` are passed through.
+ */
+export function trustFunction(value: boolean | string): boolean | ((address: string, hop: number) => boolean) {
+  if (typeof value === 'boolean') return value;
+  const trust = compileTrust(value.split(',').map((v) => v.trim()));
+  const known = new Map<string, boolean>();
+  return (address, hop) => {
+    let trusted = known.get(address);
+    if (trusted === undefined) {
+      trusted = trust(address, hop);
+      if (known.size >= TRUST_CACHE_SIZE) known.clear();
+      known.set(address, trusted);
+    }
+    return trusted;
+  };
+}
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route logs its own line on success; skip the generic "request completed" line. */
@@ -32,8 +56,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, logger, resources } = deps;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    // Fastify also takes a hop count (a number) at run time; its types omit it.
-    trustProxy: config.http.trustProxy as string | boolean,
+    trustProxy: trustFunction(config.http.trustProxy),
     // A caller's (or load balancer's) request id is kept when it is sane, otherwise a new one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

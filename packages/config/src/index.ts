@@ -86,7 +86,12 @@ const schema = z.object({
   ENCRYPTION_KEY: z.string().optional(),
   ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
   REQUIRE_HTTPS: bool.optional(),
-  TRUST_PROXY: z.string().default('loopback'),
+  // A bare hop count is refused: Fastify 5 trusts no peer for one (it cannot check the immediate
+  // peer), so every webhook behind the proxy would be refused as plain HTTP.
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(?!\d+$)/, 'name the proxies (addresses, CIDRs, loopback, uniquelocal…) or true; a hop count trusts no one in Fastify 5')
+    .default('loopback'),
   CORS_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WEBHOOK_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
@@ -146,7 +151,7 @@ export interface Config {
   };
   readonly http: {
     readonly requireHttps: boolean;
-    readonly trustProxy: boolean | number | string;
+    readonly trustProxy: boolean | string;
     readonly corsOrigins: readonly string[];
     readonly bodyLimit: number;
   };
@@ -179,10 +184,9 @@ function decodeKey(name: string, value: string, problems: string[]): Buffer {
   return key;
 }
 
-function parseTrustProxy(value: string): boolean | number | string {
+function parseTrustProxy(value: string): boolean | string {
   if (value === 'true') return true;
   if (value === 'false') return false;
-  if (/^\d+$/.test(value)) return Number(value);
   return value;
 }
 
