@@ -8,7 +8,7 @@ import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, type OutboundJob, outboundJobOptions, QUEUES } from '@switchboard/queue';
 import { eventually } from '../helpers/processes.js';
 import { startPipeline } from '../helpers/pipeline.js';
-import { messengerEcho } from '../helpers/sign.js';
+import { messengerEcho, messengerText } from '../helpers/sign.js';
 
 const PAGE = '100000000000081';
 
@@ -64,4 +64,35 @@ t.test('a part left "sending" by a crash: its echo settles it, otherwise it is s
     await new Promise((r) => setTimeout(r, 300));
     t.equal(sendsTo('900000000000803').length, 1);
   });
+});
+
+t.test("a first attempt that times out inside the inbound job is handed over, and Meta's echo settles it: delivered once", async (t) => {
+  const p = await startPipeline(t, 'worker_send_timeout', { env: { AI_ENABLED: 'false', GRAPH_TIMEOUT_MS: '300', SEND_ECHO_WAIT_MS: '5000' } });
+  const redis = new Redis(p.env.REDIS_URL, { maxRetriesPerRequest: null });
+  t.teardown(() => redis.disconnect());
+  const outbound = new Queue(QUEUES.outbound, { connection: redis, prefix: bullPrefix(p.prefix) });
+  t.teardown(() => outbound.close());
+  p.graph.echoTo({ url: `${p.apiUrl}/webhook`, appSecret: p.env.FACEBOOK_APP_SECRET, appId: p.env.FACEBOOK_APP_ID });
+  // Meta takes longer than GRAPH_TIMEOUT_MS to answer, but delivers (and echoes) the message.
+  p.graph.setSendDelay(700);
+  const user = '900000000000804';
+  t.equal((await p.post(messengerText({ pageId: PAGE, senderId: user, mid: 'm_timeout_1', text: 'hello?' }))).status, 200);
+  const handed = await eventually(async () => {
+    const jobs = await outbound.getJobs(['delayed', 'waiting', 'active', 'completed']);
+    return jobs.length === 1 ? jobs[0] : null;
+  }, 10_000, 'the send handed to the outbound queue');
+  p.graph.setSendDelay(0);
+  const row = await eventually(async () => {
+    const r = (await p.sql`select r.status, r.graph_message_ids, e.outcome from replies r join events e on e.id = r.event_id`)[0];
+    return r?.status === 'sent' ? r : null;
+  }, 20_000, 'reply recorded as sent');
+  await new Promise((r) => setTimeout(r, 500));
+  const sends = p.graph.sends.filter((s) => s.recipientId === user);
+  t.equal(sends.length, 1, 'Meta got the message once: the retry found its echo and did not send again');
+  t.same(row?.graph_message_ids, [sends[0]?.messageId], "the record carries the echoed message's id");
+  t.equal(row?.outcome, 'replied');
+  const done = await outbound.getJob(handed?.id ?? '');
+  t.equal(await done?.getState(), 'completed');
+  t.equal(done?.attemptsMade, 2, 'the timed-out first attempt counts as the outbound job\'s first');
+  t.notOk((done?.data as { firstAttempt?: unknown }).firstAttempt, 'the hand-over note is stripped after its run');
 });
