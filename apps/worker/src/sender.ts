@@ -30,6 +30,11 @@ export class SendFailure extends Error {
 export interface Attempt {
   attemptsMade: number;
   jobId: string | undefined;
+  /**
+   * Runs together with the write that marks the last part sent — issued in the same tick, so both
+   * leave in one auto-pipelined round trip. The inbound job releases its conversation here.
+   */
+  afterSent?: () => Promise<void>;
 }
 
 /** `HGETALL` of the marker, and when the part is not there yet and nothing is done, claim it. */
@@ -125,7 +130,7 @@ export function createSender(r: WorkerResources) {
         if (echoed) {
           log.info({ part: index }, "part confirmed by Meta's echo; not sent again");
           messageIds.push(echoed);
-          await markPart(marker, index, echoed, index === parts.length - 1);
+          await markPart(marker, index, echoed, index === parts.length - 1, attempt);
           continue;
         }
         log.warn({ part: index }, 'no echo for a part whose send was interrupted; sending it again');
@@ -139,7 +144,7 @@ export function createSender(r: WorkerResources) {
           metadata: sendMetadata(data.eventId, index),
         });
         messageIds.push(result.messageId);
-        await markPart(marker, index, result.messageId, index === parts.length - 1);
+        await markPart(marker, index, result.messageId, index === parts.length - 1, attempt);
       } catch (err) {
         if (!(err instanceof GraphApiError)) throw err;
         // Meta answered with an error: this part was not delivered, nothing to wait for on retry.
@@ -182,10 +187,10 @@ export function createSender(r: WorkerResources) {
     return 'already_sent';
   }
 
-  /** Records a delivered part; the last part's write also says "done". */
-  async function markPart(marker: string, index: number, messageId: string, last: boolean): Promise<void> {
-    const fields = last ? [String(index), messageId, 'done', '1'] : [String(index), messageId];
-    await markSent(redis, marker, ...fields);
+  /** Records a delivered part; the last part's write also says "done" (and runs `afterSent` alongside). */
+  async function markPart(marker: string, index: number, messageId: string, last: boolean, attempt: Attempt): Promise<void> {
+    if (!last) return markSent(redis, marker, String(index), messageId);
+    await Promise.all([markSent(redis, marker, String(index), messageId, 'done', '1'), attempt.afterSent?.()]);
   }
 
   /** Polls for Meta's echo of one part, up to SEND_ECHO_WAIT_MS. */

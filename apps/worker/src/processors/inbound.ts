@@ -62,17 +62,26 @@ export function createInboundProcessor(r: WorkerResources) {
       throw new DelayedError();
     }
     let done = false;
+    let left = false;
+    const leave = (finished: boolean) => sequencer.leave(conversation, data.eventId, owner, finished, data.named === true);
+    // Once the reply is out, the conversation is released in the same round trip as the marker
+    // write (../sender.ts afterSent): the next message need not wait for the PostgreSQL record. Should
+    // that record fail, the retried job waits its turn again and finds the reply marked sent.
+    const afterSent = async () => {
+      await leave(true);
+      left = true;
+    };
     try {
-      const outcome = await handle(job, data, personal);
+      const outcome = await handle(job, data, personal, afterSent);
       done = true;
       return outcome;
     } finally {
-      await sequencer.leave(conversation, data.eventId, owner, done, data.named === true).catch(() => {});
+      if (!left) await leave(done).catch(() => {});
     }
   };
 
   /** Two PostgreSQL statements per answered message, one for everything else (../records.ts). */
-  async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
+  async function handle(job: Job, data: InboundJob, personal: InboundPersonal, afterSent: () => Promise<void>): Promise<Outcome> {
     const settled = outcomeWithoutReply(data, personal);
     const first = await recordArrival(data, settled);
     if (first === 'already_processed') return 'duplicate';
@@ -81,7 +90,7 @@ export function createInboundProcessor(r: WorkerResources) {
       counters.count('events_processed', { channel: data.channel, outcome: settled });
       return settled;
     }
-    const outcome = await answer(job, data, personal);
+    const outcome = await answer(job, data, personal, afterSent);
     counters.count('events_processed', { channel: data.channel, outcome });
     return outcome;
   }
@@ -135,7 +144,7 @@ export function createInboundProcessor(r: WorkerResources) {
    * inbound job re-adds a no-op), which retries, dead-letters or replays it without running the AI
    * again. A retried inbound job decides again; the reply-sent marker keeps it from sending twice.
    */
-  async function answer(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
+  async function answer(job: Job, data: InboundJob, personal: InboundPersonal, afterSent: () => Promise<void>): Promise<Outcome> {
     const senderHash = data.senderHash as string;
     const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string });
     const decideMs = Math.round(decision.latencyMs);
@@ -159,7 +168,7 @@ export function createInboundProcessor(r: WorkerResources) {
       sealed: '',
     };
     try {
-      const sent = await deliver(outbound, outboundPersonal, { attemptsMade: 0, jobId: job.id });
+      const sent = await deliver(outbound, outboundPersonal, { attemptsMade: 0, jobId: job.id, afterSent });
       return sent === 'held' ? 'reply_held' : 'replied';
     } catch (err) {
       if (!(err instanceof SendFailure)) throw err;
