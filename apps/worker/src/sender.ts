@@ -30,11 +30,6 @@ export class SendFailure extends Error {
 export interface Attempt {
   attemptsMade: number;
   jobId: string | undefined;
-  /**
-   * Runs together with the write that marks the last part sent — issued in the same tick, so both
-   * leave in one auto-pipelined round trip. The inbound job releases its conversation here.
-   */
-  afterSent?: () => Promise<void>;
 }
 
 /** `HGETALL` of the marker, and when the part is not there yet and nothing is done, claim it. */
@@ -85,9 +80,6 @@ function toRecord(flat: string[]): Record<string, string> {
  * "Delivery guarantees"). Claiming a part and reading what went before is one Lua script, one round
  * trip; recording its message id another.
  *
- * Used twice: inline by the inbound job for the first attempt (the common case costs no second
- * job), and by the outbound queue's jobs for retries, held sends and replays.
- *
  * Errors follow one table (@switchboard/meta classifyGraphError): transient/rate-limited →
  * SendFailure('transient'); permanent/page-restricted → SendFailure('permanent'); token invalid →
  * the Page's token is marked invalid and the send held until a new token is registered ('held').
@@ -111,7 +103,7 @@ export function createSender(r: WorkerResources) {
     if (resolved.status === 'invalid') {
       const before = await redis.hgetall(marker);
       if (before.done) return alreadySent(data, before);
-      return hold(data, personal, log);
+      return hold(data, log);
     }
 
     const messageIds: string[] = [];
@@ -130,7 +122,7 @@ export function createSender(r: WorkerResources) {
         if (echoed) {
           log.info({ part: index }, "part confirmed by Meta's echo; not sent again");
           messageIds.push(echoed);
-          await markPart(marker, index, echoed, index === parts.length - 1, attempt);
+          await markPart(marker, index, echoed, index === parts.length - 1);
           continue;
         }
         log.warn({ part: index }, 'no echo for a part whose send was interrupted; sending it again');
@@ -144,7 +136,7 @@ export function createSender(r: WorkerResources) {
           metadata: sendMetadata(data.eventId, index),
         });
         messageIds.push(result.messageId);
-        await markPart(marker, index, result.messageId, index === parts.length - 1, attempt);
+        await markPart(marker, index, result.messageId, index === parts.length - 1);
       } catch (err) {
         if (!(err instanceof GraphApiError)) throw err;
         // Meta answered with an error: this part was not delivered, nothing to wait for on retry.
@@ -153,7 +145,7 @@ export function createSender(r: WorkerResources) {
         if (err.kind === 'token_invalid') {
           await pages.markInvalid(data.pageId, data.channel, `graph error ${err.code ?? ''}`.trim());
           log.error({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId }, "page token rejected by Meta; holding this page's sends");
-          return hold(data, personal, log);
+          return hold(data, log);
         }
         const detail = `graph ${err.kind} code=${err.code ?? 'none'} subcode=${err.subcode ?? 'none'} status=${err.status ?? 'none'}`;
         if (err.kind === 'permanent' || err.kind === 'page_restricted') {
@@ -187,10 +179,10 @@ export function createSender(r: WorkerResources) {
     return 'already_sent';
   }
 
-  /** Records a delivered part; the last part's write also says "done" (and runs `afterSent` alongside). */
-  async function markPart(marker: string, index: number, messageId: string, last: boolean, attempt: Attempt): Promise<void> {
-    if (!last) return markSent(redis, marker, String(index), messageId);
-    await Promise.all([markSent(redis, marker, String(index), messageId, 'done', '1'), attempt.afterSent?.()]);
+  /** Records a delivered part; the last part's write also says "done". */
+  async function markPart(marker: string, index: number, messageId: string, last: boolean): Promise<void> {
+    const fields = last ? [String(index), messageId, 'done', '1'] : [String(index), messageId];
+    await markSent(redis, marker, ...fields);
   }
 
   /** Polls for Meta's echo of one part, up to SEND_ECHO_WAIT_MS. */
@@ -223,10 +215,8 @@ export function createSender(r: WorkerResources) {
    * Holds the send (not retried in a loop, not lost) until a new token is registered. If the token
    * was replaced while we were holding, release at once so nothing waits for a PUT that already came.
    */
-  async function hold(data: OutboundJob, personal: OutboundPersonal, log: typeof logger): Promise<SendOutcome> {
-    // The first attempt (inline) has not sealed the reply yet; a held send becomes a job later.
-    const held: OutboundJob = { ...data, sealed: data.sealed || r.sealer.sealJson(personal, data.eventId) };
-    await pages.hold(data.pageId, { eventId: data.eventId, data: JSON.stringify(held) });
+  async function hold(data: OutboundJob, log: typeof logger): Promise<SendOutcome> {
+    await pages.hold(data.pageId, { eventId: data.eventId, data: JSON.stringify(data) });
     await recordReplyHeld(dbh, {
       eventId: data.eventId,
       channel: data.channel,

@@ -2,7 +2,7 @@
 export const QUEUES = {
   /** One job per normalised webhook event: decide what (if anything) to answer. */
   inbound: 'inbound',
-  /** A reply whose first send attempt (made by its inbound job) failed, a held send, a replay: sent again without re-running the AI. */
+  /** One job per reply: send it through the Graph Send API (retried without re-running the AI). */
   outbound: 'outbound',
   /** Scheduled housekeeping: token checks, subscription watchdog, retention. */
   maintenance: 'maintenance',

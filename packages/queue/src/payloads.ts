@@ -57,16 +57,8 @@ export const outboundJobSchema = z.object({
   receivedAt: z.number().int().nonnegative(),
   /** Sealed `OutboundPersonal`. */
   sealed: z.string().min(1),
-  /**
-   * The inbound job made the first attempt and it failed (no personal data: Meta's codes only).
-   * The outbound job's first run stands for that attempt; it strips this field.
-   */
-  firstAttempt: z
-    .object({ kind: z.enum(['permanent', 'transient']), detail: z.string().max(500), rateLimited: z.boolean(), retryAfterMs: z.number().nullable() })
-    .optional(),
 });
 export type OutboundJob = z.infer<typeof outboundJobSchema>;
-export type FirstAttempt = NonNullable<OutboundJob['firstAttempt']>;
 
 export const outboundPersonalSchema = z.object({
   recipientId: z.string().min(1),

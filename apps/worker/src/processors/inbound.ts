@@ -13,10 +13,8 @@ import {
   sentMarkerKey,
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
-import { recordReplyQueued } from '../records.js';
 import type { WorkerResources } from '../resources.js';
-import { createSender, markSent, SendFailure } from '../sender.js';
-import { firstAttemptOf } from './outbound.js';
+import { markSent } from '../sender.js';
 
 /** Event types that get an answer; everything else is recorded only (CONTRACT §4). */
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);
@@ -27,20 +25,18 @@ const SENDABLE = new Set(['messenger', 'instagram']);
 /** When a conversation is busy, try again shortly (with jitter so waiting jobs do not collide). */
 const BUSY_RETRY_MS = 200;
 
-type Outcome = 'replied' | 'reply_queued' | 'reply_held' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate';
+type Outcome = 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate';
 
 /**
- * Decides what (if anything) to answer for one inbound event, and answers it, idempotently:
+ * Decides what (if anything) to answer for one inbound event, idempotently:
  * the event row is keyed by the event id, the user counter moves only on first insert, the reply
- * row is keyed by the event id, the reply-sent marker by the event id, and a handed-over send's
- * outbound job id is the event id (BullMQ ignores a second add of an existing id) — so a retried
- * job never produces a second reply.
+ * row is keyed by the event id, and the outbound job id is the event id (BullMQ ignores a second
+ * add of an existing id) — so a retried job never produces a second reply.
  */
 export function createInboundProcessor(r: WorkerResources) {
-  const { config, dbh, sealer, counters, responder, outboundQueue, logger } = r;
+  const { config, sealer, counters, responder, outboundQueue, logger } = r;
   const sequencer = new ConversationSequencer(r.redis, config.queuePrefix, inboundJobKeyBase(config.queuePrefix));
   const outboundOptions = outboundJobOptions(config.worker.sendMaxAttempts);
-  const deliver = createSender(r);
 
   return async function processInbound(job: Job, token?: string): Promise<Outcome> {
     const parsed = inboundJobSchema.safeParse(job.data);
@@ -62,26 +58,17 @@ export function createInboundProcessor(r: WorkerResources) {
       throw new DelayedError();
     }
     let done = false;
-    let left = false;
-    const leave = (finished: boolean) => sequencer.leave(conversation, data.eventId, owner, finished, data.named === true);
-    // Once the reply is out, the conversation is released in the same round trip as the marker
-    // write (../sender.ts afterSent): the next message need not wait for the PostgreSQL record. Should
-    // that record fail, the retried job waits its turn again and finds the reply marked sent.
-    const afterSent = async () => {
-      await leave(true);
-      left = true;
-    };
     try {
-      const outcome = await handle(job, data, personal, afterSent);
+      const outcome = await handle(job, data, personal);
       done = true;
       return outcome;
     } finally {
-      if (!left) await leave(done).catch(() => {});
+      await sequencer.leave(conversation, data.eventId, owner, done, data.named === true).catch(() => {});
     }
   };
 
-  /** Two PostgreSQL statements per answered message, one for everything else (../records.ts). */
-  async function handle(job: Job, data: InboundJob, personal: InboundPersonal, afterSent: () => Promise<void>): Promise<Outcome> {
+  /** Two PostgreSQL writes per answered message, one for everything else (../records.ts), batched. */
+  async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
     const settled = outcomeWithoutReply(data, personal);
     const first = await recordArrival(data, settled);
     if (first === 'already_processed') return 'duplicate';
@@ -90,7 +77,7 @@ export function createInboundProcessor(r: WorkerResources) {
       counters.count('events_processed', { channel: data.channel, outcome: settled });
       return settled;
     }
-    const outcome = await answer(job, data, personal, afterSent);
+    const outcome = await answer(job, data, personal);
     counters.count('events_processed', { channel: data.channel, outcome });
     return outcome;
   }
@@ -138,21 +125,17 @@ export function createInboundProcessor(r: WorkerResources) {
   }
 
   /**
-   * Decides the text and makes the first send attempt right here, holding the conversation, so
-   * replies leave in the order of the messages and the usual message costs one job, not two. When
-   * that attempt fails, the send is handed to the outbound queue (job id = event id: a retried
-   * inbound job re-adds a no-op), which retries, dead-letters or replays it without running the AI
-   * again. A retried inbound job decides again; the reply-sent marker keeps it from sending twice.
+   * Decides the text and hands the send to its own outbound job (job id = event id: a retried
+   * inbound job re-adds a no-op), so a send is retried, dead-lettered or replayed without running
+   * the AI again; then records reply and outcome together. If the process dies between enqueue and
+   * record, the retried job decides again and re-adds the same outbound job id (a no-op while it
+   * exists; the reply-sent marker covers the rest). The send may finish before this records the
+   * reply: the outbound side upserts the row, and this insert then leaves it as it is.
    */
-  async function answer(job: Job, data: InboundJob, personal: InboundPersonal, afterSent: () => Promise<void>): Promise<Outcome> {
+  async function answer(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
     const senderHash = data.senderHash as string;
     const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string });
     const decideMs = Math.round(decision.latencyMs);
-    // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
-    logger[decision.error ? 'info' : 'debug'](
-      { eventId: data.eventId, job: job.id, channel: data.channel, pageId: data.pageId, user: senderHash.slice(0, 12), path: decision.path, reason: decision.reason, ms: decideMs, ...(decision.error ? { error: decision.error } : {}) },
-      'reply decided',
-    );
     const outboundPersonal: OutboundPersonal = { recipientId: personal.senderId as string, text: decision.text };
     const outbound: OutboundJob = {
       v: 1,
@@ -164,19 +147,15 @@ export function createInboundProcessor(r: WorkerResources) {
       reason: decision.reason,
       decideMs,
       receivedAt: data.receivedAt,
-      // Sealed only if the send leaves this job (handed over or held): the first attempt needs no copy.
-      sealed: '',
+      sealed: sealer.sealJson(outboundPersonal, data.eventId),
     };
-    try {
-      const sent = await deliver(outbound, outboundPersonal, { attemptsMade: 0, jobId: job.id, afterSent });
-      return sent === 'held' ? 'reply_held' : 'replied';
-    } catch (err) {
-      if (!(err instanceof SendFailure)) throw err;
-      const row = { eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash, path: decision.path, reason: decision.reason, decideMs };
-      await recordReplyQueued(dbh, row);
-      const handover: OutboundJob = { ...outbound, sealed: sealer.sealJson(outboundPersonal, data.eventId), firstAttempt: firstAttemptOf(err) };
-      await outboundQueue.add('send', handover, { ...outboundOptions, jobId: data.eventId });
-      return 'reply_queued';
-    }
+    await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId });
+    await r.writes.replyQueued({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash, path: decision.path, reason: decision.reason, decideMs });
+    // One info line per reply is "reply sent" (outbound); this one is for debugging, unless the AI failed.
+    logger[decision.error ? 'info' : 'debug'](
+      { eventId: data.eventId, job: job.id, channel: data.channel, pageId: data.pageId, user: senderHash.slice(0, 12), path: decision.path, reason: decision.reason, ms: decideMs, ...(decision.error ? { error: decision.error } : {}) },
+      'reply decided',
+    );
+    return 'reply_queued';
   }
 }

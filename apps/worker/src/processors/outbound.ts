@@ -1,15 +1,15 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import { type Database, events, replies } from '@switchboard/db';
-import { type FirstAttempt, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema } from '@switchboard/queue';
+import { type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema } from '@switchboard/queue';
 import type { WorkerResources } from '../resources.js';
 import { createSender, type SendOutcome, SendFailure } from '../sender.js';
 
 /**
- * The outbound queue: a reply's send attempts after the first (which the inbound job makes itself,
- * see ../sender.ts), sends released after a Page's token was replaced, and replays from the
- * dead-letter queue. BullMQ retries a failed attempt with the jittered backoff (slower for rate
- * limits) until SEND_MAX_ATTEMPTS; a permanent error dead-letters at once (UnrecoverableError).
+ * The outbound queue: one job per reply (the inbound job enqueues it), so a send is retried,
+ * dead-lettered, held or replayed without running the AI again. BullMQ retries a failed attempt
+ * with the jittered backoff (slower for rate limits) until SEND_MAX_ATTEMPTS; a permanent error
+ * dead-letters at once (UnrecoverableError). The send itself is ../sender.ts.
  */
 export function createOutboundProcessor(r: WorkerResources) {
   const { sealer } = r;
@@ -18,14 +18,7 @@ export function createOutboundProcessor(r: WorkerResources) {
   return async function processOutbound(job: Job): Promise<SendOutcome> {
     const parsed = outboundJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid outbound job payload');
-    const { firstAttempt, ...data } = parsed.data;
-    if (firstAttempt) {
-      // The inbound job made the first attempt and handed over: this run stands for it, so the
-      // attempt count, the backoff and the dead-letter decision are those of a send that failed
-      // here. Stripped first, so the retries (and a replay from the dead-letter queue) send.
-      await job.updateData(data);
-      throw asJobError(new SendFailure(firstAttempt.detail, firstAttempt.kind, firstAttempt.rateLimited, firstAttempt.retryAfterMs));
-    }
+    const data = parsed.data;
     let personal: OutboundPersonal;
     try {
       personal = outboundPersonalSchema.parse(sealer.openJson(data.sealed, data.eventId));
@@ -49,16 +42,11 @@ function asJobError(err: SendFailure): Error {
   return retry;
 }
 
-/** The first attempt's failure, as the inbound job hands it over. */
-export function firstAttemptOf(err: SendFailure): FirstAttempt {
-  return { kind: err.kind, detail: err.message, rateLimited: err.rateLimited, retryAfterMs: err.retryAfterMs };
-}
-
 type ReplyUpdate = Partial<Pick<typeof replies.$inferInsert, 'status' | 'parts' | 'graphMessageIds' | 'sentAt' | 'endToEndMs' | 'errorCode'>>;
 
 /**
  * Writes a reply's delivery state, creating the row from the job when the inbound side has not
- * recorded it yet; the inbound insert then leaves it alone.
+ * recorded it yet (the send can finish first); the inbound insert then leaves it alone.
  */
 async function upsertReply(db: Pick<Database, 'insert'>, data: OutboundJob, set: ReplyUpdate): Promise<void> {
   await db
