@@ -12,6 +12,18 @@ export function uniquePrefix(label: string): string {
   return `sbtest-${label}-${randomBytes(4).toString('hex')}`;
 }
 
+/** Every key matching `pattern`: SCAN to the end (one call with COUNT can miss keys on a busy Redis). */
+export async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return [...new Set(keys)];
+}
+
 /** Deletes every key under `prefix` and BullMQ's `{prefix}` (SCAN, never KEYS). */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
   for (const pattern of [`${prefix}*`, `{${prefix}}*`]) {

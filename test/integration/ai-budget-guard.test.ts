@@ -1,7 +1,7 @@
 // Fakes nothing: spend is counted on the real Redis; token counts are supplied directly.
 import t from 'tap';
 import { BudgetGuard } from '@switchboard/ai';
-import { testRedis } from '../helpers/redis.js';
+import { scanAll, testRedis } from '../helpers/redis.js';
 
 // 1 USD per million input tokens, 4 USD per million output tokens.
 const PRICES = { priceInputPerMTokUsd: 1, priceOutputPerMTokUsd: 4 };
@@ -40,7 +40,7 @@ t.test('no budget means unlimited; spend is still counted and its keys expire', 
   await guard.record({ inputTokens: 50_000_000, outputTokens: 0 }, DAY1);
   t.equal(await guard.isExhausted(DAY1), false);
   t.same(await guard.status(DAY1), { dailySpendUsd: 50, dailyBudgetUsd: null, monthlySpendUsd: 50, monthlyBudgetUsd: null });
-  const [, keys] = await redis.scan('0', 'MATCH', `${prefix}:ai:budget*`, 'COUNT', 1000);
+  const keys = await scanAll(redis, `${prefix}:ai:budget*`);
   t.equal(keys.length, 2);
   for (const key of keys) t.ok((await redis.ttl(key)) > 0, `${key} expires`);
 });

@@ -1,7 +1,7 @@
 // Fakes nothing: the Lua limiter runs on the real Redis, over two separate connections where it matters.
 import t from 'tap';
 import { AiRateLimiter } from '@switchboard/ai';
-import { testRedis } from '../helpers/redis.js';
+import { scanAll, testRedis } from '../helpers/redis.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -97,7 +97,7 @@ t.test('Redis clock by default; every key it writes expires within the 60 s wind
   t.equal(await limiter.tryAcquire('u'), 'ok');
   t.equal(await limiter.tryAcquire('u'), 'ok');
   t.equal(await limiter.tryAcquire('u'), 'rate_limited_user');
-  const [, keys] = await redis.scan('0', 'MATCH', `${prefix}:ai:rl*`, 'COUNT', 1000);
+  const keys = await scanAll(redis, `${prefix}:ai:rl*`);
   t.equal(keys.length, 2, 'one global and one user log');
   for (const key of keys) {
     const ttl = await redis.pttl(key);
