@@ -120,7 +120,8 @@ t.test('the deadline holds even for a generator that ignores its signal', async 
   const started = Date.now();
   const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
   t.equal(decision.reason, 'timeout');
-  t.ok(Date.now() - started < 400, `decided in ${Date.now() - started} ms`);
+  // A broken deadline never settles at all; the margin is for a loaded CI machine.
+  t.ok(Date.now() - started < 1500, `decided in ${Date.now() - started} ms`);
 });
 
 t.test('a blocked prompt → blocked', async (t) => {
