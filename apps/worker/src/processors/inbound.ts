@@ -136,6 +136,11 @@ export function createInboundProcessor(r: WorkerResources) {
     const senderHash = data.senderHash as string;
     const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string });
     const decideMs = Math.round(decision.latencyMs);
+    // One info line per reply is "reply sent" (outbound); this one is for debugging, unless the AI failed.
+    logger[decision.error ? 'info' : 'debug'](
+      { eventId: data.eventId, job: job.id, channel: data.channel, pageId: data.pageId, user: senderHash.slice(0, 12), path: decision.path, reason: decision.reason, ms: decideMs, ...(decision.error ? { error: decision.error } : {}) },
+      'reply decided',
+    );
     const outboundPersonal: OutboundPersonal = { recipientId: personal.senderId as string, text: decision.text };
     const outbound: OutboundJob = {
       v: 1,
@@ -151,11 +156,6 @@ export function createInboundProcessor(r: WorkerResources) {
     };
     await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId });
     await r.writes.replyQueued({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash, path: decision.path, reason: decision.reason, decideMs });
-    // One info line per reply is "reply sent" (outbound); this one is for debugging, unless the AI failed.
-    logger[decision.error ? 'info' : 'debug'](
-      { eventId: data.eventId, job: job.id, channel: data.channel, pageId: data.pageId, user: senderHash.slice(0, 12), path: decision.path, reason: decision.reason, ms: decideMs, ...(decision.error ? { error: decision.error } : {}) },
-      'reply decided',
-    );
     return 'reply_queued';
   }
 }
