@@ -118,18 +118,6 @@ export async function recordRepliesQueued(dbh: DbHandle, rows: readonly ReplyRow
   return rows.map(() => undefined);
 }
 
-/** The send is held until the Page has a valid token again: the reply row says so, the event is processed. */
-export async function recordReplyHeld(dbh: DbHandle, r: ReplyRow): Promise<void> {
-  await dbh.sql`
-    with reply as (
-      insert into replies (event_id, channel, page_id, sender_hash, path, reason, decide_latency_ms, status)
-      values (${r.eventId}, ${r.channel}, ${r.pageId}, ${r.senderHash}, ${r.path}, ${r.reason}, ${r.decideMs}, 'held')
-      on conflict (event_id) do update set status = 'held'
-    )
-    update events set status = 'processed', outcome = 'reply_held', processed_at = coalesce(processed_at, now()), updated_at = now(), last_error = null
-    where id = ${r.eventId}`;
-}
-
 export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number };
 
 /**

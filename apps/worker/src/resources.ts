@@ -9,6 +9,7 @@ import { PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
+import { defineReplyMarkerScripts } from './reply-marker.js';
 
 /** Everything a worker process connects to; closed in reverse order by `close()`. */
 export interface WorkerResources {
@@ -33,6 +34,7 @@ export interface WorkerResources {
 
 export function createWorkerResources(config: Config, logger: Logger): WorkerResources {
   const redis = createWorkerConnection(config.redisUrl);
+  defineReplyMarkerScripts(redis);
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-worker', max: Math.min(10, config.worker.concurrency) });
   const sealer = new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys);

@@ -41,6 +41,8 @@ export class BudgetGuard {
   readonly #settings: BudgetSettings;
 
   constructor(redis: Redis, keyPrefix: string, settings: BudgetSettings) {
+    // Defined here, when the guard is built with its connection, never first at call time: ioredis
+    // copies a connection's scripts onto each auto-pipelined batch when the batch is created.
     if (!('sbBudgetAdd' in redis)) redis.defineCommand('sbBudgetAdd', { numberOfKeys: 2, lua: ADD });
     this.#redis = redis;
     this.#keyPrefix = keyPrefix;

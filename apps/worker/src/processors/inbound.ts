@@ -14,7 +14,7 @@ import {
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
 import type { WorkerResources } from '../resources.js';
-import { markSent } from '../sender.js';
+import { markSent } from '../reply-marker.js';
 
 /** Event types that get an answer; everything else is recorded only (CONTRACT §4). */
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);

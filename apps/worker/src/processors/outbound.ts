@@ -1,45 +1,179 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import { type Database, events, replies } from '@switchboard/db';
-import { type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema } from '@switchboard/queue';
+import { GraphApiError, splitMessage } from '@switchboard/meta';
+import { releaseHeldSends } from '@switchboard/pages';
+import { echoField, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema, SENDING, sendMetadata, sentMarkerKey } from '@switchboard/queue';
+import { claimPart, markSent } from '../reply-marker.js';
 import type { WorkerResources } from '../resources.js';
-import { createSender, type SendOutcome, SendFailure } from '../sender.js';
+
+export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held';
 
 /**
- * The outbound queue: one job per reply (the inbound job enqueues it), so a send is retried,
- * dead-lettered, held or replayed without running the AI again. BullMQ retries a failed attempt
- * with the jittered backoff (slower for rate limits) until SEND_MAX_ATTEMPTS; a permanent error
- * dead-letters at once (UnrecoverableError). The send itself is ../sender.ts.
+ * Sends one reply through the Graph Send API, exactly once in effect: a per-event marker
+ * (../reply-marker.ts) says, per part, "sending" before the call and Meta's message id after it,
+ * so a job retried after a crash, a timeout or a stalled lock skips what already went out; a part
+ * left "sending" (the process died mid-call, or the call timed out) is settled by Meta's echo of
+ * it, and sent again only if no echo comes within SEND_ECHO_WAIT_MS (README, "Delivery
+ * guarantees"). Claiming a part and reading what went before is one script call; recording its
+ * message id another.
+ *
+ * Errors follow one table (@switchboard/meta classifyGraphError):
+ * transient/rate-limited → rethrow (backoff with jitter, slower for rate limits);
+ * permanent/page-restricted → UnrecoverableError (dead-letter at once);
+ * token invalid → mark the Page's token invalid and hold the send until a new token is registered.
  */
 export function createOutboundProcessor(r: WorkerResources) {
-  const { sealer } = r;
-  const deliver = createSender(r);
+  const { config, dbh, sealer, counters, latency, pages, graph, logger, redis } = r;
 
   return async function processOutbound(job: Job): Promise<SendOutcome> {
     const parsed = outboundJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid outbound job payload');
-    const data = parsed.data;
+    const data: OutboundJob = parsed.data;
     let personal: OutboundPersonal;
     try {
       personal = outboundPersonalSchema.parse(sealer.openJson(data.sealed, data.eventId));
     } catch {
       throw new UnrecoverableError('outbound payload cannot be opened (wrong ENCRYPTION_KEY?)');
     }
-    try {
-      return await deliver(data, personal, { attemptsMade: job.attemptsMade, jobId: job.id });
-    } catch (err) {
-      throw err instanceof SendFailure ? asJobError(err) : err;
+    const log = logger.child({ queue: 'outbound', job: job.id, attempt: job.attemptsMade + 1, eventId: data.eventId, pageId: data.pageId });
+    const parts = splitMessage(personal.text, data.channel);
+    const marker = sentMarkerKey(config.queuePrefix, data.eventId);
+    const resolved = await pages.resolve(data.pageId);
+    if (!resolved || resolved.status === 'invalid') {
+      // Nothing is sent on these paths: only a reply that already went out changes that.
+      const before = await redis.hgetall(marker);
+      if (before.done) return alreadySent(data, before);
     }
-  };
-}
+    if (!resolved) {
+      // No token known for this page: dry run (CONTRACT §2 FACEBOOK_PAGE_ACCESS_TOKEN).
+      log.info({ parts: parts.length, path: data.path, reason: data.reason }, 'dry run: no page token known; reply recorded, not sent');
+      await finish(data, 'dry_run', parts.length, []);
+      counters.count('sends', { result: 'dry_run' });
+      return 'dry_run';
+    }
+    if (resolved.status === 'invalid') return hold(data, log);
 
-/** What BullMQ needs to see: UnrecoverableError for a permanent failure, else an error the backoff strategy reads. */
-function asJobError(err: SendFailure): Error {
-  if (err.kind === 'permanent') return new UnrecoverableError(err.message);
-  const retry = new Error(err.message) as Error & { retryAfterMs?: number | null; rateLimited?: boolean };
-  retry.retryAfterMs = err.retryAfterMs;
-  retry.rateLimited = err.rateLimited;
-  return retry;
+    const messageIds: string[] = [];
+    for (const [index, text] of parts.entries()) {
+      const before = await claimPart(redis, marker, index);
+      // Sent before a crash or stall: make sure the record says so, send nothing.
+      if (before.done) return alreadySent(data, before);
+      const state = before[String(index)];
+      if (state && state !== SENDING) {
+        messageIds.push(state);
+        continue;
+      }
+      if (state === SENDING) {
+        // A previous attempt died mid-call: Meta may have delivered this part. Its echo says so.
+        const echoed = before[echoField(index)] ?? (await waitForEcho(marker, index));
+        if (echoed) {
+          log.info({ part: index }, "part confirmed by Meta's echo; not sent again");
+          messageIds.push(echoed);
+          await markPart(marker, index, echoed, index === parts.length - 1);
+          continue;
+        }
+        log.warn({ part: index }, 'no echo for a part whose send was interrupted; sending it again');
+      }
+      try {
+        const result = await graph.sendText({
+          pageId: data.pageId,
+          accessToken: resolved.token,
+          recipientId: personal.recipientId,
+          text,
+          metadata: sendMetadata(data.eventId, index),
+        });
+        messageIds.push(result.messageId);
+        await markPart(marker, index, result.messageId, index === parts.length - 1);
+      } catch (err) {
+        if (!(err instanceof GraphApiError)) throw err;
+        // Meta answered with an error: this part was not delivered, nothing to wait for on retry.
+        if (err.status !== null && !err.timeout) await redis.hdel(marker, String(index));
+        counters.count('send_errors', { code: err.code ?? (err.status ? `http_${err.status}` : 'network'), kind: err.kind });
+        if (err.kind === 'token_invalid') {
+          await pages.markInvalid(data.pageId, data.channel, `graph error ${err.code ?? ''}`.trim());
+          log.error({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId }, "page token rejected by Meta; holding this page's sends");
+          return hold(data, log);
+        }
+        const detail = `graph ${err.kind} code=${err.code ?? 'none'} subcode=${err.subcode ?? 'none'} status=${err.status ?? 'none'}`;
+        if (err.kind === 'permanent' || err.kind === 'page_restricted') {
+          log.warn({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId, kind: err.kind }, 'permanent send error; dead-lettered');
+          throw new UnrecoverableError(detail);
+        }
+        // A timed-out send may have been delivered: retry it at most once (META-PLATFORM.md).
+        if (err.timeout && job.attemptsMade >= 1) throw new UnrecoverableError(`${detail} timeout`);
+        counters.count('sends', { result: 'retried' });
+        log.warn({ code: err.code, subcode: err.subcode, kind: err.kind, fbtrace_id: err.fbtraceId }, 'transient send error; will retry');
+        const retry = new Error(detail) as Error & { retryAfterMs?: number | null; rateLimited?: boolean };
+        retry.retryAfterMs = err.retryAfterMs;
+        retry.rateLimited = err.kind === 'rate_limited';
+        throw retry;
+      }
+    }
+    await finish(data, 'sent', parts.length, messageIds);
+    const e2e = Date.now() - data.receivedAt;
+    latency.record('reply_e2e', e2e);
+    counters.count('sends', { result: 'ok' });
+    counters.count('replies_sent', { channel: data.channel, path: data.path, reason: data.reason });
+    counters.observe('reply_latency_seconds', e2e / 1000, { channel: data.channel });
+    log.info({ parts: parts.length, path: data.path, reason: data.reason, e2e_ms: e2e }, 'reply sent');
+    return 'sent';
+  };
+
+  async function alreadySent(data: OutboundJob, marker: Record<string, string>): Promise<SendOutcome> {
+    const ids = Object.entries(marker)
+      .filter(([k]) => /^\d+$/.test(k))
+      .sort(([a], [b]) => Number(a) - Number(b))
+      .map(([, v]) => v);
+    await finish(data, 'sent', ids.length, ids);
+    counters.count('sends', { result: 'already_sent' });
+    return 'already_sent';
+  }
+
+  /** Records a delivered part; the last part's write also says "done". */
+  async function markPart(marker: string, index: number, messageId: string, last: boolean): Promise<void> {
+    const fields = last ? [String(index), messageId, 'done', '1'] : [String(index), messageId];
+    await markSent(redis, marker, ...fields);
+  }
+
+  /** Polls for Meta's echo of one part, up to SEND_ECHO_WAIT_MS. */
+  async function waitForEcho(marker: string, index: number): Promise<string | null> {
+    const deadline = Date.now() + config.worker.sendEchoWaitMs;
+    for (;;) {
+      const echoed = await redis.hget(marker, echoField(index));
+      if (echoed || Date.now() >= deadline) return echoed;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  async function finish(data: OutboundJob, status: 'sent' | 'dry_run', parts: number, messageIds: string[]) {
+    await r.writes.sendFinished({
+      eventId: data.eventId,
+      channel: data.channel,
+      pageId: data.pageId,
+      senderHash: data.senderHash,
+      path: data.path,
+      reason: data.reason,
+      decideMs: data.decideMs ?? 0,
+      status,
+      parts,
+      messageIds,
+      endToEndMs: Date.now() - data.receivedAt,
+    });
+  }
+
+  /**
+   * Holds the send (not retried in a loop, not lost) until a new token is registered. If the token
+   * was replaced while we were holding, release at once so nothing waits for a PUT that already came.
+   */
+  async function hold(data: OutboundJob, log: typeof logger): Promise<SendOutcome> {
+    await pages.hold(data.pageId, { eventId: data.eventId, data: JSON.stringify(data) });
+    await upsertReply(dbh.db, data, { status: 'held' });
+    counters.count('sends', { result: 'held' });
+    log.warn('send held until a new page token is registered');
+    await releaseHeldSends(pages, r.outboundQueue, config.worker.sendMaxAttempts, data.pageId);
+    return 'held';
+  }
 }
 
 type ReplyUpdate = Partial<Pick<typeof replies.$inferInsert, 'status' | 'parts' | 'graphMessageIds' | 'sentAt' | 'endToEndMs' | 'errorCode'>>;
