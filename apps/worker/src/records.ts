@@ -89,21 +89,18 @@ export interface ReplyRow {
   decideMs: number;
 }
 
+/** A reply row as the columns of the batched statements' JSON input (jsonb_to_recordset). */
+function replyColumns(r: ReplyRow) {
+  return { event_id: r.eventId, channel: r.channel, page_id: r.pageId, sender_hash: r.senderHash, path: r.path, reason: r.reason, decide_ms: r.decideMs };
+}
+
 /**
  * Replies decided and their sends enqueued, in one statement: the reply rows (a row the send
  * already wrote stays) and the events, processed with outcome `reply_queued` — unless the send
  * finished first and said `replied`. Event ids must be distinct (the batcher guarantees it).
  */
 export async function recordRepliesQueued(dbh: DbHandle, rows: readonly ReplyRow[]): Promise<void[]> {
-  const input = rows.map((r) => ({
-    event_id: r.eventId,
-    channel: r.channel,
-    page_id: r.pageId,
-    sender_hash: r.senderHash,
-    path: r.path,
-    reason: r.reason,
-    decide_ms: r.decideMs,
-  }));
+  const input = rows.map(replyColumns);
   await dbh.sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as t(
@@ -123,19 +120,12 @@ export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: nu
 /**
  * Sends finished (sent, or dry run), in one statement: the reply rows (created from the job if the
  * inbound side has not written them yet) and the events, processed with outcome `replied` — also
- * when one had been dead-lettered and a replay delivered it. The first attempt runs inside the
- * inbound job, so for most messages this is the second and last statement. Event ids must be
- * distinct (the batcher guarantees it).
+ * when one had been dead-lettered and a replay delivered it. Event ids must be distinct (the
+ * batcher guarantees it).
  */
 export async function recordSendsFinished(dbh: DbHandle, rows: readonly SendFinishedRow[]): Promise<void[]> {
   const input = rows.map((r) => ({
-    event_id: r.eventId,
-    channel: r.channel,
-    page_id: r.pageId,
-    sender_hash: r.senderHash,
-    path: r.path,
-    reason: r.reason,
-    decide_ms: r.decideMs,
+    ...replyColumns(r),
     status: r.status,
     parts: r.parts,
     message_ids: r.messageIds,
