@@ -1,7 +1,7 @@
 // The worker's batched hot-path writes against a real PostgreSQL database.
 import t from 'tap';
 import { createDb } from '@switchboard/db';
-import { type ArrivalRow, createHotWrites, recordArrivals, recordRepliesQueued, recordSendsFinished } from '../../apps/worker/src/records.js';
+import { type ArrivalRow, createHotWrites, recordArrivals, recordSendsFinished } from '../../apps/worker/src/records.js';
 import { testDatabase } from '../helpers/db.js';
 
 const id = (n: number) => n.toString(16).padStart(32, '0');
@@ -71,22 +71,19 @@ t.test('sends finished: replies written, events processed with outcome replied, 
   ], 'a replayed dead letter that was delivered is no longer dead');
 });
 
-t.test('replies queued: rows written once, outcome reply_queued — unless the send already finished', async (t) => {
-  const dbh = createDb(await testDatabase(t, 'records_queued'), { max: 2 });
+t.test('an answered event is processing until its send finishes; then one reply row holds the decision and the delivery', async (t) => {
+  const dbh = createDb(await testDatabase(t, 'records_reply'), { max: 2 });
   t.teardown(() => dbh.close());
-  await recordArrivals(dbh, [arrival(1), arrival(2)]);
-  const base = { channel: 'messenger', pageId: '1', path: 'ai', reason: 'ai', decideMs: 120 };
-  // Event 2's send finished before its inbound job recorded the reply (the two run concurrently).
-  await recordSendsFinished(dbh, [{ ...base, eventId: id(2), senderHash: 'user-2', status: 'sent', parts: 1, messageIds: ['m_2'], endToEndMs: 30 }]);
-  await recordRepliesQueued(dbh, [
-    { ...base, eventId: id(1), senderHash: 'user-1' },
-    { ...base, eventId: id(2), senderHash: 'user-2' },
-  ]);
-  const rows = await dbh.sql`select e.id, e.status, e.outcome, r.status as reply, r.decide_latency_ms from events e join replies r on r.event_id = e.id order by e.id`;
-  t.same(rows.map((r) => [r.id, r.status, r.outcome, r.reply, r.decide_latency_ms]), [
-    [id(1), 'processed', 'reply_queued', 'pending', 120],
-    [id(2), 'processed', 'replied', 'sent', 120],
-  ]);
+  await recordArrivals(dbh, [arrival(1)]);
+  const before = await dbh.sql`select e.status, e.outcome, (select count(*)::int from replies) as replies from events e`;
+  t.same(before.map((r) => [r.status, r.outcome, r.replies]), [['processing', null, 0]], 'no reply row before the send');
+  // A hold wrote the row first (outbound.ts upsertReply); the finished send completes it, once.
+  await dbh.sql`insert into replies (event_id, channel, page_id, sender_hash, path, reason, decide_latency_ms, status) values (${id(1)}, 'messenger', '1', 'user-1', 'ai', 'ai', 120, 'held')`;
+  await recordSendsFinished(dbh, [{ channel: 'messenger', pageId: '1', path: 'ai', reason: 'ai', decideMs: 120, eventId: id(1), senderHash: 'user-1', status: 'sent', parts: 1, messageIds: ['m_1'], endToEndMs: 30 }]);
+  const rows = await dbh.sql`select e.status, e.outcome, r.status as reply, r.path, r.reason, r.decide_latency_ms, r.graph_message_ids from events e join replies r on r.event_id = e.id`;
+  t.same(rows.map((r) => [r.status, r.outcome, r.reply, r.path, r.reason, r.decide_latency_ms, r.graph_message_ids]), [['processed', 'replied', 'sent', 'ai', 'ai', 120, ['m_1']]]);
+  const [count] = await dbh.sql`select count(*)::int as n from replies`;
+  t.equal(count?.n, 1);
 });
 
 t.test('hot writes through the batcher: concurrent jobs share statements, each gets its own row back', async (t) => {

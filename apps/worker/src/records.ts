@@ -2,9 +2,11 @@ import type { DbHandle } from '@switchboard/db';
 import { Batcher } from './batcher.js';
 
 /**
- * The PostgreSQL writes of an answered message — arrival, reply queued, reply sent — each ONE
- * statement (data-modifying CTEs), so each costs one round trip and one commit, and each shared by
- * the jobs running at once (createHotWrites). On the worker's hot path a transaction of
+ * The PostgreSQL writes of an answered message — arrival and reply sent — each ONE statement
+ * (data-modifying CTEs), so each costs one round trip and one commit, and each shared by the jobs
+ * running at once (createHotWrites). The reply row is written once, when its send finishes: a
+ * separate "reply queued" write before it made every answered event's row (and its four indexes)
+ * change three times instead of twice, and cost a third of PostgreSQL's time (docs/performance.md). On the worker's hot path a transaction of
  * two drizzle statements costs four round trips (BEGIN, two statements, COMMIT), and the socket
  * writes to PostgreSQL were the worker's largest cost (docs/performance.md). Dead letters (a rare
  * path) go through drizzle.
@@ -94,33 +96,12 @@ function replyColumns(r: ReplyRow) {
   return { event_id: r.eventId, channel: r.channel, page_id: r.pageId, sender_hash: r.senderHash, path: r.path, reason: r.reason, decide_ms: r.decideMs };
 }
 
-/**
- * Replies decided and their sends enqueued, in one statement: the reply rows (a row the send
- * already wrote stays) and the events, processed with outcome `reply_queued` — unless the send
- * finished first and said `replied`. Event ids must be distinct (the batcher guarantees it).
- */
-export async function recordRepliesQueued(dbh: DbHandle, rows: readonly ReplyRow[]): Promise<void[]> {
-  const input = rows.map(replyColumns);
-  await dbh.sql`
-    with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as t(
-        event_id text, channel text, page_id text, sender_hash text, path text, reason text, decide_ms integer)
-    ), reply as (
-      insert into replies (event_id, channel, page_id, sender_hash, path, reason, decide_latency_ms)
-      select event_id, channel, page_id, sender_hash, path, reason, decide_ms from input
-      on conflict (event_id) do nothing
-    )
-    update events set status = 'processed', outcome = 'reply_queued', processed_at = now(), updated_at = now(), last_error = null
-    from input where events.id = input.event_id and events.outcome is distinct from 'replied'`;
-  return rows.map(() => undefined);
-}
-
 export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number };
 
 /**
- * Sends finished (sent, or dry run), in one statement: the reply rows (created from the job if the
- * inbound side has not written them yet) and the events, processed with outcome `replied` — also
- * when one had been dead-lettered and a replay delivered it. Event ids must be distinct (the
+ * Sends finished (sent, or dry run), in one statement: the reply rows (from the outbound job, which
+ * carries the decision; a row a hold or a dead letter wrote is updated) and the events, processed
+ * with outcome `replied` — also when one had been dead-lettered and a replay delivered it. Event ids must be distinct (the
  * batcher guarantees it).
  */
 export async function recordSendsFinished(dbh: DbHandle, rows: readonly SendFinishedRow[]): Promise<void[]> {
@@ -151,17 +132,14 @@ export async function recordSendsFinished(dbh: DbHandle, rows: readonly SendFini
 /** The hot-path writes, batched across the jobs running at once in this process (./batcher.ts). */
 export interface HotWrites {
   arrival(row: ArrivalRow): Promise<ArrivalState>;
-  replyQueued(row: ReplyRow): Promise<void>;
   sendFinished(row: SendFinishedRow): Promise<void>;
 }
 
 export function createHotWrites(dbh: DbHandle, maxInFlight = 2): HotWrites {
   const arrivals = new Batcher<ArrivalRow, ArrivalState>((rows) => recordArrivals(dbh, rows), { key: (r) => r.eventId, maxInFlight });
-  const queued = new Batcher<ReplyRow, void>((rows) => recordRepliesQueued(dbh, rows), { key: (r) => r.eventId, maxInFlight });
   const sends = new Batcher<SendFinishedRow, void>((rows) => recordSendsFinished(dbh, rows), { key: (r) => r.eventId, maxInFlight });
   return {
     arrival: (row) => arrivals.add(row),
-    replyQueued: (row) => queued.add(row),
     sendFinished: (row) => sends.add(row),
   };
 }

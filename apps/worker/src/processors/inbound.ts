@@ -67,11 +67,17 @@ export function createInboundProcessor(r: WorkerResources) {
     }
   };
 
-  /** Two PostgreSQL writes per answered message, one for everything else (../records.ts), batched. */
+  /**
+   * One PostgreSQL write per event here (../records.ts, batched); an answered message's reply row is
+   * written once, by its send (outbound.ts), which carries everything the row needs.
+   */
   async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
     const settled = outcomeWithoutReply(data, personal);
     const first = await recordArrival(data, settled);
     if (first === 'already_processed') return 'duplicate';
+    // A retried job (a crash or a stalled lock after the hand-over): the reply was decided and its
+    // send handed over already — deciding again would call the AI a second time for nothing.
+    if (first === 'again' && !settled && (await replyHandedOver(data.eventId))) return 'duplicate';
     if (settled === 'echo_ours') await noteEcho(personal);
     if (settled) {
       counters.count('events_processed', { channel: data.channel, outcome: settled });
@@ -107,6 +113,11 @@ export function createInboundProcessor(r: WorkerResources) {
     return null;
   }
 
+  /** Whether the event's send job exists (in any state) or a part of its reply already went out. */
+  async function replyHandedOver(eventId: string): Promise<boolean> {
+    return (await r.redis.exists(outboundQueue.toKey(eventId), sentMarkerKey(config.queuePrefix, eventId))) > 0;
+  }
+
   async function recordArrival(data: InboundJob, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
     const row = await r.writes.arrival({
       eventId: data.eventId,
@@ -125,12 +136,12 @@ export function createInboundProcessor(r: WorkerResources) {
   }
 
   /**
-   * Decides the text and hands the send to its own outbound job (job id = event id: a retried
-   * inbound job re-adds a no-op), so a send is retried, dead-lettered or replayed without running
-   * the AI again; then records reply and outcome together. If the process dies between enqueue and
-   * record, the retried job decides again and re-adds the same outbound job id (a no-op while it
-   * exists; the reply-sent marker covers the rest). The send may finish before this records the
-   * reply: the outbound side upserts the row, and this insert then leaves it as it is.
+   * Decides the text and hands the send to its own outbound job (job id = event id), so a send is
+   * retried, dead-lettered or replayed without running the AI again. The job carries the decision
+   * (path, reason, latency), and the send records the reply row and the event's outcome in one
+   * statement when it finishes — or is held or dead-lettered; until then the event is
+   * `processing`. If the process dies before the hand-over, the retried job decides again; after
+   * it, `replyHandedOver` stops the retry, and the reply-sent marker covers the rest.
    */
   async function answer(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
     const senderHash = data.senderHash as string;
@@ -155,7 +166,6 @@ export function createInboundProcessor(r: WorkerResources) {
       sealed: sealer.sealJson(outboundPersonal, data.eventId),
     };
     await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId });
-    await r.writes.replyQueued({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash, path: decision.path, reason: decision.reason, decideMs });
     return 'reply_queued';
   }
 }
