@@ -45,7 +45,8 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
   const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
   // A pooled client: one socket per concurrently running send at most.
   const graph = graphClientFor(config.meta, { connections: Math.max(8, config.worker.concurrency) });
-  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, counters });
+  // One socket per job that may be waiting on the model: an AI call is I/O, not work.
+  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, counters, concurrency: Math.max(8, config.worker.concurrency) });
   return {
     config,
     logger,

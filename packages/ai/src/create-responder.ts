@@ -14,6 +14,8 @@ export interface CreateResponderOptions {
   prefix: string;
   settings: AiSettings;
   counters: CounterSink;
+  /** AI calls that may run at once in this process (the worker's concurrency); sizes the socket pool. */
+  concurrency?: number;
   /** Replaces the Gemini generator (another provider, or a test double); null forces "unconfigured". */
   generator?: ReplyGenerator | null;
 }
@@ -29,6 +31,7 @@ export function createResponder(opts: CreateResponderOptions): Responder {
             apiKey: settings.apiKey,
             model: settings.model,
             timeoutMs: settings.timeoutMs,
+            ...(opts.concurrency ? { connections: opts.concurrency } : {}),
             ...(settings.baseUrl ? { baseUrl: settings.baseUrl } : {}),
           })
         : null;

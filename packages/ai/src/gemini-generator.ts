@@ -17,6 +17,8 @@ export interface GeminiGeneratorOptions {
   timeoutMs: number;
   /** The HTTP client under the SDK; by default a pooled keep-alive one of this generator's own. */
   fetch?: typeof fetch;
+  /** Sockets of that default pool: as many as calls may run at once (a worker's concurrency). */
+  connections?: number;
 }
 
 /** Replies through Google's Gemini API (`models.generateContent`) with the house system instruction. */
@@ -33,7 +35,7 @@ export class GeminiGenerator implements ReplyGenerator {
       // Explicit, so a stray GOOGLE_GENAI_USE_VERTEXAI in the environment cannot switch backends.
       vertexai: false,
       // No retryOptions: a retry cannot fit inside a 3 s budget, and the job queue retries anyway.
-      httpOptions: { fetch: opts.fetch ?? pooledFetch(aiAgent(16)), ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}) },
+      httpOptions: { fetch: opts.fetch ?? pooledFetch(aiAgent(opts.connections ?? 16)), ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}) },
     });
   }
 
