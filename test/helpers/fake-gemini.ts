@@ -14,6 +14,8 @@ export interface FakeGemini {
   /** Origin to pass as GEMINI_BASE_URL / `baseUrl`. */
   url: string;
   calls: FakeGeminiCall[];
+  /** The most generateContent calls the fake was answering at one time. */
+  readonly maxInFlight: number;
   setReply(text: string): void;
   /** Delay before answering; a client that gives up meanwhile simply gets no answer. */
   setDelay(ms: number): void;
@@ -47,6 +49,8 @@ export async function startFakeGemini(): Promise<FakeGemini> {
   let finishReason: string | null = null;
   let failures: { status: number; remaining: number; message: string } | null = null;
   let usage = { input: 10, output: 5 };
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   const answer = (res: ServerResponse, status: number, body: unknown): void => {
     if (res.destroyed || res.writableEnded) return;
@@ -72,6 +76,11 @@ export async function startFakeGemini(): Promise<FakeGemini> {
       at: Date.now(),
     });
 
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.once('close', () => {
+      inFlight -= 1;
+    });
     if (delayMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delayMs);
@@ -113,6 +122,9 @@ export async function startFakeGemini(): Promise<FakeGemini> {
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
+    get maxInFlight() {
+      return maxInFlight;
+    },
     setReply: (text) => {
       reply = text;
     },

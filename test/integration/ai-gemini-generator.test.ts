@@ -90,3 +90,21 @@ t.test("the caller's signal aborts the call", async (t) => {
   t.ok(err instanceof AiError, 'an AiError');
   t.ok(Date.now() - started < 1000, `gave up after ${Date.now() - started} ms`);
 });
+
+t.test("as many calls at once as the socket pool allows: the worker's concurrency, not a fixed 16", async (t) => {
+  const wide = await startFakeGemini();
+  t.teardown(() => wide.close());
+  wide.setDelay(300);
+  const generator = new GeminiGenerator({ apiKey: API_KEY, model: MODEL, baseUrl: wide.url, timeoutMs: 5000, connections: 40 });
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => generator.generate(`question ${i}`, never())));
+  t.equal(results.length, 40);
+  t.equal(wide.maxInFlight, 40, 'all forty were answered at once');
+
+  const narrow = await startFakeGemini();
+  t.teardown(() => narrow.close());
+  narrow.setDelay(100);
+  const small = new GeminiGenerator({ apiKey: API_KEY, model: MODEL, baseUrl: narrow.url, timeoutMs: 5000, connections: 4 });
+  await Promise.all(Array.from({ length: 8 }, (_, i) => small.generate(`again ${i}`, never())));
+  t.equal(narrow.calls.length, 8);
+  t.equal(narrow.maxInFlight, 4, 'a pool of four: four at a time, the rest wait for a socket');
+});
