@@ -4,4 +4,3 @@ export * from './payloads.js';
 export * from './job-options.js';
 export * from './dedup.js';
 export * from './sent-marker.js';
-export * from './batched-add.js';
