@@ -1,6 +1,7 @@
 /**
  * Part 1: three routes side by side, same payloads, same connections, each server in its own
- * process — (a) bare Fastify, (b) the minimal floor of the real work, (c) Switchboard's /webhook.
+ * process — (a) bare Fastify, (b) the minimal floor of the real work, (c) Switchboard's /webhook —
+ * measured in rotating rounds, medians reported.
  */
 import { freePort } from '../helpers/processes.js';
 import { type LoadResult, load, loadAtRate } from './load.js';
@@ -9,9 +10,12 @@ import { type Child, cpuMsOf, progress, sleep, startChild, type Teardown, tempFi
 
 export interface IngressRow {
   route: 'a bare fastify' | 'b floor (hmac+add)' | 'c switchboard /webhook';
+  /** The median of the rounds' maximum-throughput runs. */
   max: LoadResult;
+  /** Lowest and highest req/s of the rounds. */
+  rpsRange?: [number, number];
   half?: LoadResult;
-  /** Server CPU time per request during the max-throughput run (µs): the noise-free view of cost. */
+  /** Server CPU time per request during the max-throughput runs (µs, median): the steadier view of cost. */
   cpuUsPerReq?: number;
 }
 
@@ -19,6 +23,8 @@ export interface IngressSettings {
   connections: number;
   durationS: number;
   warmupS: number;
+  /** Maximum-throughput rounds per route (the median counts). */
+  rounds: number;
   cpuProfDir?: string;
 }
 
@@ -54,38 +60,63 @@ async function waitHttp(url: string): Promise<void> {
 }
 
 const LABELS = { a: 'a bare fastify', b: 'b floor (hmac+add)', c: 'c switchboard /webhook' } as const;
+type Which = keyof typeof LABELS;
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
 
 /**
- * Each route in turn, one server at a time (on a small machine an idle second server is noise):
- * maximum throughput, then latency at a fixed rate of half of (c)'s maximum. (c) goes first
- * because that rate depends on it; rows come back in a, b, c order.
+ * All three servers run side by side (an idle one costs next to nothing), each warmed up for
+ * `warmupS` so the JIT and the heap have settled. Then `rounds` rounds of maximum throughput, one
+ * route at a time, in an order that rotates every round, so that drift on a shared machine (a
+ * neighbour, a noisy minute) falls on every route alike; each route reports its median round and
+ * the range. Last, latency at a fixed rate of half of (c)'s median maximum.
  */
 export async function runIngress(td: Teardown, env: Record<string, string>, payloads: PayloadSource, s: IngressSettings): Promise<IngressRow[]> {
-  const rows: Partial<Record<'a' | 'b' | 'c', IngressRow>> = {};
-  let rate = 0;
-  for (const which of ['c', 'a', 'b'] as const) {
+  const order: Which[] = ['c', 'a', 'b'];
+  const servers = {} as Record<Which, { child: Child; url: string }>;
+  for (const which of order) {
+    progress(`ingress ${LABELS[which]}: starting server`);
+    servers[which] = await startServer(td, which, env, s);
+  }
+  const base = (which: Which) => ({ url: servers[which].url, payloads, connections: s.connections, headers: which === 'c' ? FORWARDED_HTTPS : {} });
+  for (const which of order) {
+    progress(`ingress ${LABELS[which]}: warm-up ${s.warmupS}s`);
+    await load({ ...base(which), durationS: s.warmupS });
+  }
+  const runs: Record<Which, Array<{ max: LoadResult; cpuUsPerReq: number }>> = { a: [], b: [], c: [] };
+  for (let round = 0; round < s.rounds; round++) {
+    for (let k = 0; k < order.length; k++) {
+      const which = order[(k + round) % order.length] as Which;
+      const label = LABELS[which];
+      await sleep(1000);
+      progress(`ingress ${label}: round ${round + 1}/${s.rounds}, max throughput, ${s.durationS}s, ${s.connections} connections`);
+      const cpuBefore = await cpuMsOf(servers[which].child.pid);
+      const max = await load({ ...base(which), durationS: s.durationS });
+      const cpuUsPerReq = max.requests > 0 ? ((await cpuMsOf(servers[which].child.pid)) - cpuBefore) * 1000 / max.requests : Number.NaN;
+      check(which, max);
+      progress(`ingress ${label}: ${max.rps.toFixed(0)} req/s, p50 ${max.p50} ms, p99 ${max.p99} ms, ${cpuUsPerReq.toFixed(0)} µs/req`);
+      runs[which].push({ max, cpuUsPerReq });
+    }
+  }
+  const rows = {} as Record<Which, IngressRow>;
+  for (const which of order) {
+    const mid = median(runs[which].map((r) => r.max.rps));
+    const chosen = runs[which].find((r) => r.max.rps === mid) as { max: LoadResult; cpuUsPerReq: number };
+    const all = runs[which].map((r) => r.max.rps);
+    rows[which] = { route: LABELS[which], max: chosen.max, rpsRange: [Math.min(...all), Math.max(...all)], cpuUsPerReq: median(runs[which].map((r) => r.cpuUsPerReq)) };
+  }
+  const rate = Math.max(1, Math.floor(rows.c.max.rps / 2));
+  for (const which of order) {
     const label = LABELS[which];
-    progress(`ingress ${label}: starting server`);
-    const server = await startServer(td, which, env, s);
-    const base = { url: server.url, payloads, connections: s.connections, headers: which === 'c' ? FORWARDED_HTTPS : {} };
-    progress(`ingress ${label}: warm-up ${s.warmupS}s`);
-    await load({ ...base, durationS: s.warmupS });
-    progress(`ingress ${label}: max throughput, ${s.durationS}s, ${s.connections} connections`);
-    const cpuBefore = await cpuMsOf(server.child.pid);
-    const max = await load({ ...base, durationS: s.durationS });
-    const cpuUsPerReq = max.requests > 0 ? ((await cpuMsOf(server.child.pid)) - cpuBefore) * 1000 / max.requests : Number.NaN;
-    check(which, max);
-    progress(`ingress ${label}: ${max.rps.toFixed(0)} req/s, p50 ${max.p50} ms, p99 ${max.p99} ms`);
-    if (which === 'c') rate = Math.max(1, Math.floor(max.rps / 2));
     await sleep(1000);
     progress(`ingress ${label}: fixed rate ${rate} req/s, ${s.durationS}s`);
-    const half = await loadAtRate({ ...base, durationS: s.durationS, overallRate: rate });
+    const half = await loadAtRate({ ...base(which), durationS: s.durationS, overallRate: rate });
     check(which, half);
     progress(`ingress ${label}: at ${rate} req/s p50 ${half.p50} ms, p99 ${half.p99} ms`);
-    rows[which] = { route: label, max, half, cpuUsPerReq };
-    await server.child.stop();
+    rows[which].half = half;
   }
-  return [rows.a, rows.b, rows.c] as IngressRow[];
+  for (const which of order) await servers[which].child.stop();
+  return [rows.a, rows.b, rows.c];
 }
 
 function check(which: string, r: LoadResult): void {

@@ -9,7 +9,7 @@ import type { SoakResult } from './soak.js';
 
 interface Report {
   hardware: string;
-  settings: { n: number; soakS: number; durationS: number; connections: number };
+  settings: { n: number; soakS: number; durationS: number; connections: number; rounds: number };
   ingress: IngressRow[] | undefined;
   pipeline: PipelineResult | undefined;
   soak: SoakResult | undefined;
@@ -42,11 +42,11 @@ export function printReport(r: Report): void {
 
   if (r.ingress) {
     const rate = r.ingress[2]?.max.rps ? Math.floor((r.ingress[2]?.max.rps ?? 0) / 2) : 0;
-    out.push(`## Ingress — ${MESSAGES_PER_BATCH}-message Messenger batch (~1.1 KB), ${r.settings.connections} connections, ${r.settings.durationS} s per measurement`);
+    out.push(`## Ingress — ${MESSAGES_PER_BATCH}-message Messenger batch (~1.1 KB), ${r.settings.connections} connections, ${r.settings.durationS} s per measurement, median of ${r.settings.rounds} rounds`);
     out.push(
       table(
-        ['route', 'req/s', 'p50 ms', 'p99 ms', `p50 ms @${rate}/s`, `p99 ms @${rate}/s`, 'server CPU µs/req'],
-        r.ingress.map((row) => [row.route, f0(row.max.rps), row.max.p50, row.max.p99, row.half?.p50 ?? 'n/a', row.half?.p99 ?? 'n/a', f0(row.cpuUsPerReq ?? Number.NaN)]),
+        ['route', 'req/s', 'req/s range', 'p50 ms', 'p99 ms', `p50 ms @${rate}/s`, `p99 ms @${rate}/s`, 'server CPU µs/req'],
+        r.ingress.map((row) => [row.route, f0(row.max.rps), row.rpsRange ? `${f0(row.rpsRange[0])}–${f0(row.rpsRange[1])}` : 'n/a', row.max.p50, row.max.p99, row.half?.p50 ?? 'n/a', row.half?.p99 ?? 'n/a', f0(row.cpuUsPerReq ?? Number.NaN)]),
       ),
     );
     out.push('');

@@ -5,7 +5,8 @@
  * target ratios as the last line. Progress goes to stderr. Not part of `npm test`.
  *
  * Knobs: BENCH_N (messages through the pipeline, default 20000), BENCH_SOAK_S (soak seconds,
- * default 300), BENCH_DURATION_S (each ingress measurement, default 10), BENCH_CONNECTIONS
+ * default 300), BENCH_DURATION_S (each ingress measurement, default 10), BENCH_WARMUP_S (each
+ * ingress server's warm-up, default 8), BENCH_ROUNDS (ingress rounds, median counts, default 3), BENCH_CONNECTIONS
  * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default),
  * BENCH_ONLY (comma list of ingress,pipeline,soak), BENCH_CPU_PROF (a directory: child
  * processes write --cpu-prof profiles there).
@@ -28,7 +29,8 @@ const settings = {
   n: num('BENCH_N', 20_000),
   soakS: num('BENCH_SOAK_S', 300),
   durationS: num('BENCH_DURATION_S', 10),
-  warmupS: 3,
+  warmupS: num('BENCH_WARMUP_S', 8),
+  rounds: num('BENCH_ROUNDS', 3),
   connections: num('BENCH_CONNECTIONS', 10),
   concurrency: process.env.BENCH_CONCURRENCY,
   only: new Set((process.env.BENCH_ONLY ?? 'ingress,pipeline,soak').split(',').map((s) => s.trim())),

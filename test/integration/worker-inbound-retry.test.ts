@@ -26,7 +26,7 @@ t.test('a retried inbound job decides again only when its reply was not handed o
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   t.teardown(() => sql.end({ timeout: 5 }));
 
-  const req = signedRequest(env.FACEBOOK_APP_SECRET, messengerText({ pageId: PAGE, senderId: '900000000000071', mid: 'm_retry_1', text: 'Habt ihr samstags offen?' }));
+  const req = signedRequest(env.FACEBOOK_APP_SECRET as string, messengerText({ pageId: PAGE, senderId: '900000000000071', mid: 'm_retry_1', text: 'Habt ihr samstags offen?' }));
   t.equal((await app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body })).statusCode, 200);
   const [job] = await resources.inboundQueue.getWaiting();
   if (!job) throw new Error('the webhook enqueued no job');
