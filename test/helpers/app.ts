@@ -37,6 +37,10 @@ export async function buildTestApp(t: Teardown, label: string, extraEnv: Record<
   const app = await buildApp({ config, logger, resources });
   t.teardown(async () => {
     await app.close();
+    // Counters and latency samples flush what they hold when they stop: stop them before the
+    // prefix goes, or their last flush writes keys that outlive the test.
+    await resources.counters.stop().catch(() => {});
+    await resources.latency.stop().catch(() => {});
     if (!shared) await deletePrefix(resources.redis, prefix).catch(() => {});
     await resources.close();
   });
