@@ -15,7 +15,7 @@ import { load } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { type StorageResult, measureStorage } from './storage.js';
-import { type Child, cpuMsOf, freshDatabase, freshPrefix, progress, rssOf, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import { type Child, cpuBetween, cpuMsOf, freshDatabase, machineCpu, freshPrefix, progress, rssOf, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
 
 export type EnvFor = (databaseUrl: string, prefix: string, extra?: Record<string, string>) => Record<string, string>;
 
@@ -34,6 +34,10 @@ export interface PipelineRun {
   /** CPU time per message (user + system, ms) from the first request to the last send. */
   cpuApiMs: number;
   cpuWorkersMs: number;
+  /** The same for PostgreSQL, Redis and this bench process (load generator, fake Graph and Gemini). */
+  cpuPostgresMs: number;
+  cpuRedisMs: number;
+  cpuBenchMs: number;
 }
 
 export interface PipelineResult {
@@ -114,6 +118,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   const acks = new Map<string, number>();
   progress(`pipeline ${label}: posting ${messages} messages in ${requests} batches`);
   const cpuBefore = await cpuOf(sys);
+  const machineBefore = await machineCpu();
   const started = Date.now();
   const ticker = setInterval(() => progress(`pipeline ${label}: ${acks.size} acknowledged, ${sys.graph.sends.length} sent`), 5000);
   try {
@@ -134,6 +139,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   }
   const lastSendAt = Math.max(...sys.graph.sends.map((x) => x.at));
   const cpuAfter = await cpuOf(sys);
+  const machine = cpuBetween(machineBefore, await machineCpu());
   // Anything sent twice would arrive shortly after the last first send: give it a moment.
   await sleep(2000);
   const perRecipient = new Map<string, number>();
@@ -160,6 +166,9 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
     rssWorkers: await Promise.all(sys.workers.map((w) => rssOf(w.pid).catch(() => 0))),
     cpuApiMs: (cpuAfter.api - cpuBefore.api) / messages,
     cpuWorkersMs: (cpuAfter.workers - cpuBefore.workers) / messages,
+    cpuPostgresMs: (machine.postgres ?? 0) / messages,
+    cpuRedisMs: (machine.redis ?? 0) / messages,
+    cpuBenchMs: (machine.bench ?? 0) / messages,
   };
   progress(`pipeline ${label}: ${run.messagesPerS.toFixed(0)} msg/s, ack→send p50 ${run.p50} ms p99 ${run.p99} ms, ${run.sends} sends, ${duplicates} duplicates, ${missing} missing`);
   return { run, sys };

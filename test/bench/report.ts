@@ -70,11 +70,11 @@ export function printReport(r: Report): void {
       x.duplicates,
       x.missing,
       `${f0(x.rssApi / MiB)} / ${x.rssWorkers.map((w) => f0(w / MiB)).join(' + ')}`,
-      `${f0(x.cpuApiMs * 1000)} / ${f0(x.cpuWorkersMs * 1000)}`,
+      `${f0(x.cpuApiMs * 1000)} / ${f0(x.cpuWorkersMs * 1000)} / ${f0(x.cpuPostgresMs * 1000)} / ${f0(x.cpuRedisMs * 1000)} / ${f0(x.cpuBenchMs * 1000)}`,
     ];
     out.push(
       table(
-        ['run', 'msg/s', 'ack→send p50 ms', 'ack→send p99 ms', 'sends', 'dupl.', 'missing', 'RSS MiB api / workers', 'CPU µs/msg api / workers'],
+        ['run', 'msg/s', 'ack→send p50 ms', 'ack→send p99 ms', 'sends', 'dupl.', 'missing', 'RSS MiB api / workers', 'CPU µs/msg api / workers / postgres / redis / bench'],
         [
           ['no-op BullMQ worker baseline (jobs/s)', f0(p.baseline.jobsPerS), '', '', '', '', '', '', ''],
           row('AI off (fallback reply)', p.aiOff),

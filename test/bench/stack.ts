@@ -145,4 +145,36 @@ export async function cpuMsOf(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/**
+ * CPU time (ms) of every process on the machine, by group: PostgreSQL's and Redis's servers (found
+ * by their command lines, so only a local PostgreSQL and Redis are seen), this bench process (the
+ * load generator and the fake Graph and Gemini servers), and the rest. Keyed by pid and start time,
+ * so a process born between two snapshots counts from zero and a reused pid is not confused.
+ */
+export async function machineCpu(): Promise<Map<string, { group: string; ms: number }>> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const out = new Map<string, { group: string; ms: number }>();
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+      const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+      const group = Number(pid) === process.pid ? 'bench' : /postgres/.test(cmd) ? 'postgres' : /redis-server/.test(cmd) ? 'redis' : 'other';
+      out.set(`${pid}:${fields[19]}`, { group, ms });
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** CPU ms per group used between two `machineCpu` snapshots. */
+export function cpuBetween(before: Map<string, { group: string; ms: number }>, after: Map<string, { group: string; ms: number }>): Record<string, number> {
+  const used: Record<string, number> = {};
+  for (const [key, { group, ms }] of after) used[group] = (used[group] ?? 0) + ms - (before.get(key)?.ms ?? 0);
+  return used;
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
