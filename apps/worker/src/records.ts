@@ -4,12 +4,12 @@ import { Batcher } from './batcher.js';
 /**
  * The PostgreSQL writes of an answered message — arrival and reply sent — each ONE statement
  * (data-modifying CTEs), so each costs one round trip and one commit, and each shared by the jobs
- * running at once (createHotWrites). The reply row is written once, when its send finishes: a
- * separate "reply queued" write before it made every answered event's row (and its four indexes)
- * change three times instead of twice, and cost a third of PostgreSQL's time (docs/performance.md). On the worker's hot path a transaction of
- * two drizzle statements costs four round trips (BEGIN, two statements, COMMIT), and the socket
- * writes to PostgreSQL were the worker's largest cost (docs/performance.md). Dead letters (a rare
- * path) go through drizzle.
+ * running at once (createHotWrites). On the worker's hot path a transaction of two drizzle
+ * statements costs four round trips (BEGIN, two statements, COMMIT), and the socket writes to
+ * PostgreSQL were the worker's largest cost. The reply row is written once, when its send
+ * finishes: a separate "reply queued" write before it made every answered event's row (and its
+ * four indexes) change three times instead of twice, and cost a third of PostgreSQL's time
+ * (docs/performance.md). Dead letters (a rare path) go through drizzle.
  */
 
 export interface ArrivalRow {
@@ -101,8 +101,8 @@ export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: nu
 /**
  * Sends finished (sent, or dry run), in one statement: the reply rows (from the outbound job, which
  * carries the decision; a row a hold or a dead letter wrote is updated) and the events, processed
- * with outcome `replied` — also when one had been dead-lettered and a replay delivered it. Event ids must be distinct (the
- * batcher guarantees it).
+ * with outcome `replied` — also when one had been dead-lettered and a replay delivered it. Event
+ * ids must be distinct (the batcher guarantees it).
  */
 export async function recordSendsFinished(dbh: DbHandle, rows: readonly SendFinishedRow[]): Promise<void[]> {
   const input = rows.map((r) => ({
