@@ -138,11 +138,16 @@ export async function rssOf(pid: number): Promise<number> {
 }
 
 /** CPU time (user + system) a process has used so far, in ms (Linux /proc, 100 Hz clock ticks). */
-export async function cpuMsOf(pid: number): Promise<number> {
+export async function cpuMsOf(pid: number | string): Promise<number> {
+  return (await procStat(pid)).cpuMs;
+}
+
+/** CPU ms (user + system) and start time of a process, from /proc/<pid>/stat. */
+async function procStat(pid: number | string): Promise<{ cpuMs: number; startTime: string }> {
   const { readFile } = await import('node:fs/promises');
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return { cpuMs: (Number(fields[11]) + Number(fields[12])) * 10, startTime: fields[19] ?? '' };
 }
 
 /**
@@ -157,12 +162,10 @@ export async function machineCpu(): Promise<Map<string, { group: string; ms: num
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+      const { cpuMs: ms, startTime } = await procStat(pid);
       const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
       const group = Number(pid) === process.pid ? 'bench' : /postgres/.test(cmd) ? 'postgres' : /redis-server/.test(cmd) ? 'redis' : 'other';
-      out.set(`${pid}:${fields[19]}`, { group, ms });
+      out.set(`${pid}:${startTime}`, { group, ms });
     } catch {
       // The process ended meanwhile.
     }
