@@ -6,7 +6,7 @@
 import { freePort } from '../helpers/processes.js';
 import { type LoadResult, load, loadAtRate } from './load.js';
 import type { PayloadSource } from './payload.js';
-import { type Child, cpuMsOf, progress, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import { type Child, cpuBetween, machineCpu, progress, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
 
 export interface IngressRow {
   route: 'a bare fastify' | 'b floor (hmac+add)' | 'c switchboard /webhook';
@@ -17,6 +17,9 @@ export interface IngressRow {
   half?: LoadResult;
   /** Server CPU time per request during the max-throughput runs (µs, median): the steadier view of cost. */
   cpuUsPerReq?: number;
+  /** Redis's and the load generator's (this process's) CPU per request in the same runs (µs, median). */
+  redisUsPerReq?: number;
+  benchUsPerReq?: number;
 }
 
 export interface IngressSettings {
@@ -83,27 +86,34 @@ export async function runIngress(td: Teardown, env: Record<string, string>, payl
     progress(`ingress ${LABELS[which]}: warm-up ${s.warmupS}s`);
     await load({ ...base(which), durationS: s.warmupS });
   }
-  const runs: Record<Which, Array<{ max: LoadResult; cpuUsPerReq: number }>> = { a: [], b: [], c: [] };
+  type Run = { max: LoadResult; cpuUsPerReq: number; redisUsPerReq: number; benchUsPerReq: number };
+  const runs: Record<Which, Run[]> = { a: [], b: [], c: [] };
   for (let round = 0; round < s.rounds; round++) {
     for (let k = 0; k < order.length; k++) {
       const which = order[(k + round) % order.length] as Which;
       const label = LABELS[which];
       await sleep(1000);
       progress(`ingress ${label}: round ${round + 1}/${s.rounds}, max throughput, ${s.durationS}s, ${s.connections} connections`);
-      const cpuBefore = await cpuMsOf(servers[which].child.pid);
+      const before = await machineCpu();
       const max = await load({ ...base(which), durationS: s.durationS });
-      const cpuUsPerReq = max.requests > 0 ? ((await cpuMsOf(servers[which].child.pid)) - cpuBefore) * 1000 / max.requests : Number.NaN;
+      const after = await machineCpu();
+      const perReq = (ms: number | undefined) => (max.requests > 0 ? ((ms ?? 0) * 1000) / max.requests : Number.NaN);
+      const serverKey = [...after.keys()].find((k) => k.startsWith(`${servers[which].child.pid}:`));
+      const used = cpuBetween(before, after);
+      const serverMs = serverKey ? (after.get(serverKey)?.ms ?? 0) - (before.get(serverKey)?.ms ?? 0) : Number.NaN;
+      const run = { max, cpuUsPerReq: perReq(serverMs), redisUsPerReq: perReq(used.redis), benchUsPerReq: perReq(used.bench) };
       check(which, max);
-      progress(`ingress ${label}: ${max.rps.toFixed(0)} req/s, p50 ${max.p50} ms, p99 ${max.p99} ms, ${cpuUsPerReq.toFixed(0)} µs/req`);
-      runs[which].push({ max, cpuUsPerReq });
+      progress(`ingress ${label}: ${max.rps.toFixed(0)} req/s, p50 ${max.p50} ms, p99 ${max.p99} ms, CPU µs/req server ${run.cpuUsPerReq.toFixed(0)} redis ${run.redisUsPerReq.toFixed(0)} bench ${run.benchUsPerReq.toFixed(0)}`);
+      runs[which].push(run);
     }
   }
   const rows = {} as Record<Which, IngressRow>;
   for (const which of order) {
     const mid = median(runs[which].map((r) => r.max.rps));
-    const chosen = runs[which].find((r) => r.max.rps === mid) as { max: LoadResult; cpuUsPerReq: number };
+    const chosen = runs[which].find((r) => r.max.rps === mid) as Run;
     const all = runs[which].map((r) => r.max.rps);
-    rows[which] = { route: LABELS[which], max: chosen.max, rpsRange: [Math.min(...all), Math.max(...all)], cpuUsPerReq: median(runs[which].map((r) => r.cpuUsPerReq)) };
+    const med = (k: 'cpuUsPerReq' | 'redisUsPerReq' | 'benchUsPerReq') => median(runs[which].map((r) => r[k]));
+    rows[which] = { route: LABELS[which], max: chosen.max, rpsRange: [Math.min(...all), Math.max(...all)], cpuUsPerReq: med('cpuUsPerReq'), redisUsPerReq: med('redisUsPerReq'), benchUsPerReq: med('benchUsPerReq') };
   }
   const rate = Math.max(1, Math.floor(rows.c.max.rps / 2));
   for (const which of order) {

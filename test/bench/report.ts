@@ -45,8 +45,17 @@ export function printReport(r: Report): void {
     out.push(`## Ingress — ${MESSAGES_PER_BATCH}-message Messenger batch (~1.1 KB), ${r.settings.connections} connections, ${r.settings.durationS} s per measurement, median of ${r.settings.rounds} rounds`);
     out.push(
       table(
-        ['route', 'req/s', 'req/s range', 'p50 ms', 'p99 ms', `p50 ms @${rate}/s`, `p99 ms @${rate}/s`, 'server CPU µs/req'],
-        r.ingress.map((row) => [row.route, f0(row.max.rps), row.rpsRange ? `${f0(row.rpsRange[0])}–${f0(row.rpsRange[1])}` : 'n/a', row.max.p50, row.max.p99, row.half?.p50 ?? 'n/a', row.half?.p99 ?? 'n/a', f0(row.cpuUsPerReq ?? Number.NaN)]),
+        ['route', 'req/s', 'req/s range', 'p50 ms', 'p99 ms', `p50 ms @${rate}/s`, `p99 ms @${rate}/s`, 'CPU µs/req server / redis / bench'],
+        r.ingress.map((row) => [
+          row.route,
+          f0(row.max.rps),
+          row.rpsRange ? `${f0(row.rpsRange[0])}–${f0(row.rpsRange[1])}` : 'n/a',
+          row.max.p50,
+          row.max.p99,
+          row.half?.p50 ?? 'n/a',
+          row.half?.p99 ?? 'n/a',
+          [row.cpuUsPerReq, row.redisUsPerReq, row.benchUsPerReq].map((x) => f0(x ?? Number.NaN)).join(' / '),
+        ]),
       ),
     );
     out.push('');
