@@ -6,7 +6,7 @@
 import { freePort } from '../helpers/processes.js';
 import { type LoadResult, load, loadAtRate } from './load.js';
 import type { PayloadSource } from './payload.js';
-import { type Child, cpuBetween, machineCpu, progress, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import { type Child, cpuBetween, machineCpu, progress, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
 
 export interface IngressRow {
   route: 'a bare fastify' | 'b floor (hmac+add)' | 'c switchboard /webhook';
@@ -40,7 +40,7 @@ async function startServer(td: Teardown, which: 'a' | 'b' | 'c', env: Record<str
   const prof = s.cpuProfDir ? { cpuProfDir: s.cpuProfDir } : {};
   if (which === 'c') {
     const logFile = tempFile(td, `api-ingress-${port}.log`);
-    const child = startChild(td, ['apps/api/dist/server.js'], childEnv, { logFile, ...prof });
+    const child = startChild(td, scriptArgs('start:api'), childEnv, { logFile, ...prof });
     await waitHttp(`http://127.0.0.1:${port}/health`);
     return { child, url: `http://127.0.0.1:${port}/webhook` };
   }

@@ -15,7 +15,7 @@ import { load } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { type StorageResult, measureStorage } from './storage.js';
-import { type Child, cpuBetween, cpuMsOf, freshDatabase, machineCpu, freshPrefix, progress, rssOf, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import { type Child, cpuBetween, cpuMsOf, freshDatabase, machineCpu, freshPrefix, progress, rssOf, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
 
 export type EnvFor = (databaseUrl: string, prefix: string, extra?: Record<string, string>) => Record<string, string>;
 
@@ -74,8 +74,8 @@ export async function startSystem(td: Teardown, redis: Redis, envFor: EnvFor, la
   td.teardown(() => graph.close());
   const env = { ...base, GRAPH_API_BASE_URL: graph.url, FACEBOOK_PAGE_ACCESS_TOKEN: 'bench-page-token' };
   const prof = s.cpuProfDir ? { cpuProfDir: s.cpuProfDir } : {};
-  const api = startChild(td, ['apps/api/dist/server.js'], env, { logFile: tempFile(td, `api-${label}.log`), ...prof });
-  const workers = [0, 1].map((i) => startChild(td, ['apps/worker/dist/main.js'], env, { logFile: tempFile(td, `worker-${label}-${i}.log`), ...prof }));
+  const api = startChild(td, scriptArgs('start:api'), env, { logFile: tempFile(td, `api-${label}.log`), ...prof });
+  const workers = [0, 1].map((i) => startChild(td, scriptArgs('start:worker'), env, { logFile: tempFile(td, `worker-${label}-${i}.log`), ...prof }));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   const inbound = new Queue(QUEUES.inbound, { connection: redis.duplicate(), prefix: `{${prefix}}` });

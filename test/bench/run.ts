@@ -5,7 +5,7 @@
  * target ratios as the last line. Progress goes to stderr. Not part of `npm test`.
  *
  * Knobs: BENCH_N (messages through the pipeline, default 20000), BENCH_SOAK_S (soak seconds,
- * default 300), BENCH_DURATION_S (each ingress measurement, default 10), BENCH_WARMUP_S (each
+ * default 300), BENCH_SOAK_RATE (soak req/s, default half of the measured end-to-end rate), BENCH_DURATION_S (each ingress measurement, default 10), BENCH_WARMUP_S (each
  * ingress server's warm-up, default 8), BENCH_ROUNDS (ingress rounds, median counts, default 3), BENCH_CONNECTIONS
  * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default),
  * BENCH_ONLY (comma list of ingress,pipeline,soak), BENCH_CPU_PROF (a directory: child
@@ -28,6 +28,7 @@ const num = (name: string, fallback: number) => {
 const settings = {
   n: num('BENCH_N', 20_000),
   soakS: num('BENCH_SOAK_S', 300),
+  soakRate: num('BENCH_SOAK_RATE', 0),
   durationS: num('BENCH_DURATION_S', 10),
   warmupS: num('BENCH_WARMUP_S', 8),
   rounds: num('BENCH_ROUNDS', 3),
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
  * of (c)'s maximum.
  */
 function soakRate(ingress: IngressRow[] | undefined, pipeline: PipelineResult | undefined): number {
+  if (settings.soakRate) return settings.soakRate;
   const perRequest = MESSAGES_PER_BATCH;
   if (pipeline) return Math.max(1, Math.floor(pipeline.aiOff.messagesPerS / 2 / perRequest));
   const c = ingress?.[2];

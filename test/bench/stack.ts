@@ -3,7 +3,7 @@
  * its teardown, run in reverse order at the end or on Ctrl-C, so a run leaves nothing behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -115,6 +115,18 @@ export function startChild(td: Teardown, args: string[], env: Record<string, str
         check();
       }),
   };
+}
+
+/**
+ * The node arguments of a package.json script (`node <args>`): the bench runs the API and the
+ * workers exactly as `npm run start:api` / `start:worker` (and compose, and Kubernetes) do, flags
+ * included.
+ */
+export function scriptArgs(name: 'start:api' | 'start:worker'): string[] {
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const [node, ...args] = (scripts[name] ?? '').split(' ');
+  if (node !== 'node' || args.length === 0) throw new Error(`package.json script ${name} is not "node <args>"`);
+  return args;
 }
 
 /** A bench-owned temp file, removed at teardown. */

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from '@switchboard/config';
 import { runMigrations } from '@switchboard/db';
@@ -15,8 +16,15 @@ await runMigrations(config.databaseUrl).catch((err: Error) => {
 });
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const children: ChildProcess[] = ['apps/api/dist/server.js', 'apps/worker/dist/main.js'].map((script) =>
-  spawn(process.execPath, [script], { cwd: root, stdio: 'inherit', env: process.env }),
+/** The node arguments of an npm script (`node <args>`): `start:api` and `start:worker` say how each process runs. */
+function scriptArgs(name: string): string[] {
+  const scripts = (JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const [node, ...args] = (scripts[name] ?? '').split(' ');
+  if (node !== 'node' || args.length === 0) throw new Error(`package.json script ${name} is not "node <args>"`);
+  return args;
+}
+const children: ChildProcess[] = [scriptArgs('start:api'), scriptArgs('start:worker')].map((args) =>
+  spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: process.env }),
 );
 
 let stopping = false;
