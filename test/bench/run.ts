@@ -4,7 +4,8 @@
  * as child processes, fake Graph and Gemini servers), measures, prints a table on stdout and the
  * target ratios as the last line. Progress goes to stderr. Not part of `npm test`.
  *
- * Knobs: BENCH_N (messages through the pipeline, default 20000), BENCH_SOAK_S (soak seconds,
+ * Knobs: BENCH_N (messages through the pipeline, default 20000), BENCH_PIPELINE_WARMUP (messages
+ * through each pipeline system before the measured ones, default 5000), BENCH_SOAK_S (soak seconds,
  * default 300), BENCH_SOAK_RATE (soak req/s, default half of the measured end-to-end rate), BENCH_DURATION_S (each ingress measurement, default 10), BENCH_WARMUP_S (each
  * ingress server's warm-up, default 8), BENCH_ROUNDS (ingress rounds, median counts, default 3), BENCH_CONNECTIONS
  * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default),
@@ -27,6 +28,7 @@ const num = (name: string, fallback: number) => {
 };
 const settings = {
   n: num('BENCH_N', 20_000),
+  warmup: process.env.BENCH_PIPELINE_WARMUP === '0' ? 0 : num('BENCH_PIPELINE_WARMUP', 5000),
   soakS: num('BENCH_SOAK_S', 300),
   soakRate: num('BENCH_SOAK_RATE', 0),
   durationS: num('BENCH_DURATION_S', 10),
