@@ -1,7 +1,7 @@
 // The worker's batched hot-path writes against a real PostgreSQL database.
 import t from 'tap';
 import { createDb } from '@switchboard/db';
-import { type ArrivalRow, createHotWrites, recordArrivals, recordSendsFinished } from '../../apps/worker/src/records.js';
+import { type ArrivalRow, createHotWrites, recordArrivals, recordSendsFinished, SENDS_FINISHED_SQL } from '../../apps/worker/src/records.js';
 import { testDatabase } from '../helpers/db.js';
 
 const id = (n: number) => n.toString(16).padStart(32, '0');
@@ -98,4 +98,32 @@ t.test('hot writes through the batcher: concurrent jobs share statements, each g
   // The same event twice at once cannot share a statement (PostgreSQL refuses to upsert a row twice).
   const twice = await Promise.all([writes.arrival(arrival(100)), writes.arrival(arrival(100))]);
   t.same(twice.map((s) => s.inserted).sort(), [false, true]);
+});
+
+/** Every plan node of an EXPLAIN (FORMAT JSON) answer. */
+function planNodes(node: Record<string, unknown>): Array<Record<string, unknown>> {
+  const children = (node.Plans as Array<Record<string, unknown>> | undefined) ?? [];
+  return [node, ...children.flatMap(planNodes)];
+}
+
+t.test('sends finished: events are found through their index, not by reading the whole table', async (t) => {
+  const dbh = createDb(await testDatabase(t, 'records_plan'), { max: 2 });
+  t.teardown(() => dbh.close());
+  // A table of some size, as after a few hours of traffic: the planner's choice depends on it.
+  await dbh.sql`
+    insert into events (id, channel, page_id, sender_hash, type, status, event_at, received_at)
+    select lpad(to_hex(i), 32, '0'), 'messenger', '1', 'user-' || i, 'text', 'processing', now(), now() from generate_series(1, 20000) i`;
+  const rows = [1, 2, 3].map((n) => ({ eventId: id(n), channel: 'messenger', pageId: '1', senderHash: `user-${n}`, path: 'fallback', reason: 'ai_disabled', decideMs: 0, status: 'sent' as const, parts: 1, messageIds: [`m-${n}`], endToEndMs: 5 }));
+  const input = JSON.stringify(rows.map((r) => ({ event_id: r.eventId, channel: r.channel, page_id: r.pageId, sender_hash: r.senderHash, path: r.path, reason: r.reason, decide_ms: r.decideMs, status: r.status, parts: r.parts, message_ids: r.messageIds, e2e_ms: r.endToEndMs })));
+  for (const analyzed of [false, true]) {
+    if (analyzed) await dbh.sql`analyze events`;
+    const [explained] = await dbh.sql.unsafe(`explain (format json) ${SENDS_FINISHED_SQL}`, [input]);
+    const plan = (explained?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]?.Plan as Record<string, unknown>;
+    const scans = planNodes(plan).filter((n) => n['Relation Name'] === 'events').map((n) => n['Node Type']);
+    t.ok(scans.length > 0, 'the plan touches events');
+    t.notOk(scans.includes('Seq Scan'), `no sequential scan of events (${analyzed ? 'after' : 'before'} ANALYZE): ${scans.join(', ')}`);
+  }
+  await recordSendsFinished(dbh, rows);
+  const done = await dbh.sql`select id, status, outcome from events where status = 'processed' order by id`;
+  t.same(done.map((e) => [e.id, e.outcome]), [[id(1), 'replied'], [id(2), 'replied'], [id(3), 'replied']], 'exactly the three events, no others');
 });
