@@ -6,6 +6,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { DEFAULT_WORKER_CONCURRENCY } from '@switchboard/config';
 import { inboundJobOptions, QUEUES } from '@switchboard/queue';
 import { startFakeGemini } from '../helpers/fake-gemini.js';
 import { type FakeGraph, startFakeGraph } from '../helpers/fake-graph.js';
@@ -198,7 +199,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
 /** N no-op jobs (same options and a payload of the same size) through two processes of BullMQ Workers. */
 async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<{ jobsPerS: number; concurrency: number }> {
   const prefix = freshPrefix(td, redis, 'noop');
-  const concurrency = Number(s.concurrency ?? 32);
+  const concurrency = Number(s.concurrency ?? DEFAULT_WORKER_CONCURRENCY);
   progress(`baseline: ${s.n} no-op jobs, 2 processes × concurrency ${concurrency}`);
   const env = { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, BENCH_QUEUE: 'noop', WORKER_CONCURRENCY: String(concurrency) };
   // With the real worker's node flags (its package.json script), so the two differ only in the work.

@@ -23,6 +23,13 @@ const KNOWN_WEAK_PASSWORDS = new Set(['admin', 'password', 'changeme', 'change-m
 const MIN_ADMIN_PASS_LENGTH = 12;
 const MIN_SECRET_LENGTH = 16;
 
+/**
+ * Jobs in flight per worker process. The work waits on I/O (Redis, PostgreSQL, the Send API and,
+ * above all, Gemini, which takes seconds), and the jobs running at once share Redis round trips
+ * and PostgreSQL statements: in the bench 64 did ~10–25 % more per CPU than 32 (docs/performance.md).
+ */
+export const DEFAULT_WORKER_CONCURRENCY = 64;
+
 export const DEFAULT_FALLBACK_REPLY =
   'Thanks for your message! We have received it and will get back to you as soon as we can.';
 
@@ -95,7 +102,7 @@ const schema = z.object({
   CORS_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WEBHOOK_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
-  WORKER_CONCURRENCY: int(1, 1000).default(32),
+  WORKER_CONCURRENCY: int(1, 1000).default(DEFAULT_WORKER_CONCURRENCY),
   STALE_EVENT_MAX_AGE_S: int(60).default(24 * 3600),
   SEND_MAX_ATTEMPTS: int(1, 50).default(8),
   SEND_ECHO_WAIT_MS: int(0, 300_000).default(15_000),
