@@ -6,7 +6,7 @@
 import { freePort } from '../helpers/processes.js';
 import { type LoadResult, load, loadAtRate } from './load.js';
 import type { PayloadSource } from './payload.js';
-import { type Child, cpuBetween, machineCpu, progress, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import { type Child, cpuBetween, cpuMsOf, machineCpu, progress, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
 
 export interface IngressRow {
   route: 'a bare fastify' | 'b floor (hmac+add)' | 'c switchboard /webhook';
@@ -94,14 +94,12 @@ export async function runIngress(td: Teardown, env: Record<string, string>, payl
       const label = LABELS[which];
       await sleep(1000);
       progress(`ingress ${label}: round ${round + 1}/${s.rounds}, max throughput, ${s.durationS}s, ${s.connections} connections`);
-      const before = await machineCpu();
+      const { pid } = servers[which].child;
+      const [serverBefore, before] = [await cpuMsOf(pid), await machineCpu()];
       const max = await load({ ...base(which), durationS: s.durationS });
-      const after = await machineCpu();
+      const [serverAfter, used] = [await cpuMsOf(pid), cpuBetween(before, await machineCpu())];
       const perReq = (ms: number | undefined) => (max.requests > 0 ? ((ms ?? 0) * 1000) / max.requests : Number.NaN);
-      const serverKey = [...after.keys()].find((k) => k.startsWith(`${servers[which].child.pid}:`));
-      const used = cpuBetween(before, after);
-      const serverMs = serverKey ? (after.get(serverKey)?.ms ?? 0) - (before.get(serverKey)?.ms ?? 0) : Number.NaN;
-      const run = { max, cpuUsPerReq: perReq(serverMs), redisUsPerReq: perReq(used.redis), benchUsPerReq: perReq(used.bench) };
+      const run = { max, cpuUsPerReq: perReq(serverAfter - serverBefore), redisUsPerReq: perReq(used.redis), benchUsPerReq: perReq(used.bench) };
       check(which, max);
       progress(`ingress ${label}: ${max.rps.toFixed(0)} req/s, p50 ${max.p50} ms, p99 ${max.p99} ms, CPU µs/req server ${run.cpuUsPerReq.toFixed(0)} redis ${run.redisUsPerReq.toFixed(0)} bench ${run.benchUsPerReq.toFixed(0)}`);
       runs[which].push(run);

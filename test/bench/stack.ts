@@ -3,10 +3,11 @@
  * its teardown, run in reverse order at the end or on Ctrl-C, so a run leaves nothing behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { scriptArgs as npmScriptArgs } from '../../apps/tools/src/npm-scripts.js';
 import { testDatabase } from '../helpers/db.js';
 import { ROOT } from '../helpers/processes.js';
 import { deletePrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
@@ -118,15 +119,11 @@ export function startChild(td: Teardown, args: string[], env: Record<string, str
 }
 
 /**
- * The node arguments of a package.json script (`node <args>`): the bench runs the API and the
- * workers exactly as `npm run start:api` / `start:worker` (and compose, and Kubernetes) do, flags
- * included.
+ * The bench runs the API and the workers exactly as `npm run start:api` / `start:worker` (and
+ * compose, and Kubernetes) do, flags included.
  */
 export function scriptArgs(name: 'start:api' | 'start:worker'): string[] {
-  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-  const [node, ...args] = (scripts[name] ?? '').split(' ');
-  if (node !== 'node' || args.length === 0) throw new Error(`package.json script ${name} is not "node <args>"`);
-  return args;
+  return npmScriptArgs(ROOT, name);
 }
 
 /** A bench-owned temp file, removed at teardown. */

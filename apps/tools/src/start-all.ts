@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from '@switchboard/config';
 import { runMigrations } from '@switchboard/db';
+import { scriptArgs } from './npm-scripts.js';
 
 /**
  * `npm start` (development convenience): applies pending migrations, then runs the API and one
@@ -16,14 +16,7 @@ await runMigrations(config.databaseUrl).catch((err: Error) => {
 });
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-/** The node arguments of an npm script (`node <args>`): `start:api` and `start:worker` say how each process runs. */
-function scriptArgs(name: string): string[] {
-  const scripts = (JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
-  const [node, ...args] = (scripts[name] ?? '').split(' ');
-  if (node !== 'node' || args.length === 0) throw new Error(`package.json script ${name} is not "node <args>"`);
-  return args;
-}
-const children: ChildProcess[] = [scriptArgs('start:api'), scriptArgs('start:worker')].map((args) =>
+const children: ChildProcess[] = [scriptArgs(root, 'start:api'), scriptArgs(root, 'start:worker')].map((args) =>
   spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: process.env }),
 );
 
