@@ -121,6 +121,7 @@ t.test('a correct production deployment passes: exit 0, no critical finding, no 
     'redis.reachable',
     'redis.maxmemory_policy',
     'redis.persistence',
+    'redis.version',
     `graph.token.${pageId}`,
     `graph.subscription.${pageId}`,
     'graph.token.default',

@@ -5,7 +5,7 @@ import t from 'tap';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Sealer } from '@switchboard/privacy';
-import { bullPrefix, type OutboundJob, outboundJobOptions, QUEUES } from '@switchboard/queue';
+import { bullPrefix, type OutboundJob, outboundJobOptions, QUEUES, SENT_DONE_TTL_S, SENT_MARKER_TTL_S } from '@switchboard/queue';
 import { eventually } from '../helpers/processes.js';
 import { startPipeline } from '../helpers/pipeline.js';
 import { messengerEcho, messengerText } from '../helpers/sign.js';
@@ -52,6 +52,8 @@ t.test('a part left "sending" by a crash: its echo settles it, otherwise it is s
     }, 10_000, 'reply recorded');
     t.same(row?.graph_message_ids, ['m_echo_late']);
     t.equal(sendsTo('900000000000802').length, 0, 'nothing sent again');
+    const ttl = await redis.ttl(marker(eventId));
+    t.ok(ttl > 0 && ttl <= SENT_DONE_TTL_S, `the done marker is kept two days, not 14 (${ttl} s)`);
   });
 
   await t.test('no echo within SEND_ECHO_WAIT_MS: sent again, once', async (t) => {
@@ -63,6 +65,17 @@ t.test('a part left "sending" by a crash: its echo settles it, otherwise it is s
     t.ok((sendsTo('900000000000803')[0]?.at ?? 0) - started >= 1400, 'only after waiting for the echo');
     await new Promise((r) => setTimeout(r, 300));
     t.equal(sendsTo('900000000000803').length, 1);
+  });
+
+  await t.test('a send dead-lettered after its reply went out keeps its marker as long as the dead letter', async (t) => {
+    const eventId = 'd4'.repeat(16);
+    await redis.hset(marker(eventId), '0', 'm_sent_before', 'done', '1');
+    await redis.expire(marker(eventId), 60);
+    const data = { v: 1, eventId, channel: 'messenger', pageId: PAGE, senderHash: 'f'.repeat(64), path: 'fallback', reason: 'kill_switch', decideMs: 1, receivedAt: Date.now(), sealed: 'not-a-sealed-payload' };
+    await outbound.add('send', data, { ...outboundJobOptions(3), jobId: eventId });
+    await eventually(async () => (await outbound.getJobState(eventId)) === 'failed', 10_000, 'the dead letter');
+    await eventually(async () => (await redis.ttl(marker(eventId))) > SENT_MARKER_TTL_S - 60, 5000, 'the marker renewed to 14 days');
+    t.same(await redis.hgetall(marker(eventId)), { 0: 'm_sent_before', done: '1' }, 'a replay will find the reply sent');
   });
 });
 
@@ -94,4 +107,10 @@ t.test("a send that times out is retried, and Meta's echo settles it: delivered 
   const done = await outbound.getJob(handed?.id ?? '');
   t.equal(await done?.getState(), 'completed');
   t.equal(done?.attemptsMade, 2, 'one timed-out attempt, one that found the echo');
+  // The echo was written by the API at once and again by the worker when its job ran: neither
+  // lengthens the done marker's life.
+  await eventually(async () => (await p.sql`select 1 from events where outcome = 'echo_ours'`).length === 1, 10_000, 'the echo processed by the worker');
+  const [markerKey] = await redis.keys(`${p.prefix}:sent:*`);
+  const ttl = await redis.ttl(markerKey ?? '');
+  t.ok(ttl > 0 && ttl <= SENT_DONE_TTL_S, `the done marker is kept two days after both echo writes (${ttl} s)`);
 });

@@ -1,5 +1,5 @@
 import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
-import { backoffDelay, inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName } from '@switchboard/queue';
+import { backoffDelay, inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName, SENT_MARKER_TTL_S, sentMarkerKey } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from './conversation-lock.js';
 import { createInboundProcessor } from './processors/inbound.js';
 import { createMaintenanceProcessor } from './processors/maintenance.js';
@@ -62,6 +62,10 @@ export class WorkerRegistry {
         this.r.counters.count('dead_lettered', { queue });
         const data = job.data as { eventId?: string; channel?: string; pageId?: string; senderHash?: string | null };
         recordDeadLetter(this.r, job.data, err.message).catch(() => {});
+        // A dead letter stays replayable for 14 days; its reply-sent marker must outlive it even
+        // when every part went out (a `done` marker is otherwise kept two days).
+        if (queue === QUEUES.outbound && data.eventId)
+          this.r.redis.expire(sentMarkerKey(this.r.config.queuePrefix, data.eventId), SENT_MARKER_TTL_S).catch(() => {});
         if (queue === QUEUES.inbound && data.eventId && data.channel && data.pageId)
           this.sequencer.forget(conversationOf({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash ?? null }), data.eventId).catch(() => {});
       }

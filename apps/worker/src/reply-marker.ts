@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { SENDING, SENT_MARKER_TTL_S } from '@switchboard/queue';
+import { echoField, SENDING, SENT_DONE_TTL_S, SENT_MARKER_TTL_S } from '@switchboard/queue';
 
 /**
  * The reply-sent marker's Redis operations (the format: @switchboard/queue sent-marker), as
@@ -16,15 +16,21 @@ if redis.call('HEXISTS', KEYS[1], 'done') == 0 and redis.call('HEXISTS', KEYS[1]
 end
 return state`;
 
-/** Sets fields of the marker and renews its expiry, atomically. */
+/**
+ * Sets fields of the marker, atomically with its expiry: ARGV[2] = 'set' sets it to ARGV[1]
+ * seconds; 'keep' leaves an existing expiry alone and gives ARGV[1] only to a marker that had none
+ * (one this call created).
+ */
 const MARK = `
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if ARGV[2] == 'set' or redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
 return 1`;
 
 type Scripted = Redis & {
   sbMarkClaim(key: string, part: string, ttl: number, sending: string): Promise<string[]>;
-  sbMark(key: string, ttl: number, ...fields: string[]): Promise<number>;
+  sbMark(key: string, ttl: number, expiry: 'set' | 'keep', ...fields: string[]): Promise<number>;
 };
 
 /**
@@ -54,7 +60,19 @@ export async function claimPart(redis: Redis, key: string, part: number): Promis
   return out;
 }
 
-/** Sets fields of a reply-sent marker and renews its expiry. */
-export async function markSent(redis: Redis, key: string, ...fields: string[]): Promise<void> {
-  await scripted(redis).sbMark(key, SENT_MARKER_TTL_S, ...fields);
+/**
+ * Records Meta's message id for a delivered part. The last part also says `done`, and cuts the
+ * marker's life to SENT_DONE_TTL_S; an earlier part keeps the expiry its claim set.
+ */
+export async function markPart(redis: Redis, key: string, part: number, messageId: string, last: boolean): Promise<void> {
+  if (last) await scripted(redis).sbMark(key, SENT_DONE_TTL_S, 'set', String(part), messageId, 'done', '1');
+  else await scripted(redis).sbMark(key, SENT_MARKER_TTL_S, 'keep', String(part), messageId);
+}
+
+/**
+ * Records Meta's echo of a part. An echo usually comes after `done`, so it must not lengthen the
+ * marker's life; a marker it creates (its own has expired) lives SENT_DONE_TTL_S.
+ */
+export async function markEcho(redis: Redis, key: string, part: number, messageId: string): Promise<void> {
+  await scripted(redis).sbMark(key, SENT_DONE_TTL_S, 'keep', echoField(part), messageId);
 }

@@ -9,7 +9,19 @@
  * A part left `sending` by a process that died is the one ambiguous case: Meta may or may not have
  * delivered it. Its echo settles it; without an echo within SEND_ECHO_WAIT_MS it is sent again.
  */
+/**
+ * How long a marker lives while its reply is unfinished (claimed, partly sent, held, or
+ * dead-lettered): as long as a dead letter stays replayable (the failed jobs' 14 days).
+ */
 export const SENT_MARKER_TTL_S = 14 * 24 * 3600;
+/**
+ * How long a marker lives once every part went out (`done`). Only the same send job can still read
+ * it: a retry after its PostgreSQL write failed, or a stalled run — within the send's backoff
+ * horizon, well under an hour. Past that the event's row says `replied`. A job that is
+ * dead-lettered after `done` renews its marker to SENT_MARKER_TTL_S, so a replay finds it. Most
+ * markers end here, so this, not the 14 days, is what a day of traffic keeps in Redis.
+ */
+export const SENT_DONE_TTL_S = 2 * 24 * 3600;
 export const SENDING = 'sending';
 
 export function sentMarkerKey(prefix: string, eventId: string): string {

@@ -61,6 +61,16 @@ export async function checkRedis(redis: AuditRedis, config: Config, f: Findings)
     .then(parseInfo)
     .catch(() => new Map<string, string>());
 
+  const version = info.get('redis_version');
+  const [major = 0] = (version ?? '').split('.').map(Number);
+  if (version === undefined) f.warning('redis.version', 'cannot read the Redis version (INFO disabled?): Switchboard needs Redis 7.0 or later');
+  else if (major >= 7) f.ok('redis.version', `Redis ${version}`);
+  else
+    f.warning(
+      'redis.version',
+      `Redis ${version} is older than 7.0: the API's immediate record of Meta's echoes (EXPIRE NX) fails, so an interrupted send waits for the worker's copy; upgrade Redis`,
+    );
+
   const policy = (await configGet(redis, 'maxmemory-policy')) ?? info.get('maxmemory_policy');
   if (policy === undefined)
     f.warning('redis.maxmemory_policy', 'cannot read maxmemory-policy (CONFIG and INFO disabled?): make sure the provider sets noeviction');

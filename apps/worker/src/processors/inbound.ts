@@ -1,6 +1,5 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import {
-  echoField,
   type InboundJob,
   type InboundPersonal,
   inboundJobKeyBase,
@@ -14,7 +13,7 @@ import {
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
 import type { WorkerResources } from '../resources.js';
-import { markSent } from '../reply-marker.js';
+import { markEcho } from '../reply-marker.js';
 
 /** Event types that get an answer; everything else is recorded only (CONTRACT §4). */
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);
@@ -96,7 +95,7 @@ export function createInboundProcessor(r: WorkerResources) {
     const sent = parseSendMetadata(personal.metadata);
     if (!sent) return;
     const key = sentMarkerKey(config.queuePrefix, sent.eventId);
-    await markSent(r.redis, key, echoField(sent.part), personal.mid ?? 'echo');
+    await markEcho(r.redis, key, sent.part, personal.mid ?? 'echo');
   }
 
   /** The outcome of an event that gets no reply, or null when it is to be answered. */

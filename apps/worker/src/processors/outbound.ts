@@ -4,7 +4,7 @@ import { type Database, events, replies } from '@switchboard/db';
 import { GraphApiError, splitMessage } from '@switchboard/meta';
 import { releaseHeldSends } from '@switchboard/pages';
 import { echoField, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema, SENDING, sendMetadata, sentMarkerKey } from '@switchboard/queue';
-import { claimPart, markSent } from '../reply-marker.js';
+import { claimPart, markPart } from '../reply-marker.js';
 import type { WorkerResources } from '../resources.js';
 
 export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held';
@@ -70,7 +70,7 @@ export function createOutboundProcessor(r: WorkerResources) {
         if (echoed) {
           log.info({ part: index }, "part confirmed by Meta's echo; not sent again");
           messageIds.push(echoed);
-          await markPart(marker, index, echoed, index === parts.length - 1);
+          await markPart(redis, marker, index, echoed, index === parts.length - 1);
           continue;
         }
         log.warn({ part: index }, 'no echo for a part whose send was interrupted; sending it again');
@@ -84,7 +84,7 @@ export function createOutboundProcessor(r: WorkerResources) {
           metadata: sendMetadata(data.eventId, index),
         });
         messageIds.push(result.messageId);
-        await markPart(marker, index, result.messageId, index === parts.length - 1);
+        await markPart(redis, marker, index, result.messageId, index === parts.length - 1);
       } catch (err) {
         if (!(err instanceof GraphApiError)) throw err;
         // Meta answered with an error: this part was not delivered, nothing to wait for on retry.
@@ -128,12 +128,6 @@ export function createOutboundProcessor(r: WorkerResources) {
     await finish(data, 'sent', ids.length, ids);
     counters.count('sends', { result: 'already_sent' });
     return 'already_sent';
-  }
-
-  /** Records a delivered part; the last part's write also says "done". */
-  async function markPart(marker: string, index: number, messageId: string, last: boolean): Promise<void> {
-    const fields = last ? [String(index), messageId, 'done', '1'] : [String(index), messageId];
-    await markSent(redis, marker, ...fields);
   }
 
   /** Polls for Meta's echo of one part, up to SEND_ECHO_WAIT_MS. */

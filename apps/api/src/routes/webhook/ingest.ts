@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '@switchboard/config';
 import { InvalidPayloadError, type NormalisedEvent, normaliseWebhook } from '@switchboard/meta';
-import { dedupOptions, echoField, type InboundJob, type InboundPersonal, inboundJobId, inboundJobOptions, parseSendMetadata, SENT_MARKER_TTL_S, sentMarkerKey } from '@switchboard/queue';
+import { dedupOptions, echoField, type InboundJob, type InboundPersonal, inboundJobId, inboundJobOptions, parseSendMetadata, SENT_DONE_TTL_S, sentMarkerKey } from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
 
 /**
@@ -47,7 +47,7 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       const sent = parseSendMetadata(e.metadata);
       if (!sent) continue;
       const key = sentMarkerKey(config.queuePrefix, sent.eventId);
-      resources.redis.multi().hset(key, echoField(sent.part), e.mid ?? 'echo').expire(key, SENT_MARKER_TTL_S).exec().catch(() => {});
+      resources.redis.multi().hset(key, echoField(sent.part), e.mid ?? 'echo').expire(key, SENT_DONE_TTL_S, 'NX').exec().catch(() => {});
     }
   };
 
