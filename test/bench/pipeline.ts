@@ -241,7 +241,7 @@ export async function runPipeline(td: Teardown, redis: Redis, envFor: EnvFor, s:
   await stopSystem(off.sys);
   await deletePrefix(redis, off.sys.prefix);
 
-  const gemini = await startFakeGemini();
+  const gemini = await startFakeGemini({ recordCalls: false });
   td.teardown(() => gemini.close());
   gemini.setDelay(50);
   const aiText = 'Thanks! Yes, we are open on Saturday from 10 to 18.';

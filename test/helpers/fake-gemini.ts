@@ -13,6 +13,7 @@ export interface FakeGeminiCall {
 export interface FakeGemini {
   /** Origin to pass as GEMINI_BASE_URL / `baseUrl`. */
   url: string;
+  /** Every call, unless started with `recordCalls: false`. */
   calls: FakeGeminiCall[];
   /** The most generateContent calls the fake was answering at one time. */
   readonly maxInFlight: number;
@@ -41,7 +42,10 @@ interface GenerateBody {
  * for `models.generateContent` (POST /v1beta/models/{model}:generateContent, key in the
  * `x-goog-api-key` header), so the real SDK is exercised end to end.
  */
-export async function startFakeGemini(): Promise<FakeGemini> {
+export async function startFakeGemini(opts: { recordCalls?: boolean } = {}): Promise<FakeGemini> {
+  // The bench answers tens of thousands of calls and reads none of them back: it skips parsing and
+  // keeping each request, so the fake's own CPU (on the same two cores) stays small.
+  const recordCalls = opts.recordCalls ?? true;
   const calls: FakeGeminiCall[] = [];
   let reply = 'Hello from the fake.';
   let delayMs = 0;
@@ -66,9 +70,9 @@ export async function startFakeGemini(): Promise<FakeGemini> {
       answer(res, 404, { error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
       return;
     }
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as GenerateBody;
     const header = req.headers['x-goog-api-key'];
-    calls.push({
+    const body = recordCalls ? (JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as GenerateBody) : undefined;
+    if (body) calls.push({
       model: decodeURIComponent(match[1]),
       apiKeyPresent: typeof header === 'string' && header.length > 0,
       systemInstruction: textOf(body.systemInstruction),
