@@ -4,9 +4,9 @@ import type { Redis } from 'ioredis';
 export type RateLimitVerdict = 'ok' | 'rate_limited_user' | 'rate_limited_global';
 
 export interface AiRateLimits {
-  /** AI calls per rolling minute across all workers; 0 means none. */
+  /** AI calls per rolling minute across all workers; 0 admits none (AI off in effect). */
   perMin: number;
-  /** AI calls per rolling minute for one user across all workers; 0 means none. */
+  /** AI calls per rolling minute for one user across all workers; 0 admits none. */
   perUserPerMin: number;
 }
 
