@@ -16,7 +16,7 @@ import { load } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { type StorageResult, measureStorage } from './storage.js';
-import { type Child, cpuBetween, cpuMsOf, freshDatabase, machineCpu, freshPrefix, progress, rssOf, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import { type Child, cpuBetween, cpuMsOf, freshDatabase, machineContextSwitches, machineCpu, freshPrefix, progress, rssOf, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
 
 export type EnvFor = (databaseUrl: string, prefix: string, extra?: Record<string, string>) => Record<string, string>;
 
@@ -41,10 +41,12 @@ export interface PipelineRun {
   cpuPostgresMs: number;
   cpuRedisMs: number;
   cpuBenchMs: number;
+  /** Context switches on the whole machine per message, same interval. */
+  contextSwitches: number;
 }
 
 export interface PipelineResult {
-  baseline: { jobsPerS: number; concurrency: number };
+  baseline: { jobsPerS: number; concurrency: number; contextSwitches: number };
   aiOff: PipelineRun;
   aiOn: PipelineRun;
   storage: StorageResult;
@@ -148,6 +150,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   const sentBefore = sys.graph.sends.length;
   const cpuBefore = await cpuOf(sys);
   const machineBefore = await machineCpu();
+  const switchesBefore = await machineContextSwitches();
   const started = Date.now();
   const ticker = setInterval(() => progress(`pipeline ${label}: ${acks.size} acknowledged, ${sys.graph.sends.length} sent`), 5000);
   try {
@@ -160,6 +163,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   const lastSendAt = Math.max(...measured.map((x) => x.at));
   const cpuAfter = await cpuOf(sys);
   const machine = cpuBetween(machineBefore, await machineCpu());
+  const switches = (await machineContextSwitches()) - switchesBefore;
   // Anything sent twice would arrive shortly after the last first send: give it a moment.
   await sleep(2000);
   // Exactly once over every message posted, the warm-up's included.
@@ -191,13 +195,14 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
     cpuPostgresMs: (machine.postgres ?? 0) / messages,
     cpuRedisMs: (machine.redis ?? 0) / messages,
     cpuBenchMs: (machine.bench ?? 0) / messages,
+    contextSwitches: switches / messages,
   };
   progress(`pipeline ${label}: ${run.messagesPerS.toFixed(0)} msg/s, ack→send p50 ${run.p50} ms p99 ${run.p99} ms, ${run.sends} sends, ${duplicates} duplicates, ${missing} missing`);
   return { run, sys };
 }
 
 /** N no-op jobs (same options and a payload of the same size) through two processes of BullMQ Workers. */
-async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<{ jobsPerS: number; concurrency: number }> {
+async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<PipelineResult['baseline']> {
   const prefix = freshPrefix(td, redis, 'noop');
   const concurrency = Number(s.concurrency ?? DEFAULT_WORKER_CONCURRENCY);
   progress(`baseline: ${s.n} no-op jobs, 2 processes × concurrency ${concurrency}`);
@@ -221,15 +226,17 @@ async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<{ jobs
   };
   // Warmed up like the real system (runOnce).
   if (s.warmup > 0) await drain(s.warmup);
+  const switchesBefore = await machineContextSwitches();
   const started = Date.now();
   await drain(s.n);
   const jobsPerS = s.n / ((Date.now() - started) / 1000);
+  const contextSwitches = ((await machineContextSwitches()) - switchesBefore) / s.n;
   await queue.close();
   await queue.disconnect();
   await Promise.all(workers.map((w) => w.stop()));
   await deletePrefix(redis, prefix);
-  progress(`baseline: ${jobsPerS.toFixed(0)} no-op jobs/s`);
-  return { jobsPerS, concurrency };
+  progress(`baseline: ${jobsPerS.toFixed(0)} no-op jobs/s, ${contextSwitches.toFixed(1)} context switches per job`);
+  return { jobsPerS, concurrency, contextSwitches };
 }
 
 export async function runPipeline(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings): Promise<PipelineResult> {

@@ -81,12 +81,13 @@ export function printReport(r: Report): void {
       x.missing,
       `${f0(x.rssApi / MiB)} / ${x.rssWorkers.map((w) => f0(w / MiB)).join(' + ')}`,
       `${f0(x.cpuApiMs * 1000)} / ${f0(x.cpuWorkersMs * 1000)} / ${f0(x.cpuPostgresMs * 1000)} / ${f0(x.cpuRedisMs * 1000)} / ${f0(x.cpuBenchMs * 1000)}`,
+      x.contextSwitches.toFixed(1),
     ];
     out.push(
       table(
-        ['run', 'msg/s', 'ack→send p50 ms', 'ack→send p99 ms', 'sends', 'dupl.', 'missing', 'RSS MiB api / workers', 'CPU µs/msg api / workers / postgres / redis / bench'],
+        ['run', 'msg/s', 'ack→send p50 ms', 'ack→send p99 ms', 'sends', 'dupl.', 'missing', 'RSS MiB api / workers', 'CPU µs/msg api / workers / postgres / redis / bench', 'ctx switches/msg'],
         [
-          ['no-op BullMQ worker baseline (jobs/s)', f0(p.baseline.jobsPerS), '', '', '', '', '', '', ''],
+          ['no-op BullMQ worker baseline (jobs/s; per job)', f0(p.baseline.jobsPerS), '', '', '', '', '', '', '', p.baseline.contextSwitches.toFixed(1)],
           row('AI off (fallback reply)', p.aiOff),
           row(`AI on (fake Gemini 50 ms; ${p.aiOn.aiReplies} AI replies)`, p.aiOn),
         ],

@@ -182,6 +182,17 @@ export async function machineCpu(): Promise<Map<string, { group: string; ms: num
   return out;
 }
 
+/**
+ * Context switches on the whole machine since boot (/proc/stat `ctxt`). Each one is a process
+ * woken or preempted — on this 2-vCPU VM the price of every cross-process round trip, and the
+ * figure that separates the pipeline from the no-op baseline (docs/performance.md, fifth round).
+ */
+export async function machineContextSwitches(): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n').find((l) => l.startsWith('ctxt '));
+  return Number(line?.slice(5) ?? Number.NaN);
+}
+
 /** CPU ms per group used between two `machineCpu` snapshots. */
 export function cpuBetween(before: Map<string, { group: string; ms: number }>, after: Map<string, { group: string; ms: number }>): Record<string, number> {
   const used: Record<string, number> = {};
