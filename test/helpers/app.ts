@@ -41,6 +41,10 @@ export async function buildTestApp(t: Teardown, label: string, extraEnv: Record<
     // prefix goes, or their last flush writes keys that outlive the test.
     await resources.counters.stop().catch(() => {});
     await resources.latency.stop().catch(() => {});
+    // Likewise the queues: each writes its meta key once the connection is ready, which a fast
+    // test can outrun — the write would then land after the prefix is gone. A closed queue writes
+    // nothing more (and leaves the shared connection open for the deletion).
+    await Promise.allSettled([resources.inboundQueue.close(), resources.outboundQueue.close(), resources.maintenanceQueue.close()]);
     if (!shared) await deletePrefix(resources.redis, prefix).catch(() => {});
     await resources.close();
   });
