@@ -184,8 +184,9 @@ export async function machineCpu(): Promise<Map<string, { group: string; ms: num
 
 /**
  * Context switches on the whole machine since boot (/proc/stat `ctxt`). Each one is a process
- * woken or preempted — on this 2-vCPU VM the price of every cross-process round trip, and the
- * figure that separates the pipeline from the no-op baseline (docs/performance.md, fifth round).
+ * woken or preempted — on this 2-vCPU VM what a cross-process exchange costs when it is not
+ * batched, and the figure that separates the pipeline from the no-op baseline
+ * (docs/performance.md, fifth round).
  */
 export async function machineContextSwitches(): Promise<number> {
   const { readFile } = await import('node:fs/promises');

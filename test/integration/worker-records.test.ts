@@ -1,7 +1,7 @@
 // The worker's batched hot-path writes against a real PostgreSQL database.
 import t from 'tap';
 import { createDb } from '@switchboard/db';
-import { type ArrivalRow, createHotWrites, recordArrivals, recordSendsFinished, SENDS_FINISHED_SQL } from '../../apps/worker/src/records.js';
+import { type ArrivalRow, createHotWrites, recordArrivals, recordSendsFinished, SENDS_FINISHED_SQL, sendsFinishedInput } from '../../apps/worker/src/records.js';
 import { testDatabase } from '../helpers/db.js';
 
 const id = (n: number) => n.toString(16).padStart(32, '0');
@@ -114,7 +114,7 @@ t.test('sends finished: events are found through their index, not by reading the
     insert into events (id, channel, page_id, sender_hash, type, status, event_at, received_at)
     select lpad(to_hex(i), 32, '0'), 'messenger', '1', 'user-' || i, 'text', 'processing', now(), now() from generate_series(1, 20000) i`;
   const rows = [1, 2, 3].map((n) => ({ eventId: id(n), channel: 'messenger', pageId: '1', senderHash: `user-${n}`, path: 'fallback', reason: 'ai_disabled', decideMs: 0, status: 'sent' as const, parts: 1, messageIds: [`m-${n}`], endToEndMs: 5 }));
-  const input = JSON.stringify(rows.map((r) => ({ event_id: r.eventId, channel: r.channel, page_id: r.pageId, sender_hash: r.senderHash, path: r.path, reason: r.reason, decide_ms: r.decideMs, status: r.status, parts: r.parts, message_ids: r.messageIds, e2e_ms: r.endToEndMs })));
+  const input = sendsFinishedInput(rows);
   for (const analyzed of [false, true]) {
     if (analyzed) await dbh.sql`analyze events`;
     const [explained] = await dbh.sql.unsafe(`explain (format json) ${SENDS_FINISHED_SQL}`, [input]);

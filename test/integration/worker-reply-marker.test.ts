@@ -4,12 +4,17 @@ import { createWorkerConnection, SENDING, SENT_DONE_TTL_S, SENT_MARKER_TTL_S } f
 import { claimPart, defineReplyMarkerScripts, markEcho, markPart } from '../../apps/worker/src/reply-marker.js';
 import { REDIS_URL, testRedis } from '../helpers/redis.js';
 
-t.test('claim and mark: one script call each, mixed freely with other commands in one pipelined batch', async (t) => {
-  const { redis: admin, prefix } = await testRedis(t, 'reply-marker');
+/** An admin connection, an auto-pipelined worker connection with the scripts, and one marker key. */
+async function markerSetup(t: Parameters<typeof testRedis>[0], label: string, event: string) {
+  const { redis: admin, prefix } = await testRedis(t, label);
   const conn = createWorkerConnection(REDIS_URL);
   t.teardown(() => conn.disconnect());
   defineReplyMarkerScripts(conn);
-  const key = `${prefix}:sent:${'e'.repeat(32)}`;
+  return { admin, conn, prefix, key: `${prefix}:sent:${event.repeat(32)}` };
+}
+
+t.test('claim and mark: one script call each, mixed freely with other commands in one pipelined batch', async (t) => {
+  const { admin, conn, prefix, key } = await markerSetup(t, 'reply-marker', 'e');
 
   // A batch is already open (the GET) when the scripts are called in the same tick.
   const [, first, again] = await Promise.all([conn.get(`${prefix}:other`), claimPart(conn, key, 0), claimPart(conn, key, 0)]);
@@ -25,11 +30,7 @@ t.test('claim and mark: one script call each, mixed freely with other commands i
 });
 
 t.test('expiry: unfinished markers live 14 days, done ones two, and an echo lengthens neither', async (t) => {
-  const { redis: admin, prefix } = await testRedis(t, 'reply-marker-ttl');
-  const conn = createWorkerConnection(REDIS_URL);
-  t.teardown(() => conn.disconnect());
-  defineReplyMarkerScripts(conn);
-  const key = `${prefix}:sent:${'a'.repeat(32)}`;
+  const { admin, conn, prefix, key } = await markerSetup(t, 'reply-marker-ttl', 'a');
 
   await claimPart(conn, key, 0);
   await markPart(conn, key, 0, 'm_0', false);

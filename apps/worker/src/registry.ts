@@ -63,7 +63,8 @@ export class WorkerRegistry {
         const data = job.data as { eventId?: string; channel?: string; pageId?: string; senderHash?: string | null };
         recordDeadLetter(this.r, job.data, err.message).catch(() => {});
         // A dead letter stays replayable for 14 days; its reply-sent marker must outlive it even
-        // when every part went out (a `done` marker is otherwise kept two days).
+        // when every part went out (a `done` marker is otherwise kept two days). Apart from
+        // recordDeadLetter: a send dead-lettered after `done` failed on PostgreSQL, which may still be down.
         if (queue === QUEUES.outbound && data.eventId)
           this.r.redis.expire(sentMarkerKey(this.r.config.queuePrefix, data.eventId), SENT_MARKER_TTL_S).catch(() => {});
         if (queue === QUEUES.inbound && data.eventId && data.channel && data.pageId)
