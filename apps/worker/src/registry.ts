@@ -1,13 +1,10 @@
 import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
-import { backoffDelay, inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName, SENT_MARKER_TTL_S, sentMarkerKey } from '@switchboard/queue';
+import { inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName, SENT_MARKER_TTL_S, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from './conversation-lock.js';
 import { createInboundProcessor } from './processors/inbound.js';
 import { createMaintenanceProcessor } from './processors/maintenance.js';
 import { createOutboundProcessor, recordDeadLetter } from './processors/outbound.js';
 import type { WorkerResources } from './resources.js';
-
-/** A rate-limited send waits at least this long, longer when Meta says how long. */
-const RATE_LIMIT_MIN_DELAY_MS = 10_000;
 
 /**
  * The one place a BullMQ Worker is created: concurrency, the jittered backoff strategy, listeners
@@ -44,10 +41,8 @@ export class WorkerRegistry {
       settings: {
         backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
           if (type !== JITTER_BACKOFF) return 0;
-          const base = backoffDelay(attemptsMade);
           const e = err as (Error & { rateLimited?: boolean; retryAfterMs?: number | null }) | undefined;
-          if (e?.rateLimited) return Math.max(base * 4, e.retryAfterMs ?? 0, RATE_LIMIT_MIN_DELAY_MS);
-          return base;
+          return sendRetryDelay(attemptsMade, e?.rateLimited === true, e?.retryAfterMs);
         },
       },
     });
@@ -62,10 +57,11 @@ export class WorkerRegistry {
         this.r.counters.count('dead_lettered', { queue });
         const data = job.data as { eventId?: string; channel?: string; pageId?: string; senderHash?: string | null };
         recordDeadLetter(this.r, job.data, err.message).catch(() => {});
-        // A dead letter stays replayable for 14 days; its reply-sent marker must outlive it even
+        // A dead letter stays replayable for 14 days; its reply-sent marker (if any part of the
+        // reply was tried, by the send job or the inbound job's own first attempt) must outlive it even
         // when every part went out (a `done` marker is otherwise kept two days). Apart from
         // recordDeadLetter: a send dead-lettered after `done` failed on PostgreSQL, which may still be down.
-        if (queue === QUEUES.outbound && data.eventId)
+        if (queue !== QUEUES.maintenance && data.eventId)
           this.r.redis.expire(sentMarkerKey(this.r.config.queuePrefix, data.eventId), SENT_MARKER_TTL_S).catch(() => {});
         if (queue === QUEUES.inbound && data.eventId && data.channel && data.pageId)
           this.sequencer.forget(conversationOf({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash ?? null }), data.eventId).catch(() => {});

@@ -28,6 +28,15 @@ export function backoffDelay(attemptsMade: number, random = Math.random): number
 
 export const JITTER_BACKOFF = 'jittered-exponential';
 
+/** A rate-limited send waits at least this long, longer when Meta says how long. */
+export const RATE_LIMIT_MIN_DELAY_MS = 10_000;
+
+/** The wait before a failed send's next attempt: backoffDelay, and slower when Meta throttled us. */
+export function sendRetryDelay(attemptsMade: number, rateLimited: boolean, retryAfterMs: number | null | undefined): number {
+  const base = backoffDelay(attemptsMade);
+  return rateLimited ? Math.max(base * 4, retryAfterMs ?? 0, RATE_LIMIT_MIN_DELAY_MS) : base;
+}
+
 export function inboundJobOptions(): JobsOptions {
   return {
     attempts: 5,

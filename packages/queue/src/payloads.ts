@@ -8,6 +8,30 @@ import { z } from 'zod';
  */
 export const channelSchema = z.enum(['messenger', 'instagram', 'whatsapp']);
 
+export const outboundJobSchema = z.object({
+  v: z.literal(1),
+  /** The inbound event this answers: the "reply sent" marker is keyed by it. */
+  eventId: z.string().regex(/^[0-9a-f]{32}$/),
+  channel: channelSchema,
+  pageId: z.string().min(1),
+  senderHash: z.string(),
+  path: z.enum(['ai', 'fallback']),
+  reason: z.string(),
+  /** How long deciding the text took (the AI call, when taken). */
+  decideMs: z.number().int().nonnegative().optional(),
+  /** When the webhook was acknowledged (ms): end-to-end latency is measured from here. */
+  receivedAt: z.number().int().nonnegative(),
+  /** Sealed `OutboundPersonal`. */
+  sealed: z.string().min(1),
+  /**
+   * Set when the inbound job's own first attempt at the send (processors/inbound.ts) failed and
+   * handed the send over: what failed, whether Meta may have delivered it anyway (a timeout), and
+   * whether the error was permanent (then this job dead-letters without calling Meta again).
+   */
+  prior: z.object({ detail: z.string().max(500), timeout: z.boolean(), final: z.boolean() }).optional(),
+});
+export type OutboundJob = z.infer<typeof outboundJobSchema>;
+
 export const inboundJobSchema = z.object({
   v: z.literal(1),
   eventId: z.string().regex(/^[0-9a-f]{32}$/),
@@ -28,6 +52,11 @@ export const inboundJobSchema = z.object({
   named: z.boolean().optional(),
   /** Sealed `InboundPersonal`. */
   sealed: z.string().min(1),
+  /**
+   * The decided reply, written into the job before its first part is sent: a run of this job after
+   * a crash sends this reply instead of deciding again (the AI may answer differently).
+   */
+  reply: outboundJobSchema.optional(),
 });
 export type InboundJob = z.infer<typeof inboundJobSchema>;
 
@@ -41,24 +70,6 @@ export const inboundPersonalSchema = z.object({
   mid: z.string().nullable().optional(),
 });
 export type InboundPersonal = z.infer<typeof inboundPersonalSchema>;
-
-export const outboundJobSchema = z.object({
-  v: z.literal(1),
-  /** The inbound event this answers: the "reply sent" marker is keyed by it. */
-  eventId: z.string().regex(/^[0-9a-f]{32}$/),
-  channel: channelSchema,
-  pageId: z.string().min(1),
-  senderHash: z.string(),
-  path: z.enum(['ai', 'fallback']),
-  reason: z.string(),
-  /** How long deciding the text took (the AI call, when taken). */
-  decideMs: z.number().int().nonnegative().optional(),
-  /** When the webhook was acknowledged (ms): end-to-end latency is measured from here. */
-  receivedAt: z.number().int().nonnegative(),
-  /** Sealed `OutboundPersonal`. */
-  sealed: z.string().min(1),
-});
-export type OutboundJob = z.infer<typeof outboundJobSchema>;
 
 export const outboundPersonalSchema = z.object({
   recipientId: z.string().min(1),

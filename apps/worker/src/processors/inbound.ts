@@ -14,6 +14,7 @@ import {
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
 import type { WorkerResources } from '../resources.js';
 import { markEcho } from '../reply-marker.js';
+import { createSender, type Handover, openReply, type SendOutcome } from './outbound.js';
 
 /** Event types that get an answer; everything else is recorded only (CONTRACT §4). */
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);
@@ -24,7 +25,7 @@ const SENDABLE = new Set(['messenger', 'instagram']);
 /** When a conversation is busy, try again shortly (with jitter so waiting jobs do not collide). */
 const BUSY_RETRY_MS = 200;
 
-type Outcome = 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate';
+type Outcome = 'replied' | 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate';
 
 /**
  * Decides what (if anything) to answer for one inbound event, idempotently:
@@ -35,7 +36,9 @@ type Outcome = 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'stand
 export function createInboundProcessor(r: WorkerResources) {
   const { config, sealer, counters, responder, outboundQueue, logger } = r;
   const sequencer = new ConversationSequencer(r.redis, config.queuePrefix, inboundJobKeyBase(config.queuePrefix));
-  const outboundOptions = outboundJobOptions(config.worker.sendMaxAttempts);
+  // The send job takes over after the inline attempt, which counts as the first.
+  const outboundOptions = outboundJobOptions(Math.max(1, config.worker.sendMaxAttempts - 1));
+  const sender = createSender(r);
 
   return async function processInbound(job: Job, token?: string): Promise<Outcome> {
     const parsed = inboundJobSchema.safeParse(job.data);
@@ -75,8 +78,9 @@ export function createInboundProcessor(r: WorkerResources) {
     const first = await recordArrival(data, settled);
     if (first === 'already_processed') return 'duplicate';
     // A retried job (a crash or a stalled lock after the hand-over): the reply was decided and its
-    // send handed over already — deciding again would call the AI a second time for nothing.
-    if (first === 'again' && !settled && (await replyHandedOver(data.eventId))) return 'duplicate';
+    // send handed over already — deciding again would call the AI a second time for nothing. A
+    // reply decided but not handed over (`data.reply`) is sent below, not decided again.
+    if (first === 'again' && !settled && (await replyHandedOver(data))) return 'duplicate';
     if (settled === 'echo_ours') await noteEcho(personal);
     if (settled) {
       counters.count('events_processed', { channel: data.channel, outcome: settled });
@@ -105,16 +109,21 @@ export function createInboundProcessor(r: WorkerResources) {
     if (data.standby) return 'standby';
     if (!SENDABLE.has(data.channel)) return 'unsupported_channel';
     if (!personal.senderId || !data.senderHash || !(personal.text ?? personal.payload)) return 'not_answered';
-    if (Date.now() - data.timestamp > config.worker.staleAfterMs) {
+    // A reply already decided (a run after a crash) is sent however late: a part may be out.
+    if (!data.reply && Date.now() - data.timestamp > config.worker.staleAfterMs) {
       logger.info({ eventId: data.eventId, channel: data.channel }, 'event too old to answer; recorded only');
       return 'stale';
     }
     return null;
   }
 
-  /** Whether the event's send job exists (in any state) or a part of its reply already went out. */
-  async function replyHandedOver(eventId: string): Promise<boolean> {
-    return (await r.redis.exists(outboundQueue.toKey(eventId), sentMarkerKey(config.queuePrefix, eventId))) > 0;
+  /**
+   * Whether the event's send job exists (in any state) — or, for a job that has no decided reply in
+   * its data (written before this version sent inline), whether a part of its reply went out.
+   */
+  async function replyHandedOver(data: InboundJob): Promise<boolean> {
+    const keys = data.reply ? [outboundQueue.toKey(data.eventId)] : [outboundQueue.toKey(data.eventId), sentMarkerKey(config.queuePrefix, data.eventId)];
+    return (await r.redis.exists(...keys)) > 0;
   }
 
   async function recordArrival(data: InboundJob, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
@@ -135,23 +144,35 @@ export function createInboundProcessor(r: WorkerResources) {
   }
 
   /**
-   * Decides the text and hands the send to its own outbound job (job id = event id), so a send is
-   * retried, dead-lettered or replayed without running the AI again. The job carries the decision
-   * (path, reason, latency), and the send records the reply row and the event's outcome in one
-   * statement when it finishes — or is held or dead-lettered; until then the event is
-   * `processing`. If the process dies before the hand-over, the retried job decides again; after
-   * it, `replyHandedOver` stops the retry, and the reply-sent marker covers the rest.
+   * Decides the text, keeps the decision in the job (so a run after a crash sends the same reply
+   * and does not ask the AI again), and makes the send's first attempt right here: in the common
+   * case the reply goes out with no second job. Whatever that attempt cannot finish — a Graph
+   * error, a held Page, a part left "sending" by a crash — goes to its own outbound job (job id =
+   * event id) with the decision, so the send is retried, held, dead-lettered or replayed without
+   * running the AI again. The send records the reply row and the event's outcome in one statement
+   * when it finishes; until then the event is `processing`.
    */
   async function answer(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
+    const decided = data.reply ? { outbound: data.reply, reply: openReply(sealer, data.reply) } : await decide(job, data, personal);
+    const log = logger.child({ queue: 'inbound', job: job.id, attempt: job.attemptsMade + 1, eventId: data.eventId, pageId: data.pageId });
+    const result: SendOutcome | Handover = await sender.deliver(decided.outbound, decided.reply, { attemptsMade: 0, inline: true, log });
+    if (typeof result === 'string') return 'replied';
+    const outbound: OutboundJob = result.prior ? { ...decided.outbound, prior: result.prior } : decided.outbound;
+    await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId, ...(result.delayMs > 0 ? { delay: result.delayMs } : {}) });
+    return 'reply_queued';
+  }
+
+  /** Asks the responder (AI or fallback) and writes the decision into the job before anything is sent. */
+  async function decide(job: Job, data: InboundJob, personal: InboundPersonal): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
     const senderHash = data.senderHash as string;
     const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string });
     const decideMs = Math.round(decision.latencyMs);
-    // One info line per reply is "reply sent" (outbound); this one is for debugging, unless the AI failed.
+    // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
     logger[decision.error ? 'info' : 'debug'](
       { eventId: data.eventId, job: job.id, channel: data.channel, pageId: data.pageId, user: senderHash.slice(0, 12), path: decision.path, reason: decision.reason, ms: decideMs, ...(decision.error ? { error: decision.error } : {}) },
       'reply decided',
     );
-    const outboundPersonal: OutboundPersonal = { recipientId: personal.senderId as string, text: decision.text };
+    const reply: OutboundPersonal = { recipientId: personal.senderId as string, text: decision.text };
     const outbound: OutboundJob = {
       v: 1,
       eventId: data.eventId,
@@ -162,9 +183,9 @@ export function createInboundProcessor(r: WorkerResources) {
       reason: decision.reason,
       decideMs,
       receivedAt: data.receivedAt,
-      sealed: sealer.sealJson(outboundPersonal, data.eventId),
+      sealed: sealer.sealJson(reply, data.eventId),
     };
-    await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId });
-    return 'reply_queued';
+    await job.updateData({ ...data, reply: outbound });
+    return { outbound, reply };
   }
 }

@@ -3,11 +3,62 @@ import { eq } from 'drizzle-orm';
 import { type Database, events, replies } from '@switchboard/db';
 import { GraphApiError, splitMessage } from '@switchboard/meta';
 import { releaseHeldSends } from '@switchboard/pages';
-import { echoField, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema, SENDING, sendMetadata, sentMarkerKey } from '@switchboard/queue';
+import { echoField, inboundJobSchema, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema, SENDING, sendMetadata, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
 import { claimPart, markPart } from '../reply-marker.js';
 import type { WorkerResources } from '../resources.js';
 
 export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held';
+
+/**
+ * What a first attempt made by the inbound job (inline) returns instead of throwing, holding or
+ * waiting for an echo: the send goes to its own outbound job, after `delayMs`, with `prior` saying
+ * how the inline attempt ended.
+ */
+export interface Handover {
+  delayMs: number;
+  prior?: NonNullable<OutboundJob['prior']>;
+}
+
+export interface Attempt {
+  /** Earlier attempts at this send (an inline attempt counts as one). */
+  attemptsMade: number;
+  /** The inbound job's first attempt: hand over to an outbound job rather than retry, hold or wait. */
+  inline: boolean;
+  log: WorkerResources['logger'];
+}
+
+/** Opens a send's sealed recipient and text (UnrecoverableError when it cannot be opened). */
+export function openReply(sealer: WorkerResources['sealer'], data: OutboundJob): OutboundPersonal {
+  try {
+    return outboundPersonalSchema.parse(sealer.openJson(data.sealed, data.eventId));
+  } catch {
+    throw new UnrecoverableError('outbound payload cannot be opened (wrong ENCRYPTION_KEY?)');
+  }
+}
+
+/**
+ * The outbound queue's processor: one send job, retried by BullMQ with backoff, dead-lettered on
+ * permanent errors, held while the Page's token is invalid (see createSender).
+ */
+export function createOutboundProcessor(r: WorkerResources) {
+  const sender = createSender(r);
+  return async function processOutbound(job: Job): Promise<SendOutcome> {
+    const parsed = outboundJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError('invalid outbound job payload');
+    const data: OutboundJob = parsed.data;
+    const personal = openReply(r.sealer, data);
+    const log = r.logger.child({ queue: 'outbound', job: job.id, attempt: job.attemptsMade + 1, eventId: data.eventId, pageId: data.pageId });
+    if (data.prior?.final) {
+      // The inline attempt met a permanent error: dead-letter without calling Meta again. A replay
+      // of the dead letter runs without `prior`, and sends.
+      const { prior, ...rest } = data;
+      await job.updateData(rest);
+      throw new UnrecoverableError(prior?.detail);
+    }
+    const outcome = await sender.deliver(data, personal, { attemptsMade: job.attemptsMade + (data.prior ? 1 : 0), inline: false, log });
+    return outcome as SendOutcome;
+  };
+}
 
 /**
  * Sends one reply through the Graph Send API, exactly once in effect: a per-event marker
@@ -18,25 +69,19 @@ export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held';
  * guarantees"). Claiming a part and reading what went before is one script call; recording its
  * message id another.
  *
+ * The first attempt is made by the inbound job right after deciding (inline: no second job in the
+ * common case); when it cannot finish it returns a Handover and the outbound job does the rest.
+ *
  * Errors follow one table (@switchboard/meta classifyGraphError):
  * transient/rate-limited → rethrow (backoff with jitter, slower for rate limits);
  * permanent/page-restricted → UnrecoverableError (dead-letter at once);
  * token invalid → mark the Page's token invalid and hold the send until a new token is registered.
  */
-export function createOutboundProcessor(r: WorkerResources) {
-  const { config, dbh, sealer, counters, latency, pages, graph, logger, redis } = r;
+export function createSender(r: WorkerResources) {
+  const { config, dbh, counters, latency, pages, graph, redis } = r;
 
-  return async function processOutbound(job: Job): Promise<SendOutcome> {
-    const parsed = outboundJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError('invalid outbound job payload');
-    const data: OutboundJob = parsed.data;
-    let personal: OutboundPersonal;
-    try {
-      personal = outboundPersonalSchema.parse(sealer.openJson(data.sealed, data.eventId));
-    } catch {
-      throw new UnrecoverableError('outbound payload cannot be opened (wrong ENCRYPTION_KEY?)');
-    }
-    const log = logger.child({ queue: 'outbound', job: job.id, attempt: job.attemptsMade + 1, eventId: data.eventId, pageId: data.pageId });
+  async function deliver(data: OutboundJob, personal: OutboundPersonal, attempt: Attempt): Promise<SendOutcome | Handover> {
+    const { log } = attempt;
     const parts = splitMessage(personal.text, data.channel);
     const marker = sentMarkerKey(config.queuePrefix, data.eventId);
     const resolved = await pages.resolve(data.pageId);
@@ -52,7 +97,7 @@ export function createOutboundProcessor(r: WorkerResources) {
       counters.count('sends', { result: 'dry_run' });
       return 'dry_run';
     }
-    if (resolved.status === 'invalid') return hold(data, log);
+    if (resolved.status === 'invalid') return attempt.inline ? { delayMs: 0 } : hold(data, log);
 
     const messageIds: string[] = [];
     for (const [index, text] of parts.entries()) {
@@ -65,7 +110,9 @@ export function createOutboundProcessor(r: WorkerResources) {
         continue;
       }
       if (state === SENDING) {
-        // A previous attempt died mid-call: Meta may have delivered this part. Its echo says so.
+        // A previous attempt died mid-call: Meta may have delivered this part. Its echo says so,
+        // and waiting for it is the send job's work.
+        if (attempt.inline) return { delayMs: 0 };
         const echoed = before[echoField(index)] ?? (await waitForEcho(marker, index));
         if (echoed) {
           log.info({ part: index }, "part confirmed by Meta's echo; not sent again");
@@ -87,27 +134,7 @@ export function createOutboundProcessor(r: WorkerResources) {
         await markPart(redis, marker, index, result.messageId, index === parts.length - 1);
       } catch (err) {
         if (!(err instanceof GraphApiError)) throw err;
-        // Meta answered with an error: this part was not delivered, nothing to wait for on retry.
-        if (err.status !== null && !err.timeout) await redis.hdel(marker, String(index));
-        counters.count('send_errors', { code: err.code ?? (err.status ? `http_${err.status}` : 'network'), kind: err.kind });
-        if (err.kind === 'token_invalid') {
-          await pages.markInvalid(data.pageId, data.channel, `graph error ${err.code ?? ''}`.trim());
-          log.error({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId }, "page token rejected by Meta; holding this page's sends");
-          return hold(data, log);
-        }
-        const detail = `graph ${err.kind} code=${err.code ?? 'none'} subcode=${err.subcode ?? 'none'} status=${err.status ?? 'none'}`;
-        if (err.kind === 'permanent' || err.kind === 'page_restricted') {
-          log.warn({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId, kind: err.kind }, 'permanent send error; dead-lettered');
-          throw new UnrecoverableError(detail);
-        }
-        // A timed-out send may have been delivered: retry it at most once (META-PLATFORM.md).
-        if (err.timeout && job.attemptsMade >= 1) throw new UnrecoverableError(`${detail} timeout`);
-        counters.count('sends', { result: 'retried' });
-        log.warn({ code: err.code, subcode: err.subcode, kind: err.kind, fbtrace_id: err.fbtraceId }, 'transient send error; will retry');
-        const retry = new Error(detail) as Error & { retryAfterMs?: number | null; rateLimited?: boolean };
-        retry.retryAfterMs = err.retryAfterMs;
-        retry.rateLimited = err.kind === 'rate_limited';
-        throw retry;
+        return failed(err, data, attempt, marker, index);
       }
     }
     await finish(data, 'sent', parts.length, messageIds);
@@ -118,7 +145,36 @@ export function createOutboundProcessor(r: WorkerResources) {
     counters.observe('reply_latency_seconds', e2e / 1000, { channel: data.channel });
     log.info({ parts: parts.length, path: data.path, reason: data.reason, e2e_ms: e2e }, 'reply sent');
     return 'sent';
-  };
+  }
+
+  /** Meta answered a part with an error: the table above, or the hand-over of an inline attempt. */
+  async function failed(err: GraphApiError, data: OutboundJob, attempt: Attempt, marker: string, index: number): Promise<SendOutcome | Handover> {
+    const { log } = attempt;
+    // Meta answered with an error: this part was not delivered, nothing to wait for on retry.
+    if (err.status !== null && !err.timeout) await redis.hdel(marker, String(index));
+    counters.count('send_errors', { code: err.code ?? (err.status ? `http_${err.status}` : 'network'), kind: err.kind });
+    if (err.kind === 'token_invalid') {
+      await pages.markInvalid(data.pageId, data.channel, `graph error ${err.code ?? ''}`.trim());
+      log.error({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId }, "page token rejected by Meta; holding this page's sends");
+      return attempt.inline ? { delayMs: 0 } : hold(data, log);
+    }
+    const detail = `graph ${err.kind} code=${err.code ?? 'none'} subcode=${err.subcode ?? 'none'} status=${err.status ?? 'none'}`;
+    if (err.kind === 'permanent' || err.kind === 'page_restricted') {
+      log.warn({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId, kind: err.kind }, 'permanent send error; dead-lettered');
+      if (attempt.inline) return { delayMs: 0, prior: { detail, timeout: false, final: true } };
+      throw new UnrecoverableError(detail);
+    }
+    // A timed-out send may have been delivered: retry it at most once (META-PLATFORM.md).
+    if (err.timeout && attempt.attemptsMade >= 1) throw new UnrecoverableError(`${detail} timeout`);
+    counters.count('sends', { result: 'retried' });
+    log.warn({ code: err.code, subcode: err.subcode, kind: err.kind, fbtrace_id: err.fbtraceId }, 'transient send error; will retry');
+    const rateLimited = err.kind === 'rate_limited';
+    if (attempt.inline) return { delayMs: sendRetryDelay(1, rateLimited, err.retryAfterMs), prior: { detail, timeout: err.timeout, final: false } };
+    const retry = new Error(detail) as Error & { retryAfterMs?: number | null; rateLimited?: boolean };
+    retry.retryAfterMs = err.retryAfterMs;
+    retry.rateLimited = rateLimited;
+    throw retry;
+  }
 
   async function alreadySent(data: OutboundJob, marker: Record<string, string>): Promise<SendOutcome> {
     const ids = Object.entries(marker)
@@ -160,7 +216,7 @@ export function createOutboundProcessor(r: WorkerResources) {
    * Holds the send (not retried in a loop, not lost) until a new token is registered. If the token
    * was replaced while we were holding, release at once so nothing waits for a PUT that already came.
    */
-  async function hold(data: OutboundJob, log: typeof logger): Promise<SendOutcome> {
+  async function hold(data: OutboundJob, log: Attempt['log']): Promise<SendOutcome> {
     await pages.hold(data.pageId, { eventId: data.eventId, data: JSON.stringify(data) });
     await upsertReply(dbh.db, data, { status: 'held' });
     counters.count('sends', { result: 'held' });
@@ -168,6 +224,8 @@ export function createOutboundProcessor(r: WorkerResources) {
     await releaseHeldSends(pages, r.outboundQueue, config.worker.sendMaxAttempts, data.pageId);
     return 'held';
   }
+
+  return { deliver };
 }
 
 type ReplyUpdate = Partial<Pick<typeof replies.$inferInsert, 'status' | 'parts' | 'graphMessageIds' | 'sentAt' | 'endToEndMs' | 'errorCode'>>;
@@ -187,8 +245,9 @@ async function upsertReply(db: Pick<Database, 'insert'>, data: OutboundJob, set:
 export async function recordDeadLetter(r: Pick<WorkerResources, 'dbh'>, jobData: unknown, reason: string): Promise<void> {
   const code = /code=(\d+)/.exec(reason)?.[1];
   const errorCode = code ? Number(code) : null;
-  const outbound = outboundJobSchema.safeParse(jobData);
-  if (outbound.success) await upsertReply(r.dbh.db, outbound.data, { status: 'dead_letter', errorCode });
+  // A send job, or an inbound job that had decided its reply (and may have tried to send it).
+  const reply = outboundJobSchema.safeParse(jobData).data ?? inboundJobSchema.safeParse(jobData).data?.reply;
+  if (reply) await upsertReply(r.dbh.db, reply, { status: 'dead_letter', errorCode });
   const eventId = (jobData as { eventId?: unknown }).eventId;
   if (typeof eventId !== 'string') return;
   await r.dbh.db
