@@ -7,6 +7,7 @@ import type { Job } from 'bullmq';
 import { createLogger } from '@switchboard/observability';
 import { inboundJobSchema } from '@switchboard/queue';
 import { createInboundProcessor } from '../../apps/worker/src/processors/inbound.js';
+import { recordDeadLetter } from '../../apps/worker/src/processors/outbound.js';
 import { createWorkerResources } from '../../apps/worker/src/resources.js';
 import { buildTestApp } from '../helpers/app.js';
 import { startFakeGemini } from '../helpers/fake-gemini.js';
@@ -116,6 +117,20 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     t.equal(gemini.calls.length, calls, 'not decided again');
     t.same(sendsTo(user).map((s) => s.text), [AI_TEXT], 'the reply decided first, once');
     gemini.setReply(AI_TEXT);
+  });
+
+  await t.test('an inbound job dead-lettered after deciding records its reply as dead-lettered', async (t) => {
+    graph.failNextSends({ status: 500, code: 2 });
+    const job = await arrive('900000000000075');
+    const eventId = job.data.eventId as string;
+    t.equal(await processInbound(job), 'reply_queued');
+    await worker.outboundQueue.remove(eventId);
+    // What the registry does when the job fails for good (its attempts used up).
+    await recordDeadLetter(worker, (await reread(job)).data, 'graph transient code=2 subcode=none status=500');
+    const [reply] = await sql`select status, error_code, path from replies where event_id = ${eventId}`;
+    t.same([reply?.status, reply?.error_code, reply?.path], ['dead_letter', 2, 'ai'], 'the decided reply, dead-lettered');
+    const [event] = await sql`select status, last_error_code from events where id = ${eventId}`;
+    t.same([event?.status, event?.last_error_code], ['dead_letter', 2]);
   });
 
   await t.test('a job from before this version (no decision kept) whose reply went out is not answered again', async (t) => {
