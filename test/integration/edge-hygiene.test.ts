@@ -54,6 +54,22 @@ t.test('HSTS in production', async (t) => {
   t.equal(health.json().security.https_enforced, true, 'REQUIRE_HTTPS defaults to true in production');
 });
 
+t.test('webhook responses carry the compact set for machines; pages for people carry helmet\'s full set', async (t) => {
+  const ctx = await buildTestApp(t, 'edge', { NODE_ENV: 'production', REQUIRE_HTTPS: 'true' });
+  const webhook = new Set(['handshake', 'handshake refused', 'event accepted', 'https refused', 'bad signature', '415', '413']);
+  for (const [what, req] of sampleRequests(ctx)) {
+    const res = await ctx.app.inject(req);
+    if (webhook.has(what)) {
+      t.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", `${what}: a CSP that allows nothing`);
+      t.notOk(res.headers['cross-origin-opener-policy'], `${what}: no browser-page headers`);
+      t.notOk(res.headers['x-dns-prefetch-control'], `${what}: no browser-page headers`);
+    } else {
+      t.match(res.headers['content-security-policy'], /default-src 'self'/, `${what}: the dashboard's CSP`);
+      t.equal(res.headers['cross-origin-opener-policy'], 'same-origin', `${what}: helmet's full set`);
+    }
+  }
+});
+
 t.test('x-request-id: a sane caller id is echoed, anything else replaced', async (t) => {
   const ctx = await buildTestApp(t, 'edge');
   const echoed = await ctx.app.inject({ url: '/health', headers: { 'x-request-id': 'lb-7f3a.9_x-1' } });

@@ -45,6 +45,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route logs its own line on success; skip the generic "request completed" line. */
     quietLog?: boolean;
+    /** Only machines read the route's responses (webhooks): the compact security header set. */
+    machineFacing?: boolean;
   }
 }
 

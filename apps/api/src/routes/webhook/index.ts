@@ -60,7 +60,7 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
     app.get(
       path,
       {
-        config: { rateLimit: false },
+        config: { rateLimit: false, machineFacing: true },
         // The contract answers anything but a valid handshake with 403, a malformed query included
         // (a repeated parameter arrives as an array and fails the schema): no 400 here.
         attachValidation: true,
@@ -85,7 +85,7 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
     );
 
     // `quietLog`: the line below replaces the generic per-request line (one log line per webhook).
-    app.post(path, { onRequest: requireHttps, config: { rateLimit: false, quietLog: true } }, async (request, reply) => {
+    app.post(path, { onRequest: requireHttps, config: { rateLimit: false, quietLog: true, machineFacing: true } }, async (request, reply) => {
       const raw = request.body;
       if (!Buffer.isBuffer(raw) || !verifySignature(raw, request.headers['x-hub-signature-256'] as string | undefined)) {
         resources.counters.incr('webhook_signature_failures');
