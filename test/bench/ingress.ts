@@ -44,7 +44,9 @@ async function startServer(td: Teardown, which: 'a' | 'b' | 'c', env: Record<str
     await waitHttp(`http://127.0.0.1:${port}/health`);
     return { child, url: `http://127.0.0.1:${port}/webhook` };
   }
-  const child = startChild(td, tsEntry(which === 'a' ? 'servers/bare-server.ts' : 'servers/floor-server.ts'), childEnv, prof);
+  // With the real API's node flags (its package.json script), so the three differ only in the work.
+  const flags = scriptArgs('start:api').filter((a) => a.startsWith('--'));
+  const child = startChild(td, [...flags, ...tsEntry(which === 'a' ? 'servers/bare-server.ts' : 'servers/floor-server.ts')], childEnv, prof);
   await child.waitFor(/^listening /);
   return { child, url: `http://127.0.0.1:${port}/webhook` };
 }
