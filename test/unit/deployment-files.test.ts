@@ -49,7 +49,7 @@ t.test('docker-compose.yml runs the whole system', async (t) => {
   t.same(s.api?.command, ['node', 'apps/api/dist/server.js']);
   t.match(s.api?.healthcheck?.test?.join(' '), /\/health/);
   // The worker runs with a larger young generation (docs/performance.md): the same flags wherever it starts.
-  t.same(s.worker?.command, ['node', '--min-semi-space-size=64', '--max-semi-space-size=64', 'apps/worker/dist/main.js']);
+  t.same(s.worker?.command, ['node', '--single-threaded-gc', '--min-semi-space-size=64', '--max-semi-space-size=64', 'apps/worker/dist/main.js']);
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
   t.equal(pkg.scripts['start:api'], 'node apps/api/dist/server.js', 'compose and npm run the same entry point');
   t.equal(pkg.scripts['start:worker'], s.worker?.command?.join(' '));
