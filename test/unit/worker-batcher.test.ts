@@ -39,6 +39,27 @@ t.test('while flushes run, later writes wait and then go together', async (t) =>
   t.same(await Promise.all(rest), [2, 3, 4]);
 });
 
+t.test('lingerMs: writes arriving within the linger share the statement; without it they do not', async (t) => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const spread = async (lingerMs: number) => {
+    const batches: number[][] = [];
+    const b = new Batcher<number, number>(
+      async (items) => {
+        batches.push(items);
+        return items;
+      },
+      { maxInFlight: 1, lingerMs },
+    );
+    const first = b.add(1);
+    await sleep(5);
+    const second = b.add(2);
+    t.same(await Promise.all([first, second]), [1, 2], 'each caller gets its own result');
+    return batches;
+  };
+  t.same(await spread(0), [[1], [2]], 'no linger: the first write goes at once');
+  t.same(await spread(50), [[1, 2]], 'a 50 ms linger: one statement');
+});
+
 t.test('equal keys never share a batch; maxBatch bounds a batch', async (t) => {
   const batches: string[][] = [];
   const b = new Batcher<string, string>(

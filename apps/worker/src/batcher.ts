@@ -1,10 +1,9 @@
 /**
- * Groups the writes of concurrently running jobs into one statement ("natural batching"): a write
- * that arrives while no flush is running starts one at the next turn of the event loop, together
- * with whatever else arrived in that turn; writes that arrive while flushes are running wait for
- * one to finish and then go together. No timer: an idle worker writes at once, a busy one writes
- * in groups. Each caller's promise settles when its own row is committed, so a job never completes
- * before its write — batching changes the cost, not the guarantees.
+ * Groups the writes of concurrently running jobs into one statement: a write that arrives while no
+ * flush is running starts one after `lingerMs` (or at the next turn of the event loop), together
+ * with whatever else arrived meanwhile; writes that arrive while flushes are running wait for one
+ * to finish and then go together. Each caller's promise settles when its own row is committed, so
+ * a job never completes before its write — batching changes the cost, not the guarantees.
  *
  * Items with the same key never share a batch (one statement may not upsert a row twice); a batch
  * that fails is retried item by item, so one bad item fails only its own job.
@@ -16,6 +15,8 @@ export interface BatcherOptions<T> {
   maxInFlight?: number;
   /** Items with equal keys go into different batches. */
   key?: (item: T) => string;
+  /** How long a flush waits for more items before it starts (0: the next turn of the event loop). */
+  lingerMs?: number;
 }
 
 interface Pending<T, R> {
@@ -29,6 +30,7 @@ export class Batcher<T, R> {
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
   readonly #key: ((item: T) => string) | undefined;
+  readonly #lingerMs: number;
   #queue: Pending<T, R>[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -39,6 +41,7 @@ export class Batcher<T, R> {
     this.#maxBatch = opts.maxBatch ?? 100;
     this.#maxInFlight = opts.maxInFlight ?? 2;
     this.#key = opts.key;
+    this.#lingerMs = opts.lingerMs ?? 0;
   }
 
   add(item: T): Promise<R> {
@@ -51,10 +54,12 @@ export class Batcher<T, R> {
   #schedule(): void {
     if (this.#scheduled || this.#inFlight >= this.#maxInFlight || this.#queue.length === 0) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    const flush = () => {
       this.#scheduled = false;
       this.#flush();
-    });
+    };
+    if (this.#lingerMs > 0) setTimeout(flush, this.#lingerMs);
+    else setImmediate(flush);
   }
 
   #take(): Pending<T, R>[] {
