@@ -43,6 +43,7 @@ t.test('the AI path, its per-user limit, its timeout and long answers', async (t
     for (let i = 0; i < 3; i++) {
       t.equal((await p.post(messengerText({ pageId: PAGE, senderId: user, mid: mid(), text: `question ${i}`, timestamp: Date.now() + i }))).status, 200);
       await replyFor(user, i + 1); // one at a time so the order is the order sent
+      await replyRows(2 + i); // and recorded (the row is written after the send), each by its own statement
     }
     const texts = p.graph.sends.filter((s) => s.recipientId === user).map((s) => s.text);
     t.same(texts, ['An AI answer.', 'An AI answer.', p.env.FALLBACK_REPLY ?? 'Thanks for your message! We have received it and will get back to you as soon as we can.']);
@@ -59,6 +60,7 @@ t.test('the AI path, its per-user limit, its timeout and long answers', async (t
     const elapsed = (send?.at ?? 0) - started;
     t.match(send?.text, /Thanks for your message/);
     t.ok(elapsed < 2500, `fallback sent ${elapsed} ms after the webhook (timeout 600 ms, Gemini 3000 ms)`);
+    await replyRows(5);
     const [row] = await p.sql`select path, reason from replies where status = 'sent' order by created_at desc limit 1`;
     t.match(row, { path: 'fallback', reason: 'timeout' });
     p.gemini.setDelay(0);
