@@ -71,6 +71,11 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     t.equal(event?.outcome, 'replied');
     const [reply] = await sql`select status, path from replies where event_id = ${eventId}`;
     t.same([reply?.status, reply?.path], ['sent', 'ai']);
+    // Answered at its first run: the event, its reply and its user come from one statement (one
+    // transaction, one now()), not from an arrival write and a later update.
+    const [one] = await sql`select u.first_seen_at = r.sent_at and e.processed_at = r.sent_at as same_statement, e.attempts, u.message_count
+      from events e join replies r on r.event_id = e.id join users u on u.sender_hash = e.sender_hash where e.id = ${eventId}`;
+    t.same([one?.same_statement, one?.attempts, Number(one?.message_count)], [true, 1, 1], 'event, reply and user written together, the user counted once');
 
     // BullMQ runs it again (a stalled lock): nothing is decided or sent twice.
     t.equal(await processInbound(await reread(job)), 'duplicate');
@@ -142,6 +147,7 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     const d = inboundJobSchema.parse(job.data);
     const row = { eventId, channel: d.channel, pageId: d.pageId, senderHash: d.senderHash, midHash: d.midHash, type: d.type, settled: null, eventAt: new Date(d.timestamp), receivedAt: new Date(d.receivedAt), countsAsMessage: true };
     t.equal((await worker.writes.arrival(row)).inserted, true);
+    job.attemptsStarted = 2; // this is its second run
     const calls = gemini.calls.length;
     t.equal(await processInbound(job), 'duplicate');
     t.equal(gemini.calls.length, calls, 'no decision');

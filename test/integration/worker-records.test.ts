@@ -86,6 +86,33 @@ t.test('an answered event is processing until its send finishes; then one reply 
   t.equal(count?.n, 1);
 });
 
+t.test('sends finished with the arrival: the event is inserted processed and its user counted, in the same statement', async (t) => {
+  const dbh = createDb(await testDatabase(t, 'records_fresh'), { max: 2 });
+  t.teardown(() => dbh.close());
+  // Event 2 is on record already (a run that handed over, or a replay): it is set processed, its
+  // user not counted again. Event 3 has no arrival in the row: the update path, as before.
+  await recordArrivals(dbh, [arrival(2, { senderHash: 'bob' }), arrival(3, { senderHash: 'carol' })]);
+  const base = { channel: 'messenger', pageId: '1', path: 'fallback', reason: 'ai_disabled', decideMs: 2, status: 'sent' as const, parts: 1, endToEndMs: 25 };
+  const deferred = (n: number) => {
+    const a = arrival(n);
+    return { midHash: a.midHash, type: a.type, eventAt: a.eventAt, receivedAt: a.receivedAt, countsAsMessage: true };
+  };
+  await recordSendsFinished(dbh, [
+    { ...base, eventId: id(1), senderHash: 'alice', messageIds: ['m_1'], arrival: deferred(1) },
+    { ...base, eventId: id(2), senderHash: 'bob', messageIds: ['m_2'], arrival: deferred(2) },
+    { ...base, eventId: id(3), senderHash: 'carol', messageIds: ['m_3'] },
+  ]);
+  const events = await dbh.sql`select id, status, outcome, attempts, mid_hash, type, event_at, processed_at is not null as processed from events order by id`;
+  t.same(
+    events.map((e) => [e.id, e.status, e.outcome, e.attempts, e.mid_hash, e.type, new Date(e.event_at).toISOString(), e.processed]),
+    [1, 2, 3].map((n) => [id(n), 'processed', 'replied', 1, `mid-${n}`, 'text', '2026-11-20T10:00:00.000Z', true]),
+  );
+  const users = await dbh.sql`select sender_hash, message_count from users order by sender_hash`;
+  t.same(users.map((u) => [u.sender_hash, Number(u.message_count)]), [['alice', 1], ['bob', 1], ['carol', 1]], 'each user counted once');
+  const [n] = await dbh.sql`select count(*)::int as n from replies where status = 'sent'`;
+  t.equal(n?.n, 3);
+});
+
 t.test('hot writes through the batcher: concurrent jobs share statements, each gets its own row back', async (t) => {
   const dbh = createDb(await testDatabase(t, 'records_hot'), { max: 2 });
   t.teardown(() => dbh.close());
@@ -114,6 +141,9 @@ t.test('sends finished: events are found through their index, not by reading the
     insert into events (id, channel, page_id, sender_hash, type, status, event_at, received_at)
     select lpad(to_hex(i), 32, '0'), 'messenger', '1', 'user-' || i, 'text', 'processing', now(), now() from generate_series(1, 20000) i`;
   const rows = [1, 2, 3].map((n) => ({ eventId: id(n), channel: 'messenger', pageId: '1', senderHash: `user-${n}`, path: 'fallback', reason: 'ai_disabled', decideMs: 0, status: 'sent' as const, parts: 1, messageIds: [`m-${n}`], endToEndMs: 5 }));
+  // One event answered at its first run (inserted through the primary key) beside the updates.
+  const a4 = arrival(20_001);
+  rows.push({ ...rows[0], eventId: a4.eventId, senderHash: 'user-new', arrival: { midHash: a4.midHash, type: a4.type, eventAt: a4.eventAt, receivedAt: a4.receivedAt, countsAsMessage: true } } as (typeof rows)[number]);
   const input = sendsFinishedInput(rows);
   for (const analyzed of [false, true]) {
     if (analyzed) await dbh.sql`analyze events`;
@@ -125,5 +155,5 @@ t.test('sends finished: events are found through their index, not by reading the
   }
   await recordSendsFinished(dbh, rows);
   const done = await dbh.sql`select id, status, outcome from events where status = 'processed' order by id`;
-  t.same(done.map((e) => [e.id, e.outcome]), [[id(1), 'replied'], [id(2), 'replied'], [id(3), 'replied']], 'exactly the three events, no others');
+  t.same(done.map((e) => [e.id, e.outcome]), [[id(1), 'replied'], [id(2), 'replied'], [id(3), 'replied'], [id(20_001), 'replied']], 'exactly the four events, no others');
 });

@@ -96,13 +96,28 @@ function replyColumns(r: ReplyRow) {
   return { event_id: r.eventId, channel: r.channel, page_id: r.pageId, sender_hash: r.senderHash, path: r.path, reason: r.reason, decide_ms: r.decideMs };
 }
 
-export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number };
+/**
+ * The arrival of an event answered at its first run, written with its reply (one statement for
+ * the whole message instead of two): the event row is inserted already processed, and its user
+ * counted, by the send's statement.
+ */
+export interface DeferredArrival {
+  midHash: string | null;
+  type: string;
+  eventAt: Date;
+  receivedAt: Date;
+  countsAsMessage: boolean;
+}
+
+export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number; arrival?: DeferredArrival };
 
 /**
  * Sends finished (sent, or dry run), in one statement: the reply rows (from the outbound job, which
  * carries the decision; a row a hold or a dead letter wrote is updated) and the events, processed
- * with outcome `replied` — also when one had been dead-lettered and a replay delivered it. Event
- * ids must be distinct (the batcher guarantees it).
+ * with outcome `replied` — also when one had been dead-lettered and a replay delivered it. A row
+ * with `arrival` inserts its event (and counts its user) instead: the inbound job answered it at
+ * its first run and wrote no arrival before (processors/inbound.ts). Event ids must be distinct
+ * (the batcher guarantees it).
  */
 export async function recordSendsFinished(dbh: DbHandle, rows: readonly SendFinishedRow[]): Promise<void[]> {
   // Not prepared: a prepared statement's cached generic plan is made once, early — on a young table
@@ -114,31 +129,60 @@ export async function recordSendsFinished(dbh: DbHandle, rows: readonly SendFini
 
 /** SENDS_FINISHED_SQL's $1: the rows as JSON, in the statement's column names. */
 export function sendsFinishedInput(rows: readonly SendFinishedRow[]): string {
-  return JSON.stringify(rows.map((r) => ({ ...replyColumns(r), status: r.status, parts: r.parts, message_ids: r.messageIds, e2e_ms: r.endToEndMs })));
+  return JSON.stringify(
+    rows.map((r) => {
+      const a = r.arrival;
+      return {
+        ...replyColumns(r),
+        status: r.status,
+        parts: r.parts,
+        message_ids: r.messageIds,
+        e2e_ms: r.endToEndMs,
+        fresh: a !== undefined,
+        ...(a ? { mid_hash: a.midHash, type: a.type, event_at: a.eventAt.toISOString(), received_at: a.receivedAt.toISOString(), counts: a.countsAsMessage } : {}),
+      };
+    }),
+  );
 }
 
 /**
- * The statement of recordSendsFinished ($1: sendsFinishedInput). The events are found by
- * `id = any(array(...))`, an index lookup: joined to the input instead (`from input where …`), the
- * planner sees a function that yields "100 rows" and reads the whole events table on every
- * statement (a hash join over a sequential scan), which grows with the table — measured 6 ms per
- * statement at 20 000 events, and it would be seconds at a month of traffic.
+ * The statement of recordSendsFinished ($1: sendsFinishedInput). The events of rows without an
+ * arrival are found by `id = any(array(...))`, an index lookup: joined to the input instead
+ * (`from input where …`), the planner sees a function that yields "100 rows" and reads the whole
+ * events table on every statement (a hash join over a sequential scan), which grows with the
+ * table — measured 6 ms per statement at 20 000 events, and it would be seconds at a month of
+ * traffic. Rows with an arrival insert their event (an upsert through the primary key: a row that
+ * exists after all is set processed like the others) and count their user as recordArrivals does.
  * Exported so a test can hold its plan to that (worker-records.test.ts).
  */
 export const SENDS_FINISHED_SQL = `
     with input as (
       select * from jsonb_to_recordset($1::jsonb) as t(
         event_id text, channel text, page_id text, sender_hash text, path text, reason text, decide_ms integer, status text,
-        parts integer, message_ids text[], e2e_ms integer)
+        parts integer, message_ids text[], e2e_ms integer,
+        fresh boolean, mid_hash text, type text, event_at timestamptz, received_at timestamptz, counts boolean)
     ), reply as (
       insert into replies (event_id, channel, page_id, sender_hash, path, reason, decide_latency_ms, status, parts, graph_message_ids, sent_at, end_to_end_ms, error_code)
       select event_id, channel, page_id, sender_hash, path, reason, decide_ms, status, parts, message_ids, now(), e2e_ms, null from input
       on conflict (event_id) do update set status = excluded.status, parts = excluded.parts, graph_message_ids = excluded.graph_message_ids,
         sent_at = excluded.sent_at, end_to_end_ms = excluded.end_to_end_ms, error_code = null
+    ), ev as (
+      insert into events (id, channel, page_id, sender_hash, mid_hash, type, status, outcome, processed_at, attempts, event_at, received_at)
+      select event_id, channel, page_id, sender_hash, mid_hash, type, 'processed', 'replied', now(), 1, event_at, received_at
+      from input where fresh
+      on conflict (id) do update set status = 'processed', outcome = 'replied', processed_at = coalesce(events.processed_at, now()),
+        last_error = null, last_error_code = null, updated_at = now()
+      returning id, (xmax = 0) as inserted
+    ), u as (
+      insert into users (channel, sender_hash, page_id, message_count)
+      select i.channel, i.sender_hash, min(i.page_id), count(*) from input i join ev on ev.id = i.event_id
+      where ev.inserted and i.counts and i.sender_hash is not null
+      group by i.channel, i.sender_hash
+      on conflict (channel, sender_hash) do update set last_seen_at = now(), message_count = users.message_count + excluded.message_count
     )
     update events set status = 'processed', outcome = 'replied', processed_at = coalesce(events.processed_at, now()),
       last_error = null, last_error_code = null, updated_at = now()
-    where events.id = any(array(select event_id from input))`;
+    where events.id = any(array(select event_id from input where not fresh))`;
 
 /** The hot-path writes, batched across the jobs running at once in this process (./batcher.ts). */
 export interface HotWrites {
@@ -148,12 +192,13 @@ export interface HotWrites {
 
 /**
  * How long a hot write waits for others before its statement starts. Measured (docs/performance.md,
- * seventh round): with 15 ms the workers, Redis and PostgreSQL together spend 10–15 % less CPU per
- * message at full load than with none — fewer WAL flushes (0.16 → 0.06 per message) and more
- * work per wake-up — for at most 15 ms more per write on a quiet worker; 30–50 ms saved no more
- * and held the jobs' concurrency slots longer.
+ * seventh and eighth rounds): with two writes per answered message, 15 ms let the workers, Redis
+ * and PostgreSQL spend 10–15 % less CPU per message at full load than no wait — fewer WAL flushes
+ * and more work per wake-up. Since an answered message is one write (its arrival goes with its
+ * reply), 30 ms measured 6–10 % cheaper than 15 ms, for the same ≤ 30 ms per message on a quiet
+ * worker as two writes of 15 ms.
  */
-export const HOT_WRITE_LINGER_MS = 15;
+export const HOT_WRITE_LINGER_MS = 30;
 
 /**
  * One statement of each kind in flight at a time: the writes that arrive meanwhile wait and go

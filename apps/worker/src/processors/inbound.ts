@@ -1,5 +1,6 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import {
+  DEDUP_WINDOW_MS,
   type InboundJob,
   type InboundPersonal,
   inboundJobKeyBase,
@@ -12,6 +13,7 @@ import {
   sentMarkerKey,
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
+import type { DeferredArrival } from '../records.js';
 import type { WorkerResources } from '../resources.js';
 import { markEcho } from '../reply-marker.js';
 import { createSender, type Handover, openReply, type SendOutcome } from './outbound.js';
@@ -70,11 +72,27 @@ export function createInboundProcessor(r: WorkerResources) {
   };
 
   /**
-   * One PostgreSQL write per event here (../records.ts, batched); an answered message's reply row is
-   * written once, by its send (outbound.ts), which carries everything the row needs.
+   * One PostgreSQL write per event (../records.ts, batched). An event that gets no reply is
+   * recorded at once with its outcome. An event answered at its job's first run is recorded with
+   * its reply, by the send's write (outbound.ts): one statement and one version of the event's row
+   * per answered message instead of two — PostgreSQL's cost is mostly per statement and per row
+   * version (docs/performance.md, eighth round). Every other run records the arrival first, and
+   * the arrival's answer says whether an earlier run got further.
    */
   async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
     const settled = outcomeWithoutReply(data, personal);
+    if (!settled && firstRun(job, data)) {
+      let outcome: Outcome;
+      try {
+        outcome = await answer(job, data, personal, deferredArrival(data));
+      } catch (err) {
+        // The job fails (and may be retried or dead-lettered): its event must be on record.
+        await recordArrival(data, null).catch(() => {});
+        throw err;
+      }
+      counters.count('events_processed', { channel: data.channel, outcome });
+      return outcome;
+    }
     const first = await recordArrival(data, settled);
     if (first === 'already_processed') return 'duplicate';
     // A retried job (a crash or a stalled lock after the hand-over): the reply was decided and its
@@ -89,6 +107,21 @@ export function createInboundProcessor(r: WorkerResources) {
     const outcome = await answer(job, data, personal);
     counters.count('events_processed', { channel: data.channel, outcome });
     return outcome;
+  }
+
+  /**
+   * The job's first run, with nothing decided yet: no earlier run can have recorded, decided or
+   * sent anything for this event. Nor can an earlier job: the API enqueues an event once in the
+   * de-duplication window, and an event delivered again after it is older than the window, which
+   * the stale check refuses first — so this holds only while STALE_EVENT_MAX_AGE_S is shorter than
+   * the window (otherwise every run records the arrival first, and its answer decides).
+   */
+  function firstRun(job: Job, data: InboundJob): boolean {
+    return job.attemptsStarted <= 1 && job.attemptsMade === 0 && !data.reply && config.worker.staleAfterMs < DEDUP_WINDOW_MS;
+  }
+
+  function deferredArrival(data: InboundJob): DeferredArrival {
+    return { midHash: data.midHash, type: data.type, eventAt: new Date(data.timestamp), receivedAt: new Date(data.receivedAt), countsAsMessage: USER_MESSAGES.has(data.type) };
   }
 
   /**
@@ -150,13 +183,16 @@ export function createInboundProcessor(r: WorkerResources) {
    * error, a held Page, a part left "sending" by a crash — goes to its own outbound job (job id =
    * event id) with the decision, so the send is retried, held, dead-lettered or replayed without
    * running the AI again. The send records the reply row and the event's outcome in one statement
-   * when it finishes; until then the event is `processing`.
+   * when it finishes; until then the event is `processing` — or, answered at the job's first run
+   * (`arrival`), not on record yet: that statement inserts it, unless the send is handed over.
    */
-  async function answer(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
+  async function answer(job: Job, data: InboundJob, personal: InboundPersonal, arrival?: DeferredArrival): Promise<Outcome> {
     const decided = data.reply ? { outbound: data.reply, reply: openReply(sealer, data.reply) } : await decide(job, data, personal);
     const log = logger.child({ queue: 'inbound', job: job.id, attempt: job.attemptsMade + 1, eventId: data.eventId, pageId: data.pageId });
-    const result: SendOutcome | Handover = await sender.deliver(decided.outbound, decided.reply, { attemptsMade: 0, inline: true, log });
+    const result: SendOutcome | Handover = await sender.deliver(decided.outbound, decided.reply, { attemptsMade: 0, inline: true, log, ...(arrival ? { arrival } : {}) });
     if (typeof result === 'string') return 'replied';
+    // The send job records the reply when it finishes; the event is on record, processing, until then.
+    if (arrival) await recordArrival(data, null);
     const outbound: OutboundJob = result.prior ? { ...decided.outbound, prior: result.prior } : decided.outbound;
     await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId, ...(result.delayMs > 0 ? { delay: result.delayMs } : {}) });
     return 'reply_queued';

@@ -4,6 +4,7 @@ import { type Database, events, replies } from '@switchboard/db';
 import { GraphApiError, splitMessage } from '@switchboard/meta';
 import { releaseHeldSends } from '@switchboard/pages';
 import { echoField, inboundJobSchema, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema, SENDING, sendMetadata, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
+import type { DeferredArrival } from '../records.js';
 import { claimPart, markPart } from '../reply-marker.js';
 import type { WorkerResources } from '../resources.js';
 
@@ -25,6 +26,8 @@ export interface Attempt {
   /** The inbound job's first attempt: hand over to an outbound job rather than retry, hold or wait. */
   inline: boolean;
   log: WorkerResources['logger'];
+  /** The inbound job answered at its first run has written no arrival: the send's record does. */
+  arrival?: DeferredArrival;
 }
 
 /** Opens a send's sealed recipient and text (UnrecoverableError when it cannot be opened). */
@@ -88,12 +91,12 @@ export function createSender(r: WorkerResources) {
     if (!resolved || resolved.status === 'invalid') {
       // Nothing is sent on these paths: only a reply that already went out changes that.
       const before = await redis.hgetall(marker);
-      if (before.done) return alreadySent(data, before);
+      if (before.done) return alreadySent(data, before, attempt.arrival);
     }
     if (!resolved) {
       // No token known for this page: dry run (CONTRACT §2 FACEBOOK_PAGE_ACCESS_TOKEN).
       log.info({ parts: parts.length, path: data.path, reason: data.reason }, 'dry run: no page token known; reply recorded, not sent');
-      await finish(data, 'dry_run', parts.length, []);
+      await finish(data, 'dry_run', parts.length, [], attempt.arrival);
       counters.count('sends', { result: 'dry_run' });
       return 'dry_run';
     }
@@ -103,7 +106,7 @@ export function createSender(r: WorkerResources) {
     for (const [index, text] of parts.entries()) {
       const before = await claimPart(redis, marker, index);
       // Sent before a crash or stall: make sure the record says so, send nothing.
-      if (before.done) return alreadySent(data, before);
+      if (before.done) return alreadySent(data, before, attempt.arrival);
       const state = before[String(index)];
       if (state && state !== SENDING) {
         messageIds.push(state);
@@ -137,7 +140,7 @@ export function createSender(r: WorkerResources) {
         return failed(err, data, attempt, marker, index);
       }
     }
-    await finish(data, 'sent', parts.length, messageIds);
+    await finish(data, 'sent', parts.length, messageIds, attempt.arrival);
     const e2e = Date.now() - data.receivedAt;
     latency.record('reply_e2e', e2e);
     counters.count('sends', { result: 'ok' });
@@ -176,12 +179,12 @@ export function createSender(r: WorkerResources) {
     throw retry;
   }
 
-  async function alreadySent(data: OutboundJob, marker: Record<string, string>): Promise<SendOutcome> {
+  async function alreadySent(data: OutboundJob, marker: Record<string, string>, arrival: DeferredArrival | undefined): Promise<SendOutcome> {
     const ids = Object.entries(marker)
       .filter(([k]) => /^\d+$/.test(k))
       .sort(([a], [b]) => Number(a) - Number(b))
       .map(([, v]) => v);
-    await finish(data, 'sent', ids.length, ids);
+    await finish(data, 'sent', ids.length, ids, arrival);
     counters.count('sends', { result: 'already_sent' });
     return 'already_sent';
   }
@@ -196,7 +199,7 @@ export function createSender(r: WorkerResources) {
     }
   }
 
-  async function finish(data: OutboundJob, status: 'sent' | 'dry_run', parts: number, messageIds: string[]) {
+  async function finish(data: OutboundJob, status: 'sent' | 'dry_run', parts: number, messageIds: string[], arrival: DeferredArrival | undefined) {
     await r.writes.sendFinished({
       eventId: data.eventId,
       channel: data.channel,
@@ -209,6 +212,7 @@ export function createSender(r: WorkerResources) {
       parts,
       messageIds,
       endToEndMs: Date.now() - data.receivedAt,
+      ...(arrival ? { arrival } : {}),
     });
   }
 
