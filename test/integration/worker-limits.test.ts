@@ -34,6 +34,8 @@ t.test('kill switch and global limit hold across two worker processes', async (t
     const ai = sends.filter((s) => s.text === 'AI says hi.').length;
     t.equal(ai, 5, 'exactly 5 AI replies in the minute, however the work was shared');
     t.equal(p.gemini.calls.length, 5, 'Gemini called 5 times');
+    // A reply row is written after its send (batched with others): wait for all 16 before reading.
+    await eventually(async () => (await p.sql`select count(*)::int as n from replies`)[0]?.n === 16, 10_000, '16 reply rows');
     const rows = await p.sql`select reason, count(*)::int as n from replies group by reason order by reason`;
     t.same(rows.map((r) => `${r.reason}:${r.n}`), ['ai:5', 'rate_limited_global:11']);
     t.ok(decidedBy(0, 'rate_limited_global') + decidedBy(0, 'ai') > 0 && decidedBy(1, 'rate_limited_global') + decidedBy(1, 'ai') > 0, 'both workers took part');

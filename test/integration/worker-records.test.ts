@@ -44,6 +44,13 @@ t.test('arrivals: one statement for many events; users counted once per message;
   const [ev] = await dbh.sql`select attempts, event_at from events where id = ${id(2)}`;
   t.equal(ev?.attempts, 2);
   t.equal(new Date(ev?.event_at).toISOString(), '2026-11-20T10:00:00.000Z', 'timestamps survive the JSON round trip');
+
+  // A run after a crash may be the first to write the row (the first run answered and recorded
+  // nothing before it died): the row starts at that run's number; a later run still counts on.
+  await recordArrivals(dbh, [arrival(6, { senderHash: 'dave', attempt: 3 })]);
+  await recordArrivals(dbh, [arrival(6, { senderHash: 'dave', attempt: 4 }), arrival(5, { senderHash: 'alice', attempt: 2 })]);
+  const attempts = await dbh.sql`select id, attempts from events where id in (${id(5)}, ${id(6)}) order by id`;
+  t.same(attempts.map((e) => e.attempts), [2, 4], 'attempts follow the runs');
 });
 
 t.test('sends finished: replies written, events processed with outcome replied, message ids kept in order', async (t) => {

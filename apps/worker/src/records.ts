@@ -25,6 +25,12 @@ export interface ArrivalRow {
   receivedAt: Date;
   /** Whether this event counts as a message of its sender in `users`. */
   countsAsMessage: boolean;
+  /**
+   * Which run of the event's job this is (BullMQ's attemptsStarted; default 1). An event answered
+   * at its first run is recorded only with its reply, so a run after a crash may be the first to
+   * write the row: it starts `attempts` at its own number.
+   */
+  attempt?: number;
 }
 
 export interface ArrivalState {
@@ -52,18 +58,19 @@ export async function recordArrivals(dbh: DbHandle, rows: readonly ArrivalRow[])
     event_at: a.eventAt.toISOString(),
     received_at: a.receivedAt.toISOString(),
     counts: a.countsAsMessage && a.senderHash !== null,
+    attempt: Math.max(1, a.attempt ?? 1),
   }));
   const result = await dbh.sql<(ArrivalState & { id: string })[]>`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as t(
         id text, channel text, page_id text, sender_hash text, mid_hash text, type text, status text, outcome text,
-        event_at timestamptz, received_at timestamptz, counts boolean)
+        event_at timestamptz, received_at timestamptz, counts boolean, attempt integer)
     ), ev as (
       insert into events (id, channel, page_id, sender_hash, mid_hash, type, status, outcome, processed_at, attempts, event_at, received_at)
       select id, channel, page_id, sender_hash, mid_hash, type, status, outcome,
-             case when outcome is null then null else now() end, 1, event_at, received_at
+             case when outcome is null then null else now() end, attempt, event_at, received_at
       from input
-      on conflict (id) do update set attempts = events.attempts + 1, updated_at = now()
+      on conflict (id) do update set attempts = greatest(events.attempts + 1, excluded.attempts), updated_at = now()
       returning id, status, outcome, (xmax = 0) as inserted
     ), u as (
       insert into users (channel, sender_hash, page_id, message_count)

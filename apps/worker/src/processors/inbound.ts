@@ -87,13 +87,13 @@ export function createInboundProcessor(r: WorkerResources) {
         outcome = await answer(job, data, personal, deferredArrival(data));
       } catch (err) {
         // The job fails (and may be retried or dead-lettered): its event must be on record.
-        await recordArrival(data, null).catch(() => {});
+        await recordArrival(job, data, null).catch(() => {});
         throw err;
       }
       counters.count('events_processed', { channel: data.channel, outcome });
       return outcome;
     }
-    const first = await recordArrival(data, settled);
+    const first = await recordArrival(job, data, settled);
     if (first === 'already_processed') return 'duplicate';
     // A retried job (a crash or a stalled lock after the hand-over): the reply was decided and its
     // send handed over already — deciding again would call the AI a second time for nothing. A
@@ -159,7 +159,7 @@ export function createInboundProcessor(r: WorkerResources) {
     return (await r.redis.exists(...keys)) > 0;
   }
 
-  async function recordArrival(data: InboundJob, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
+  async function recordArrival(job: Job, data: InboundJob, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
     const row = await r.writes.arrival({
       eventId: data.eventId,
       channel: data.channel,
@@ -171,6 +171,7 @@ export function createInboundProcessor(r: WorkerResources) {
       eventAt: new Date(data.timestamp),
       receivedAt: new Date(data.receivedAt),
       countsAsMessage: USER_MESSAGES.has(data.type),
+      attempt: job.attemptsStarted,
     });
     if (row.inserted) return 'first';
     return row.status === 'processed' && row.outcome !== null ? 'already_processed' : 'again';
@@ -192,7 +193,7 @@ export function createInboundProcessor(r: WorkerResources) {
     const result: SendOutcome | Handover = await sender.deliver(decided.outbound, decided.reply, { attemptsMade: 0, inline: true, log, ...(arrival ? { arrival } : {}) });
     if (typeof result === 'string') return 'replied';
     // The send job records the reply when it finishes; the event is on record, processing, until then.
-    if (arrival) await recordArrival(data, null);
+    if (arrival) await recordArrival(job, data, null);
     const outbound: OutboundJob = result.prior ? { ...decided.outbound, prior: result.prior } : decided.outbound;
     await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId, ...(result.delayMs > 0 ? { delay: result.delayMs } : {}) });
     return 'reply_queued';
