@@ -26,9 +26,11 @@ const MIN_SECRET_LENGTH = 16;
 /**
  * Jobs in flight per worker process. The work waits on I/O (Redis, PostgreSQL, the Send API and,
  * above all, Gemini, which takes seconds), and the jobs running at once share Redis round trips
- * and PostgreSQL statements: in the bench 64 did ~10–25 % more per CPU than 32 (docs/performance.md).
+ * and PostgreSQL statements: in the bench 64 did ~10–25 % more per CPU than 32, and 128 ~10–20 %
+ * more messages per second than 64 once a job held its slot through a 30 ms write linger and,
+ * with AI on, a Gemini call (docs/performance.md, fourth and eighth rounds).
  */
-export const DEFAULT_WORKER_CONCURRENCY = 64;
+export const DEFAULT_WORKER_CONCURRENCY = 128;
 
 export const DEFAULT_FALLBACK_REPLY =
   'Thanks for your message! We have received it and will get back to you as soon as we can.';
