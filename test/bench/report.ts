@@ -6,6 +6,7 @@ import type { IngressRow } from './ingress.js';
 import { MESSAGES_PER_BATCH } from './payload.js';
 import type { PipelineResult } from './pipeline.js';
 import type { SoakResult } from './soak.js';
+import { STEADY_GROUPS, type SteadyResult } from './steady.js';
 
 interface Report {
   hardware: string;
@@ -13,6 +14,7 @@ interface Report {
   ingress: IngressRow[] | undefined;
   pipeline: PipelineResult | undefined;
   soak: SoakResult | undefined;
+  steady?: SteadyResult | undefined;
 }
 
 const MiB = 2 ** 20;
@@ -151,6 +153,26 @@ export function printReport(r: Report): void {
     target('rss_growth', worst, worst < 0.1, '<0.10', 3);
   }
 
-  out.push(`ratios: ${ratios.join(' ')} — targets ${met ? 'met' : 'MISSED'}`);
+  if (r.steady) {
+    const k = r.steady;
+    const opt = (x: number | null) => (x === null ? 'n/a' : f2(x));
+    out.push(`## Steady — AI ${k.ai ? 'on (fake Gemini 50 ms)' : 'off'}, ${k.messages} messages at full load after ${k.warmup}, ${f0(k.messagesPerS)} msg/s; per message`);
+    out.push(
+      table(
+        ['process', 'CPU µs', 'voluntary switches', 'involuntary switches', 'read calls', 'write calls'],
+        STEADY_GROUPS.map((g) => {
+          const c = k.perMessage[g];
+          return [g, f0(c.cpuMs * 1000), f2(c.voluntary), f2(c.involuntary), opt(c.reads), opt(c.writes)];
+        }),
+      ),
+    );
+    const pg = k.postgres;
+    out.push(`PostgreSQL per message: ${f2(pg.commits)} commits, ${f2(pg.inserted)} rows inserted, ${f2(pg.updated)} updated, ${f1(pg.walRecords)} WAL records, ${f2(pg.walFlushes)} WAL flushes`);
+    out.push(`normalised (API + workers + PostgreSQL + Redis CPU ÷ the bench process's, per message): ${f2(k.normalised)}`);
+    out.push('(read/write calls: the read(2)/write(2) family from /proc/<pid>/io; PostgreSQL talks to its clients with recv/send, which that does not count)');
+    out.push('');
+  }
+
+  out.push(ratios.length > 0 ? `ratios: ${ratios.join(' ')} — targets ${met ? 'met' : 'MISSED'}` : 'ratios: none (this run measured no part with a target)');
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -9,8 +9,9 @@
  * default 300), BENCH_SOAK_RATE (soak req/s, default half of the measured end-to-end rate), BENCH_DURATION_S (each ingress measurement, default 10), BENCH_WARMUP_S (each
  * ingress server's warm-up, default 8), BENCH_ROUNDS (ingress rounds, median counts, default 3), BENCH_CONNECTIONS
  * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default),
- * BENCH_ONLY (comma list of ingress,pipeline,soak), BENCH_CPU_PROF (a directory: child
- * processes write --cpu-prof profiles there).
+ * BENCH_ONLY (comma list of ingress,pipeline,soak; `steady` adds the per-process cost breakdown,
+ * see steady.ts: BENCH_STEADY_N, default 8000, BENCH_STEADY_WARMUP, default 3000, BENCH_STEADY_AI=1
+ * for AI on), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
  */
 import { hardwareLine } from './hardware.js';
 import { type IngressRow, runIngress } from './ingress.js';
@@ -18,6 +19,7 @@ import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { type PipelineResult, runPipeline } from './pipeline.js';
 import { printReport } from './report.js';
 import { type SoakResult, runSoak } from './soak.js';
+import { type SteadyResult, runSteady } from './steady.js';
 import { adminRedis, freshDatabase, freshPrefix, progress, Teardown } from './stack.js';
 import { testEnv } from '../helpers/env.js';
 import { deletePrefix } from '../helpers/redis.js';
@@ -38,6 +40,11 @@ const settings = {
   concurrency: process.env.BENCH_CONCURRENCY,
   only: new Set((process.env.BENCH_ONLY ?? 'ingress,pipeline,soak').split(',').map((s) => s.trim())),
   cpuProfDir: process.env.BENCH_CPU_PROF || undefined,
+  steady: {
+    n: num('BENCH_STEADY_N', 8000),
+    warmup: process.env.BENCH_STEADY_WARMUP === '0' ? 0 : num('BENCH_STEADY_WARMUP', 3000),
+    ai: process.env.BENCH_STEADY_AI === '1',
+  },
 };
 
 const td = new Teardown();
@@ -83,7 +90,10 @@ async function main(): Promise<void> {
   let soak: SoakResult | undefined;
   if (settings.only.has('soak')) soak = await runSoak(td, redis, envFor, { ...settings, ratePerS: soakRate(ingress, pipeline) });
 
-  printReport({ hardware, settings, ingress, pipeline, soak });
+  let steady: SteadyResult | undefined;
+  if (settings.only.has('steady')) steady = await runSteady(td, redis, envFor, { ...settings.steady, connections: settings.connections });
+
+  printReport({ hardware, settings, ingress, pipeline, soak, steady });
 }
 
 /**
