@@ -59,3 +59,36 @@ t.test('predecessors whose jobs are finished or were never created (duplicates) 
   await seq.leave('instagram:2:other', id(13), single as string, true);
   t.equal(await redis.exists(`{${prefix}}:conv:instagram:2:other:done`), 0, 'an event nobody names leaves no done set behind');
 });
+
+t.test('the usual case only takes the lock; a later event puts the holder in the pending set, where it keeps its place', async (t) => {
+  const { redis, prefix } = await testRedis(t, 'sequencer3');
+  const seq = new ConversationSequencer(redis, prefix, inboundJobKeyBase(prefix));
+  const conv = 'messenger:1:alone';
+  const base = `{${prefix}}:conv:${conv}`;
+  const ts = 1_700_000_000_000;
+
+  const a = await seq.enter(conv, id(10), ts + 10);
+  t.type(a, 'string', 'nobody else in the conversation: it runs');
+  t.same(await redis.exists(`${base}:pending`, `${base}:entered`), 0, 'and enters no pending set');
+  t.equal(await seq.enter(conv, id(11), ts + 11), null, 'a later event waits while it runs');
+  t.same(await redis.zrange(`${base}:pending`, 0, -1), [id(10), id(11)], 'the holder is pending on its behalf, first');
+
+  // The holder's process dies: its lock expires before its job runs again.
+  await redis.del(`${base}:lock`);
+  t.equal(await seq.enter(conv, id(11), ts + 11), null, 'the later event still waits: the earlier one keeps its place');
+  const again = await seq.enter(conv, id(10), ts + 10);
+  t.type(again, 'string', 'the earlier event runs again first');
+  await seq.leave(conv, id(10), again as string, true);
+  const b = await seq.enter(conv, id(11), ts + 11);
+  t.type(b, 'string', 'then the later one');
+  await seq.leave(conv, id(11), b as string, true);
+  t.equal(await redis.exists(`${base}:pending`, `${base}:entered`, `${base}:lock`), 0, 'nothing left behind');
+
+  // An earlier event arriving while a later one runs (a Meta retry) waits for the lock, then runs.
+  const late = await seq.enter(conv, id(21), ts + 21);
+  t.equal(await seq.enter(conv, id(20), ts + 20), null, 'it waits for the running one');
+  await seq.leave(conv, id(21), late as string, true);
+  const early = await seq.enter(conv, id(20), ts + 20);
+  t.type(early, 'string', 'and runs when the lock is free');
+  await seq.leave(conv, id(20), early as string, true);
+});

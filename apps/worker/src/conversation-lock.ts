@@ -8,7 +8,10 @@ import type { Redis } from 'ioredis';
  *
  * Each job first enters the conversation's pending set (a sorted set scored by timestamp), then
  * may run only when it is the earliest pending event and holds the conversation's lock. Both
- * happen in one Lua script, one round trip. A job that is not next waits (moved to delayed) and
+ * happen in one Lua script, one round trip. In the usual case — nobody pending, nobody holding the
+ * lock — the job only takes the lock; a later job that finds it held puts the holder into the
+ * pending set on its behalf (the lock's value names it), so from then on it is as if it had
+ * entered: its place in the order survives its failure or its process's death. A job that is not next waits (moved to delayed) and
  * tries again shortly. The lock has an owner token and an expiry, so a crashed holder frees it by
  * itself; an earlier event that waited past the patience with nobody running is given up on, so
  * an event that vanished cannot block a conversation for long. Events that arrive after a later
@@ -23,6 +26,22 @@ import type { Redis } from 'ioredis';
  */
 const ENTER = `
 local now = tonumber(ARGV[6])
+-- The usual case: nobody pending in this conversation and no predecessors named — take the lock
+-- and nothing else (no pending entry, no keys to create and delete again).
+if #KEYS == 4 and redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4], 'NX') then return 1 end
+end
+-- A holder that took the lock that way is not pending: put it there on its behalf (its owner token
+-- ends in "|<event id>|<timestamp>"), so that it keeps its place in the order if it fails or its
+-- process dies while holding the lock.
+local holder = redis.call('GET', KEYS[2])
+if holder then
+  local hid, hts = string.match(holder, '|([^|]+)|([^|]+)$')
+  if hid and hid ~= ARGV[1] and not redis.call('ZSCORE', KEYS[1], hid) then
+    redis.call('ZADD', KEYS[1], 'NX', hts, hid)
+    redis.call('HSETNX', KEYS[3], hid, now)
+  end
+end
 redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
 redis.call('HSETNX', KEYS[3], ARGV[1], now)
 -- Earlier events of the same delivery whose jobs have not entered yet (two workers can take two
@@ -102,7 +121,8 @@ export class ConversationSequencer {
    * `predecessors`: earlier events of the same conversation in the same delivery, with their job ids.
    */
   async enter(conversation: string, eventId: string, timestamp: number, predecessors: readonly Predecessor[] = []): Promise<string | null> {
-    const owner = randomUUID();
+    // The event and its timestamp ride in the token: the ENTER script reads them from the lock.
+    const owner = `${randomUUID()}|${eventId}|${timestamp}`;
     const jobKeys = predecessors.map((p) => `${this.jobKeyBase}:${p.jobId}`);
     const pairs = predecessors.flatMap((p) => [p.eventId, p.timestamp]);
     const ok = await this.redis.sbConvEnter(4 + jobKeys.length, ...this.keys(conversation), ...jobKeys, eventId, timestamp, owner, this.lockTtlMs, this.pendingTtlMs, Date.now(), this.patienceMs, ...pairs);
