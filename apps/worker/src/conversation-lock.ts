@@ -11,8 +11,8 @@ import type { Redis } from 'ioredis';
  * happen in one Lua script, one round trip. In the usual case — nobody pending, nobody holding the
  * lock — the job only takes the lock; a later job that finds it held puts the holder into the
  * pending set on its behalf (the lock's value names it), so from then on it is as if it had
- * entered: its place in the order survives its failure or its process's death. A job that is not next waits (moved to delayed) and
- * tries again shortly. The lock has an owner token and an expiry, so a crashed holder frees it by
+ * entered: its place in the order survives its failure or its process's death. A job that is not
+ * next waits (moved to delayed) and tries again shortly. The lock has an owner token and an expiry, so a crashed holder frees it by
  * itself; an earlier event that waited past the patience with nobody running is given up on, so
  * an event that vanished cannot block a conversation for long. Events that arrive after a later
  * one was already answered (a Meta retry hours later) cannot be reordered, only recorded in order
