@@ -239,6 +239,22 @@ async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<Pipeli
   return { jobsPerS, concurrency, contextSwitches };
 }
 
+/**
+ * The fake Gemini of the AI-on runs (answering in 50 ms) and the environment that turns AI on
+ * against it with the limits lifted.
+ */
+export async function startBenchGemini(td: Teardown): Promise<{ env: Record<string, string>; text: string }> {
+  const gemini = await startFakeGemini({ recordCalls: false });
+  td.teardown(() => gemini.close());
+  gemini.setDelay(50);
+  const text = 'Thanks! Yes, we are open on Saturday from 10 to 18.';
+  gemini.setReply(text);
+  return {
+    env: { AI_ENABLED: 'true', GEMINI_API_KEY: 'bench-gemini-key', GEMINI_BASE_URL: gemini.url, AI_MAX_CALLS_PER_MIN: '1000000000', AI_MAX_CALLS_PER_MIN_PER_PSID: '1000000000' },
+    text,
+  };
+}
+
 export async function runPipeline(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings): Promise<PipelineResult> {
   const base = await baseline(td, redis, s);
 
@@ -248,26 +264,8 @@ export async function runPipeline(td: Teardown, redis: Redis, envFor: EnvFor, s:
   await stopSystem(off.sys);
   await deletePrefix(redis, off.sys.prefix);
 
-  const gemini = await startFakeGemini({ recordCalls: false });
-  td.teardown(() => gemini.close());
-  gemini.setDelay(50);
-  const aiText = 'Thanks! Yes, we are open on Saturday from 10 to 18.';
-  gemini.setReply(aiText);
-  const on = await runOnce(
-    td,
-    redis,
-    envFor,
-    s,
-    'ai-on',
-    {
-      AI_ENABLED: 'true',
-      GEMINI_API_KEY: 'bench-gemini-key',
-      GEMINI_BASE_URL: gemini.url,
-      AI_MAX_CALLS_PER_MIN: '1000000000',
-      AI_MAX_CALLS_PER_MIN_PER_PSID: '1000000000',
-    },
-    aiText,
-  );
+  const ai = await startBenchGemini(td);
+  const on = await runOnce(td, redis, envFor, s, 'ai-on', ai.env, ai.text);
   await stopSystem(on.sys);
   await deletePrefix(redis, on.sys.prefix);
   return { baseline: base, aiOff: off.run, aiOn: on.run, storage };

@@ -152,7 +152,7 @@ export async function cpuMsOf(pid: number | string): Promise<number> {
 }
 
 /** CPU ms (user + system) and start time of a process, from /proc/<pid>/stat. */
-async function procStat(pid: number | string): Promise<{ cpuMs: number; startTime: string }> {
+export async function procStat(pid: number | string): Promise<{ cpuMs: number; startTime: string }> {
   const { readFile } = await import('node:fs/promises');
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -173,13 +173,18 @@ export async function machineCpu(): Promise<Map<string, { group: string; ms: num
     try {
       const { cpuMs: ms, startTime } = await procStat(pid);
       const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
-      const group = Number(pid) === process.pid ? 'bench' : /postgres/.test(cmd) ? 'postgres' : /redis-server/.test(cmd) ? 'redis' : 'other';
+      const group = Number(pid) === process.pid ? 'bench' : (serverGroupOf(cmd) ?? 'other');
       out.set(`${pid}:${startTime}`, { group, ms });
     } catch {
       // The process ended meanwhile.
     }
   }
   return out;
+}
+
+/** A local PostgreSQL or Redis server process, by its command line (null: neither). */
+export function serverGroupOf(cmd: string): 'postgres' | 'redis' | null {
+  return /postgres/.test(cmd) ? 'postgres' : /redis-server/.test(cmd) ? 'redis' : null;
 }
 
 /**

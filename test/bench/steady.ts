@@ -15,13 +15,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import postgres from 'postgres';
-import { startFakeGemini } from '../helpers/fake-gemini.js';
 import { deletePrefix } from '../helpers/redis.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { load } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
-import { type EnvFor, startSystem, stopSystem } from './pipeline.js';
-import { progress, sleep, type Teardown } from './stack.js';
+import { type EnvFor, startBenchGemini, startSystem, stopSystem } from './pipeline.js';
+import { procStat, progress, serverGroupOf, sleep, type Teardown } from './stack.js';
 
 export const STEADY_GROUPS = ['api', 'workers', 'postgres', 'redis', 'bench'] as const;
 type Group = (typeof STEADY_GROUPS)[number];
@@ -57,9 +56,8 @@ async function snapshot(groupOf: (pid: number, cmd: string) => Group | null): Pr
       const cmd = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
       const group = groupOf(Number(entry), cmd);
       if (!group) continue;
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const c: ProcessCounters = { cpuMs: (Number(fields[11]) + Number(fields[12])) * 10, voluntary: 0, involuntary: 0, reads: null, writes: null };
+      const { cpuMs, startTime } = await procStat(entry);
+      const c: ProcessCounters = { cpuMs, voluntary: 0, involuntary: 0, reads: null, writes: null };
       // A node process has several threads: their switches are counted per thread.
       for (const task of await readdir(`/proc/${entry}/task`).catch(() => [] as string[])) {
         const status = await readFile(`/proc/${entry}/task/${task}/status`, 'utf8').catch(() => '');
@@ -71,7 +69,7 @@ async function snapshot(groupOf: (pid: number, cmd: string) => Group | null): Pr
         c.reads = Number(/^syscr:\s+(\d+)/m.exec(io)?.[1] ?? 0);
         c.writes = Number(/^syscw:\s+(\d+)/m.exec(io)?.[1] ?? 0);
       }
-      out.set(`${entry}:${fields[19]}`, { group, c });
+      out.set(`${entry}:${startTime}`, { group, c });
     } catch {
       // The process ended meanwhile.
     }
@@ -102,14 +100,7 @@ export function perMessage(before: Map<string, { group: Group; c: ProcessCounter
 }
 
 export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: { n: number; warmup: number; ai: boolean; connections: number }): Promise<SteadyResult> {
-  const extra: Record<string, string> = {};
-  if (s.ai) {
-    const gemini = await startFakeGemini({ recordCalls: false });
-    td.teardown(() => gemini.close());
-    gemini.setDelay(50);
-    gemini.setReply('Thanks! Yes, we are open on Saturday from 10 to 18.');
-    Object.assign(extra, { AI_ENABLED: 'true', GEMINI_API_KEY: 'bench-gemini-key', GEMINI_BASE_URL: gemini.url, AI_MAX_CALLS_PER_MIN: '1000000000', AI_MAX_CALLS_PER_MIN_PER_PSID: '1000000000' });
-  }
+  const extra = s.ai ? (await startBenchGemini(td)).env : {};
   progress(`steady: starting api + 2 workers (AI ${s.ai ? 'on' : 'off'})`);
   const sys = await startSystem(td, redis, envFor, 'steady', extra, {});
   const sql = postgres(sys.databaseUrl, { max: 1, onnotice: () => {} });
@@ -128,7 +119,7 @@ export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: {
       await sleep(1000);
     }
     const pids = new Map<number, Group>([[sys.api.pid, 'api'], ...sys.workers.map((w) => [w.pid, 'workers'] as [number, Group]), [process.pid, 'bench']]);
-    const groupOf = (pid: number, cmd: string): Group | null => pids.get(pid) ?? (/postgres/.test(cmd) ? 'postgres' : /redis-server/.test(cmd) ? 'redis' : null);
+    const groupOf = (pid: number, cmd: string): Group | null => pids.get(pid) ?? serverGroupOf(cmd);
     const pgCounters = async () =>
       (await sql`select xact_commit::float8 as commits, tup_inserted::float8 as inserted, tup_updated::float8 as updated,
                   (select wal_records::float8 from pg_stat_wal) as wal_records, (select wal_sync::float8 from pg_stat_wal) as wal_flushes

@@ -33,6 +33,24 @@ export interface ArrivalRow {
   attempt?: number;
 }
 
+/**
+ * The `users` part of a statement that inserts events: each sender of a newly inserted event that
+ * counts as a message gets its message counted (once per message, so a retried event is not
+ * counted again). Expects CTEs `input` (channel, sender_hash, page_id, counts and the event id in
+ * `idColumn`) and `ev` (id, inserted) before it. Shared by the arrival and the send-finished
+ * statements, which both may insert an event.
+ */
+function countNewUsers(idColumn: 'id' | 'event_id'): string {
+  return `
+      insert into users (channel, sender_hash, page_id, message_count)
+      select i.channel, i.sender_hash, min(i.page_id), count(*) from input i join ev on ev.id = i.${idColumn}
+      where ev.inserted and i.counts
+      group by i.channel, i.sender_hash
+      on conflict (channel, sender_hash) do update set last_seen_at = now(), message_count = users.message_count + excluded.message_count`;
+}
+
+const USERS_OF_ARRIVALS = countNewUsers('id');
+
 export interface ArrivalState {
   inserted: boolean;
   status: string;
@@ -72,13 +90,7 @@ export async function recordArrivals(dbh: DbHandle, rows: readonly ArrivalRow[])
       from input
       on conflict (id) do update set attempts = greatest(events.attempts + 1, excluded.attempts), updated_at = now()
       returning id, status, outcome, (xmax = 0) as inserted
-    ), u as (
-      insert into users (channel, sender_hash, page_id, message_count)
-      select i.channel, i.sender_hash, min(i.page_id), count(*) from input i join ev on ev.id = i.id
-      where ev.inserted and i.counts
-      group by i.channel, i.sender_hash
-      on conflict (channel, sender_hash) do update set last_seen_at = now(), message_count = users.message_count + excluded.message_count
-    )
+    ), u as (${dbh.sql.unsafe(USERS_OF_ARRIVALS)})
     select id, inserted, status, outcome from ev`;
   const byId = new Map(result.map((r) => [r.id, r]));
   return rows.map((a) => {
@@ -108,13 +120,7 @@ function replyColumns(r: ReplyRow) {
  * the whole message instead of two): the event row is inserted already processed, and its user
  * counted, by the send's statement.
  */
-export interface DeferredArrival {
-  midHash: string | null;
-  type: string;
-  eventAt: Date;
-  receivedAt: Date;
-  countsAsMessage: boolean;
-}
+export type DeferredArrival = Pick<ArrivalRow, 'midHash' | 'type' | 'eventAt' | 'receivedAt' | 'countsAsMessage'>;
 
 export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number; arrival?: DeferredArrival };
 
@@ -180,12 +186,7 @@ export const SENDS_FINISHED_SQL = `
       on conflict (id) do update set status = 'processed', outcome = 'replied', processed_at = coalesce(events.processed_at, now()),
         last_error = null, last_error_code = null, updated_at = now()
       returning id, (xmax = 0) as inserted
-    ), u as (
-      insert into users (channel, sender_hash, page_id, message_count)
-      select i.channel, i.sender_hash, min(i.page_id), count(*) from input i join ev on ev.id = i.event_id
-      where ev.inserted and i.counts and i.sender_hash is not null
-      group by i.channel, i.sender_hash
-      on conflict (channel, sender_hash) do update set last_seen_at = now(), message_count = users.message_count + excluded.message_count
+    ), u as (${countNewUsers('event_id')}
     )
     update events set status = 'processed', outcome = 'replied', processed_at = coalesce(events.processed_at, now()),
       last_error = null, last_error_code = null, updated_at = now()

@@ -84,7 +84,7 @@ export function createInboundProcessor(r: WorkerResources) {
     if (!settled && firstRun(job, data)) {
       let outcome: Outcome;
       try {
-        outcome = await answer(job, data, personal, deferredArrival(data));
+        outcome = await answer(job, data, personal, arrivalOf(data));
       } catch (err) {
         // The job fails (and may be retried or dead-lettered): its event must be on record.
         await recordArrival(job, data, null).catch(() => {});
@@ -120,7 +120,8 @@ export function createInboundProcessor(r: WorkerResources) {
     return job.attemptsStarted <= 1 && job.attemptsMade === 0 && !data.reply && config.worker.staleAfterMs < DEDUP_WINDOW_MS;
   }
 
-  function deferredArrival(data: InboundJob): DeferredArrival {
+  /** What an event's row holds beyond the ids a reply row carries too. */
+  function arrivalOf(data: InboundJob): DeferredArrival {
     return { midHash: data.midHash, type: data.type, eventAt: new Date(data.timestamp), receivedAt: new Date(data.receivedAt), countsAsMessage: USER_MESSAGES.has(data.type) };
   }
 
@@ -161,16 +162,12 @@ export function createInboundProcessor(r: WorkerResources) {
 
   async function recordArrival(job: Job, data: InboundJob, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
     const row = await r.writes.arrival({
+      ...arrivalOf(data),
       eventId: data.eventId,
       channel: data.channel,
       pageId: data.pageId,
       senderHash: data.senderHash,
-      midHash: data.midHash,
-      type: data.type,
       settled,
-      eventAt: new Date(data.timestamp),
-      receivedAt: new Date(data.receivedAt),
-      countsAsMessage: USER_MESSAGES.has(data.type),
       attempt: job.attemptsStarted,
     });
     if (row.inserted) return 'first';
