@@ -13,7 +13,7 @@
  * see steady.ts: BENCH_STEADY_N, default 8000, BENCH_STEADY_WARMUP, default 3000, BENCH_STEADY_AI=1
  * for AI on), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
  */
-import { hardwareLine } from './hardware.js';
+import { calibrationLine, hardwareLine } from './hardware.js';
 import { type IngressRow, runIngress } from './ingress.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { type PipelineResult, runPipeline } from './pipeline.js';
@@ -56,7 +56,7 @@ process.once('SIGINT', () => {
 });
 
 async function main(): Promise<void> {
-  const hardware = hardwareLine();
+  const hardware = `${hardwareLine()}\n${await calibrationLine()}`;
   progress(hardware);
   const redis = adminRedis(td);
 
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   if (settings.only.has('soak')) soak = await runSoak(td, redis, envFor, { ...settings, ratePerS: soakRate(ingress, pipeline) });
 
   let steady: SteadyResult | undefined;
-  if (settings.only.has('steady')) steady = await runSteady(td, redis, envFor, { ...settings.steady, connections: settings.connections });
+  if (settings.only.has('steady')) steady = await runSteady(td, redis, envFor, { ...settings.steady, connections: settings.connections, cpuProfDir: settings.cpuProfDir });
 
   printReport({ hardware, settings, ingress, pipeline, soak, steady });
 }

@@ -99,10 +99,10 @@ export function perMessage(before: Map<string, { group: Group; c: ProcessCounter
   return sums;
 }
 
-export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: { n: number; warmup: number; ai: boolean; connections: number }): Promise<SteadyResult> {
+export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: { n: number; warmup: number; ai: boolean; connections: number; cpuProfDir?: string | undefined }): Promise<SteadyResult> {
   const extra = s.ai ? (await startBenchGemini(td)).env : {};
   progress(`steady: starting api + 2 workers (AI ${s.ai ? 'on' : 'off'})`);
-  const sys = await startSystem(td, redis, envFor, 'steady', extra, {});
+  const sys = await startSystem(td, redis, envFor, 'steady', extra, { cpuProfDir: s.cpuProfDir });
   const sql = postgres(sys.databaseUrl, { max: 1, onnotice: () => {} });
   try {
     const payloads = new PayloadSource(sys.env.FACEBOOK_APP_SECRET as string);
