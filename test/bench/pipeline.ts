@@ -6,7 +6,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DEFAULT_WORKER_CONCURRENCY } from '@switchboard/config';
+import { DEFAULT_WORKER_CONCURRENCY, DEFAULT_WORKER_NICE } from '@switchboard/config';
 import { inboundJobOptions, QUEUES } from '@switchboard/queue';
 import { startFakeGemini } from '../helpers/fake-gemini.js';
 import { type FakeGraph, startFakeGraph } from '../helpers/fake-graph.js';
@@ -46,7 +46,8 @@ export interface PipelineRun {
 }
 
 export interface PipelineResult {
-  baseline: { jobsPerS: number; concurrency: number; contextSwitches: number };
+  /** CPU per job (ms): the two no-op workers, Redis, and the bench process adding the jobs. */
+  baseline: { jobsPerS: number; concurrency: number; contextSwitches: number; cpuWorkersMs: number; cpuRedisMs: number; cpuBenchMs: number };
   aiOff: PipelineRun;
   aiOn: PipelineRun;
   storage: StorageResult;
@@ -58,6 +59,8 @@ interface Settings {
   warmup: number;
   connections: number;
   concurrency?: string | undefined;
+  /** WORKER_NICE of the workers and the baseline's (BENCH_NICE); unset: the production default. */
+  nice?: string | undefined;
   cpuProfDir?: string | undefined;
 }
 
@@ -205,9 +208,10 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
 async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<PipelineResult['baseline']> {
   const prefix = freshPrefix(td, redis, 'noop');
   const concurrency = Number(s.concurrency ?? DEFAULT_WORKER_CONCURRENCY);
-  progress(`baseline: ${s.n} no-op jobs, 2 processes × concurrency ${concurrency}`);
-  const env = { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, BENCH_QUEUE: 'noop', WORKER_CONCURRENCY: String(concurrency) };
-  // With the real worker's node flags (its package.json script), so the two differ only in the work.
+  const nice = s.nice ?? String(DEFAULT_WORKER_NICE);
+  progress(`baseline: ${s.n} no-op jobs, 2 processes × concurrency ${concurrency}, nice ${nice}`);
+  const env = { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, BENCH_QUEUE: 'noop', WORKER_CONCURRENCY: String(concurrency), WORKER_NICE: nice };
+  // With the real worker's node flags (its package.json script) and niceness, so the two differ only in the work.
   const flags = scriptArgs('start:worker').filter((a) => a.startsWith('--'));
   const workers = [0, 1].map(() => startChild(td, [...flags, ...tsEntry('servers/noop-worker.ts')], env));
   await Promise.all(workers.map((w) => w.waitFor(/^ready$/)));
@@ -227,16 +231,21 @@ async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<Pipeli
   // Warmed up like the real system (runOnce).
   if (s.warmup > 0) await drain(s.warmup);
   const switchesBefore = await machineContextSwitches();
+  const workersBefore = await Promise.all(workers.map((w) => cpuMsOf(w.pid)));
+  const machineBefore = await machineCpu();
   const started = Date.now();
   await drain(s.n);
   const jobsPerS = s.n / ((Date.now() - started) / 1000);
   const contextSwitches = ((await machineContextSwitches()) - switchesBefore) / s.n;
+  const machine = cpuBetween(machineBefore, await machineCpu());
+  const workersAfter = await Promise.all(workers.map((w) => cpuMsOf(w.pid)));
+  const cpuWorkersMs = workersAfter.reduce((a, b, i) => a + b - (workersBefore[i] ?? 0), 0) / s.n;
   await queue.close();
   await queue.disconnect();
   await Promise.all(workers.map((w) => w.stop()));
   await deletePrefix(redis, prefix);
   progress(`baseline: ${jobsPerS.toFixed(0)} no-op jobs/s, ${contextSwitches.toFixed(1)} context switches per job`);
-  return { jobsPerS, concurrency, contextSwitches };
+  return { jobsPerS, concurrency, contextSwitches, cpuWorkersMs, cpuRedisMs: (machine.redis ?? 0) / s.n, cpuBenchMs: (machine.bench ?? 0) / s.n };
 }
 
 /**

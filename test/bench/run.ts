@@ -8,7 +8,8 @@
  * through each pipeline system before the measured ones, default 5000), BENCH_SOAK_S (soak seconds,
  * default 300), BENCH_SOAK_RATE (soak req/s, default half of the measured end-to-end rate), BENCH_DURATION_S (each ingress measurement, default 10), BENCH_WARMUP_S (each
  * ingress server's warm-up, default 8), BENCH_ROUNDS (ingress rounds, median counts, default 3), BENCH_CONNECTIONS
- * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default),
+ * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default), BENCH_NICE (the workers'
+ * and the baseline's WORKER_NICE, default the config default),
  * BENCH_ONLY (comma list of ingress,pipeline,soak; `steady` adds the per-process cost breakdown,
  * see steady.ts: BENCH_STEADY_N, default 8000, BENCH_STEADY_WARMUP, default 3000, BENCH_STEADY_AI=1
  * for AI on), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
@@ -38,6 +39,7 @@ const settings = {
   rounds: num('BENCH_ROUNDS', 3),
   connections: num('BENCH_CONNECTIONS', 10),
   concurrency: process.env.BENCH_CONCURRENCY,
+  nice: process.env.BENCH_NICE || undefined,
   only: new Set((process.env.BENCH_ONLY ?? 'ingress,pipeline,soak').split(',').map((s) => s.trim())),
   cpuProfDir: process.env.BENCH_CPU_PROF || undefined,
   steady: {
@@ -56,8 +58,11 @@ process.once('SIGINT', () => {
 });
 
 async function main(): Promise<void> {
-  const hardware = `${hardwareLine()}\n${await calibrationLine()}`;
-  progress(hardware);
+  const machine = hardwareLine();
+  progress(machine);
+  const calibration = await calibrationLine();
+  progress(calibration);
+  const hardware = `${machine}\n${calibration}`;
   const redis = adminRedis(td);
 
   /** The environment of every real API / worker process: production mode, `info` logs to a file. */
@@ -71,6 +76,8 @@ async function main(): Promise<void> {
       TRUST_PROXY: 'loopback',
       AI_ENABLED: 'false',
       ...(settings.concurrency ? { WORKER_CONCURRENCY: settings.concurrency } : {}),
+      // The production default unless BENCH_NICE says otherwise (testEnv sets 0 for the tests).
+      WORKER_NICE: settings.nice,
       ...extra,
     });
 

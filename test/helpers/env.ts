@@ -27,6 +27,9 @@ export function testEnv(over: { databaseUrl: string; prefix: string; graphUrl?: 
     REQUIRE_HTTPS: 'false',
     GRAPH_API_BASE_URL: graphUrl ?? 'http://127.0.0.1:9',
     GEMINI_BASE_URL: geminiUrl,
+    // Test files run in parallel at normal priority: a worker process that yielded to them (the
+    // production default) would only make the tests slower. worker-priority.test.ts checks the default.
+    WORKER_NICE: '0',
     ...testSecrets(),
     ...rest,
   };

@@ -1,6 +1,6 @@
 // Fakes nothing: the configuration loader is a pure function of the environment it is given.
 import t from 'tap';
-import { ConfigError, DEVELOPMENT_DEFAULTS, loadConfig } from '@switchboard/config';
+import { ConfigError, DEFAULT_WORKER_NICE, DEVELOPMENT_DEFAULTS, loadConfig } from '@switchboard/config';
 
 const strongProduction = {
   NODE_ENV: 'production',
@@ -36,6 +36,16 @@ t.test('empty strings count as unset; types are coerced', async (t) => {
   t.equal(loadConfig({ TRUST_PROXY: 'false' }).http.trustProxy, false);
   t.throws(() => loadConfig({ TRUST_PROXY: '2' }), /TRUST_PROXY: name the proxies .* a hop count trusts no one/, 'a hop count is refused with a reason');
   t.same(c.http.corsOrigins, ['https://a.example', 'https://b.example']);
+});
+
+t.test('WORKER_NICE: the worker yields the CPU by default; 0 turns that off; only 0–19', async (t) => {
+  t.equal(DEFAULT_WORKER_NICE, 10);
+  t.equal(loadConfig({}).worker.nice, DEFAULT_WORKER_NICE);
+  t.equal(loadConfig({ WORKER_NICE: '0' }).worker.nice, 0);
+  t.equal(loadConfig({ WORKER_NICE: '19' }).worker.nice, 19);
+  t.throws(() => loadConfig({ WORKER_NICE: '20' }), /WORKER_NICE/, 'above the kernel maximum');
+  t.throws(() => loadConfig({ WORKER_NICE: '-5' }), /WORKER_NICE/, 'a higher priority than normal is not the worker\'s to take');
+  t.throws(() => loadConfig({ WORKER_NICE: 'low' }), /WORKER_NICE: must be a number/);
 });
 
 t.test('every problem is listed at once, by name, never with its value', async (t) => {

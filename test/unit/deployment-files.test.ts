@@ -17,6 +17,7 @@ type Service = {
   environment?: Record<string, string>;
   restart?: string;
   volumes?: string[];
+  cpu_shares?: number;
 };
 
 t.test('docker-compose.yml runs the whole system', async (t) => {
@@ -50,6 +51,9 @@ t.test('docker-compose.yml runs the whole system', async (t) => {
   t.match(s.api?.healthcheck?.test?.join(' '), /\/health/);
   // The worker runs with a larger young generation (docs/performance.md): the same flags wherever it starts.
   t.same(s.worker?.command, ['node', '--single-threaded-gc', '--min-semi-space-size=64', '--max-semi-space-size=64', 'apps/worker/dist/main.js']);
+  // The webhook ingress gets the CPU first: containers are weighed by cpu_shares (default 1024),
+  // not by the worker's own WORKER_NICE, which acts only inside its container.
+  t.ok((s.worker?.cpu_shares ?? 1024) < (s.api?.cpu_shares ?? 1024), 'the worker weighs less than the API on a shared host');
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
   t.equal(pkg.scripts['start:api'], 'node apps/api/dist/server.js', 'compose and npm run the same entry point');
   t.equal(pkg.scripts['start:worker'], s.worker?.command?.join(' '));

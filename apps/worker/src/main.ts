@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { loadConfigOrExit } from '@switchboard/config';
 import { createLogger } from '@switchboard/observability';
 import { scheduleMaintenance } from './processors/maintenance.js';
@@ -12,9 +13,19 @@ import { createWorkerResources } from './resources.js';
  */
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel, service: 'worker' });
+// Yield the CPU to the webhook ingress on a shared host (WORKER_NICE, DEFAULT_WORKER_NICE). Only
+// the calling thread's priority changes on Linux — the main thread, where the jobs' JavaScript runs,
+// and the threads it starts later; raising one's own niceness needs no privilege.
+if (config.worker.nice > 0) {
+  try {
+    setPriority(config.worker.nice);
+  } catch (err) {
+    logger.warn({ err: { message: (err as Error).message }, nice: config.worker.nice }, 'could not lower the worker CPU priority; running at normal priority');
+  }
+}
 const resources = createWorkerResources(config, logger);
 const registry = new WorkerRegistry(resources).start();
-logger.info({ concurrency: config.worker.concurrency, env: config.env }, 'worker started');
+logger.info({ concurrency: config.worker.concurrency, nice: config.worker.nice, env: config.env }, 'worker started');
 scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the next worker start retries'));
 
 // Liveness for containers (no HTTP port here): touched while the event loop runs. Not tied to

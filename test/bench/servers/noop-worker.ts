@@ -1,11 +1,14 @@
 /**
- * The pipeline's baseline: a BullMQ Worker with the real worker's connection preset and
- * concurrency whose processor does nothing — what Redis and BullMQ alone cost per job here.
+ * The pipeline's baseline: a BullMQ Worker with the real worker's connection preset, concurrency
+ * and CPU niceness whose processor does nothing — what Redis and BullMQ alone cost per job here.
  */
+import { setPriority } from 'node:os';
 import { Worker } from 'bullmq';
 import { createWorkerConnection } from '@switchboard/queue';
 
 const env = process.env;
+const nice = Number(env.WORKER_NICE ?? 0);
+if (nice > 0) setPriority(nice);
 const redis = createWorkerConnection(env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const worker = new Worker(env.BENCH_QUEUE ?? 'noop', async () => undefined, {
   connection: redis,
