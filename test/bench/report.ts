@@ -168,7 +168,7 @@ export function printReport(r: Report): void {
   if (r.steady) {
     const k = r.steady;
     const opt = (x: number | null) => (x === null ? 'n/a' : f2(x));
-    out.push(`## Steady — AI ${k.ai ? 'on (fake Gemini 50 ms)' : 'off'}, ${k.messages} messages at full load after ${k.warmup}, ${f0(k.messagesPerS)} msg/s; per message`);
+    out.push(`## Steady — AI ${k.ai ? 'on (fake Gemini 50 ms)' : 'off'}, ${k.messages} messages ${k.rate ? `at ${k.rate} req/s` : 'at full load'} after ${k.warmup}, ${f0(k.messagesPerS)} msg/s; per message`);
     out.push(
       table(
         ['process', 'CPU µs', 'voluntary switches', 'involuntary switches', 'read calls', 'write calls'],

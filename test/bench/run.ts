@@ -12,7 +12,7 @@
  * and the baseline's WORKER_NICE, default the config default),
  * BENCH_ONLY (comma list of ingress,pipeline,soak; `steady` adds the per-process cost breakdown,
  * see steady.ts: BENCH_STEADY_N, default 8000, BENCH_STEADY_WARMUP, default 3000, BENCH_STEADY_AI=1
- * for AI on), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
+ * for AI on, BENCH_STEADY_RATE: a fixed rate instead of full load), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
  */
 import { calibrationLine, hardwareLine } from './hardware.js';
 import { type IngressRow, runIngress } from './ingress.js';
@@ -46,6 +46,7 @@ const settings = {
     n: num('BENCH_STEADY_N', 8000),
     warmup: process.env.BENCH_STEADY_WARMUP === '0' ? 0 : num('BENCH_STEADY_WARMUP', 3000),
     ai: process.env.BENCH_STEADY_AI === '1',
+    rate: num('BENCH_STEADY_RATE', 0) || undefined,
   },
 };
 

@@ -1,8 +1,9 @@
 /**
  * Optional part (`BENCH_ONLY=steady`): where one message's cost goes, for A/B comparisons of a few
  * per cent. The real API and two workers (AI off, or AI on against the fake Gemini with
- * BENCH_STEADY_AI=1) take BENCH_STEADY_N messages at full load after BENCH_STEADY_WARMUP; per
- * process group it reports CPU time, voluntary and involuntary context switches and read/write
+ * BENCH_STEADY_AI=1) take BENCH_STEADY_N messages at full load after BENCH_STEADY_WARMUP — or,
+ * with BENCH_STEADY_RATE, at that fixed rate, below capacity, where nothing queues and every job
+ * arrives alone (what a message costs without a backlog to batch from); per process group it reports CPU time, voluntary and involuntary context switches and read/write
  * system calls per message, with PostgreSQL's own counters (commits, rows, WAL records and
  * flushes per message).
  *
@@ -17,7 +18,7 @@ import type { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { deletePrefix } from '../helpers/redis.js';
 import { FORWARDED_HTTPS } from './ingress.js';
-import { load } from './load.js';
+import { load, loadAtRate } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { type EnvFor, startBenchGemini, startSystem, stopSystem } from './pipeline.js';
 import { procStat, progress, serverGroupOf, sleep, type Teardown } from './stack.js';
@@ -39,6 +40,8 @@ export interface SteadyResult {
   messages: number;
   warmup: number;
   messagesPerS: number;
+  /** The fixed rate the messages were posted at (req/s), or null: as fast as the API took them. */
+  rate: number | null;
   /** Per message, by group. */
   perMessage: Record<Group, ProcessCounters>;
   /** PostgreSQL's counters per message (the run's database; WAL is the server's). */
@@ -99,7 +102,7 @@ export function perMessage(before: Map<string, { group: Group; c: ProcessCounter
   return sums;
 }
 
-export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: { n: number; warmup: number; ai: boolean; connections: number; cpuProfDir?: string | undefined }): Promise<SteadyResult> {
+export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: { n: number; warmup: number; ai: boolean; rate?: number | undefined; connections: number; cpuProfDir?: string | undefined }): Promise<SteadyResult> {
   const extra = s.ai ? (await startBenchGemini(td)).env : {};
   progress(`steady: starting api + 2 workers (AI ${s.ai ? 'on' : 'off'})`);
   const sys = await startSystem(td, redis, envFor, 'steady', extra, { cpuProfDir: s.cpuProfDir });
@@ -110,8 +113,14 @@ export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: {
       const r = await load({ url: `${sys.url}/webhook`, payloads, connections: s.connections, amount: Math.ceil(count / MESSAGES_PER_BATCH), headers: FORWARDED_HTTPS });
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`steady: ${r.non2xx} non-2xx, ${r.errors} errors while posting`);
     };
+    /** At the fixed rate for as long as `count` messages take; returns how many were posted. */
+    const postAtRate = async (rate: number, count: number) => {
+      const r = await loadAtRate({ url: `${sys.url}/webhook`, payloads, connections: 1, overallRate: rate, durationS: Math.max(1, Math.round(count / MESSAGES_PER_BATCH / rate)), headers: FORWARDED_HTTPS });
+      if (r.non2xx > 0 || r.errors > 0) throw new Error(`steady: ${r.non2xx} non-2xx, ${r.errors} errors while posting`);
+      return r.requests * MESSAGES_PER_BATCH;
+    };
     const warmup = Math.ceil(s.warmup / MESSAGES_PER_BATCH) * MESSAGES_PER_BATCH;
-    const messages = Math.ceil(s.n / MESSAGES_PER_BATCH) * MESSAGES_PER_BATCH;
+    let messages = Math.ceil(s.n / MESSAGES_PER_BATCH) * MESSAGES_PER_BATCH;
     if (warmup > 0) {
       progress(`steady: warm-up, ${warmup} messages`);
       await post(warmup);
@@ -124,10 +133,11 @@ export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: {
       (await sql`select xact_commit::float8 as commits, tup_inserted::float8 as inserted, tup_updated::float8 as updated,
                   (select wal_records::float8 from pg_stat_wal) as wal_records, (select wal_sync::float8 from pg_stat_wal) as wal_flushes
                  from pg_stat_database where datname = current_database()`)[0] as Record<string, number>;
-    progress(`steady: ${messages} messages at full load`);
+    progress(`steady: ${messages} messages ${s.rate ? `at ${s.rate}/s` : 'at full load'}`);
     const [before, pgBefore] = [await snapshot(groupOf), await pgCounters()];
     const started = Date.now();
-    await post(messages);
+    if (s.rate) messages = await postAtRate(s.rate, messages);
+    else await post(messages);
     await sys.graph.waitForSends(warmup + messages, Math.max(120_000, messages * 20));
     const lastSendAt = Math.max(...sys.graph.sends.slice(warmup).map((x) => x.at));
     const [after, pgAfter] = [await snapshot(groupOf), await pgCounters()];
@@ -139,6 +149,7 @@ export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: {
       messages,
       warmup,
       messagesPerS: messages / ((lastSendAt - started) / 1000),
+      rate: s.rate ?? null,
       perMessage: per,
       postgres: { commits: pg('commits'), inserted: pg('inserted'), updated: pg('updated'), walRecords: pg('wal_records'), walFlushes: pg('wal_flushes') },
       normalised: own / per.bench.cpuMs,
