@@ -37,9 +37,12 @@ export function printReport(r: Report): void {
   const out: string[] = [r.hardware, ''];
   const ratios: string[] = [];
   let met = true;
-  // Three decimals where two would round a passing value onto its limit (0.098 → "0.10" for "<0.10").
+  // Three decimals where two would round a value onto its limit, so that what is printed never
+  // looks like the other side of it: 0.098 → "0.10" for "<0.10", 0.146 → "0.15" for ">=0.15".
   const target = (name: string, value: number, ok: boolean, goal: string, digits = 2) => {
-    ratios.push(`${name}=${Number.isFinite(value) ? value.toFixed(digits) : 'n/a'} (${goal})`);
+    const limit = Number(goal.replace(/^[<>=]+/, ''));
+    const shown = Number.isFinite(value) && Number(value.toFixed(digits)) === limit ? Math.max(3, digits) : digits;
+    ratios.push(`${name}=${Number.isFinite(value) ? value.toFixed(shown) : 'n/a'} (${goal})`);
     if (!ok) met = false;
   };
 
