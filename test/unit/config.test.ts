@@ -39,7 +39,7 @@ t.test('empty strings count as unset; types are coerced', async (t) => {
 });
 
 t.test('WORKER_NICE: the worker yields the CPU by default; 0 turns that off; only 0–19', async (t) => {
-  t.equal(DEFAULT_WORKER_NICE, 10);
+  t.equal(DEFAULT_WORKER_NICE, 5);
   t.equal(loadConfig({}).worker.nice, DEFAULT_WORKER_NICE);
   t.equal(loadConfig({ WORKER_NICE: '0' }).worker.nice, 0);
   t.equal(loadConfig({ WORKER_NICE: '19' }).worker.nice, 19);

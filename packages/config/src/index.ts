@@ -37,12 +37,12 @@ export const DEFAULT_WORKER_CONCURRENCY = 128;
  * workers share a host, the webhook ingress — which must answer Meta within 300 ms — gets the CPU
  * first, and the workers take what it leaves: under a burst the events wait in Redis instead of the
  * acknowledgements waiting for the CPU, and with jobs queued a worker fetches and writes them in
- * larger batches. In the bench, with AI off, the workers spent ~15–25 % less CPU per message and
- * the machine answered ~10 % more messages per second; with AI on there was no gain (a few per cent
- * fewer; docs/performance.md, ninth round, item 39). An idle host's worker runs at full speed
- * whatever its niceness.
+ * larger batches. 5 gives a worker about a third of a normal process's share of a busy CPU. In
+ * the bench, with AI off, it cut Switchboard's CPU per message by ~15 % (as 10 did); with AI on it
+ * cost nothing, where 10 cost 4–11 % of the messages per second (docs/performance.md, ninth round,
+ * item 39). An idle host's worker runs at full speed whatever its niceness.
  */
-export const DEFAULT_WORKER_NICE = 10;
+export const DEFAULT_WORKER_NICE = 5;
 
 export const DEFAULT_FALLBACK_REPLY =
   'Thanks for your message! We have received it and will get back to you as soon as we can.';
