@@ -3,8 +3,9 @@
  * per cent. The real API and two workers (AI off, or AI on against the fake Gemini with
  * BENCH_STEADY_AI=1) take BENCH_STEADY_N messages at full load after BENCH_STEADY_WARMUP — or,
  * with BENCH_STEADY_RATE, at that fixed rate, below capacity, where nothing queues and every job
- * arrives alone (what a message costs without a backlog to batch from); per process group it reports CPU time, voluntary and involuntary context switches and read/write
- * system calls per message, with PostgreSQL's own counters (commits, rows, WAL records and
+ * arrives alone (what a message costs without a backlog to batch from); per process group it
+ * reports CPU time, voluntary and involuntary context switches and read/write system calls per
+ * message, with PostgreSQL's own counters (commits, rows, WAL records and
  * flushes per message).
  *
  * msg/s on this shared 2-core machine swings by a third within the hour; the bench process's own
@@ -18,7 +19,7 @@ import type { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { deletePrefix } from '../helpers/redis.js';
 import { FORWARDED_HTTPS } from './ingress.js';
-import { load, loadAtRate } from './load.js';
+import { type LoadResult, load, loadAtRate } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { type EnvFor, startBenchGemini, startSystem, stopSystem } from './pipeline.js';
 import { procStat, progress, serverGroupOf, sleep, type Teardown } from './stack.js';
@@ -109,16 +110,15 @@ export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: {
   const sql = postgres(sys.databaseUrl, { max: 1, onnotice: () => {} });
   try {
     const payloads = new PayloadSource(sys.env.FACEBOOK_APP_SECRET as string);
-    const post = async (count: number) => {
-      const r = await load({ url: `${sys.url}/webhook`, payloads, connections: s.connections, amount: Math.ceil(count / MESSAGES_PER_BATCH), headers: FORWARDED_HTTPS });
-      if (r.non2xx > 0 || r.errors > 0) throw new Error(`steady: ${r.non2xx} non-2xx, ${r.errors} errors while posting`);
-    };
-    /** At the fixed rate for as long as `count` messages take; returns how many were posted. */
-    const postAtRate = async (rate: number, count: number) => {
-      const r = await loadAtRate({ url: `${sys.url}/webhook`, payloads, connections: 1, overallRate: rate, durationS: Math.max(1, Math.round(count / MESSAGES_PER_BATCH / rate)), headers: FORWARDED_HTTPS });
+    const accepted = (r: LoadResult) => {
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`steady: ${r.non2xx} non-2xx, ${r.errors} errors while posting`);
       return r.requests * MESSAGES_PER_BATCH;
     };
+    const post = async (count: number) =>
+      accepted(await load({ url: `${sys.url}/webhook`, payloads, connections: s.connections, amount: Math.ceil(count / MESSAGES_PER_BATCH), headers: FORWARDED_HTTPS }));
+    /** At the fixed rate for as long as `count` messages take; returns how many were posted. */
+    const postAtRate = async (rate: number, count: number) =>
+      accepted(await loadAtRate({ url: `${sys.url}/webhook`, payloads, connections: 1, overallRate: rate, durationS: Math.max(1, Math.round(count / MESSAGES_PER_BATCH / rate)), headers: FORWARDED_HTTPS }));
     const warmup = Math.ceil(s.warmup / MESSAGES_PER_BATCH) * MESSAGES_PER_BATCH;
     let messages = Math.ceil(s.n / MESSAGES_PER_BATCH) * MESSAGES_PER_BATCH;
     if (warmup > 0) {

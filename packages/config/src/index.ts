@@ -40,7 +40,7 @@ export const DEFAULT_WORKER_CONCURRENCY = 128;
  * larger batches. 5 gives a worker about a third of a normal process's share of a busy CPU. In
  * the bench, with AI off, it cut Switchboard's CPU per message by ~15 % (as 10 did); with AI on it
  * cost nothing, where 10 cost 4–11 % of the messages per second (docs/performance.md, ninth round,
- * item 39). An idle host's worker runs at full speed whatever its niceness.
+ * items 39 and 42). An idle host's worker runs at full speed whatever its niceness.
  */
 export const DEFAULT_WORKER_NICE = 5;
 
