@@ -205,7 +205,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
 }
 
 /** N no-op jobs (same options and a payload of the same size) through two processes of BullMQ Workers. */
-async function baseline(td: Teardown, redis: Redis, s: Settings): Promise<PipelineResult['baseline']> {
+export async function baseline(td: Teardown, redis: Redis, s: Pick<Settings, 'n' | 'warmup' | 'concurrency' | 'nice'>): Promise<PipelineResult['baseline']> {
   const prefix = freshPrefix(td, redis, 'noop');
   const concurrency = Number(s.concurrency ?? DEFAULT_WORKER_CONCURRENCY);
   const nice = s.nice ?? String(DEFAULT_WORKER_NICE);

@@ -5,6 +5,7 @@
 import type { IngressRow } from './ingress.js';
 import { MESSAGES_PER_BATCH } from './payload.js';
 import type { PipelineResult } from './pipeline.js';
+import type { RateSearchResult } from './rate.js';
 import type { SoakResult } from './soak.js';
 import { STEADY_GROUPS, type SteadyResult } from './steady.js';
 
@@ -15,6 +16,7 @@ interface Report {
   pipeline: PipelineResult | undefined;
   soak: SoakResult | undefined;
   steady?: SteadyResult | undefined;
+  rate?: (RateSearchResult & { noopJobsPerS: number }) | undefined;
 }
 
 const MiB = 2 ** 20;
@@ -186,6 +188,38 @@ export function printReport(r: Report): void {
     out.push(`normalised (API + workers + PostgreSQL + Redis CPU ÷ the bench process's, per message): ${f2(k.normalised)}`);
     out.push('(read/write calls: the read(2)/write(2) family from /proc/<pid>/io; PostgreSQL talks to its clients with recv/send, which that does not count)');
     out.push('');
+  }
+
+  if (r.rate) {
+    const k = r.rate;
+    out.push(`## Rate search — the highest rate kept up with for ${k.durationS} s (every request accepted, p99 ack→send ≤ ${k.p99LimitMs} ms), API + 2 workers → fake Graph`);
+    const probes = (run: RateSearchResult['aiOff']) => run.probes.map((p) => `${p.rate} ${p.keptUp ? '✓' : '✗'}`).join(', ');
+    out.push(
+      table(
+        ['run', 'sustained msg/s', '÷ no-op jobs/s', 'probes (msg/s, in order)', 'acknowledged', 'dupl.', 'missing'],
+        [
+          ['AI off (fallback reply)', r.rate.aiOff],
+          ['AI on (fake Gemini 50 ms)', r.rate.aiOn],
+        ].map(([name, run]) => {
+          const x = run as RateSearchResult['aiOff'];
+          return [name as string, x.sustained, f2(x.sustained / k.noopJobsPerS), probes(x), x.acknowledged, x.duplicates, x.missing];
+        }),
+      ),
+    );
+    out.push('');
+    out.push(
+      table(
+        ['probe', 'msg/s offered', 'accepted', 'ack→send p50 ms', 'ack→send p99 ms', 'machine busy', 'result'],
+        [r.rate.aiOff, r.rate.aiOn].flatMap((run) =>
+          run.probes.map((p, i) => [`AI ${run.ai ? 'on' : 'off'} #${i + 1}`, p.rate, p.posted, f0(p.p50), f0(p.p99), `${f0(p.machineBusy * 100)} %`, p.keptUp ? 'kept up' : p.why]),
+        ),
+      ),
+    );
+    out.push(`(no-op baseline: ${f0(k.noopJobsPerS)} jobs/s, a burst drained in this run; the sustained rates are not held to a target)`);
+    out.push('');
+    const exact = [k.aiOff, k.aiOn].every((x) => x.duplicates === 0 && x.missing === 0);
+    ratios.push(`rate_exactly_once=${exact ? 'yes' : 'NO'}`);
+    if (!exact) met = false;
   }
 
   out.push(ratios.length > 0 ? `ratios: ${ratios.join(' ')} — targets ${met ? 'met' : 'MISSED'}` : 'ratios: none (this run measured no part with a target)');

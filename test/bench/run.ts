@@ -12,12 +12,15 @@
  * and the baseline's WORKER_NICE, default the config default),
  * BENCH_ONLY (comma list of ingress,pipeline,soak; `steady` adds the per-process cost breakdown,
  * see steady.ts: BENCH_STEADY_N, default 8000, BENCH_STEADY_WARMUP, default 3000, BENCH_STEADY_AI=1
- * for AI on, BENCH_STEADY_RATE: a fixed rate instead of full load), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
+ * for AI on, BENCH_STEADY_RATE: a fixed rate instead of full load; `rate` the rate search, see rate.ts: BENCH_RATE_S,
+ * seconds per probe, default 60, BENCH_RATE_P99_MS, default 1000, BENCH_RATE_PROBES, default 7,
+ * BENCH_RATE_START, msg/s, default 80 % of the warm-up's), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
  */
 import { calibrationLine, hardwareLine } from './hardware.js';
 import { type IngressRow, runIngress } from './ingress.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
-import { type PipelineResult, runPipeline } from './pipeline.js';
+import { baseline, type PipelineResult, runPipeline } from './pipeline.js';
+import { type RateSearchResult, runRateSearch } from './rate.js';
 import { printReport } from './report.js';
 import { type SoakResult, runSoak } from './soak.js';
 import { type SteadyResult, runSteady } from './steady.js';
@@ -47,6 +50,12 @@ const settings = {
     warmup: process.env.BENCH_STEADY_WARMUP === '0' ? 0 : num('BENCH_STEADY_WARMUP', 3000),
     ai: process.env.BENCH_STEADY_AI === '1',
     rate: num('BENCH_STEADY_RATE', 0) || undefined,
+  },
+  rate: {
+    durationS: num('BENCH_RATE_S', 60),
+    p99LimitMs: num('BENCH_RATE_P99_MS', 1000),
+    maxProbes: num('BENCH_RATE_PROBES', 7),
+    start: num('BENCH_RATE_START', 0),
   },
 };
 
@@ -101,7 +110,15 @@ async function main(): Promise<void> {
   let steady: SteadyResult | undefined;
   if (settings.only.has('steady')) steady = await runSteady(td, redis, envFor, { ...settings.steady, connections: settings.connections, cpuProfDir: settings.cpuProfDir });
 
-  printReport({ hardware, settings, ingress, pipeline, soak, steady });
+  let rate: (RateSearchResult & { noopJobsPerS: number }) | undefined;
+  if (settings.only.has('rate')) {
+    // The no-op baseline of this run, measured again when the pipeline part did not run.
+    const noopJobsPerS = pipeline?.baseline.jobsPerS ?? (await baseline(td, redis, settings)).jobsPerS;
+    const search = await runRateSearch(td, redis, envFor, { ...settings.rate, warmup: settings.warmup, connections: settings.connections });
+    rate = { ...search, noopJobsPerS };
+  }
+
+  printReport({ hardware, settings, ingress, pipeline, soak, steady, rate });
 }
 
 /**
