@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { DEFAULT_WORKER_CONCURRENCY, DEFAULT_WORKER_NICE } from '@switchboard/config';
 import { inboundJobOptions, QUEUES } from '@switchboard/queue';
 import { startFakeGemini } from '../helpers/fake-gemini.js';
-import { type FakeGraph, startFakeGraph } from '../helpers/fake-graph.js';
+import { type FakeGraph, type FakeGraphSend, startFakeGraph } from '../helpers/fake-graph.js';
 import { freePort } from '../helpers/processes.js';
 import { deletePrefix } from '../helpers/redis.js';
 import { load } from './load.js';
@@ -108,6 +108,11 @@ export async function stopSystem(sys: System): Promise<void> {
   await Promise.all([sys.api.stop(), ...sys.workers.map((w) => w.stop())]);
   // Counted by now. The fake Graph itself closes at teardown, and until then its record of every
   // send would stay on the bench process's heap while the later parts measure.
+  forgetSends(sys);
+}
+
+/** Drops the fake Graph's records of the sends so far (the bench has counted them). */
+export function forgetSends(sys: System): void {
   sys.graph.sends.length = 0;
   sys.graph.requests.length = 0;
 }
@@ -118,9 +123,32 @@ async function cpuOf(sys: System): Promise<{ api: number; workers: number }> {
   return { api: await cpuMsOf(sys.api.pid), workers: workers.reduce((a, b) => a + b, 0) };
 }
 
-function percentile(sorted: number[], q: number): number {
+export function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+/** Ack → Send API call (ms) of every send whose recipient's message was acknowledged, sorted. */
+export function sendLatencies(sends: readonly FakeGraphSend[], acks: ReadonlyMap<string, number>): number[] {
+  return sends
+    .map((x) => x.at - (acks.get(x.recipientId) ?? Number.NaN))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+}
+
+/** Adds every send to its recipient's count (every bench message comes from a sender of its own). */
+export function countSends(sends: readonly FakeGraphSend[], perRecipient = new Map<string, number>()): Map<string, number> {
+  for (const send of sends) perRecipient.set(send.recipientId, (perRecipient.get(send.recipientId) ?? 0) + 1);
+  return perRecipient;
+}
+
+/** Exactly once: sends beyond the first to a recipient, and acknowledged senders never answered. */
+export function deliveryFaults(perRecipient: ReadonlyMap<string, number>, acked: Iterable<string>): { duplicates: number; missing: number } {
+  let duplicates = 0;
+  for (const count of perRecipient.values()) duplicates += count - 1;
+  let missing = 0;
+  for (const sender of acked) if (!perRecipient.has(sender)) missing += 1;
+  return { duplicates, missing };
 }
 
 async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, label: string, extra: Record<string, string>, expectAiText?: string): Promise<{ run: PipelineRun; sys: System }> {
@@ -174,16 +202,9 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   // Anything sent twice would arrive shortly after the last first send: give it a moment.
   await sleep(2000);
   // Exactly once over every message posted, the warm-up's included.
-  const perRecipient = new Map<string, number>();
-  for (const send of sys.graph.sends) perRecipient.set(send.recipientId, (perRecipient.get(send.recipientId) ?? 0) + 1);
-  let duplicates = 0;
-  for (const count of perRecipient.values()) duplicates += count - 1;
-  let missing = 0;
-  for (const sender of acks.keys()) if (!perRecipient.has(sender)) missing += 1;
-  const latencies = measured
-    .map((x) => x.at - (acks.get(x.recipientId) ?? Number.NaN))
-    .filter(Number.isFinite)
-    .sort((a, b) => a - b);
+  const perRecipient = countSends(sys.graph.sends);
+  const { duplicates, missing } = deliveryFaults(perRecipient, acks.keys());
+  const latencies = sendLatencies(measured, acks);
   const run: PipelineRun = {
     messages,
     messagesPerS: messages / ((lastSendAt - started) / 1000),

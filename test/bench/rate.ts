@@ -16,7 +16,7 @@ import { deletePrefix } from '../helpers/redis.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { load, loadAtRate } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
-import { type EnvFor, startBenchGemini, startSystem, stopSystem, type System } from './pipeline.js';
+import { countSends, deliveryFaults, type EnvFor, forgetSends, percentile, sendLatencies, startBenchGemini, startSystem, stopSystem, type System } from './pipeline.js';
 import { progress, sleep, type Teardown } from './stack.js';
 
 export interface RateProbe {
@@ -115,11 +115,6 @@ async function machineTicks(): Promise<{ busy: number; total: number }> {
   return { busy: total - idle, total };
 }
 
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-}
-
 async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSettings, ai: boolean): Promise<RateSearchRun> {
   const label = ai ? 'rate-ai-on' : 'rate-ai-off';
   const extra = ai ? (await startBenchGemini(td)).env : { AI_ENABLED: 'false' };
@@ -152,9 +147,8 @@ async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSetting
     // next tally.
     const perRecipient = new Map<string, number>();
     const tally = () => {
-      for (const send of sys.graph.sends) perRecipient.set(send.recipientId, (perRecipient.get(send.recipientId) ?? 0) + 1);
-      sys.graph.sends.length = 0;
-      sys.graph.requests.length = 0;
+      countSends(sys.graph.sends, perRecipient);
+      forgetSends(sys);
     };
     tally();
 
@@ -168,10 +162,7 @@ async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSetting
     // Anything sent twice would arrive shortly after the last first send: give it a moment.
     await sleep(2000);
     tally();
-    let duplicates = 0;
-    for (const count of perRecipient.values()) duplicates += count - 1;
-    let missing = 0;
-    for (const sender of acks.keys()) if (!perRecipient.has(sender)) missing += 1;
+    const { duplicates, missing } = deliveryFaults(perRecipient, acks.keys());
     const run: RateSearchRun = { ai, probes, sustained: sustainedRate(probes), acknowledged: acks.size, duplicates, missing };
     progress(`${label}: sustained ${run.sustained} msg/s; ${acks.size} acknowledged, ${duplicates} duplicates, ${missing} missing`);
     return run;
@@ -203,11 +194,7 @@ async function probe(sys: System, payloads: PayloadSource, acks: Map<string, num
   const ticksAfter = await machineTicks();
   // Every acknowledged message is sent before the next probe starts, however far behind this one fell.
   await sys.graph.waitForSends(sentBefore + mine.size, Math.max(120_000, mine.size * 20));
-  const latencies = sys.graph.sends
-    .slice(sentBefore)
-    .map((x) => x.at - (mine.get(x.recipientId) ?? Number.NaN))
-    .filter(Number.isFinite)
-    .sort((a, b) => a - b);
+  const latencies = sendLatencies(sys.graph.sends.slice(sentBefore), mine);
   const p99 = percentile(latencies, 0.99);
   const why = judgeProbe({ rate, durationS: s.durationS, posted: mine.size, failedRequests: r.non2xx + r.errors + r.timeouts, p99, p99LimitMs: s.p99LimitMs });
   const result: RateProbe = {
