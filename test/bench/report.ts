@@ -17,6 +17,7 @@ interface Report {
   soak: SoakResult | undefined;
   steady?: SteadyResult | undefined;
   rate?: (RateSearchResult & { noopJobsPerS: number }) | undefined;
+  ladder?: IngressRow[] | undefined;
 }
 
 const MiB = 2 ** 20;
@@ -73,6 +74,28 @@ export function printReport(r: Report): void {
     const p99 = c.half?.p99 ?? Number.NaN;
     ratios.push(`c_p99_at_half=${p99}ms (<=10)`);
     if (!(p99 <= 10)) met = false;
+  }
+
+  if (r.ladder) {
+    const bill = (row: IngressRow) => (row.cpuUsPerReq ?? Number.NaN) + (row.redisUsPerReq ?? Number.NaN) + (row.benchUsPerReq ?? Number.NaN);
+    const floor = r.ladder[0] as IngressRow;
+    out.push(`## Ladder — from the floor (b) to /webhook (c), the real work a piece at a time; ${r.settings.connections} connections, ${r.settings.durationS} s per measurement, median of ${r.settings.rounds} rounds`);
+    out.push(
+      table(
+        ['route', 'req/s', 'req/s range', 'CPU µs/req server / redis / bench', 'machine µs/req', 'added by the step', 'req/s ÷ (b)'],
+        r.ladder.map((row, i) => [
+          row.route,
+          f0(row.max.rps),
+          row.rpsRange ? `${f0(row.rpsRange[0])}–${f0(row.rpsRange[1])}` : 'n/a',
+          [row.cpuUsPerReq, row.redisUsPerReq, row.benchUsPerReq].map((x) => f0(x ?? Number.NaN)).join(' / '),
+          f0(bill(row)),
+          i === 0 ? '' : `${f0(bill(row) - bill(r.ladder?.[i - 1] as IngressRow))} µs`,
+          f2(row.max.rps / floor.max.rps),
+        ]),
+      ),
+    );
+    out.push(`(machine µs/req: server + Redis + load generator, the bill that sets req/s once the two cores are busy; c/b >= 0.80 needs (c)'s within 1.25 × (b)'s, i.e. ${f0(bill(floor) * 1.25)} µs in this run; the ladder has no target of its own)`);
+    out.push('');
   }
 
   if (r.pipeline) {

@@ -10,14 +10,14 @@
  * ingress server's warm-up, default 8), BENCH_ROUNDS (ingress rounds, median counts, default 3), BENCH_CONNECTIONS
  * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default), BENCH_NICE (the workers'
  * and the baseline's WORKER_NICE, default the config default),
- * BENCH_ONLY (comma list of ingress,pipeline,soak; `steady` adds the per-process cost breakdown,
+ * BENCH_ONLY (comma list of ingress,pipeline,soak; `ladder` adds the floor-to-/webhook ladder, see ingress.ts; `steady` adds the per-process cost breakdown,
  * see steady.ts: BENCH_STEADY_N, default 8000, BENCH_STEADY_WARMUP, default 3000, BENCH_STEADY_AI=1
  * for AI on, BENCH_STEADY_RATE: a fixed rate instead of full load; `rate` the rate search, see rate.ts: BENCH_RATE_S,
  * seconds per probe, default 60, BENCH_RATE_P99_MS, default 1000, BENCH_RATE_PROBES, default 7,
  * BENCH_RATE_START, msg/s, default 80 % of the warm-up's), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
  */
 import { calibrationLine, hardwareLine } from './hardware.js';
-import { type IngressRow, runIngress } from './ingress.js';
+import { type IngressRow, runIngress, runLadder } from './ingress.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { baseline, type PipelineResult, runPipeline } from './pipeline.js';
 import { type RateSearchResult, runRateSearch } from './rate.js';
@@ -27,6 +27,7 @@ import { type SteadyResult, runSteady } from './steady.js';
 import { adminRedis, freshDatabase, freshPrefix, progress, Teardown } from './stack.js';
 import { testEnv } from '../helpers/env.js';
 import { deletePrefix } from '../helpers/redis.js';
+import { bullPrefix, QUEUES } from '@switchboard/queue';
 
 const num = (name: string, fallback: number) => {
   const v = Number(process.env[name]);
@@ -101,6 +102,17 @@ async function main(): Promise<void> {
     await deletePrefix(redis, prefix);
   }
 
+  let ladder: IngressRow[] | undefined;
+  if (settings.only.has('ladder')) {
+    const databaseUrl = await freshDatabase(td, 'ladder');
+    const prefix = freshPrefix(td, redis, 'ladder');
+    const env = envFor(databaseUrl, prefix);
+    const waiting = `${bullPrefix(prefix)}:${QUEUES.inbound}:wait`;
+    ladder = await runLadder(td, env, new PayloadSource(env.FACEBOOK_APP_SECRET as string), settings, () => redis.llen(waiting));
+    progress('ladder: deleting its queued jobs');
+    await deletePrefix(redis, prefix);
+  }
+
   let pipeline: PipelineResult | undefined;
   if (settings.only.has('pipeline')) pipeline = await runPipeline(td, redis, envFor, settings);
 
@@ -118,7 +130,7 @@ async function main(): Promise<void> {
     rate = { ...search, noopJobsPerS };
   }
 
-  printReport({ hardware, settings, ingress, pipeline, soak, steady, rate });
+  printReport({ hardware, settings, ingress, pipeline, soak, steady, rate, ladder });
 }
 
 /**
