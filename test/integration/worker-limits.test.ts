@@ -15,6 +15,10 @@ t.test('kill switch and global limit hold across two worker processes', async (t
   const p = await startPipeline(t, 'worker_limits', { workers: 2, env: { AI_MAX_CALLS_PER_MIN: '5', AI_MAX_CALLS_PER_MIN_PER_PSID: '100', WORKER_CONCURRENCY: '4', LOG_LEVEL: 'debug' } });
   p.gemini.setReply('AI says hi.');
   p.gemini.setDelay(100); // long enough that both workers are busy at once
+  // Every job holds its slot for the send too, so one worker (4 slots) cannot answer a whole burst
+  // before the other gets a job, even when the other is descheduled for a while on a busy machine:
+  // the limits and the switch are only tested across processes when both processes decide.
+  p.graph.setSendDelay(250);
   const redis = new Redis(p.env.REDIS_URL as string);
   t.teardown(() => redis.disconnect());
   const killSwitch = new KillSwitch(redis, `${p.prefix}:ai:enabled`, true, 0);
