@@ -10,14 +10,13 @@
  * passing rate and the lowest failing one are within 5 %, or BENCH_RATE_PROBES (default 7) probes
  * were run. Every acknowledged message is held to exactly once, as in the pipeline part.
  */
-import { readFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import { deletePrefix } from '../helpers/redis.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { load, loadAtRate } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { countSends, deliveryFaults, type EnvFor, forgetSends, percentile, sendLatencies, startBenchGemini, startSystem, stopSystem, type System } from './pipeline.js';
-import { progress, sleep, type Teardown } from './stack.js';
+import { machineTicks, progress, sleep, type Teardown } from './stack.js';
 
 export interface RateProbe {
   /** Messages per second offered. */
@@ -103,16 +102,6 @@ export function judgeProbe(p: { rate: number; durationS: number; posted: number;
   if (p.posted < DELIVERED * p.rate * p.durationS) return `only ${p.posted} of ${Math.round(p.rate * p.durationS)} messages accepted`;
   if (!(p.p99 <= p.p99LimitMs)) return `p99 ${Math.round(p.p99)} ms`;
   return '';
-}
-
-/** Busy and total CPU time of the whole machine since boot (/proc/stat, clock ticks). */
-async function machineTicks(): Promise<{ busy: number; total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n').find((l) => l.startsWith('cpu ')) ?? '';
-  // user nice system idle iowait irq softirq steal; guest time is already counted in user and nice.
-  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
-  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
-  const total = ticks.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
 }
 
 async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSettings, ai: boolean): Promise<RateSearchRun> {

@@ -92,25 +92,22 @@ async function main(): Promise<void> {
       ...extra,
     });
 
-  let ingress: IngressRow[] | undefined;
-  if (settings.only.has('ingress')) {
-    const databaseUrl = await freshDatabase(td, 'ingress');
-    const prefix = freshPrefix(td, redis, 'ingress');
-    const env = envFor(databaseUrl, prefix);
-    ingress = await runIngress(td, env, new PayloadSource(env.FACEBOOK_APP_SECRET as string), settings);
-    progress('ingress: deleting its queued jobs');
+  /** The ingress servers' own database and Redis prefix; the jobs they queued are deleted afterwards. */
+  const withIngressServers = async <T>(label: string, part: (env: Record<string, string>, payloads: PayloadSource, prefix: string) => Promise<T>): Promise<T> => {
+    const prefix = freshPrefix(td, redis, label);
+    const env = envFor(await freshDatabase(td, label), prefix);
+    const result = await part(env, new PayloadSource(env.FACEBOOK_APP_SECRET as string), prefix);
+    progress(`${label}: deleting its queued jobs`);
     await deletePrefix(redis, prefix);
-  }
+    return result;
+  };
+
+  let ingress: IngressRow[] | undefined;
+  if (settings.only.has('ingress')) ingress = await withIngressServers('ingress', (env, payloads) => runIngress(td, env, payloads, settings));
 
   let ladder: IngressRow[] | undefined;
   if (settings.only.has('ladder')) {
-    const databaseUrl = await freshDatabase(td, 'ladder');
-    const prefix = freshPrefix(td, redis, 'ladder');
-    const env = envFor(databaseUrl, prefix);
-    const waiting = `${bullPrefix(prefix)}:${QUEUES.inbound}:wait`;
-    ladder = await runLadder(td, env, new PayloadSource(env.FACEBOOK_APP_SECRET as string), settings, () => redis.llen(waiting));
-    progress('ladder: deleting its queued jobs');
-    await deletePrefix(redis, prefix);
+    ladder = await withIngressServers('ladder', (env, payloads, prefix) => runLadder(td, env, payloads, settings, () => redis.llen(`${bullPrefix(prefix)}:${QUEUES.inbound}:wait`)));
   }
 
   let pipeline: PipelineResult | undefined;

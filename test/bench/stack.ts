@@ -194,9 +194,22 @@ export function serverGroupOf(cmd: string): 'postgres' | 'redis' | null {
  * (docs/performance.md, fifth round).
  */
 export async function machineContextSwitches(): Promise<number> {
+  return Number((await procStatLine('ctxt'))?.slice(5) ?? Number.NaN);
+}
+
+/** Busy and total CPU time of the whole machine since boot (/proc/stat `cpu`, clock ticks). */
+export async function machineTicks(): Promise<{ busy: number; total: number }> {
+  // user nice system idle iowait irq softirq steal; guest time is already counted in user and nice.
+  const ticks = ((await procStatLine('cpu')) ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** The line of /proc/stat that starts with `name` and a space. */
+async function procStatLine(name: string): Promise<string | undefined> {
   const { readFile } = await import('node:fs/promises');
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n').find((l) => l.startsWith('ctxt '));
-  return Number(line?.slice(5) ?? Number.NaN);
+  return (await readFile('/proc/stat', 'utf8')).split('\n').find((l) => l.startsWith(`${name} `));
 }
 
 /** CPU ms per group used between two `machineCpu` snapshots. */
