@@ -45,7 +45,7 @@ t.test('WORKER_NICE: the worker yields the CPU by default; 0 turns that off; onl
   t.equal(loadConfig({ WORKER_NICE: '19' }).worker.nice, 19);
   t.throws(() => loadConfig({ WORKER_NICE: '20' }), /WORKER_NICE/, 'above the kernel maximum');
   t.throws(() => loadConfig({ WORKER_NICE: '-5' }), /WORKER_NICE/, 'a higher priority than normal is not the worker\'s to take');
-  t.throws(() => loadConfig({ WORKER_NICE: 'low' }), /WORKER_NICE: must be a number/);
+  t.throws(() => loadConfig({ WORKER_NICE: 'low' }), /WORKER_NICE: must be a whole number from 0 to 19/);
 });
 
 t.test('every problem is listed at once, by name, never with its value', async (t) => {
@@ -57,9 +57,34 @@ t.test('every problem is listed at once, by name, never with its value', async (
     t.ok(err instanceof ConfigError);
     const message = (err as Error).message;
     for (const name of ['PORT', 'NODE_ENV', 'AI_TIMEOUT_MS', 'REDIS_URL']) t.match(message, name);
+    t.match(message, /ENCRYPTION_KEY: must be exactly 32 bytes/, 'the checks after the schema run too');
     t.notMatch(message, secretValue);
-    t.ok((err as ConfigError).problems.length >= 4);
+    t.equal((err as ConfigError).problems.length, 5);
   }
+  // A production start with a typo is told about every missing secret too, not on the next try.
+  const production = t.throws(() => loadConfig({ NODE_ENV: 'production', PORT: 'abc' })) as ConfigError;
+  t.same(production.problems, [
+    'PORT: must be a whole number from 0 to 65535',
+    'FACEBOOK_APP_SECRET: required in production',
+    'FACEBOOK_VERIFY_TOKEN: required in production',
+    'ADMIN_PASS: required in production',
+    'PSID_HASH_SECRET: required in production',
+    'ENCRYPTION_KEY: required in production',
+  ]);
+});
+
+t.test('a number out of range is told its range', async (t) => {
+  const err = t.throws(() =>
+    loadConfig({ PORT: '70000', AI_TIMEOUT_MS: '1.5', WORKER_CONCURRENCY: '0', AI_MAX_CALLS_PER_MIN: '-1', AI_DAILY_BUDGET_USD: '-3' }),
+  ) as ConfigError;
+  t.same(err.problems, [
+    'PORT: must be a whole number from 0 to 65535',
+    'AI_TIMEOUT_MS: must be a whole number from 100 to 60000',
+    'AI_MAX_CALLS_PER_MIN: must be a whole number, at least 0',
+    'AI_DAILY_BUDGET_USD: must be a number, at least 0',
+    'WORKER_CONCURRENCY: must be a whole number from 1 to 1000',
+  ]);
+  t.equal(loadConfig({ PORT: '65535', AI_TIMEOUT_MS: '100' }).port, 65535, 'the bounds themselves are allowed');
 });
 
 t.test('production refuses development defaults and weak secrets', async (t) => {
@@ -79,6 +104,14 @@ t.test('production refuses development defaults and weak secrets', async (t) => 
   t.throws(() => loadConfig({ ...strongProduction, CORS_ORIGINS: '*' }), /CORS_ORIGINS/);
   t.throws(() => loadConfig({ ...strongProduction, ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }), /ENCRYPTION_KEY: must be exactly 32 bytes/);
   t.throws(() => loadConfig({ ...strongProduction, GRAPH_API_BASE_URL: 'http://graph.example.com' }), /GRAPH_API_BASE_URL/);
+  // Only this machine may be spoken to over plain http: a DNS name that starts with "127." is not it.
+  for (const host of ['127.attacker.example', '127.0.0.1.nip.io', '127.0.0.1.example', 'localhost.example']) {
+    t.throws(() => loadConfig({ ...strongProduction, GRAPH_API_BASE_URL: `http://${host}` }), /GRAPH_API_BASE_URL: must be https/, host);
+    t.throws(() => loadConfig({ ...strongProduction, GEMINI_BASE_URL: `http://${host}:8080` }), /GEMINI_BASE_URL: must be https/, host);
+  }
+  for (const host of ['127.0.0.1:9999', '127.1', '127.10.20.30', 'localhost:8080', '[::1]:8080']) {
+    t.equal(loadConfig({ ...strongProduction, GRAPH_API_BASE_URL: `http://${host}`, GEMINI_BASE_URL: `http://${host}` }).env, 'production', `${host} is a loopback stand-in`);
+  }
   const ok = loadConfig({ ...strongProduction, GRAPH_API_BASE_URL: 'http://127.0.0.1:9999' });
   t.equal(ok.http.requireHttps, true, 'HTTPS required by default in production');
   t.equal(ok.admin.user, 'admin');

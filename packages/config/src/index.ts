@@ -59,9 +59,15 @@ export class ConfigError extends Error {
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min).max(max);
-const num = (min: number) => z.coerce.number({ error: 'must be a number' }).min(min);
+/** One message per number, naming the range, whatever is wrong with it (not a number, a fraction, out of range). */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const error = max === Number.MAX_SAFE_INTEGER ? `must be a whole number, at least ${min}` : `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const num = (min: number) => {
+  const error = `must be a number, at least ${min}`;
+  return z.coerce.number({ error }).min(min, { error });
+};
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
     try {
@@ -214,9 +220,20 @@ function parseTrustProxy(value: string): boolean | string {
   return value;
 }
 
+/**
+ * Whether `value` names this machine: `localhost`, `[::1]` or an IPv4 address in 127.0.0.0/8. The
+ * URL parser has already normalised the host (`127.1` reads `127.0.0.1`), so a name that merely
+ * starts with "127." (`127.example.com`) is a name on the network, not a loopback address.
+ */
 function isLoopbackUrl(value: string): boolean {
   const host = new URL(value).hostname;
-  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+  return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** A plain-http URL to anything but this machine (an unparseable one is the schema's problem). */
+function isPlainHttpElsewhere(value: string | undefined): boolean {
+  if (value === undefined || !URL.canParse(value)) return false;
+  return new URL(value).protocol === 'http:' && !isLoopbackUrl(value);
 }
 
 /**
@@ -224,17 +241,15 @@ function isLoopbackUrl(value: string): boolean {
  * problem. Pure: it reads nothing but its argument.
  */
 export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
-  const parsed = schema.safeParse(withoutEmpty(rawEnv));
-  const problems: string[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigError(problems);
-  }
-  const e = parsed.data;
-  const production = e.NODE_ENV === 'production';
+  const raw = withoutEmpty(rawEnv);
+  const parsed = schema.safeParse(raw);
+  const problems: string[] = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  // The checks below read the raw strings (the secrets are plain strings in the schema too), so
+  // they run even when the schema found problems: one message lists every problem.
+  const production = raw.NODE_ENV === 'production';
 
   const secret = (name: Exclude<keyof typeof DEVELOPMENT_DEFAULTS, 'ADMIN_USER'>): string => {
-    const value = e[name];
+    const value = raw[name];
     if (!production) return value ?? DEVELOPMENT_DEFAULTS[name];
     if (value === undefined) problems.push(`${name}: required in production`);
     else if (value === DEVELOPMENT_DEFAULTS[name])
@@ -245,17 +260,18 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
   const appSecret = secret('FACEBOOK_APP_SECRET');
   const verifyToken = secret('FACEBOOK_VERIFY_TOKEN');
   // A user name is not a secret: `admin` stays acceptable in production; the password is what counts.
-  const adminUser = e.ADMIN_USER ?? DEVELOPMENT_DEFAULTS.ADMIN_USER;
+  const adminUser = raw.ADMIN_USER ?? DEVELOPMENT_DEFAULTS.ADMIN_USER;
   const adminPass = secret('ADMIN_PASS');
   const psidHashSecret = secret('PSID_HASH_SECRET');
   const encryptionKeyText = secret('ENCRYPTION_KEY');
   const encryptionKey = decodeKey('ENCRYPTION_KEY', encryptionKeyText || DEVELOPMENT_DEFAULTS.ENCRYPTION_KEY, problems);
-  const previousEncryptionKeys = (e.ENCRYPTION_KEY_PREVIOUS ?? '')
+  const previousEncryptionKeys = (raw.ENCRYPTION_KEY_PREVIOUS ?? '')
     .split(',')
     .filter(Boolean)
     .map((k) => decodeKey('ENCRYPTION_KEY_PREVIOUS', k.trim(), problems));
 
-  const corsOrigins = e.CORS_ORIGINS.split(',')
+  const corsOrigins = (raw.CORS_ORIGINS ?? '')
+    .split(',')
     .map((o) => o.trim())
     .filter(Boolean);
 
@@ -265,12 +281,11 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
     if (psidHashSecret && psidHashSecret.length < MIN_SECRET_LENGTH)
       problems.push(`PSID_HASH_SECRET: must be at least ${MIN_SECRET_LENGTH} characters in production`);
     if (corsOrigins.includes('*')) problems.push('CORS_ORIGINS: * is refused in production');
-    if (new URL(e.GRAPH_API_BASE_URL).protocol === 'http:' && !isLoopbackUrl(e.GRAPH_API_BASE_URL))
-      problems.push('GRAPH_API_BASE_URL: must be https (a loopback stand-in excepted)');
-    if (e.GEMINI_BASE_URL && new URL(e.GEMINI_BASE_URL).protocol === 'http:' && !isLoopbackUrl(e.GEMINI_BASE_URL))
-      problems.push('GEMINI_BASE_URL: must be https (a loopback stand-in excepted)');
+    if (isPlainHttpElsewhere(raw.GRAPH_API_BASE_URL)) problems.push('GRAPH_API_BASE_URL: must be https (a loopback stand-in excepted)');
+    if (isPlainHttpElsewhere(raw.GEMINI_BASE_URL)) problems.push('GEMINI_BASE_URL: must be https (a loopback stand-in excepted)');
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const e = parsed.data;
 
   const config: Config = {
     env: e.NODE_ENV,
