@@ -135,6 +135,35 @@ t.test('generated bad input: a clear 4xx (or 200 for a valid envelope), never 5x
     t.pass();
   });
 
+  await t.test('lone surrogates in fields that name an event are stored, and cost no neighbour', async (t) => {
+    // Valid JSON ("\ud800" escapes), signed: it once failed the whole batch with 500 while the
+    // event's de-duplication key was built, so Meta would have retried it for 36 hours in vain.
+    const item = (extra: Record<string, unknown>) => ({ sender: { id: '200000000000001' }, recipient: { id: '100000000000001' }, timestamp: 1_700_000_000_000, ...extra });
+    const messaging = [
+      item({ message: { mid: 'm_test-surrogate-a', text: 'a' } }),
+      item({ postback: { title: 'Go', payload: 'GO\ud800' } }),
+      item({ referral: { ref: 'promo\udc00', source: 'SHORTLINK', type: 'OPEN_THREAD' } }),
+      item({ reaction: { mid: 'm_test-surrogate-a', action: 'react', emoji: '\ud83d' } }),
+      item({ message: { mid: 'm_test-surrogate-b', text: 'b' } }),
+    ];
+    const body = metaJson({ object: 'page', entry: [{ id: '100000000000001', time: 1, messaging }] });
+    t.match(body, /\\ud800/, 'the lone surrogate travels escaped, as JSON allows');
+    const before = await inboundTotal(ctx);
+    const res = await signedSend(body);
+    t.equal(res.statusCode, 200);
+    t.equal((await inboundTotal(ctx)) - before, 5, 'all five events are stored');
+    t.equal((await signedSend(body)).statusCode, 200, 'the redelivery too');
+    t.equal((await inboundTotal(ctx)) - before, 5, 'and is recognised as a duplicate: the keys are stable');
+  });
+
+  await t.test('no content type and an empty body → 415 (content type before signature), not a signature failure', async (t) => {
+    const signatureFailures = () => ctx.logs.filter((l) => l.includes('webhook signature invalid')).length;
+    const before = signatureFailures();
+    const res = await check('empty, no content type', [415], () => send('', { 'x-hub-signature-256': signPayload(secret, '') }));
+    t.same(res.json(), { error: 'unsupported_media_type' });
+    t.equal(signatureFailures(), before, 'not treated as a signature failure');
+  });
+
   const health = await ctx.app.inject('/health');
   t.equal(health.statusCode, 200, 'the process is still healthy');
   t.not(health.json().status, 'down');

@@ -110,9 +110,15 @@ interface EntryContext {
   standby: boolean;
 }
 
-/** The identifying fields are URI-encoded so that no field value can forge a separator. */
+/** A lone UTF-16 surrogate: valid in JSON (`"\ud800"`), but `encodeURIComponent` throws on it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * The identifying fields are URI-encoded so that no field value can forge a separator. Lone
+ * surrogates become U+FFFD first: a signed body may carry one, and it must not fail the delivery.
+ */
 function derivedKey(ctx: EntryContext, kind: string, parts: ReadonlyArray<string | number | null>): string {
-  const encoded = parts.map((p) => (p === null ? '' : encodeURIComponent(String(p))));
+  const encoded = parts.map((p) => (p === null ? '' : encodeURIComponent(String(p).replace(LONE_SURROGATE, '\uFFFD'))));
   return `${ctx.channel}:${ctx.pageId}:${kind}:${encoded.join(':')}`;
 }
 
@@ -327,6 +333,18 @@ function countItems(v: unknown): number {
   return Array.isArray(v) ? v.length : 0;
 }
 
+/**
+ * One item, read so that nothing in it can fail the delivery: a reader that throws on a shape
+ * nobody foresaw skips that item, like any other odd one, instead of answering the batch with 500.
+ */
+function readSafely(read: (ctx: EntryContext, item: unknown) => NormalisedEvent | null, ctx: EntryContext, item: unknown): NormalisedEvent | null {
+  try {
+    return read(ctx, item);
+  } catch {
+    return null;
+  }
+}
+
 function whatsappEntry(entry: Obj, out: NormalisedEvent[]): number {
   if (!Array.isArray(entry.changes)) return 1;
   let skipped = 0;
@@ -351,7 +369,7 @@ function whatsappEntry(entry: Obj, out: NormalisedEvent[]): number {
     ] as const) {
       if (!Array.isArray(list)) continue;
       for (const item of list) {
-        const event = read(ctx, item);
+        const event = readSafely(read, ctx, item);
         if (event) out.push(event);
         else skipped++;
       }
@@ -382,7 +400,7 @@ function messagingEntry(channel: Channel, entry: Obj, out: NormalisedEvent[]): n
     }
     const ctx: EntryContext = { channel, pageId, entryTime, standby };
     for (const item of list) {
-      const event = messagingEvent(ctx, item);
+      const event = readSafely(messagingEvent, ctx, item);
       if (event) out.push(event);
       else skipped++;
     }

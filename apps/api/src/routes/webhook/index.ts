@@ -87,7 +87,13 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
     // `quietLog`: the line below replaces the generic per-request line (one log line per webhook).
     app.post(path, { onRequest: requireHttps, config: { rateLimit: false, quietLog: true, machineFacing: true } }, async (request, reply) => {
       const raw = request.body;
-      if (!Buffer.isBuffer(raw) || !verifySignature(raw, request.headers['x-hub-signature-256'] as string | undefined)) {
+      // No body parsed means no JSON content type (Fastify skips the parsers for an empty body
+      // without one): a 415 like any other content type, before the signature (CONTRACT §3).
+      if (!Buffer.isBuffer(raw)) {
+        resources.counters.count('webhooks_rejected', { reason: 'unsupported_media_type' });
+        return reply.code(415).send({ error: 'unsupported_media_type' });
+      }
+      if (!verifySignature(raw, request.headers['x-hub-signature-256'] as string | undefined)) {
         resources.counters.incr('webhook_signature_failures');
         resources.counters.count('webhooks_rejected', { reason: 'invalid_signature' });
         request.log.warn('webhook signature invalid');
