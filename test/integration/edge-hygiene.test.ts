@@ -16,6 +16,11 @@ function assertSecurityHeaders(t: Test, res: { headers: Record<string, unknown>;
   else t.notOk(res.headers['strict-transport-security'], `${what}: no HSTS outside production`);
 }
 
+/** An authenticated ops request (each test app has its own credentials). */
+function opsStatus(ctx: TestApp): Inject {
+  return { url: '/ops/ai/status', headers: { authorization: `Basic ${Buffer.from(`${ctx.env.ADMIN_USER}:${ctx.env.ADMIN_PASS}`).toString('base64')}` } };
+}
+
 function sampleRequests(ctx: TestApp): Array<[string, Inject]> {
   const secret = ctx.env.FACEBOOK_APP_SECRET as string;
   const signed = signedRequest(secret, messengerText({ pageId: '100000000000001', senderId: '200000000000001', mid: `m_test-edge-${Math.random()}`, text: 'hi' }));
@@ -31,6 +36,9 @@ function sampleRequests(ctx: TestApp): Array<[string, Inject]> {
     ['415', { method: 'POST', url: '/webhook', headers: { ...https, 'content-type': 'text/plain' }, payload: 'x' }],
     ['413', { method: 'POST', url: '/webhook', headers: { ...https, 'content-type': 'application/json' }, payload: 'x'.repeat(5 * 1024 * 1024) }],
     ['method not allowed', { method: 'DELETE', url: '/webhook' }],
+    // Refused by the router itself, before any route or hook runs.
+    ['malformed URL', { method: 'GET', url: '/health%' }],
+    ['malformed URL under /ops', { method: 'GET', url: '/ops/events/%E0%A4%A' }],
   ];
 }
 
@@ -41,6 +49,12 @@ t.test('security headers and a request id on every response (development/test: n
     t.ok(res.statusCode < 500, `${what}: ${res.statusCode}`);
     assertSecurityHeaders(t, res, what);
   }
+  const bad = await ctx.app.inject({ url: '/webhook/%zz' });
+  t.equal(bad.statusCode, 400);
+  t.same(bad.json(), { error: 'invalid_request', message: 'the URL is not valid' }, 'the error handler\'s shape, not Fastify\'s');
+  const long = await ctx.app.inject({ ...opsStatus(ctx), url: `/ops/events/${'a'.repeat(200)}` });
+  t.equal(long.statusCode, 414, 'an over-long path parameter');
+  assertSecurityHeaders(t, long, '414');
 });
 
 t.test('HSTS in production', async (t) => {
@@ -98,9 +112,22 @@ t.test('CORS is closed unless CORS_ORIGINS names origins', async (t) => {
   t.equal(allowed.headers['access-control-allow-origin'], 'https://ops.example.test');
   const other = await open.app.inject(preflight);
   t.notOk(other.headers['access-control-allow-origin'], 'an origin not listed gets nothing');
+  // PUT /ops/pages/:pageId is part of the ops API an allowed origin may use.
+  const put = await open.app.inject({ method: 'OPTIONS', url: '/ops/pages/100000000000001', headers: { origin: 'https://ops.example.test', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization,content-type' } });
+  t.equal(put.headers['access-control-allow-origin'], 'https://ops.example.test');
+  t.match(String(put.headers['access-control-allow-methods']).split(','), ['GET', 'HEAD', 'POST', 'PUT'], 'PUT is allowed');
 });
 
-t.test('rate limit: Redis-backed, everything but the webhook', async (t) => {
+t.test('the dashboard\'s CSP upgrades its requests to https only in production', async (t) => {
+  // Over plain http on a LAN or staging address, an upgrade sends the dashboard's fetches to an
+  // https port nobody listens on: its kill switch and replay buttons stopped working.
+  const development = await buildTestApp(t, 'edge');
+  t.notMatch((await development.app.inject('/health')).headers['content-security-policy'], /upgrade-insecure-requests/);
+  const production = await buildTestApp(t, 'edge', { NODE_ENV: 'production' });
+  t.match((await production.app.inject('/health')).headers['content-security-policy'], /upgrade-insecure-requests/);
+});
+
+t.test('rate limit: Redis-backed, everything but the webhook and health', async (t) => {
   const ctx = await buildTestApp(t, 'edge');
   const secret = ctx.env.FACEBOOK_APP_SECRET as string;
   const statuses = new Map<number, number>();
@@ -115,14 +142,23 @@ t.test('rate limit: Redis-backed, everything but the webhook', async (t) => {
   }
   t.same(Object.fromEntries(statuses), { 200: 450 }, '450 rapid webhook calls: never 429');
 
+  // Health is for probes and monitors, which may share one address: never 429.
+  const health = new Map<number, number>();
+  for (let i = 0; i < 320; i++) {
+    const res = await ctx.app.inject('/health');
+    health.set(res.statusCode, (health.get(res.statusCode) ?? 0) + 1);
+  }
+  t.same(Object.fromEntries(health), { 200: 320 }, '320 rapid health checks: never 429');
+
+  const ops = opsStatus(ctx);
   let limited: LightMyRequestResponse | undefined;
   let served = 0;
   for (let i = 0; i < 320 && !limited; i++) {
-    const res = await ctx.app.inject('/health');
+    const res = await ctx.app.inject(ops);
     if (res.statusCode === 429) limited = res;
     else served++;
   }
-  t.equal(served, 300, '/health is served 300 times a minute');
+  t.equal(served, 300, 'the ops API is served 300 times a minute');
   t.equal(limited?.statusCode, 429, 'then 429');
   t.ok(limited?.headers['retry-after'], 'with Retry-After');
   t.equal(limited?.json().error, 'rate_limited');
@@ -130,5 +166,6 @@ t.test('rate limit: Redis-backed, everything but the webhook', async (t) => {
 
   // The count lives in Redis, so another replica sharing the prefix sees the same budget.
   const replica = await buildTestApp(t, 'edge', { FACEBOOK_APP_SECRET: secret }, { databaseUrl: ctx.databaseUrl, prefix: ctx.prefix });
-  t.equal((await replica.app.inject('/health')).statusCode, 429, 'another replica enforces the same limit');
+  const fromReplica = await replica.app.inject(opsStatus(replica));
+  t.equal(fromReplica.statusCode, 429, `another replica enforces the same limit (${fromReplica.statusCode} ${fromReplica.body.slice(0, 80)})`);
 });

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { compile as compileTrust } from '@fastify/proxy-addr';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Config } from '@switchboard/config';
 import type { Logger } from '@switchboard/observability';
 import { createErrorHandler } from './errors.js';
-import { securityPlugin } from './plugins/security.js';
+import { type ResponseHeaders, responseHeaders, securityPlugin } from './plugins/security.js';
 import type { ApiResources } from './resources.js';
 import { healthRoutes } from './routes/health.js';
 import { opsRoutes } from './routes/ops/index.js';
@@ -51,11 +51,27 @@ declare module 'fastify' {
 }
 
 /**
+ * What the router refuses before any route or hook runs (a malformed percent-encoding, an over-long
+ * path parameter): answered like every other refusal, with the security headers and the request id,
+ * and in the error handler's shape rather than Fastify's own.
+ */
+function routerErrorHandler(headers: ResponseHeaders) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    void reply.headers(headers.forPeople).header('x-request-id', request.id);
+    if (error.code === 'FST_ERR_BAD_URL') return reply.code(400).send({ error: 'invalid_request', message: 'the URL is not valid' });
+    if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return reply.code(414).send({ error: 'invalid_request', message: 'a path parameter is too long' });
+    request.log.error({ err: { message: error.message, code: error.code } }, 'request failed');
+    return reply.code(500).send({ error: 'internal_error' });
+  };
+}
+
+/**
  * Builds the HTTP application. Pure wiring: it connects to nothing and never listens (the entry
  * point and the tests do that), so tests construct exactly what production runs.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, logger, resources } = deps;
+  const headers = responseHeaders(config);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     trustProxy: trustFunction(config.http.trustProxy),
@@ -69,6 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors: routerErrorHandler(headers),
   });
   app.setErrorHandler(createErrorHandler(resources.counters));
   app.addHook('onResponse', async (request, reply) => {
@@ -79,7 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   });
 
-  await app.register(securityPlugin, { config, resources });
+  await app.register(securityPlugin, { config, resources, headers });
   await app.register(healthRoutes, { config, resources });
   await app.register(webhookRoutes, { config, resources });
   await app.register(opsRoutes, { config, resources });

@@ -48,14 +48,14 @@ export function machineHeaders(full: Record<string, string>): Record<string, str
   return headers;
 }
 
-/**
- * Edge hygiene for every route: security headers, CORS only for the origins CORS_ORIGINS names,
- * the request id echoed back, and a Redis-backed rate limit shared by all replicas. Webhook routes
- * opt out of the limit (`config.rateLimit: false`): Meta's traffic must never be throttled by us.
- */
-async function security(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
-  const { config, resources } = opts;
-  const headers = securityHeaders({
+/** The security headers of every response: the full set for people, the compact one for machines. */
+export interface ResponseHeaders {
+  forPeople: Record<string, string>;
+  forMachines: Record<string, string>;
+}
+
+export function responseHeaders(config: Config): ResponseHeaders {
+  const forPeople = securityHeaders({
     // The dashboard is server-rendered with inline styles and a small inline script.
     contentSecurityPolicy: {
       directives: {
@@ -64,16 +64,33 @@ async function security(app: FastifyInstance, opts: { config: Config; resources:
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:'],
         frameAncestors: ["'none'"],
+        // Helmet's default: a browser rewrites the page's own requests to https. Right behind TLS
+        // (production, like HSTS); over plain http on a LAN or staging address it broke the
+        // dashboard's buttons, whose fetches then went to an https port nobody listens on.
+        upgradeInsecureRequests: config.isProduction ? [] : null,
       },
     },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
     strictTransportSecurity: config.isProduction ? { maxAge: 31_536_000, includeSubDomains: true } : false,
   });
-  const forMachines = machineHeaders(headers);
+  return { forPeople, forMachines: machineHeaders(forPeople) };
+}
+
+/** The ops API's methods a browser on an allowed origin may use (the dashboard's and tools'). */
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT'];
+
+/**
+ * Edge hygiene for every route: security headers, CORS only for the origins CORS_ORIGINS names,
+ * the request id echoed back, and a Redis-backed rate limit shared by all replicas. Webhook routes
+ * opt out of the limit (`config.rateLimit: false`): Meta's traffic must never be throttled by us.
+ */
+async function security(app: FastifyInstance, opts: { config: Config; resources: ApiResources; headers: ResponseHeaders }): Promise<void> {
+  const { config, resources } = opts;
+  const { forPeople, forMachines } = opts.headers;
   // Set before anything can answer, so refusals (403, 413, 415, 404) carry them too.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(request.routeOptions.config.machineFacing ? forMachines : headers);
+    reply.headers(request.routeOptions.config.machineFacing ? forMachines : forPeople);
     reply.header('x-request-id', request.id);
     done();
   });
@@ -81,7 +98,7 @@ async function security(app: FastifyInstance, opts: { config: Config; resources:
   // Without configured origins no CORS headers are sent at all: browsers then refuse cross-origin
   // reads, which is the closed default.
   if (config.http.corsOrigins.length > 0) {
-    await app.register(cors, { origin: [...config.http.corsOrigins], credentials: true });
+    await app.register(cors, { origin: [...config.http.corsOrigins], credentials: true, methods: CORS_METHODS });
   }
   await app.register(rateLimit, {
     global: true,

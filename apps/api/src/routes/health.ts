@@ -79,7 +79,9 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
 }
 
 export async function healthRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
-  app.get('/health', async (_request, reply) => {
+  // Not rate limited: probes and monitors (a load balancer, Kubernetes, uptime checks) may share one
+  // address and poll often; a 429 would read as unhealthy and take a healthy replica out.
+  app.get('/health', { config: { rateLimit: false } }, async (_request, reply) => {
     const report = await checkHealth(opts.config, opts.resources);
     return reply.code(report.status === 'down' ? 503 : 200).send(report);
   });
