@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '@switchboard/config';
+import { scriptCommand } from '../../apps/tools/src/npm-scripts.js';
 import { ROOT } from '../helpers/processes.js';
 
 const DIR = join(ROOT, 'deploy/kubernetes');
@@ -56,8 +57,7 @@ const find = (kind: string, name: string) => applied.find((m) => m.kind === kind
 /** A manifest's spec in the shape a test reads (an absent manifest reads as empty, and fails the assertions). */
 const specOf = <T>(m: Manifest | undefined): T => (m?.spec ?? {}) as T;
 const podSpec = (m: Manifest | undefined) => (m?.spec as { template?: { spec?: PodSpec } } | undefined)?.template?.spec as PodSpec;
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-const script = (name: string) => (pkg.scripts[name] ?? '').split(' ');
+const script = (name: string) => scriptCommand(ROOT, name);
 const configMap = find('ConfigMap', 'switchboard-config');
 const shutdownMs = Number(configMap?.data?.SHUTDOWN_TIMEOUT_MS ?? 10_000);
 

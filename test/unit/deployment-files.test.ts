@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
+import { scriptCommand } from '../../apps/tools/src/npm-scripts.js';
 import { ROOT } from '../helpers/processes.js';
 
 const read = (path: string) => readFileSync(`${ROOT}/${path}`, 'utf8');
@@ -55,9 +56,11 @@ t.test('docker-compose.yml runs the whole system', async (t) => {
   // not by the worker's own WORKER_NICE, which acts only inside its container.
   t.ok((s.worker?.cpu_shares ?? 1024) < (s.api?.cpu_shares ?? 1024), 'the worker weighs less than the API on a shared host');
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-  t.equal(pkg.scripts['start:api'], 'node apps/api/dist/server.js', 'compose and npm run the same entry point');
-  t.equal(pkg.scripts['start:worker'], s.worker?.command?.join(' '));
-  t.equal(pkg.scripts.migrate, 'node apps/tools/dist/migrate.js');
+  t.same(scriptCommand(ROOT, 'start:api'), s.api?.command, 'compose and npm run the same entry point');
+  t.same(scriptCommand(ROOT, 'start:worker'), s.worker?.command);
+  t.same(scriptCommand(ROOT, 'migrate'), s.migrate?.command);
+  // npm runs scripts through sh; `exec` makes node npm's child, so npm's SIGTERM reaches it.
+  for (const name of ['start', 'start:api', 'start:worker']) t.match(pkg.scripts[name], /^exec node /, `${name} execs node`);
 });
 
 t.test('Dockerfile: multi-stage, Node 24 LTS, non-root, health check, production dependencies only', async (t) => {

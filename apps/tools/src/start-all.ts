@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { loadConfigOrExit } from '@switchboard/config';
+import { loadConfigOrExit, readEnvironment } from '@switchboard/config';
 import { runMigrations } from '@switchboard/db';
 import { scriptArgs } from './npm-scripts.js';
 
@@ -16,8 +16,11 @@ await runMigrations(config.databaseUrl).catch((err: Error) => {
 });
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
+// The children run in the repository root, so they are handed the environment read here (the
+// working directory's .env included) rather than left to read the root's.
+const environment = readEnvironment();
 const children: ChildProcess[] = [scriptArgs(root, 'start:api'), scriptArgs(root, 'start:worker')].map((args) =>
-  spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: process.env }),
+  spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: environment }),
 );
 
 let stopping = false;
