@@ -1,8 +1,13 @@
-// Fakes nothing: dead letters are made by a real BullMQ Worker failing real jobs in real Redis; PostgreSQL and Fastify are real.
+// Fakes Meta's Graph API only in the last test (a loopback server scripted to fail sends, as the real one
+// cannot be made to); dead letters are otherwise made by a real BullMQ Worker failing real jobs in real
+// Redis. PostgreSQL, Redis, BullMQ, Fastify and the worker process are real.
 import t from 'tap';
 import { auditLog } from '@switchboard/db';
 import { buildTestApp } from '../helpers/app.js';
 import { makeDeadLetters } from '../helpers/dead-letter.js';
+import { startPipeline } from '../helpers/pipeline.js';
+import { eventually } from '../helpers/processes.js';
+import { messengerText } from '../helpers/sign.js';
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 
@@ -37,6 +42,8 @@ t.test('dead-letter queue', async (t) => {
 
   t.test('POST /ops/dlq/:id/retry', async (t) => {
     const target = made[1]!;
+    const listed = (await get('/ops/dlq')).json().jobs.find((j: { id: string }) => j.id === target.id);
+    t.equal(listed?.reason, 'graph permanent code=551 subcode=1545041 status=400');
     const res = await post(`/ops/dlq/${encodeURIComponent(target.id)}/retry`);
     t.equal(res.statusCode, 202);
     t.same(res.json(), { retried: true, id: target.id, queue: 'outbound' });
@@ -74,6 +81,9 @@ t.test('dead-letter queue', async (t) => {
     );
     t.equal(audit[0]?.actor, env.ADMIN_USER);
     t.match(audit[0]?.details, { queue: 'outbound', page_id: '222', event_id: target.eventId });
+    // BullMQ's Job.retry clears failedReason: the audit row keeps the reason the listing showed.
+    t.equal((audit[0]?.details as { reason?: unknown } | null)?.reason, listed?.reason, 'the audit row carries the failure reason');
+    t.equal((audit[2]?.details as { reason?: unknown } | null)?.reason, 'graph permanent code=100 subcode=none status=400 to [id]', 'sanitised as the listing shows it');
   });
 
   t.test('POST /ops/dlq/retry (bulk replay)', async (t) => {
@@ -99,5 +109,53 @@ t.test('dead-letter queue', async (t) => {
     const [entry] = await resources.dbh.db.select().from(auditLog).orderBy(auditLog.id).offset(before);
     t.match(entry, { action: 'dlq.replay', actor: env.ADMIN_USER, details: { filter: { error_code: 10 }, matched: 1, retried: 1 } });
     t.same((await get('/ops/dlq')).json().jobs, []);
+  });
+});
+
+t.test('attempts of a dead-lettered send count every Send API call, the inbound job\'s inline one too', async (t) => {
+  // SEND_MAX_ATTEMPTS counts the first attempt, which the inbound job makes itself (README, "Workers").
+  const p = await startPipeline(t, 'ops_dlq_attempts', { env: { AI_ENABLED: 'false', SEND_MAX_ATTEMPTS: '2' } });
+  const { app, env } = await buildTestApp(t, 'ops-dlq-attempts', {}, { databaseUrl: p.databaseUrl, prefix: p.prefix });
+  const headers = { authorization: basic(env.ADMIN_USER as string, env.ADMIN_PASS as string) };
+  const get = async (url: string) => (await app.inject({ method: 'GET', url, headers })).json();
+  const sendCalls = () => p.graph.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/messages')).length;
+  const page = '100000000000061';
+  type Listed = { event_id: string; attempts: number; reason: string };
+  const deadLetterOf = (eventId: string) =>
+    eventually(async () => ((await get('/ops/dlq')).jobs as Listed[]).find((j) => j.event_id === eventId), 30_000, 'the send dead-lettered');
+  const seen: string[] = [];
+  const newDeadEvent = async () => {
+    const id = await eventually(async () => {
+      const rows = await p.sql<Array<{ id: string }>>`select id from events where status = 'dead_letter'`;
+      return rows.map((r) => r.id).find((id) => !seen.includes(id));
+    }, 30_000, 'an event dead-lettered');
+    seen.push(id);
+    return id;
+  };
+
+  await t.test('transient errors: the inline attempt and the send job\'s one', async (t) => {
+    const transient = { status: 500, code: 2, message: 'Service temporarily unavailable' };
+    p.graph.failNextSends(transient, transient);
+    const before = sendCalls();
+    await p.post(messengerText({ pageId: page, senderId: '900000000000301', mid: `m_ops_attempts_1_${Date.now()}`, text: 'hi' }));
+    const eventId = await newDeadEvent();
+    const listed = await deadLetterOf(eventId);
+    t.equal(sendCalls() - before, 2, 'the fake Graph saw two send attempts');
+    t.match(listed.reason, /graph transient code=2/);
+    t.equal(listed.attempts, 2, '/ops/dlq counts both');
+    t.equal((await get(`/ops/events/${eventId}`)).attempts, 2, '/ops/events/:id agrees');
+    const summary = ((await get('/ops/events?status=dead_letter')).events as Array<{ id: string; attempts: number }>).find((e) => e.id === eventId);
+    t.equal(summary?.attempts, 2, '/ops/events agrees');
+  });
+
+  await t.test('a permanent error: one call, dead-lettered without calling Meta again', async (t) => {
+    p.graph.failNextSends({ status: 400, code: 10, subcode: 2018278, message: 'This message is sent outside of allowed window.' });
+    const before = sendCalls();
+    await p.post(messengerText({ pageId: page, senderId: '900000000000302', mid: `m_ops_attempts_2_${Date.now()}`, text: 'hi' }));
+    const eventId = await newDeadEvent();
+    const listed = await deadLetterOf(eventId);
+    t.equal(sendCalls() - before, 1, 'the fake Graph saw one send attempt');
+    t.equal(listed.attempts, 1);
+    t.equal((await get(`/ops/events/${eventId}`)).attempts, 1);
   });
 });

@@ -185,6 +185,32 @@ t.test('ops routes', async (t) => {
       const res = await get(`/ops/events?${bad}`);
       t.equal(res.statusCode, 400, `${bad} → 400`);
     }
+
+    // Cursors shaped like ours but not issued by the API: JavaScript's Date.parse takes each of these
+    // timestamps, PostgreSQL's timestamptz does not (or takes a different instant). A 400, never a 500.
+    const forged = (at: unknown, id: unknown = hex()) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
+    for (const at of [
+      '1',
+      '2024',
+      '+275760-09-13T00:00:00.000Z',
+      '-000001-01-01T00:00:00.000Z',
+      '0000-01-01T00:00:00.000Z',
+      '1969-12-31T23:59:59.999Z',
+      '2024-02-30T00:00:00.000Z',
+      '2024-01-01T00:00:00Z',
+      '2024-01-01T00:00:00.000+01:00',
+      '2024-01-01 00:00:00.000Z',
+      'Mon, 01 Jan 2024 00:00:00 GMT',
+      12,
+    ]) {
+      const res = await get(`/ops/events?cursor=${forged(at)}`);
+      t.equal(res.statusCode, 400, `cursor at ${JSON.stringify(at)} → 400`);
+      t.same(res.json(), { error: 'invalid_request', message: 'cursor is not one this API returned' });
+    }
+    t.equal((await get(`/ops/events?cursor=${forged(new Date(now).toISOString(), 'F'.repeat(32))}`)).statusCode, 400, 'upper-case id → 400');
+    const issued = await get(`/ops/events?cursor=${forged(new Date(now + 60_000).toISOString(), 'f'.repeat(32))}`);
+    t.equal(issued.statusCode, 200, 'a well-formed cursor is still accepted');
+    t.equal(issued.json().events.length, 6);
   });
 
   t.test('GET /ops/events/:id', async (t) => {
@@ -228,6 +254,14 @@ t.test('ops routes', async (t) => {
     t.ok(page2.entries.every((e: { id: number }) => e.id < page1.entries[1].id));
     const total = (await db.select().from(auditLog)).length;
     t.equal(total, 5);
-    for (const bad of ['limit=0', 'limit=500', 'cursor=abc', 'cursor=-1']) t.equal((await get(`/ops/audit?${bad}`)).statusCode, 400, `${bad} → 400`);
+    for (const bad of ['limit=0', 'limit=500', 'cursor=abc', 'cursor=-1', 'cursor=0', 'cursor=1.5', 'cursor=2147483648', 'cursor=9999999999', 'cursor=99999999999']) {
+      const res = await get(`/ops/audit?${bad}`);
+      t.equal(res.statusCode, 400, `${bad} → 400`);
+      t.equal(res.json().error, 'invalid_request', `${bad}: a clear error, not a database one`);
+    }
+    // audit_log.id is a PostgreSQL integer (serial): its largest value is still a cursor.
+    const largest = await get('/ops/audit?cursor=2147483647');
+    t.equal(largest.statusCode, 200);
+    t.equal(largest.json().entries.length, 5);
   });
 });

@@ -207,3 +207,31 @@ t.test('without FACEBOOK_APP_ID the check records critical "app id missing" and 
   t.ok(health.warnings.includes('graph_version_near_eol'));
   t.equal(health.graph_api.end_of_life, '2027-01-21');
 });
+
+t.test('the overall status is at least as severe as the worst action needed, not only the worst page', async (t) => {
+  // No page token at all: no page to be the worst, but replies go nowhere (high → warning).
+  const noToken = await buildTestApp(t, 'tokens_notoken');
+  const auth = { authorization: `Basic ${Buffer.from(`${noToken.env.ADMIN_USER}:${noToken.env.ADMIN_PASS}`).toString('base64')}` };
+  for (const [method, url] of [['GET', '/ops/token-refresh-status'], ['POST', '/ops/tokens/check']] as const) {
+    const monitoring = (await noToken.app.inject({ method, url, headers: auth })).json().refresh_monitoring;
+    t.same(monitoring.pages, [], `${method} ${url}: no pages`);
+    t.same(
+      monitoring.actions_needed.map((a: { priority: string; action: string }) => [a.priority, a.action]),
+      [['high', 'register_page_token']],
+    );
+    t.equal(monitoring.status, 'warning', `${method} ${url}: a high-priority action is a warning`);
+  }
+
+  // Nor FACEBOOK_APP_ID: a critical action (critical → critical).
+  const noAppId = await buildTestApp(t, 'tokens_noappid_nopage', { FACEBOOK_APP_ID: '' });
+  const auth2 = { authorization: `Basic ${Buffer.from(`${noAppId.env.ADMIN_USER}:${noAppId.env.ADMIN_PASS}`).toString('base64')}` };
+  for (const [method, url] of [['GET', '/ops/token-refresh-status'], ['POST', '/ops/tokens/check']] as const) {
+    const monitoring = (await noAppId.app.inject({ method, url, headers: auth2 })).json().refresh_monitoring;
+    t.equal(monitoring.actions_needed[0]?.action, 'set_facebook_app_id');
+    t.equal(monitoring.actions_needed[0]?.priority, 'critical');
+    t.equal(monitoring.status, 'critical', `${method} ${url}: a critical action is critical`);
+  }
+  // /health's verdict is its own (warnings), unchanged: a missing app id degrades it, no page token does not.
+  t.equal((await noAppId.app.inject({ method: 'GET', url: '/health' })).json().status, 'degraded');
+  t.equal((await noToken.app.inject({ method: 'GET', url: '/health' })).json().status, 'ok');
+});

@@ -47,6 +47,25 @@ export interface RefreshStatusDeps {
 }
 
 const PRIORITY_ORDER: readonly ActionPriority[] = ['critical', 'high', 'medium', 'low'];
+
+/**
+ * The overall status an action needed implies, on the scale the pages' statuses use: a token that
+ * expires within 3 / 7 / 30 days is critical / warning / notice (token-status.ts) and asks for a
+ * critical / high / medium renewal (pageActions), so critical → critical, high → warning, medium →
+ * notice. Low actions (a check not run yet, data access lapsing, a restored subscription) are a
+ * notice, as an unchecked token is: something to look at, nothing broken.
+ */
+export const ACTION_STATUS: Readonly<Record<ActionPriority, MonitoringStatus>> = { critical: 'critical', high: 'warning', medium: 'notice', low: 'notice' };
+
+/**
+ * refresh_monitoring.status: the worst page, raised to what the most urgent action needed implies —
+ * some actions concern no page (FACEBOOK_APP_ID missing, no token at all, the Graph version), and
+ * "ok" next to a critical action would tell a dashboard or an alert that nothing needs doing.
+ */
+export function overallStatus(pages: ReadonlyArray<Pick<PageMonitoring, 'monitoring_status'>>, actions: ReadonlyArray<Pick<ActionNeeded, 'priority'>>): MonitoringStatus {
+  return worstStatus([...pages.map((p) => p.monitoring_status), ...actions.map((a) => ACTION_STATUS[a.priority])]);
+}
+
 const DAY_MS = 24 * 3600 * 1000;
 /** Data access (90 days after the user's last activity) is worth a note this long before it lapses. */
 const DATA_ACCESS_NOTICE_MS = 14 * DAY_MS;
@@ -230,7 +249,7 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
   actions.sort((a, b) => PRIORITY_ORDER.indexOf(a.priority) - PRIORITY_ORDER.indexOf(b.priority));
   return {
     refresh_monitoring: {
-      status: worstStatus(pages.map((p) => p.monitoring_status)),
+      status: overallStatus(pages, actions),
       graph_api: graphApi,
       pages,
       actions_needed: actions,

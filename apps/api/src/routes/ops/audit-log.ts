@@ -3,6 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { auditLog } from '@switchboard/db';
 import { errorSchema, type OpsDeps } from './ops-deps.js';
 
+/** audit_log.id is a PostgreSQL `serial` (integer): a larger cursor is none this API returned. */
+const MAX_AUDIT_ID = 2_147_483_647;
+
 /** GET /ops/audit: the audit log, newest first; the cursor is the last id seen (ids only grow). */
 export async function auditLogRoutes(app: FastifyInstance, deps: OpsDeps): Promise<void> {
   const { db } = deps.resources.dbh;
@@ -45,8 +48,11 @@ export async function auditLogRoutes(app: FastifyInstance, deps: OpsDeps): Promi
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = request.query as { limit: number; cursor?: string };
+      if (q.cursor !== undefined && Number(q.cursor) > MAX_AUDIT_ID) {
+        return reply.code(400).send({ error: 'invalid_request', message: 'cursor is not one this API returned' });
+      }
       const rows = await db
         .select()
         .from(auditLog)

@@ -1,4 +1,5 @@
 import type { Job, Queue } from 'bullmq';
+import { QUEUES } from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
 import { errorCodeOf, sanitiseFailureReason } from './failure-reason.js';
 import { DEAD_LETTER_QUEUES, type DeadLetterQueue, queuesOf } from './queue-stats.js';
@@ -22,6 +23,19 @@ export interface DeadLetterJob {
 /** Failed sets are read in pages of this size; BullMQ keeps at most 50 000 per queue (job-options.ts). */
 const PAGE = 500;
 
+/**
+ * The Send API attempts a send job stands for, counted as the worker counts them against
+ * SEND_MAX_ATTEMPTS (apps/worker/src/processors/outbound.ts, `attemptsMade + (prior ? 1 : 0)`): the
+ * inbound job makes the first attempt inline, and hands what it could not finish to this job with
+ * `prior` in its data — so BullMQ's attemptsMade alone is one short. When the inline attempt met a
+ * permanent error the send job dead-letters without calling Meta and drops `prior`: its one
+ * attempt stands for the inline call. Counts since the last replay (which resets attemptsMade).
+ */
+export function sendAttempts(job: Job): number {
+  const data = (job.data ?? {}) as { prior?: unknown };
+  return job.attemptsMade + (data.prior ? 1 : 0);
+}
+
 export function describeDeadLetter(queue: DeadLetterQueue, job: Job): DeadLetterJob {
   const data = (job.data ?? {}) as Record<string, unknown>;
   const text = (v: unknown) => (typeof v === 'string' ? v : null);
@@ -33,7 +47,7 @@ export function describeDeadLetter(queue: DeadLetterQueue, job: Job): DeadLetter
     reason: sanitiseFailureReason(job.failedReason),
     error_code: errorCodeOf(job.failedReason),
     failed_at: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
-    attempts: job.attemptsMade,
+    attempts: queue === QUEUES.outbound ? sendAttempts(job) : job.attemptsMade,
     page_id: text(data.pageId),
     event_id: text(data.eventId),
     channel: text(data.channel),
@@ -95,4 +109,14 @@ export async function findDeadLetter(r: ApiResources, id: string): Promise<{ que
  */
 export async function replayDeadLetter(job: Job): Promise<void> {
   await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+}
+
+/**
+ * The Send API attempts of these events' send jobs (job id = event id, processors/inbound.ts), for
+ * those BullMQ still holds: 14 days for a dead letter, an hour after a completed send. An event
+ * answered inline has none; a send released after a hold runs under another job id (release.ts).
+ */
+export async function sendAttemptsByEvent(r: ApiResources, eventIds: readonly string[]): Promise<Map<string, number>> {
+  const jobs = await Promise.all(eventIds.map(async (id) => [id, (await r.outboundQueue.getJob(id)) as Job | undefined] as const));
+  return new Map(jobs.flatMap(([id, job]) => (job ? [[id, sendAttempts(job)] as const] : [])));
 }

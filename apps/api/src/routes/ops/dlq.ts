@@ -90,6 +90,8 @@ export async function dlqRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
       if (found === 'ambiguous') return reply.code(409).send({ error: 'ambiguous', message: 'both queues hold a dead-lettered job with that id; use <queue>:<id>' });
       const described = `${found.name}:${found.job.id}`;
       const data = (found.job.data ?? {}) as { eventId?: unknown; pageId?: unknown };
+      // Read before the replay: BullMQ's Job.retry clears failedReason (on the job object too).
+      const reason = sanitiseFailureReason(found.job.failedReason);
       await replayDeadLetter(found.job);
       await writeAudit(resources.dbh.db, {
         ...auditContext(request),
@@ -97,7 +99,7 @@ export async function dlqRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
         target: described,
         details: {
           queue: found.name,
-          reason: sanitiseFailureReason(found.job.failedReason),
+          reason,
           event_id: typeof data.eventId === 'string' ? data.eventId : null,
           page_id: typeof data.pageId === 'string' ? data.pageId : null,
         },

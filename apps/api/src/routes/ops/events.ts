@@ -1,6 +1,7 @@
 import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { events, replies } from '@switchboard/db';
+import { sendAttemptsByEvent } from './dead-letters.js';
 import { sanitiseFailureReason } from './failure-reason.js';
 import { errorSchema, type OpsDeps } from './ops-deps.js';
 
@@ -17,12 +18,27 @@ export function encodeEventCursor(receivedAt: Date, id: string): string {
   return Buffer.from(JSON.stringify([receivedAt.toISOString(), id])).toString('base64url');
 }
 
+/**
+ * What encodeEventCursor writes, and nothing else: `Date#toISOString` in UTC with milliseconds and
+ * a four-digit year. Date.parse is no check — it takes "1", RFC 2822 dates, offsets and years like
+ * +275760 that PostgreSQL's timestamptz refuses (a 500) or reads differently.
+ */
+const CURSOR_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function isIssuedTimestamp(at: string): boolean {
+  if (!CURSOR_AT.test(at)) return false;
+  const ms = Date.parse(at);
+  // received_at comes from Date.now(), so never before the epoch; the round trip fails for a field
+  // out of range (2024-02-30 comes back as 2024-03-01).
+  return ms >= 0 && new Date(ms).toISOString() === at;
+}
+
 export function decodeEventCursor(cursor: string): { at: string; id: string } | null {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (!Array.isArray(value) || value.length !== 2) return null;
     const [at, id] = value as unknown[];
-    if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at)) || !new RegExp(EVENT_ID).test(id)) return null;
+    if (typeof at !== 'string' || typeof id !== 'string' || !isIssuedTimestamp(at) || !new RegExp(EVENT_ID).test(id)) return null;
     return { at, id };
   } catch {
     return null;
@@ -74,14 +90,36 @@ const eventDetail = {
 
 type EventRow = typeof events.$inferSelect;
 
-function summarise(e: EventRow) {
+/**
+ * The statuses of an event whose send may have been handed over to its own job (retrying, or
+ * dead-lettered). The row's `attempts` counts runs of the inbound job (apps/worker/src/records.ts);
+ * for such an event what counts is the Send API attempts, which only that BullMQ job knows.
+ */
+const SEND_JOB_STATUSES: ReadonlySet<string> = new Set(['processing', 'dead_letter']);
+
+/**
+ * The attempts to show for these events in place of the row's: their send jobs' (as /ops/dlq
+ * counts them, so the two agree). Without Redis the rows' own counts are shown rather than no page.
+ */
+async function sendAttemptsOf(deps: OpsDeps, rows: readonly EventRow[], log: FastifyBaseLogger): Promise<Map<string, number>> {
+  const ids = rows.filter((e) => SEND_JOB_STATUSES.has(e.status)).map((e) => e.id);
+  if (ids.length === 0) return new Map();
+  try {
+    return await sendAttemptsByEvent(deps.resources, ids);
+  } catch (err) {
+    log.warn({ err: { message: (err as Error).message } }, "send jobs unreadable; showing the events' own attempts");
+    return new Map();
+  }
+}
+
+function summarise(e: EventRow, sendAttempts: ReadonlyMap<string, number>) {
   return {
     id: e.id,
     channel: e.channel,
     type: e.type,
     status: e.status,
     outcome: e.outcome,
-    attempts: e.attempts,
+    attempts: sendAttempts.get(e.id) ?? e.attempts,
     received_at: e.receivedAt.toISOString(),
     page_id: e.pageId,
     processed_at: e.processedAt?.toISOString() ?? null,
@@ -134,8 +172,9 @@ export async function eventRoutes(app: FastifyInstance, deps: OpsDeps): Promise<
         .limit(q.limit + 1);
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
+      const sendAttempts = await sendAttemptsOf(deps, page, request.log);
       return {
-        events: page.map(summarise),
+        events: page.map((e) => summarise(e, sendAttempts)),
         next_cursor: rows.length > q.limit && last ? encodeEventCursor(last.receivedAt, last.id) : null,
       };
     },
@@ -153,9 +192,9 @@ export async function eventRoutes(app: FastifyInstance, deps: OpsDeps): Promise<
       const { id } = request.params as { id: string };
       const [event] = await db.select().from(events).where(eq(events.id, id));
       if (!event) return reply.code(404).send({ error: 'not_found', message: 'no such event' });
-      const [r] = await db.select().from(replies).where(eq(replies.eventId, id));
+      const [[r], sendAttempts] = await Promise.all([db.select().from(replies).where(eq(replies.eventId, id)), sendAttemptsOf(deps, [event], request.log)]);
       return {
-        ...summarise(event),
+        ...summarise(event, sendAttempts),
         event_at: event.eventAt.toISOString(),
         updated_at: event.updatedAt.toISOString(),
         last_error: event.lastError ? sanitiseFailureReason(event.lastError) : null,
