@@ -8,23 +8,36 @@ import { metaJson, signPayload } from '@switchboard/meta';
  * ingress, signed with the configured FACEBOOK_APP_SECRET, and prints what went and what came back.
  * The sample ids are obviously fake; without a Page token the worker answers in dry-run mode.
  */
-const { values } = parseArgs({
-  options: {
-    count: { type: 'string', default: '1' },
-    url: { type: 'string' },
-    help: { type: 'boolean', default: false },
-  },
-});
-if (values.help) {
-  process.stdout.write('usage: npm run simulate -- [--count N] [--url http://127.0.0.1:3000/webhook]\n');
-  process.exit(0);
-}
-const config = loadConfigOrExit();
-const count = Number(values.count);
-if (!Number.isInteger(count) || count < 1 || count > 10_000) {
-  process.stderr.write('--count must be a whole number from 1 to 10000\n');
+const USAGE = 'usage: npm run simulate -- [--count N] [--url http://127.0.0.1:3000/webhook]\n';
+
+/** A mistyped command line gets what was wrong and the usage, not a stack trace. */
+function usageError(message: string): never {
+  process.stderr.write(`simulate: ${message}\n${USAGE}`);
   process.exit(2);
 }
+
+let values: { count: string; url?: string; help: boolean };
+try {
+  ({ values } = parseArgs({
+    options: {
+      count: { type: 'string', default: '1' },
+      url: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  }));
+} catch (err) {
+  usageError((err as Error).message);
+}
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const count = Number(values.count);
+if (!/^\d+$/.test(values.count) || count < 1 || count > 10_000) usageError('--count must be a whole number from 1 to 10000');
+if (values.url !== undefined && !(URL.canParse(values.url) && ['http:', 'https:'].includes(new URL(values.url).protocol))) {
+  usageError('--url must be an http or https URL, e.g. http://127.0.0.1:3000/webhook');
+}
+const config = loadConfigOrExit();
 const url = values.url ?? `http://127.0.0.1:${config.port}/webhook`;
 const PAGE_ID = '100000000000001';
 const IG_ACCOUNT_ID = '178410000000001';
