@@ -1,6 +1,7 @@
 // Fakes nothing: the real API app (Fastify inject) pings the real PostgreSQL and Redis; "unreachable" is a closed loopback port.
 import t, { type Test } from 'tap';
-import { countersKey } from '@switchboard/observability';
+import { countersKey, recentKey } from '@switchboard/observability';
+import { AI_ERROR_WINDOW_MIN } from '../../apps/api/src/routes/health.js';
 import { buildTestApp } from '../helpers/app.js';
 import { freePort } from '../helpers/processes.js';
 import { messengerText, signedRequest } from '../helpers/sign.js';
@@ -58,12 +59,47 @@ t.test('degraded (200): no app id; a Page token marked invalid; AI errors above 
   t.notOk(invalid.body.includes('EAAB-test-token'));
 
   const ai = await buildTestApp(t, 'health');
+  await ai.app.ready();
+  const { counters } = ai.resources;
+  const status = async () => (await ai.app.inject('/health')).json().status as string;
+  // The counts as the workers write them: buffered, then flushed.
+  counters.incr('ai_calls', 100);
+  counters.incr('ai_errors', 10);
+  await counters.flush();
+  t.equal(await status(), 'ok', '10 % errors is not above 10 %');
+  counters.incr('ai_errors', 1);
+  await counters.flush();
+  t.equal(await status(), 'degraded', '11 % is');
+});
+
+t.test('degraded on AI errors in the last minutes, whatever the history', async (t) => {
+  const ai = await buildTestApp(t, 'health');
   const key = countersKey(ai.prefix);
   await ai.app.ready();
-  await ai.resources.redis.hset(key, 'ai_calls', 100, 'ai_errors', 10);
-  t.equal((await ai.app.inject('/health')).json().status, 'ok', '10 % errors is not above 10 %');
-  await ai.resources.redis.hset(key, 'ai_errors', 11);
-  t.equal((await ai.app.inject('/health')).json().status, 'degraded', '11 % is');
+  const { counters, redis } = ai.resources;
+  const status = async () => (await ai.app.inject('/health')).json() as { status: string; warnings: string[] };
+  const minute = Math.floor(Date.now() / 60_000);
+  // A long good history in the totals, and a bad hour long past.
+  await redis.hset(key, 'ai_calls', 100_000, 'ai_errors', 0);
+  await redis.hset(recentKey(key, minute - AI_ERROR_WINDOW_MIN - 5), 'ai_calls', 500, 'ai_errors', 500);
+  t.equal((await status()).status, 'ok', 'errors outside the window do not count');
+
+  // Now every call fails: an outage the totals (100 000 good calls) would hide.
+  counters.incr('ai_calls', 9);
+  counters.incr('ai_errors', 9);
+  await counters.flush();
+  t.equal((await status()).status, 'ok', 'nine calls say nothing yet');
+  counters.incr('ai_calls', 1);
+  counters.incr('ai_errors', 1);
+  await counters.flush();
+  const outage = await status();
+  t.equal(outage.status, 'degraded', 'ten failed calls in the window are an outage');
+  t.ok(outage.warnings.includes('ai_error_rate_high'));
+  t.equal(Number(await redis.hget(key, 'ai_calls')), 100_010, 'the totals still count every call');
+  const past = recentKey(key, minute - AI_ERROR_WINDOW_MIN - 5);
+  const copies = (await redis.keys(`${key}:m:*`)).filter((k) => k !== past);
+  t.ok(copies.length > 0, 'the workers\' counts are also kept per minute');
+  for (const copy of copies) t.ok((await redis.ttl(copy)) > 0, `${copy} expires`);
 });
 
 t.test('down (503): PostgreSQL unreachable', async (t) => {

@@ -61,19 +61,26 @@ export class Counters {
     const batch = this.pending;
     this.pending = new Map();
     const pipeline = this.redis.pipeline();
+    // Which counter each command adds to, to put back what Redis did not take (null: a per-minute
+    // copy, which is not put back — its total is, and the copy only feeds a recent rate).
+    const owners: Array<string | null> = [];
+    const minute = recentKey(this.key, Math.floor(Date.now() / 60_000));
     for (const [name, by] of batch) {
       if (Number.isInteger(by)) pipeline.hincrby(this.key, name, by);
       else pipeline.hincrbyfloat(this.key, name, by);
+      owners.push(name);
+      if (RECENT_COUNTERS.has(name)) {
+        pipeline.hincrby(minute, name, by).expire(minute, RECENT_KEEP_S);
+        owners.push(null, null);
+      }
     }
     this.flushing = pipeline
       .exec()
       .then((results) => {
         // Put back what Redis did not take, so a short outage delays counts instead of losing them.
         results?.forEach(([err], i) => {
-          if (err) {
-            const name = [...batch.keys()][i] as string;
-            this.incr(name, batch.get(name) ?? 0);
-          }
+          const name = owners[i];
+          if (err && name) this.incr(name, batch.get(name) ?? 0);
         });
       })
       .catch(() => {
@@ -83,6 +90,23 @@ export class Counters {
         this.flushing = undefined;
       });
     await this.flushing;
+  }
+
+  /** The sums of RECENT_COUNTERS `names` over the last `minutes` whole minutes and the current one. */
+  async recent(names: readonly string[], minutes: number): Promise<Record<string, number>> {
+    const now = Math.floor(Date.now() / 60_000);
+    const pipeline = this.redis.pipeline();
+    for (let m = now - minutes; m <= now; m++) pipeline.hmget(recentKey(this.key, m), ...names);
+    const results = (await pipeline.exec()) ?? [];
+    const sums: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+    for (const [err, values] of results) {
+      if (err) throw err;
+      (values as Array<string | null>).forEach((v, i) => {
+        const name = names[i] as string;
+        sums[name] = (sums[name] ?? 0) + Number(v ?? 0);
+      });
+    }
+    return sums;
   }
 
   async read(): Promise<Record<string, number>> {
@@ -97,6 +121,18 @@ export class Counters {
     this.timer = undefined;
     await this.flush();
   }
+}
+
+/**
+ * Counters also kept per minute, for rates over a recent window rather than since the deployment
+ * began (/health's AI error rate: ten thousand good calls last week must not hide an outage now).
+ */
+export const RECENT_COUNTERS: ReadonlySet<string> = new Set(['ai_calls', 'ai_errors']);
+/** How long a minute's copy is kept (the longest window asked for, with room). */
+const RECENT_KEEP_S = 2 * 3600;
+
+export function recentKey(countersKey: string, minute: number): string {
+  return `${countersKey}:m:${minute}`;
 }
 
 export function countersKey(prefix: string): string {

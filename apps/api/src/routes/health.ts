@@ -3,10 +3,12 @@ import type { Config } from '@switchboard/config';
 import { EXPIRY_THRESHOLD_DAYS, type GraphVersionStatus, graphVersionStatus } from '@switchboard/pages';
 import type { ApiResources } from '../resources.js';
 
-/** AI errors above this share of calls make /health `degraded` (CONTRACT §3). */
+/** AI errors above this share of calls make /health `degraded` (CONTRACT §3)... */
 const AI_ERROR_RATE_DEGRADED = 0.1;
-/** Below this many calls an error rate says nothing. */
-const AI_ERROR_RATE_MIN_CALLS = 20;
+/** ...over the last this many minutes: an outage now, not the history since the deployment began. */
+export const AI_ERROR_WINDOW_MIN = 15;
+/** Below this many calls in the window an error rate says nothing. */
+const AI_ERROR_RATE_MIN_CALLS = 10;
 const PING_TIMEOUT_MS = 1000;
 
 export interface HealthReport {
@@ -46,7 +48,7 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
     const [counts, enabled, counters] = await Promise.all([
       withTimeout(r.inboundQueue.getJobCounts('waiting', 'delayed', 'active', 'prioritized'), PING_TIMEOUT_MS, null),
       withTimeout(r.killSwitch.isEnabled(), PING_TIMEOUT_MS, config.ai.enabled),
-      withTimeout(r.counters.read(), PING_TIMEOUT_MS, {} as Record<string, number>),
+      withTimeout(r.counters.recent(['ai_calls', 'ai_errors'], AI_ERROR_WINDOW_MIN), PING_TIMEOUT_MS, {} as Record<string, number>),
     ]);
     queueDepth = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : 0;
     aiEnabled = enabled;
