@@ -1,11 +1,12 @@
 // Fakes nothing: several real API apps (Fastify inject) share one real PostgreSQL database and Redis prefix, as replicas of one deployment do.
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { batch, messengerText, signedRequest } from '../helpers/sign.js';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { bullPrefix, dedupKey, QUEUES } from '@switchboard/queue';
+import { bullPrefix, dedupKey, type InboundJob, type InboundPersonal, QUEUES } from '@switchboard/queue';
 
 const PAGE = '100000000000001';
 const SENDER = '200000000000001';
@@ -116,4 +117,38 @@ t.test('the record outlives the job: a replay after the job was processed and re
   t.equal((await post(ctx, raw)).statusCode, 200);
   t.equal(await inboundTotal(ctx), 0, 'the replay was not enqueued again');
   t.equal((await dedupKeys(ctx)).length, 1, 'the de-duplication record is still there');
+});
+
+t.test('changes[] become jobs too: a Page feed change is one job, its redelivery none (CONTRACT §3 step 6)', async (t) => {
+  const ctx = await buildTestApp(t, 'wh-dedup');
+  const hmac = (v: string) => createHmac('sha256', ctx.env.PSID_HASH_SECRET as string).update(v).digest('hex');
+  const feed = JSON.parse(readFileSync(new URL('../fixtures/page-feed-change.json', import.meta.url), 'utf8')) as { entry: Array<{ time: number }> };
+  const res = await post(ctx, feed);
+  t.equal(res.statusCode, 200);
+  t.equal(res.body, 'EVENT_RECEIVED');
+  const jobs = await ctx.resources.inboundQueue.getJobs(['waiting']);
+  t.equal(jobs.length, 1, 'one job for the one change');
+  const data = jobs[0]?.data as InboundJob;
+  t.match(data, { type: 'change', channel: 'messenger', pageId: PAGE, senderHash: hmac(SENDER), midHash: null, standby: false });
+  t.same(ctx.resources.sealer.openJson<InboundPersonal>(data.sealed, data.eventId), { senderId: SENDER, text: null, payload: 'feed', appId: null, metadata: null, mid: null }, 'the author sealed; no comment text at all');
+  const stored = JSON.stringify(data);
+  for (const raw of [SENDER, 'test comment', 'Test User']) t.notOk(stored.includes(raw), `nothing in clear in the job (${raw})`);
+
+  const again = structuredClone(feed);
+  (again.entry[0] as { time: number }).time += 60;
+  t.equal((await post(ctx, again)).statusCode, 200, 'a redelivery (another entry.time) is acknowledged');
+  t.equal(await inboundTotal(ctx), 1, 'and not enqueued again');
+  t.equal((await dedupKeys(ctx)).length, 1);
+
+  // Instagram's `field: "messages"` change is a message like its messaging[] twin: one job for both.
+  const IG = '17840000000000001';
+  const item = { sender: { id: '300000000000001' }, recipient: { id: IG }, timestamp: 1767225600000, message: { mid: 'm_test-dedup-ig-change', text: 'hi' } };
+  const both = batch('instagram', [
+    { id: IG, time: 1767225600100, changes: [{ field: 'messages', value: item }] },
+    { id: IG, time: 1767225600100, messaging: [item] },
+  ]);
+  t.equal((await post(ctx, both)).statusCode, 200);
+  const ig = (await ctx.resources.inboundQueue.getJobs(['waiting'])).filter((j) => j.data.channel === 'instagram');
+  t.equal(ig.length, 1, 'the same mid via changes[] and messaging[] is one job');
+  t.match(ig[0]?.data, { type: 'text', midHash: hmac('m_test-dedup-ig-change') });
 });

@@ -1,6 +1,7 @@
 // Fakes nothing: a private, real redis-server (spawned here, killed and restarted on the same port) behind the real API app, with the real PostgreSQL.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { eventually, freePort } from '../helpers/processes.js';
@@ -37,6 +38,8 @@ t.test('Redis down: fast 503 and /health down; back: 200, and the refused event 
   };
   const first = messengerText({ pageId: '100000000000001', senderId: '200000000000001', mid: 'm_test-outage-1', text: 'before' });
   const during = messengerText({ pageId: '100000000000001', senderId: '200000000000001', mid: 'm_test-outage-2', text: 'during' });
+  // changes[] only (a Page feed update): it becomes a job like any event, so it cannot be acknowledged unstored either.
+  const feedChange: unknown = JSON.parse(readFileSync(new URL('../fixtures/page-feed-change.json', import.meta.url), 'utf8'));
 
   t.equal((await post(first)).statusCode, 200);
   const healthy = await ctx.app.inject('/health');
@@ -56,6 +59,7 @@ t.test('Redis down: fast 503 and /health down; back: 200, and the refused event 
   const later = performance.now();
   t.equal((await post(during)).statusCode, 503);
   t.ok(performance.now() - later < 1000, 'while reconnecting, too');
+  t.equal((await post(feedChange)).statusCode, 503, 'a body of changes[] only: not stored, so not 200');
 
   const health = await ctx.app.inject('/health');
   t.equal(health.statusCode, 503);
@@ -68,9 +72,11 @@ t.test('Redis down: fast 503 and /health down; back: 200, and the refused event 
   t.equal((await ctx.app.inject('/health')).statusCode, 200, '/health is up again');
   const retried = await post(during);
   t.equal(retried.statusCode, 200);
+  t.equal((await post(feedChange)).statusCode, 200);
   const midHash = (mid: string) => createHmac('sha256', ctx.env.PSID_HASH_SECRET as string).update(mid).digest('hex');
   const jobs = await ctx.resources.inboundQueue.getJobs(['waiting']);
   t.equal(jobs.filter((j) => j.data.midHash === midHash('m_test-outage-2')).length, 1, "the event refused during the outage is enqueued on Meta's retry");
   t.equal(jobs.filter((j) => j.data.midHash === midHash('m_test-outage-1')).length, 1);
-  t.equal(jobs.length, 2);
+  t.equal(jobs.filter((j) => j.data.type === 'change').length, 1, 'so is the change');
+  t.equal(jobs.length, 3);
 });

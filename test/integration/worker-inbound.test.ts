@@ -1,5 +1,6 @@
 // Fakes Meta's Graph API and Google's Gemini API (loopback HTTP servers): neither is reachable from
 // tests. The API and two worker processes are real, on a real PostgreSQL and Redis.
+import { createHmac } from 'node:crypto';
 import t from 'tap';
 import { eventually } from '../helpers/processes.js';
 import { startPipeline } from '../helpers/pipeline.js';
@@ -58,5 +59,27 @@ t.test('inbound: conversation order, staleness, and what is recorded but never a
     t.equal(p.graph.sends.filter((s) => s.recipientId === user).length, 0, 'nothing answered');
     const [users] = await p.sql`select count(*)::int as n from users where message_count > 0 and last_seen_at > now() - interval '1 minute'`;
     t.ok((users?.n ?? 0) >= 1);
+  });
+
+  await t.test('Page feed and comment changes are recorded, never answered, and are no one\'s message', async (t) => {
+    const user = '900000000000604';
+    const userHash = createHmac('sha256', p.env.PSID_HASH_SECRET as string).update(user).digest('hex');
+    const now = Math.floor(Date.now() / 1000);
+    const changes = [
+      { field: 'feed', value: { from: { id: user, name: 'Test User' }, item: 'comment', verb: 'add', post_id: `${PAGE}_700000000000001`, comment_id: '700000000000001_800000000000001', message: 'a comment', created_time: now } },
+      { field: 'feed', value: { item: 'status', verb: 'add', post_id: `${PAGE}_700000000000002`, published: 1, created_time: now } },
+    ];
+    t.equal((await p.post(batch('page', [{ id: PAGE, time: now, changes }]))).status, 200);
+    const rows = await eventually(async () => {
+      const r = await p.sql`select sender_hash, mid_hash, status, outcome, event_at from events where type = 'change' order by sender_hash nulls last`;
+      return r.length === 2 && r.every((e) => e.status === 'processed') ? r : null;
+    }, 10_000, 'two recorded changes');
+    t.same(rows.map((r) => [r.sender_hash, r.mid_hash, r.outcome]), [[userHash, null, 'recorded'], [null, null, 'recorded']], 'the author hashed; nothing answered');
+    t.equal(new Date(rows[0]?.event_at).getTime(), now * 1000, 'created_time (seconds) as the event time');
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(p.graph.sends.filter((s) => s.recipientId === user).length, 0, 'no Send API call');
+    t.equal(p.gemini.calls.filter((c) => c.userText.includes('a comment')).length, 0, 'no AI call');
+    const [counted] = await p.sql`select count(*)::int as n from users where sender_hash = ${userHash}`;
+    t.equal(counted?.n, 0, 'a comment is not a message to the business');
   });
 });

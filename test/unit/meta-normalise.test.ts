@@ -36,6 +36,7 @@ t.test('each fixture becomes the expected event', async (t) => {
     ['instagram-unsupported', { channel: 'instagram', type: 'unsupported', mid: 'aWdfdGVzdC11bnN1cC0wMDAx' }],
     ['whatsapp-text', { channel: 'whatsapp', pageId: '400000000000001', senderId: '15550000001', recipientId: '400000000000001', type: 'text', mid: 'wamid.TEST0001', text: 'Hi there', timestamp: 1767225600000, dedupKey: 'whatsapp:400000000000001:wamid.TEST0001' }],
     ['whatsapp-status', { channel: 'whatsapp', type: 'status', mid: 'wamid.TEST0002', senderId: '15550000001', payload: 'delivered', timestamp: 1767225660000 }],
+    ['page-feed-change', { channel: 'messenger', pageId: P1, senderId: U1, recipientId: null, type: 'change', mid: null, text: null, payload: 'feed', appId: null, timestamp: T, standby: false }],
   ];
   for (const [name, expected] of table) {
     const event = only(name);
@@ -214,11 +215,11 @@ t.test('defensive: malformed items are skipped, their neighbours survive', async
       { id: P2, time: T, messaging: 'not-an-array' },
       { id: { x: 1 }, time: T, messaging: [good, good] },
       { id: P2, time: T },
-      { id: P2, time: T, changes: [{ field: 'feed' }, { field: 'feed' }] },
+      { id: P2, time: T, changes: [{ field: 'feed' }, 'x', { field: 'feed', value: { item: 'status', verb: 'add', post_id: 'p_1' } }] },
     ],
   });
-  t.same(r.events.map((e) => e.mid), ['m_ok']);
-  // 2 bad entries + 15 bad items + 1 non-array messaging + 2 items under a bad page id + 1 empty entry + 2 feed changes
+  t.same(r.events.map((e) => [e.type, e.mid]), [['text', 'm_ok'], ['change', null]], 'a well-formed change survives its malformed neighbours');
+  // 2 bad entries + 15 bad items + 1 non-array messaging + 2 items under a bad page id + 1 empty entry + 2 malformed changes
   t.equal(r.skipped, 2 + 15 + 1 + 2 + 1 + 2);
 });
 
@@ -249,4 +250,99 @@ t.test('optin and referral', async (t) => {
   t.match(one({ optin: { ref: 'checkout', user_ref: 'test-user-ref-1' } }).events[0], { type: 'optin', senderId: null, payload: 'checkout' });
   t.equal(one({ optin: { ref: 'checkout' } }).skipped, 1, 'an opt-in nobody made');
   t.match(one({ sender: { id: U1 }, referral: { ref: 'SUMMER', source: 'SHORTLINK', type: 'OPEN_THREAD' } }).events[0], { type: 'referral', payload: 'SUMMER' });
+});
+
+t.test('changes[]: a feed, comment or mention update is one change event, recorded and never carrying text', async (t) => {
+  const body = fixture('page-feed-change') as { entry: Array<{ time: number; changes: Array<{ field: string; value: Record<string, unknown> }> }> };
+  const r = normaliseWebhook(body);
+  t.equal(r.skipped, 0);
+  t.equal(r.events.length, 1);
+  const event = r.events[0] as NormalisedEvent;
+  t.match(event, { type: 'change', payload: 'feed', senderId: U1, mid: null, text: null, timestamp: T });
+  t.match(event.dedupKey, new RegExp(`^messenger:${P1}:change:feed:[0-9a-f]{64}$`), 'a derived key: the field and a digest of the value');
+  const serialised = JSON.stringify(event);
+  t.notMatch(serialised, /test comment/, 'the comment text is not carried');
+  t.notMatch(serialised, /Test User/, "nor the author's name");
+
+  // A redelivery (new entry.time, inside a batch) is the same event; another value is another.
+  const key = (b: unknown, i = 0) => normaliseWebhook(b).events[i]?.dedupKey;
+  const redelivered = structuredClone(body);
+  (redelivered.entry[0] as { time: number }).time += 3600;
+  t.equal(key(redelivered), event.dedupKey, 'stable across a redelivery');
+  t.equal(key(batch('page', [...messengerText({ pageId: P2, senderId: U1, mid: 'm_b', text: 'x', timestamp: T }).entry, ...body.entry]), 1), event.dedupKey, 'inside a batch');
+  const edited = structuredClone(body);
+  const value = edited.entry[0]?.changes[0]?.value as Record<string, unknown>;
+  value.verb = 'edited';
+  t.not(key(edited), event.dedupKey, 'another update of the same comment');
+  t.not(key({ ...body, object: 'instagram' }), event.dedupKey, 'another channel');
+
+  // No created_time: the entry's time (seconds here, as Meta sends it for non-messaging fields).
+  const change = (field: string, v: Record<string, unknown>, entry: Record<string, unknown> = { time: T / 1000 + 7 }) =>
+    normaliseWebhook({ object: 'instagram', entry: [{ id: IG, ...entry, changes: [{ field, value: v }] }] });
+  t.match(change('mentions', { media_id: '900000000000001', comment_id: '900000000000002' }).events[0], { channel: 'instagram', pageId: IG, type: 'change', payload: 'mentions', senderId: null, timestamp: T + 7000 });
+  t.equal(change('comments', { id: 'c1' }, { time: T + 5 }).events[0]?.timestamp, T + 5, 'a millisecond entry time is kept');
+  t.equal(change('comments', { id: 'c1' }, {}).events[0]?.timestamp, 0);
+  for (const bad of [-5, 1e300, 'soon'])
+    t.equal(change('comments', { id: 'c4', created_time: bad }).events[0]?.timestamp, T + 7000, `a created_time of ${bad} is no date: the entry's time instead`);
+  t.match(change('comments', { from: { id: IGU, username: 'test.user' }, id: 'c2', text: 'nice post' }).events[0], { type: 'change', payload: 'comments', senderId: IGU, text: null });
+  t.equal(change('comments', { from: { id: { nested: true } }, id: 'c3' }).events[0]?.senderId, null, 'a malformed author is left out, the change kept');
+  t.equal(change('messages', { id: 'not-a-message' }).events[0]?.type, 'change', 'a messaging field whose value is no messaging item');
+});
+
+t.test('changes[]: a messaging item under field "messages" is read exactly like messaging[]', async (t) => {
+  const viaMessaging = fixture('instagram-text') as { object: string; entry: Array<{ id: string; time: number; messaging: unknown[] }> };
+  const entry = viaMessaging.entry[0] as { id: string; time: number; messaging: unknown[] };
+  const viaChanges = { object: 'instagram', entry: [{ id: entry.id, time: entry.time, changes: [{ field: 'messages', value: entry.messaging[0] }] }] };
+  const a = normaliseWebhook(viaMessaging);
+  const b = normaliseWebhook(viaChanges);
+  t.equal(b.skipped, 0);
+  t.same(b.events, a.events, 'the same event, the same dedup key');
+  t.match(b.events[0], { type: 'text', text: 'Do you ship to Austria?', senderId: IGU });
+  const both = normaliseWebhook(batch('instagram', [...viaMessaging.entry, ...viaChanges.entry]));
+  t.equal(both.events.length, 2);
+  t.equal(both.events[0]?.dedupKey, both.events[1]?.dedupKey, 'arriving both ways is one event to the ingress');
+
+  // The App Dashboard's test event: seconds as a string.
+  const test = normaliseWebhook({
+    object: 'instagram',
+    entry: [{ id: IG, time: T / 1000, changes: [{ field: 'messages', value: { sender: { id: IGU }, recipient: { id: IG }, timestamp: String(T / 1000), message: { mid: 'm_test-ig-change', text: 'random_text' } } }] }],
+  });
+  t.match(test.events[0], { type: 'text', mid: 'm_test-ig-change', timestamp: T, dedupKey: `instagram:${IG}:m_test-ig-change` });
+  const postback = normaliseWebhook({
+    object: 'instagram',
+    entry: [{ id: IG, time: T, changes: [{ field: 'messaging_postbacks', value: { sender: { id: IGU }, recipient: { id: IG }, timestamp: T, postback: { mid: 'm_test-ig-pb', title: 'Menu', payload: 'MENU' } } }] }],
+  });
+  t.match(postback.events[0], { type: 'postback', payload: 'MENU', mid: 'm_test-ig-pb' });
+});
+
+t.test('changes[]: malformed items are skipped and counted, their neighbours survive', async (t) => {
+  const good = { field: 'feed', value: { item: 'reaction', verb: 'add', post_id: 'p_1', reaction_type: 'like', from: { id: U1 } } };
+  const items: unknown[] = [
+    null,
+    42,
+    'feed',
+    [],
+    {},
+    { field: 'feed' },
+    { value: { item: 'status' } },
+    { field: 7, value: {} },
+    { field: '', value: {} },
+    { field: 'feed', value: 'x' },
+    { field: 'feed', value: [] },
+    { field: 'feed', value: null },
+    { field: 'messages', value: { sender: { id: { nested: true } }, recipient: { id: IG }, message: { mid: 'm_bad', text: 'a' } } },
+    { field: 'messages', value: { sender: { id: IGU }, recipient: { id: IG }, message: { mid: 5, text: 'a' } } },
+    good,
+  ];
+  const r = normaliseWebhook({
+    object: 'page',
+    entry: [
+      { id: P1, time: T, changes: items },
+      { id: P1, time: T, changes: 'not-an-array' },
+      { id: { x: 1 }, time: T, changes: [good, good] },
+    ],
+  });
+  t.same(r.events.map((e) => [e.type, e.payload, e.senderId]), [['change', 'feed', U1]]);
+  // 14 bad items + 1 non-array changes + 2 changes under a bad page id
+  t.equal(r.skipped, 14 + 1 + 2);
 });

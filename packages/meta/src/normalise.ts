@@ -1,11 +1,12 @@
 /**
- * Turns one webhook body into a flat list of events, one per `messaging[]`/`standby[]` item
- * (Messenger, Instagram) or per `changes[].value.messages[]`/`statuses[]` item (WhatsApp).
+ * Turns one webhook body into a flat list of events, one per `messaging[]`/`standby[]`/`changes[]`
+ * item (Messenger, Instagram) or per `changes[].value.messages[]`/`statuses[]` item (WhatsApp).
  *
  * Pure and defensive: only a body that is not `{object: string, entry: []}` throws; any item of an
  * unexpected shape is counted in `skipped` and left out, so one odd item in a batch of up to 1000
  * never costs the others (https://developers.facebook.com/docs/graph-api/webhooks/getting-started/).
  */
+import { createHash } from 'node:crypto';
 import { type Channel, channelForObject } from './channel.js';
 
 export type EventType =
@@ -22,13 +23,18 @@ export type EventType =
   | 'optin'
   | 'referral'
   | 'status'
+  /** A Page or Instagram `changes[]` update that is not a message (feed, comments, mentions, …): recorded, never answered. */
+  | 'change'
   | 'unknown';
 
 export interface NormalisedEvent {
   channel: Channel;
   /** `entry[].id` (Page / IG professional account); WhatsApp: `metadata.phone_number_id`. */
   pageId: string;
-  /** The user (PSID / IGSID / WhatsApp number). On echoes Meta puts the Page here; on WhatsApp statuses, the user the message went to. */
+  /**
+   * The user (PSID / IGSID / WhatsApp number). On echoes Meta puts the Page here; on WhatsApp
+   * statuses, the user the message went to; on changes, `value.from.id` (the author, when named).
+   */
   senderId: string | null;
   recipientId: string | null;
   type: EventType;
@@ -37,11 +43,14 @@ export interface NormalisedEvent {
    * for deletions, reactions, Instagram reads and WhatsApp statuses.
    */
   mid: string | null;
-  /** Milliseconds since the epoch (WhatsApp's seconds are converted); falls back to `entry[].time`, then 0. */
+  /** Milliseconds since the epoch (seconds — WhatsApp's, changes' — are converted); falls back to `entry[].time`, then 0. */
   timestamp: number;
   /** Message text (text, quick_reply, echo, WhatsApp media caption) or the postback title. */
   text: string | null;
-  /** Postback or quick-reply payload; for reactions the emoji, for WhatsApp statuses the status, for optin/referral the ref. */
+  /**
+   * Postback or quick-reply payload; for reactions the emoji, for WhatsApp statuses the status, for
+   * optin/referral the ref, for changes the webhook field (`feed`, `comments`, `mentions`, …).
+   */
   payload: string | null;
   /** `message.app_id` on echoes: ours means our own send came back; another or none means a human replied. */
   appId: string | null;
@@ -61,7 +70,7 @@ export interface NormaliseResult {
   events: NormalisedEvent[];
   /** `object` is not page / instagram / whatsapp_business_account: acknowledge and count, do not process. */
   unknownObject: boolean;
-  /** Items that are not messaging events we understand (counted, not processed). */
+  /** Items of a shape we do not understand (counted, not processed). */
   skipped: number;
 }
 
@@ -259,6 +268,54 @@ function referralEvent(ctx: EntryContext, base: Base, senderId: string, r: Obj, 
   return { ...base, type: 'referral', payload: ref, dedupKey: derivedKey(ctx, 'referral', [senderId, source, ref, adId, ownTs]) };
 }
 
+// --- Messenger and Instagram: entry[].changes[] ------------------------------------------------
+// Page and Instagram subscriptions other than messaging (feed, comments, mentions, …) arrive as
+// `{field, value}` items (https://developers.facebook.com/docs/graph-api/webhooks/reference/page/,
+// https://developers.facebook.com/docs/instagram-platform/webhooks). Messaging fields can arrive
+// here too, their value shaped like a `messaging[]` item: the App Dashboard's test events and
+// Instagram-login subscriptions send `{field: "messages", value: {sender, recipient, message}}`.
+
+/** Meta's messaging webhook fields: messages, message_echoes, messaging_postbacks, messaging_seen, … */
+const MESSAGING_FIELD = /^(messages|message_[a-z_]+|messaging_[a-z_]+)$/;
+
+/**
+ * Below this a timestamp is unix seconds, not milliseconds (1e11 ms is March 1973, 1e11 s the year
+ * 5138). Messaging timestamps are milliseconds; the `time` of a non-messaging entry, `created_time`
+ * and the Dashboard's test events are seconds.
+ */
+const SECONDS_BELOW = 1e11;
+
+/** The latest time a JavaScript Date can hold (ECMA-262, "Time Values and Time Range"). */
+const MAX_DATE_MS = 8.64e15;
+
+/** Milliseconds, or null for a number no date can be made of (the job schema wants a whole, non-negative one). */
+function toMs(v: number | null): number | null {
+  if (v === null) return null;
+  const ms = Math.round(v < SECONDS_BELOW ? v * 1000 : v);
+  return ms >= 0 && ms <= MAX_DATE_MS ? ms : null;
+}
+
+function changeEvent(ctx: EntryContext, item: unknown): NormalisedEvent | null {
+  if (!isObj(item) || typeof item.field !== 'string' || item.field.length === 0 || !isObj(item.value)) return null;
+  const { field, value } = item;
+  // Read exactly like a messaging[] item, so the same mid arriving both ways is one event.
+  if (MESSAGING_FIELD.test(field) && (Object.hasOwn(value, 'sender') || Object.hasOwn(value, 'recipient'))) {
+    const ts = readNum(value.timestamp);
+    return messagingEvent({ ...ctx, entryTime: toMs(ctx.entryTime) }, ts === null ? value : { ...value, timestamp: toMs(ts) });
+  }
+  // Recorded, never answered. The author is a user id (hashed downstream like any sender); the
+  // post or comment text is not carried: nothing processes it, so nothing may keep it. A
+  // redelivery carries the same value, so its digest identifies the change (entry.time does not).
+  const from = isObj(value.from) ? readId(value.from.id) : null;
+  const digest = createHash('sha256').update(JSON.stringify(value)).digest('hex');
+  return {
+    ...baseEvent(ctx, from === INVALID ? null : from, null, toMs(readNum(value.created_time)) ?? toMs(ctx.entryTime) ?? 0),
+    type: 'change',
+    payload: field,
+    dedupKey: derivedKey(ctx, 'change', [field, digest]),
+  };
+}
+
 // --- WhatsApp Cloud API: entry[].changes[].value.{messages,statuses}[] --------------------------
 // https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components
 
@@ -383,9 +440,10 @@ function messagingEntry(channel: Channel, entry: Obj, out: NormalisedEvent[]): n
   const entryTime = readNum(entry.time);
   let skipped = 0;
   let seen = false;
-  for (const [field, standby] of [
-    ['messaging', false],
-    ['standby', true],
+  for (const [field, standby, read] of [
+    ['messaging', false, messagingEvent],
+    ['standby', true, messagingEvent],
+    ['changes', false, changeEvent],
   ] as const) {
     const list = entry[field];
     if (list === undefined) continue;
@@ -400,15 +458,10 @@ function messagingEntry(channel: Channel, entry: Obj, out: NormalisedEvent[]): n
     }
     const ctx: EntryContext = { channel, pageId, entryTime, standby };
     for (const item of list) {
-      const event = readSafely(messagingEvent, ctx, item);
+      const event = readSafely(read, ctx, item);
       if (event) out.push(event);
       else skipped++;
     }
-  }
-  // Feed, comment and mention updates (`changes[]`) are not conversations: counted, not processed.
-  if (Array.isArray(entry.changes)) {
-    seen = true;
-    skipped += entry.changes.length;
   }
   return seen ? skipped : skipped + 1;
 }

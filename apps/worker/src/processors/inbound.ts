@@ -18,7 +18,10 @@ import type { WorkerResources } from '../resources.js';
 import { markEcho } from '../reply-marker.js';
 import { createSender, type Handover, openReply, type SendOutcome } from './outbound.js';
 
-/** Event types that get an answer; everything else is recorded only (CONTRACT §4). */
+/**
+ * Event types that get an answer; everything else — echoes, reads, reactions, attachments, Page and
+ * Instagram changes (feed, comments, mentions), … — is recorded only (CONTRACT §4).
+ */
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);
 /** Event types that count as a user's message in `users.message_count`. */
 const USER_MESSAGES = new Set(['text', 'postback', 'quick_reply', 'attachment']);

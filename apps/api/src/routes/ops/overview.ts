@@ -8,7 +8,8 @@ import { summariseTokens } from './token-summary.js';
 
 /**
  * Event types that are a person writing to the business. Echoes, reads, deliveries, reactions,
- * deletions, opt-ins and referrals are recorded too but are not messages.
+ * deletions, opt-ins, referrals and Page/Instagram changes (feed, comments, mentions) are recorded
+ * too but are not messages.
  */
 export const MESSAGE_TYPES = ['text', 'attachment', 'quick_reply', 'postback', 'unsupported'] as const;
 
