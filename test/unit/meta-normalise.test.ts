@@ -241,6 +241,13 @@ t.test('timestamps: item first, then entry.time, then 0', async (t) => {
   t.equal(normaliseWebhook(body({ timestamp: T })).events[0]?.timestamp, T);
   t.equal(normaliseWebhook(body({})).events[0]?.timestamp, T + 9);
   t.equal(normaliseWebhook(body({}, {})).events[0]?.timestamp, 0);
+  // A number no job timestamp can be (the worker's schema wants a whole, non-negative one, a date):
+  // the next source fills it, so the event is still stored and recorded.
+  for (const odd of [-5, 1e20, Number.MAX_VALUE]) t.equal(normaliseWebhook(body({ timestamp: odd })).events[0]?.timestamp, T + 9, `${odd}: entry.time instead`);
+  t.equal(normaliseWebhook(body({ timestamp: T + 0.6 })).events[0]?.timestamp, T + 1, 'a fraction is rounded');
+  t.equal(normaliseWebhook(body({ timestamp: -5 }, { time: -7 })).events[0]?.timestamp, 0);
+  const dedupKey = (ts: number) => normaliseWebhook(body({ timestamp: ts, message: undefined, postback: { title: 'Go', payload: 'GO' } })).events[0]?.dedupKey;
+  t.not(dedupKey(-5), dedupKey(-6), 'the item\'s own value still identifies an event without a mid');
 });
 
 t.test('optin and referral', async (t) => {

@@ -108,6 +108,20 @@ function readNum(v: unknown): number | null {
   return null;
 }
 
+/** The latest time a JavaScript Date can hold (ECMA-262, "Time Values and Time Range"). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * A number as an event's `timestamp` (milliseconds): whole, not before 1970, not past the last date
+ * JavaScript can hold — or null, so the next source fills it. The job schema refuses anything else,
+ * and a job the worker refuses is an acknowledged event never recorded.
+ */
+function asTimestamp(v: number | null): number | null {
+  if (v === null) return null;
+  const ms = Math.round(v);
+  return ms >= 0 && ms <= MAX_DATE_MS ? ms : null;
+}
+
 function readMids(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((m): m is string => typeof m === 'string' && m.length > 0) : [];
 }
@@ -162,7 +176,7 @@ function messagingEvent(ctx: EntryContext, item: unknown): NormalisedEvent | nul
   // The item's own timestamp identifies the event; entry.time differs between redeliveries, so it
   // only fills `timestamp` and never enters a dedup key.
   const ownTs = readNum(item.timestamp);
-  const base = baseEvent(ctx, senderId, recipientId, ownTs ?? ctx.entryTime ?? 0);
+  const base = baseEvent(ctx, senderId, recipientId, asTimestamp(ownTs) ?? asTimestamp(ctx.entryTime) ?? 0);
 
   if (isObj(item.optin)) return optinEvent(ctx, base, item.optin, ownTs);
   // Every other event is about a user; without one there is nobody to record or answer.
@@ -285,14 +299,9 @@ const MESSAGING_FIELD = /^(messages|message_[a-z_]+|messaging_[a-z_]+)$/;
  */
 const SECONDS_BELOW = 1e11;
 
-/** The latest time a JavaScript Date can hold (ECMA-262, "Time Values and Time Range"). */
-const MAX_DATE_MS = 8.64e15;
-
 /** Milliseconds, or null for a number no date can be made of (the job schema wants a whole, non-negative one). */
 function toMs(v: number | null): number | null {
-  if (v === null) return null;
-  const ms = Math.round(v < SECONDS_BELOW ? v * 1000 : v);
-  return ms >= 0 && ms <= MAX_DATE_MS ? ms : null;
+  return v === null ? null : asTimestamp(v < SECONDS_BELOW ? v * 1000 : v);
 }
 
 function changeEvent(ctx: EntryContext, item: unknown): NormalisedEvent | null {
@@ -324,7 +333,7 @@ const WHATSAPP_MEDIA = new Set(['image', 'audio', 'video', 'document', 'sticker'
 /** WhatsApp timestamps are unix seconds, usually as strings. */
 function whatsappTs(v: unknown): number | null {
   const s = readNum(v);
-  return s === null ? null : s * 1000;
+  return s === null ? null : asTimestamp(s * 1000);
 }
 
 function whatsappMessage(ctx: EntryContext, m: unknown): NormalisedEvent | null {
