@@ -92,3 +92,39 @@ t.test('the usual case only takes the lock; a later event puts the holder in the
   t.type(early, 'string', 'and runs when the lock is free');
   await seq.leave(conv, id(20), early as string, true);
 });
+
+t.test('a holder keeps the conversation while its work runs, however long; a dead one loses it after the lock\'s lifetime', async (t) => {
+  const { redis, prefix } = await testRedis(t, 'sequencer4');
+  const lockMs = 400;
+  const seq = new ConversationSequencer(redis, prefix, inboundJobKeyBase(prefix), lockMs);
+  const ts = 1_700_000_000_000;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  const conv = 'messenger:1:slow';
+  const owner = (await seq.enter(conv, id(30), ts + 30)) as string;
+  t.type(owner, 'string');
+  const meanwhile: Array<string | null> = [];
+  await seq.hold(conv, owner, async () => {
+    // Three lifetimes of the lock: a reply of many parts through a slow Graph.
+    for (let i = 0; i < 6; i++) {
+      await sleep(lockMs / 2);
+      meanwhile.push(await seq.enter(conv, id(31), ts + 31));
+    }
+  });
+  t.same(meanwhile, [null, null, null, null, null, null], 'the next event waits as long as the work runs');
+  t.ok((await redis.pttl(`{${prefix}}:conv:${conv}:lock`)) > 0, 'the lock is still held when the work ends');
+  await seq.leave(conv, id(30), owner, true);
+  const next = await seq.enter(conv, id(31), ts + 31);
+  t.type(next, 'string', 'then the next event runs');
+  await seq.leave(conv, id(31), next as string, true);
+
+  // A holder that stops renewing — its process died — frees the conversation after the lock's
+  // lifetime; the pending set keeps its place, so its job, run again, goes first.
+  const dead = 'messenger:1:dead';
+  t.type(await seq.enter(dead, id(40), ts + 40), 'string');
+  t.equal(await seq.enter(dead, id(41), ts + 41), null, 'a later event waits');
+  await sleep(lockMs + 100);
+  const again = await seq.enter(dead, id(40), ts + 40);
+  t.type(again, 'string', 'after the lifetime, the dead holder\'s event runs again');
+  await seq.leave(dead, id(40), again as string, true);
+});

@@ -85,9 +85,15 @@ end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1`;
 
+/** Renews the lock for its owner only (a lock that expired and was taken is someone else's). */
+const EXTEND = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
 type Scripted = Redis & {
   sbConvEnter(numKeys: number, ...args: (string | number)[]): Promise<number>;
   sbConvLeave(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  sbConvExtend(lock: string, owner: string, ttlMs: number): Promise<number>;
 };
 
 export class ConversationSequencer {
@@ -98,6 +104,11 @@ export class ConversationSequencer {
     private readonly prefix: string,
     /** BullMQ's key prefix and the inbound queue's name: where predecessors' job hashes live. */
     private readonly jobKeyBase: string,
+    /**
+     * How long a holder that stopped renewing (its process died) keeps the conversation: the
+     * worker passes its job lock's duration (WORKER_LOCK_DURATION_MS), so a crashed worker's job
+     * is taken over by another and may run as soon as BullMQ hands it out, not later.
+     */
     private readonly lockTtlMs = 30_000,
     private readonly pendingTtlMs = 10 * 60_000,
     private readonly patienceMs = 60_000,
@@ -105,6 +116,7 @@ export class ConversationSequencer {
     if (!('sbConvEnter' in redis)) {
       redis.defineCommand('sbConvEnter', { lua: ENTER });
       redis.defineCommand('sbConvLeave', { lua: LEAVE });
+      redis.defineCommand('sbConvExtend', { numberOfKeys: 1, lua: EXTEND });
     }
     this.redis = redis as Scripted;
   }
@@ -127,6 +139,22 @@ export class ConversationSequencer {
     const pairs = predecessors.flatMap((p) => [p.eventId, p.timestamp]);
     const ok = await this.redis.sbConvEnter(4 + jobKeys.length, ...this.keys(conversation), ...jobKeys, eventId, timestamp, owner, this.lockTtlMs, this.pendingTtlMs, Date.now(), this.patienceMs, ...pairs);
     return ok === 1 ? owner : null;
+  }
+
+  /**
+   * Runs `work` holding the conversation: the lock is renewed every half of its lifetime while the
+   * work runs, as BullMQ renews a job's lock, so a reply that takes longer than the lock's lifetime
+   * (a slow Graph, many parts) is not overtaken by the conversation's next event.
+   */
+  async hold<T>(conversation: string, owner: string, work: () => Promise<T>): Promise<T> {
+    const lock = this.keys(conversation)[1];
+    const renew = setInterval(() => void this.redis.sbConvExtend(lock, owner, this.lockTtlMs).catch(() => {}), Math.max(100, Math.floor(this.lockTtlMs / 2)));
+    renew.unref();
+    try {
+      return await work();
+    } finally {
+      clearInterval(renew);
+    }
   }
 
   /**

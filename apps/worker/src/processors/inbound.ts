@@ -40,7 +40,7 @@ type Outcome = 'replied' | 'reply_queued' | 'echo_ours' | 'echo_human' | 'record
  */
 export function createInboundProcessor(r: WorkerResources) {
   const { config, sealer, counters, responder, outboundQueue, logger } = r;
-  const sequencer = new ConversationSequencer(r.redis, config.queuePrefix, inboundJobKeyBase(config.queuePrefix));
+  const sequencer = new ConversationSequencer(r.redis, config.queuePrefix, inboundJobKeyBase(config.queuePrefix), config.worker.lockDurationMs);
   // The send job takes over after the inline attempt, which counts as the first.
   const outboundOptions = outboundJobOptions(Math.max(1, config.worker.sendMaxAttempts - 1));
   const sender = createSender(r);
@@ -66,7 +66,7 @@ export function createInboundProcessor(r: WorkerResources) {
     }
     let done = false;
     try {
-      const outcome = await handle(job, data, personal);
+      const outcome = await sequencer.hold(conversation, owner, () => handle(job, data, personal));
       done = true;
       return outcome;
     } finally {
