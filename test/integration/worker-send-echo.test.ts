@@ -27,6 +27,20 @@ t.test('a part left "sending" by a crash: its echo settles it, otherwise it is s
   const sendsTo = (u: string) => p.graph.sends.filter((s) => s.recipientId === u);
   const replyRow = async (eventId: string) => (await p.sql`select status, graph_message_ids from replies where event_id = ${eventId}`)[0];
 
+  await t.test('a reply a dead run sent but never recorded: recorded and logged with its path and reason, not sent again', async (t) => {
+    const eventId = 'e5'.repeat(16);
+    await redis.hset(marker(eventId), '0', 'm_sent_before_the_crash', 'done', '1');
+    await job(eventId, '900000000000805');
+    const row = await eventually(async () => {
+      const r = await replyRow(eventId);
+      return r?.status === 'sent' ? r : null;
+    }, 10_000, 'reply recorded');
+    t.same(row?.graph_message_ids, ['m_sent_before_the_crash']);
+    t.equal(sendsTo('900000000000805').length, 0, 'nothing sent again');
+    const line = await eventually(async () => p.logs().split('\n').find((l) => l.includes(eventId) && l.includes('not sent again')), 5000, 'its log line');
+    t.match(JSON.parse(line), { path: 'fallback', reason: 'kill_switch', parts: 1, eventId });
+  });
+
   await t.test('echo already in: not sent again', async (t) => {
     const eventId = 'a1'.repeat(16);
     await redis.hset(marker(eventId), '0', 'sending', 'echo:0', 'm_from_echo');

@@ -91,7 +91,7 @@ export function createSender(r: WorkerResources) {
     if (!resolved || resolved.status === 'invalid') {
       // Nothing is sent on these paths: only a reply that already went out changes that.
       const before = await redis.hgetall(marker);
-      if (before.done) return alreadySent(data, before, attempt.arrival);
+      if (before.done) return alreadySent(data, before, attempt);
     }
     if (!resolved) {
       // No token known for this page: dry run (CONTRACT §2 FACEBOOK_PAGE_ACCESS_TOKEN).
@@ -106,7 +106,7 @@ export function createSender(r: WorkerResources) {
     for (const [index, text] of parts.entries()) {
       const before = await claimPart(redis, marker, index);
       // Sent before a crash or stall: make sure the record says so, send nothing.
-      if (before.done) return alreadySent(data, before, attempt.arrival);
+      if (before.done) return alreadySent(data, before, attempt);
       const state = before[String(index)];
       if (state && state !== SENDING) {
         messageIds.push(state);
@@ -179,13 +179,18 @@ export function createSender(r: WorkerResources) {
     throw retry;
   }
 
-  async function alreadySent(data: OutboundJob, marker: Record<string, string>, arrival: DeferredArrival | undefined): Promise<SendOutcome> {
+  /**
+   * The reply went out in a run that died before recording it: record it now, and log it with its
+   * path and reason like any reply (CONTRACT §4), since the run that sent it never got to.
+   */
+  async function alreadySent(data: OutboundJob, marker: Record<string, string>, attempt: Attempt): Promise<SendOutcome> {
     const ids = Object.entries(marker)
       .filter(([k]) => /^\d+$/.test(k))
       .sort(([a], [b]) => Number(a) - Number(b))
       .map(([, v]) => v);
-    await finish(data, 'sent', ids.length, ids, arrival);
+    await finish(data, 'sent', ids.length, ids, attempt.arrival);
     counters.count('sends', { result: 'already_sent' });
+    attempt.log.info({ parts: ids.length, path: data.path, reason: data.reason }, 'reply sent by an interrupted run; recorded, not sent again');
     return 'already_sent';
   }
 
