@@ -8,8 +8,8 @@ import { createWorkerResources } from './resources.js';
 
 /**
  * A worker process: config → logger → resources → registry.start(). On SIGTERM/SIGINT it stops
- * taking jobs, finishes (or, past the deadline, returns) the active ones, closes PostgreSQL and
- * Redis, and exits.
+ * taking jobs, finishes the active ones — or, at SHUTDOWN_TIMEOUT_MS, leaves them to other workers,
+ * which take them over when their locks expire — closes PostgreSQL and Redis, and exits.
  */
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel, service: 'worker' });
@@ -44,9 +44,13 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'worker shutting down');
   clearInterval(heartbeat);
   // Leave a little of the deadline for closing connections.
-  const clean = await registry.closeAll(Math.max(500, config.worker.shutdownTimeoutMs - 1000));
-  await resources.close();
-  logger.info({ clean }, 'worker shut down');
+  const closeWindowMs = 1000;
+  const clean = await registry.closeAll(Math.max(500, config.worker.shutdownTimeoutMs - closeWindowMs));
+  // Past the deadline, jobs still running hold connections: closing them must not wait for those.
+  const closed = resources.close();
+  if (clean) await closed;
+  else await Promise.race([closed.catch(() => {}), new Promise((resolve) => setTimeout(resolve, closeWindowMs))]);
+  logger.info({ clean }, clean ? 'worker shut down' : 'worker shut down at the deadline; its unfinished jobs go to other workers when their locks expire');
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -72,8 +72,12 @@ export class WorkerRegistry {
   }
 
   /**
-   * Stops taking jobs and waits for active ones up to `deadlineMs`; past it, closes by force —
-   * the unfinished jobs' locks expire and another worker picks them up, so nothing is lost.
+   * Stops taking jobs and waits for active ones up to `deadlineMs`, then answers whether they all
+   * finished. Past the deadline it stops waiting, and the caller exits: the unfinished jobs' locks
+   * expire and another worker takes them over (the crash path: their reply-sent markers keep any
+   * reply from going out twice), so nothing is lost. BullMQ cannot cut short a close already under
+   * way — `close(true)` on a closing worker only waits for that same close — so waiting longer
+   * would let the orchestrator's SIGKILL land instead, at a moment nobody chose.
    */
   async closeAll(deadlineMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
@@ -83,7 +87,7 @@ export class WorkerRegistry {
     });
     const clean = await Promise.race([graceful, timedOut]);
     clearTimeout(timer);
-    if (!clean) await Promise.allSettled(this.workers.map((w) => w.close(true)));
+    if (!clean) graceful.catch(() => {});
     return clean;
   }
 }
