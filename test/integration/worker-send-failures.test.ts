@@ -1,5 +1,6 @@
 // Fakes Meta's Graph API (a loopback HTTP server scripted to fail like Meta does): the real one is
 // unreachable and cannot be made to fail on demand. API and worker are the real processes.
+import { createHmac } from 'node:crypto';
 import t from 'tap';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -41,6 +42,23 @@ t.test('Send API failures: retried, dead-lettered, held — and each reply deliv
     t.equal(sendsTo(user2).length, 1, 'delivered once after 613');
     const counters = await redis.hgetall(`${p.prefix}:counters`);
     t.ok(Number(counters['sends{result="retried"}']) >= 2, 'retries counted');
+  });
+
+  await t.test('a retried send keeps its place: the next message of the conversation is answered after it', async (t) => {
+    // The reply's metadata names its event (sb:<event id>:<part>); an event id is the HMAC of the
+    // channel, page and mid under PSID_HASH_SECRET (apps/api ingest).
+    const eventIdOf = (m: string) => createHmac('sha256', p.env.PSID_HASH_SECRET).update(`messenger:${PAGE}:${m}`).digest('hex').slice(0, 32);
+    const user = '900000000000209';
+    const [first, second] = [mid(), mid()];
+    const at = Date.now();
+    const before = attemptsTo();
+    p.graph.failNextSends({ status: 500, code: 2, message: 'Service temporarily unavailable' });
+    await p.post(messengerText({ pageId: PAGE, senderId: user, mid: first, text: 'first', timestamp: at }));
+    await eventually(async () => attemptsTo() > before, 10_000, 'the first reply\'s failed attempt');
+    // The second message arrives while the first reply waits for its retry.
+    await p.post(messengerText({ pageId: PAGE, senderId: user, mid: second, text: 'second', timestamp: at + 500 }));
+    const sent = await eventually(async () => (sendsTo(user).length === 2 ? sendsTo(user) : null), 30_000, 'both replies');
+    t.same(sent.map((s) => s.metadata), [`sb:${eventIdOf(first)}:0`, `sb:${eventIdOf(second)}:0`], 'the first message\'s reply first, though its send was retried');
   });
 
   await t.test('10/2018278 (outside the 24 h window) is tried once, dead-lettered, and delivered after replay', async (t) => {

@@ -128,3 +128,26 @@ t.test('a holder keeps the conversation while its work runs, however long; a dea
   t.type(again, 'string', 'after the lifetime, the dead holder\'s event runs again');
   await seq.leave(dead, id(40), again as string, true);
 });
+
+t.test('a parked event (its send handed over) keeps its place until forgotten, or until the patience runs out', async (t) => {
+  const { redis, prefix } = await testRedis(t, 'sequencer5');
+  const seq = new ConversationSequencer(redis, prefix, inboundJobKeyBase(prefix), 30_000, 10 * 60_000, 300);
+  const ts = 1_700_000_000_000;
+  const conv = 'messenger:1:parked';
+
+  const a = (await seq.enter(conv, id(50), ts + 50)) as string;
+  await seq.park(conv, id(50), ts + 50, a);
+  t.equal(await redis.exists(`{${prefix}}:conv:${conv}:lock`), 0, 'the lock is free');
+  t.equal(await seq.enter(conv, id(51), ts + 51), null, 'the next event waits for the parked one');
+  await seq.forget(conv, id(50));
+  const b = await seq.enter(conv, id(51), ts + 51);
+  t.type(b, 'string', 'once its send job forgets it, the next event runs');
+  await seq.leave(conv, id(51), b as string, true);
+
+  // A send job that never reports back (its worker died for good) holds nobody for longer than the patience.
+  const c = (await seq.enter(conv, id(52), ts + 52)) as string;
+  await seq.park(conv, id(52), ts + 52, c);
+  t.equal(await seq.enter(conv, id(53), ts + 53), null);
+  await new Promise((r) => setTimeout(r, 400));
+  t.type(await seq.enter(conv, id(53), ts + 53), 'string', 'after the patience the next event runs');
+});

@@ -85,6 +85,19 @@ end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1`;
 
+/**
+ * The holder handed its send over to a job of its own (a Graph error to retry, a part to confirm):
+ * it stays pending in its place, with the patience counted from now, and frees the lock. A later
+ * event then waits for the send job to finish (it forgets the event) or for the patience to run out.
+ */
+const PARK = `
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1`;
+
 /** Renews the lock for its owner only (a lock that expired and was taken is someone else's). */
 const EXTEND = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -94,6 +107,7 @@ type Scripted = Redis & {
   sbConvEnter(numKeys: number, ...args: (string | number)[]): Promise<number>;
   sbConvLeave(numKeys: number, ...args: (string | number)[]): Promise<number>;
   sbConvExtend(lock: string, owner: string, ttlMs: number): Promise<number>;
+  sbConvPark(numKeys: number, ...args: (string | number)[]): Promise<number>;
 };
 
 export class ConversationSequencer {
@@ -117,6 +131,7 @@ export class ConversationSequencer {
       redis.defineCommand('sbConvEnter', { lua: ENTER });
       redis.defineCommand('sbConvLeave', { lua: LEAVE });
       redis.defineCommand('sbConvExtend', { numberOfKeys: 1, lua: EXTEND });
+      redis.defineCommand('sbConvPark', { lua: PARK });
     }
     this.redis = redis as Scripted;
   }
@@ -165,7 +180,16 @@ export class ConversationSequencer {
     await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, done ? '1' : '0', owner, this.pendingTtlMs, named ? '1' : '0');
   }
 
-  /** A dead-lettered event must not hold up the rest of its conversation. */
+  /**
+   * Frees the lock but keeps the event's place: its reply is still to go out, by its own send job,
+   * and a later event of the conversation must not be answered first (META-PLATFORM.md: order by
+   * the event timestamp). The send job forgets it when it finishes; at worst the patience ends it.
+   */
+  async park(conversation: string, eventId: string, timestamp: number, owner: string): Promise<void> {
+    await this.redis.sbConvPark(4, ...this.keys(conversation), eventId, timestamp, owner, Date.now(), this.pendingTtlMs);
+  }
+
+  /** A dead-lettered event, or a handed-over send that finished, must not hold up the rest of its conversation. */
   async forget(conversation: string, eventId: string): Promise<void> {
     await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, '1', '', this.pendingTtlMs, '1');
   }

@@ -11,6 +11,8 @@ import type { WorkerResources } from './resources.js';
  * (failed / error / stalled) with child loggers, and `closeAll()` with a deadline, which BullMQ's
  * own `close()` does not have.
  */
+type ConversationData = { eventId?: string; channel?: string; pageId?: string; senderHash?: string | null };
+
 export class WorkerRegistry {
   private readonly workers: Worker[] = [];
   private readonly sequencer: ConversationSequencer;
@@ -55,7 +57,7 @@ export class WorkerRegistry {
       log[final ? 'error' : 'warn']({ job: job.id, attempt: job.attemptsMade, reason: err.message.slice(0, 200) }, final ? 'job dead-lettered' : 'job failed; will retry');
       if (final) {
         this.r.counters.count('dead_lettered', { queue });
-        const data = job.data as { eventId?: string; channel?: string; pageId?: string; senderHash?: string | null };
+        const data = job.data as ConversationData;
         recordDeadLetter(this.r, job.data, err.message).catch(() => {});
         // A dead letter stays replayable for 14 days; its reply-sent marker (if any part of the
         // reply was tried, by the send job or the inbound job's own first attempt) must outlive it even
@@ -63,12 +65,20 @@ export class WorkerRegistry {
         // recordDeadLetter: a send dead-lettered after `done` failed on PostgreSQL, which may still be down.
         if (queue !== QUEUES.maintenance && data.eventId)
           this.r.redis.expire(sentMarkerKey(this.r.config.queuePrefix, data.eventId), SENT_MARKER_TTL_S).catch(() => {});
-        if (queue === QUEUES.inbound && data.eventId && data.channel && data.pageId)
-          this.sequencer.forget(conversationOf({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash ?? null }), data.eventId).catch(() => {});
+        if (queue !== QUEUES.maintenance) this.forgetConversation(data);
       }
     });
+    // A send job finished (sent, held or recorded): the event it parked no longer holds the
+    // conversation's next event back (processors/inbound.ts).
+    if (queue === QUEUES.outbound) worker.on('completed', (job: Job) => this.forgetConversation(job.data as ConversationData));
     this.workers.push(worker);
     return worker;
+  }
+
+  /** The event leaves its conversation's pending set (a dead letter, a finished send job). */
+  private forgetConversation(data: ConversationData): void {
+    if (!data.eventId || !data.channel || !data.pageId) return;
+    this.sequencer.forget(conversationOf({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash ?? null }), data.eventId).catch(() => {});
   }
 
   /**

@@ -64,13 +64,15 @@ export function createInboundProcessor(r: WorkerResources) {
       await job.moveToDelayed(Date.now() + BUSY_RETRY_MS + Math.floor(Math.random() * BUSY_RETRY_MS), token);
       throw new DelayedError();
     }
-    let done = false;
+    let outcome: Outcome | undefined;
     try {
-      const outcome = await sequencer.hold(conversation, owner, () => handle(job, data, personal));
-      done = true;
+      outcome = await sequencer.hold(conversation, owner, () => handle(job, data, personal));
       return outcome;
     } finally {
-      await sequencer.leave(conversation, data.eventId, owner, done, data.named === true).catch(() => {});
+      // A send handed over to its own job keeps the event's place until that job finishes, so the
+      // next event's reply cannot overtake this one's retry (the registry forgets it then).
+      if (outcome === 'reply_queued') await sequencer.park(conversation, data.eventId, data.timestamp, owner).catch(() => {});
+      else await sequencer.leave(conversation, data.eventId, owner, outcome !== undefined, data.named === true).catch(() => {});
     }
   };
 
