@@ -99,7 +99,7 @@ async function measureMax(
   payloads: PayloadSource,
   s: IngressSettings,
   order: Which[],
-): Promise<{ servers: Servers; rows: Partial<Record<Which, IngressRow>>; base: (which: Which) => Parameters<typeof load>[0]; answered: Record<Which, number> }> {
+): Promise<{ servers: Servers; rows: Partial<Record<Which, IngressRow>>; base: (which: Which) => Parameters<typeof load>[0] & { durationS: number }; answered: Record<Which, number> }> {
   const servers: Servers = {};
   for (const which of order) {
     progress(`ingress ${LABELS[which]}: starting server`);
