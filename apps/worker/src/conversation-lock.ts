@@ -73,6 +73,13 @@ end
 if redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4], 'NX') then return 1 end
 return 0`;
 
+/**
+ * Releases the lock (its owner's only). ARGV[2]: '1' the event is done and leaves the pending set;
+ * '0' it will run again and keeps whatever place it has; 'park' it handed its send over to a job of
+ * its own (a Graph error to retry, a part to confirm) and takes a place in the pending set, with the
+ * patience counted from now, so the conversation's next event waits for that send job to finish
+ * (which forgets it) or for the patience to run out.
+ */
 const LEAVE = `
 if ARGV[2] == '1' then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -81,20 +88,12 @@ if ARGV[2] == '1' then
     redis.call('SADD', KEYS[4], ARGV[1])
     redis.call('PEXPIRE', KEYS[4], ARGV[4])
   end
+elseif ARGV[2] == 'park' then
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[6], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[7])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
 end
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1`;
-
-/**
- * The holder handed its send over to a job of its own (a Graph error to retry, a part to confirm):
- * it stays pending in its place, with the patience counted from now, and frees the lock. A later
- * event then waits for the send job to finish (it forgets the event) or for the patience to run out.
- */
-const PARK = `
-redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[3], ARGV[5])
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1`;
 
@@ -107,7 +106,6 @@ type Scripted = Redis & {
   sbConvEnter(numKeys: number, ...args: (string | number)[]): Promise<number>;
   sbConvLeave(numKeys: number, ...args: (string | number)[]): Promise<number>;
   sbConvExtend(lock: string, owner: string, ttlMs: number): Promise<number>;
-  sbConvPark(numKeys: number, ...args: (string | number)[]): Promise<number>;
 };
 
 export class ConversationSequencer {
@@ -131,7 +129,6 @@ export class ConversationSequencer {
       redis.defineCommand('sbConvEnter', { lua: ENTER });
       redis.defineCommand('sbConvLeave', { lua: LEAVE });
       redis.defineCommand('sbConvExtend', { numberOfKeys: 1, lua: EXTEND });
-      redis.defineCommand('sbConvPark', { lua: PARK });
     }
     this.redis = redis as Scripted;
   }
@@ -186,7 +183,7 @@ export class ConversationSequencer {
    * the event timestamp). The send job forgets it when it finishes; at worst the patience ends it.
    */
   async park(conversation: string, eventId: string, timestamp: number, owner: string): Promise<void> {
-    await this.redis.sbConvPark(4, ...this.keys(conversation), eventId, timestamp, owner, Date.now(), this.pendingTtlMs);
+    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, 'park', owner, this.pendingTtlMs, '0', timestamp, Date.now());
   }
 
   /** A dead-lettered event, or a handed-over send that finished, must not hold up the rest of its conversation. */
