@@ -26,15 +26,18 @@ t.test('a part left "sending" by a crash: its echo settles it, otherwise it is s
   };
   const sendsTo = (u: string) => p.graph.sends.filter((s) => s.recipientId === u);
   const replyRow = async (eventId: string) => (await p.sql`select status, graph_message_ids from replies where event_id = ${eventId}`)[0];
+  /** The event's reply row, once it says sent. */
+  const sentReply = (eventId: string) =>
+    eventually(async () => {
+      const r = await replyRow(eventId);
+      return r?.status === 'sent' ? r : null;
+    }, 10_000, 'reply recorded');
 
   await t.test('a reply a dead run sent but never recorded: recorded and logged with its path and reason, not sent again', async (t) => {
     const eventId = 'e5'.repeat(16);
     await redis.hset(marker(eventId), '0', 'm_sent_before_the_crash', 'done', '1');
     await job(eventId, '900000000000805');
-    const row = await eventually(async () => {
-      const r = await replyRow(eventId);
-      return r?.status === 'sent' ? r : null;
-    }, 10_000, 'reply recorded');
+    const row = await sentReply(eventId);
     t.same(row?.graph_message_ids, ['m_sent_before_the_crash']);
     t.equal(sendsTo('900000000000805').length, 0, 'nothing sent again');
     const line = await eventually(async () => p.logs().split('\n').find((l) => l.includes(eventId) && l.includes('not sent again')), 5000, 'its log line');
@@ -45,10 +48,7 @@ t.test('a part left "sending" by a crash: its echo settles it, otherwise it is s
     const eventId = 'a1'.repeat(16);
     await redis.hset(marker(eventId), '0', 'sending', 'echo:0', 'm_from_echo');
     await job(eventId, '900000000000801');
-    const row = await eventually(async () => {
-      const r = await replyRow(eventId);
-      return r?.status === 'sent' ? r : null;
-    }, 10_000, 'reply recorded');
+    const row = await sentReply(eventId);
     t.same(row?.graph_message_ids, ['m_from_echo'], 'the echoed message id is the record');
     t.equal(sendsTo('900000000000801').length, 0, 'nothing sent again');
   });
@@ -60,10 +60,7 @@ t.test('a part left "sending" by a crash: its echo settles it, otherwise it is s
     await new Promise((r) => setTimeout(r, 400));
     const echo = messengerEcho({ pageId: PAGE, recipientId: '900000000000802', mid: 'm_echo_late', text: 'Thanks!', appId: p.env.FACEBOOK_APP_ID, metadata: `sb:${eventId}:0` });
     t.equal((await p.post(echo)).status, 200);
-    const row = await eventually(async () => {
-      const r = await replyRow(eventId);
-      return r?.status === 'sent' ? r : null;
-    }, 10_000, 'reply recorded');
+    const row = await sentReply(eventId);
     t.same(row?.graph_message_ids, ['m_echo_late']);
     t.equal(sendsTo('900000000000802').length, 0, 'nothing sent again');
     const ttl = await redis.ttl(marker(eventId));
