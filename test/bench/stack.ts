@@ -191,7 +191,7 @@ export function serverGroupOf(cmd: string): 'postgres' | 'redis' | null {
  * Context switches on the whole machine since boot (/proc/stat `ctxt`). Each one is a process
  * woken or preempted — on this 2-vCPU VM what a cross-process exchange costs when it is not
  * batched, and the figure that separates the pipeline from the no-op baseline
- * (docs/performance.md, fifth round).
+ * (docs/performance.md, "What bounds throughput").
  */
 export async function machineContextSwitches(): Promise<number> {
   return Number((await procStatLine('ctxt'))?.slice(5) ?? Number.NaN);

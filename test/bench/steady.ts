@@ -12,7 +12,7 @@
  * CPU per message does not change with Switchboard's code (it sends one webhook and answers one
  * Send API call per message), so it measures how fast the machine is that minute. Switchboard's
  * CPU per message divided by it ("normalised") is the figure to compare between two builds run
- * alternately (docs/performance.md, seventh round).
+ * alternately (docs/performance.md, "Reading the numbers").
  */
 import { readdir, readFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';

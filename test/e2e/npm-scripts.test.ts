@@ -1,6 +1,6 @@
 // Fakes nothing: the operator's own commands (`npm start`, `npm run start:api`, `npm run
 // start:worker`) run through npm as an operator runs them, against the real PostgreSQL and Redis.
-// CONTRACT §1: they exit cleanly on SIGTERM/SIGINT — sent to npm, the process the operator started.
+// They exit cleanly on SIGTERM/SIGINT — sent to npm, the process the operator started.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';

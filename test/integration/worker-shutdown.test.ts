@@ -1,6 +1,6 @@
 // Fakes Meta's Graph API and Gemini (loopback HTTP servers): the real ones are unreachable from
-// tests. The API and workers are the real processes. CONTRACT §4: on SIGTERM a worker finishes or
-// returns its active jobs, then exits; nothing acknowledged is lost.
+// tests. The API and workers are the real processes. On SIGTERM a worker finishes or returns its
+// active jobs, then exits; nothing acknowledged is lost.
 import t from 'tap';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { eventually, type RunningProcess } from '../helpers/processes.js';

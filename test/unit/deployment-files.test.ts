@@ -50,7 +50,8 @@ t.test('docker-compose.yml runs the whole system', async (t) => {
   }
   t.same(s.api?.command, ['node', 'apps/api/dist/server.js']);
   t.match(s.api?.healthcheck?.test?.join(' '), /\/health/);
-  // The worker runs with a larger young generation (docs/performance.md): the same flags wherever it starts.
+  // The worker's node flags are the same wherever it starts (docs/performance.md, decisions
+  // `young-generation-64` and `single-threaded-gc`).
   t.same(s.worker?.command, ['node', '--single-threaded-gc', '--min-semi-space-size=64', '--max-semi-space-size=64', 'apps/worker/dist/main.js']);
   // The webhook ingress gets the CPU first: containers are weighed by cpu_shares (default 1024),
   // not by the worker's own WORKER_NICE, which acts only inside its container.

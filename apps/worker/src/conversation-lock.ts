@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 
 /**
  * One conversation (page + user) is handled by one job at a time, across every worker process,
- * and in the order of Meta's event `timestamp` (META-PLATFORM.md: "Order by the event timestamp,
- * not arrival").
+ * and in the order of Meta's event `timestamp`: Meta does not deliver events in order, and retries
+ * arrive late (docs/meta-platform.md, Delivery semantics).
  *
  * Each job first enters the conversation's pending set (a sorted set scored by timestamp), then
  * may run only when it is the earliest pending event and holds the conversation's lock. Both
@@ -179,8 +179,9 @@ export class ConversationSequencer {
 
   /**
    * Frees the lock but keeps the event's place: its reply is still to go out, by its own send job,
-   * and a later event of the conversation must not be answered first (META-PLATFORM.md: order by
-   * the event timestamp). The send job forgets it when it finishes; at worst the patience ends it.
+   * and a later event of the conversation must not be answered first (events are ordered by their
+   * timestamp, docs/meta-platform.md). The send job forgets it when it finishes; at worst the
+   * patience ends it.
    */
   async park(conversation: string, eventId: string, timestamp: number, owner: string): Promise<void> {
     await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, 'park', owner, this.pendingTtlMs, '0', timestamp, Date.now());

@@ -6,10 +6,10 @@ import { Batcher } from './batcher.js';
  * (data-modifying CTEs), so each costs one round trip and one commit, and each shared by the jobs
  * running at once (createHotWrites). On the worker's hot path a transaction of two drizzle
  * statements costs four round trips (BEGIN, two statements, COMMIT), and the socket writes to
- * PostgreSQL were the worker's largest cost. The reply row is written once, when its send
- * finishes: a separate "reply queued" write before it made every answered event's row (and its
- * four indexes) change three times instead of twice, and cost a third of PostgreSQL's time
- * (docs/performance.md). Dead letters (a rare path) go through drizzle.
+ * PostgreSQL are the worker's largest cost. The reply row is written once, when its send
+ * finishes: a separate "reply queued" write before it would change every answered event's row
+ * (and its four indexes) once more and cost about a third of PostgreSQL's time (docs/performance.md,
+ * decisions `pg-one-statement` and `reply-row-once`). Dead letters (a rare path) go through drizzle.
  */
 
 export interface ArrivalRow {
@@ -199,20 +199,21 @@ export interface HotWrites {
 }
 
 /**
- * How long a hot write waits for others before its statement starts. Measured (docs/performance.md,
- * seventh and eighth rounds): with two writes per answered message, 15 ms let the workers, Redis
- * and PostgreSQL spend 10–15 % less CPU per message at full load than no wait — fewer WAL flushes
- * and more work per wake-up. Since an answered message is one write (its arrival goes with its
- * reply), 30 ms measured 6–10 % cheaper than 15 ms, for the same ≤ 30 ms per message on a quiet
- * worker as two writes of 15 ms.
+ * How long a hot write waits for others before its statement starts. Waiting lets the writes of
+ * every worker share statements and WAL flushes, and lets more jobs finish per wake-up: at full
+ * load 15 ms cost the workers, Redis and PostgreSQL 10–15 % less CPU per message than no wait, and
+ * with an answered message being one write (its arrival goes with its reply) 30 ms costs 6–10 %
+ * less than 15 ms. A quiet worker adds at most 30 ms to a reply (docs/performance.md, decision
+ * `write-linger`).
  */
 export const HOT_WRITE_LINGER_MS = 30;
 
 /**
  * One statement of each kind in flight at a time: the writes that arrive meanwhile wait and go
- * together. Since the inbound job sends the reply itself (sixth round, docs/performance.md) its two
- * writes are further apart and batches came out smaller with two in flight (0.33–0.37 statements
- * per message against 0.29–0.33 with one; PostgreSQL 394–395 → 342–365 µs per message).
+ * together. The inbound job sends the reply itself, so an event's writes are far apart, and with
+ * two in flight the batches come out smaller (0.33–0.37 statements per message against 0.29–0.33
+ * with one; PostgreSQL 386–395 against 296–365 µs per message: docs/performance.md, decision
+ * `pg-batched-writes`).
  */
 export function createHotWrites(dbh: DbHandle, maxInFlight = 1, lingerMs = HOT_WRITE_LINGER_MS): HotWrites {
   const arrivals = new Batcher<ArrivalRow, ArrivalState>((rows) => recordArrivals(dbh, rows), { key: (r) => r.eventId, maxInFlight, lingerMs });

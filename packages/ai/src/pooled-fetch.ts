@@ -44,8 +44,9 @@ class ResponseHeaders {
 
 /**
  * A fully read response: what the SDK reads of one (`ok`, `status`, `statusText`, `headers.get`,
- * `headers.entries`, `json()`, `text()`), without the WHATWG Response's body stream, which cost a
- * Gemini call more CPU than the call's own socket work (docs/performance.md).
+ * `headers.entries`, `json()`, `text()`), without the WHATWG Response's body stream, which costs a
+ * Gemini call more CPU than the call's own socket work (docs/performance.md, decision
+ * `gemini-pooled-fetch`).
  */
 class BufferedResponse {
   readonly ok: boolean;

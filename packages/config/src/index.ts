@@ -26,9 +26,9 @@ const MIN_SECRET_LENGTH = 16;
 /**
  * Jobs in flight per worker process. The work waits on I/O (Redis, PostgreSQL, the Send API and,
  * above all, Gemini, which takes seconds), and the jobs running at once share Redis round trips
- * and PostgreSQL statements: in the bench 64 did ~10–25 % more per CPU than 32, and 128 ~10–20 %
- * more messages per second than 64 once a job held its slot through a 30 ms write linger and,
- * with AI on, a Gemini call (docs/performance.md, fourth and eighth rounds).
+ * and PostgreSQL statements: in the bench 64 does ~10–25 % more per CPU than 32, and 128 ~10–20 %
+ * more messages per second than 64, since a job holds its slot through the 30 ms write linger and,
+ * with AI on, the Gemini call (docs/performance.md, decision `concurrency-128`).
  */
 export const DEFAULT_WORKER_CONCURRENCY = 128;
 
@@ -38,9 +38,9 @@ export const DEFAULT_WORKER_CONCURRENCY = 128;
  * first, and the workers take what it leaves: under a burst the events wait in Redis instead of the
  * acknowledgements waiting for the CPU, and with jobs queued a worker fetches and writes them in
  * larger batches. 5 gives a worker about a third of a normal process's share of a busy CPU. In
- * the bench, with AI off, it cut Switchboard's CPU per message by ~15 % (as 10 did); with AI on it
- * cost nothing, where 10 cost 4–11 % of the messages per second (docs/performance.md, ninth round,
- * items 39 and 42). An idle host's worker runs at full speed whatever its niceness.
+ * the bench, with AI off, it cuts Switchboard's CPU per message by ~15 % (as 10 does); with AI on it
+ * costs nothing, where 10 costs 4–11 % of the messages per second (docs/performance.md, decision
+ * `worker-nice-5`). An idle host's worker runs at full speed whatever its niceness.
  */
 export const DEFAULT_WORKER_NICE = 5;
 

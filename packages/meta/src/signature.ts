@@ -13,7 +13,7 @@ const HEADER_LENGTH = PREFIX.length + HEX_DIGEST_LENGTH;
 
 function secretKey(appSecret: string): KeyObject {
   // An empty secret would make every forged signature trivially computable: refuse it up front
-  // instead of "verifying" with it (the Botpress mistake STYLE.md warns about).
+  // instead of "verifying" with it, as a receiver that skips the check when no secret is set would.
   if (typeof appSecret !== 'string' || appSecret.length === 0) {
     throw new TypeError('app secret must be a non-empty string');
   }

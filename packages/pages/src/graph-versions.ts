@@ -6,7 +6,7 @@
  * given; otherwise the end of life is the successor's release plus two years (month precision
  * counts from the 1st, the earlier reading).
  *
- * Update this table when Meta ships a version (META-PLATFORM.md, "Graph API versions").
+ * Update this table when Meta ships a version (docs/meta-platform.md, "Graph API versions").
  */
 interface VersionRow {
   version: string;
@@ -25,7 +25,7 @@ export const GRAPH_VERSIONS: readonly VersionRow[] = Object.freeze([
   { version: 'v22.0', released: '2025-01-21' },
   { version: 'v23.0', released: '2025-05-29' },
   { version: 'v24.0', released: '2025-10' },
-  // META-PLATFORM.md: v25.0 "available until about 2028-07".
+  // Meta gives v25.0 as available until about July 2028; the 1st is the earlier reading.
   { version: 'v25.0', released: '2026-02', endOfLife: '2028-07-01' },
   { version: 'v26.0', released: '2026-07' },
 ]);

@@ -151,7 +151,7 @@ function unresolvedFailure(logs: Map<string, LatestLog>, pageId: string, action:
 }
 
 /**
- * GET /ops/token-refresh-status (CONTRACT, Ops API): every token's monitoring status, derived now
+ * GET /ops/token-refresh-status (its shape: docs/api.md): every token's monitoring status, derived now
  * from what the last check recorded (days left move with the clock), and the step-by-step actions
  * an operator should take, most urgent first.
  */

@@ -59,7 +59,7 @@ export function requiredFields(channel: PageChannel): string[] {
   return channel === 'messenger' ? ['messages', 'messaging_postbacks', 'message_echoes'] : ['messages'];
 }
 
-/** Instagram-Login tokens can be extended once at least 24 h old (META-PLATFORM.md, Tokens). */
+/** Instagram-Login tokens can be extended once at least 24 h old (docs/meta-platform.md, Tokens). */
 const IG_REFRESH_MIN_AGE_MS = 24 * 3600 * 1000;
 /** …and are extended when this close to expiry, leaving room for a few failed days. */
 const IG_REFRESH_WITHIN_MS = 10 * 24 * 3600 * 1000;

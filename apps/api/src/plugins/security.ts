@@ -10,8 +10,8 @@ import type { ApiResources } from '../resources.js';
 /**
  * Helmet's headers for our configuration, computed once. They do not depend on the request, and
  * @fastify/helmet rebuilds helmet's middleware chain on every request — a measurable share of the
- * webhook path (docs/performance.md). Helmet stays the source of truth: we run it once against a
- * recording response.
+ * webhook path (docs/performance.md, decision `ingress-helmet-once`). Helmet stays the source of
+ * truth: we run it once against a recording response.
  */
 export function securityHeaders(options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -36,8 +36,9 @@ export function securityHeaders(options: HelmetOptions): Record<string, string> 
  * contract's — nosniff, X-Frame-Options, Referrer-Policy, HSTS in production — and a CSP that
  * allows nothing, as OWASP's REST Security Cheat Sheet advises for API responses. Helmet's other
  * headers (the dashboard's CSP, cross-origin isolation, DNS prefetch, the IE download and XSS-filter
- * switches) steer browsers rendering a page; on a webhook's 200 they were two thirds of the
- * response's bytes and of the headers each delivery's client parses (docs/performance.md).
+ * switches) steer browsers rendering a page; on a webhook's 200 they would be two thirds of the
+ * response's bytes and of the headers each delivery's client parses (docs/performance.md, decision
+ * `ingress-compact-headers`).
  */
 export function machineHeaders(full: Record<string, string>): Record<string, string> {
   const headers: Record<string, string> = { 'content-security-policy': "default-src 'none'; frame-ancestors 'none'" };

@@ -3,7 +3,7 @@ import type { Config } from '@switchboard/config';
 import { EXPIRY_THRESHOLD_DAYS, type GraphVersionStatus, graphVersionStatus } from '@switchboard/pages';
 import type { ApiResources } from '../resources.js';
 
-/** AI errors above this share of calls make /health `degraded` (CONTRACT §3)... */
+/** AI errors above this share of calls make /health `degraded` (docs/api.md)... */
 const AI_ERROR_RATE_DEGRADED = 0.1;
 /** ...over the last this many minutes: an outage now, not the history since the deployment began. */
 export const AI_ERROR_WINDOW_MIN = 15;

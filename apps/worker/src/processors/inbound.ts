@@ -20,7 +20,7 @@ import { createSender, type Handover, openReply, type SendOutcome } from './outb
 
 /**
  * Event types that get an answer; everything else — echoes, reads, reactions, attachments, Page and
- * Instagram changes (feed, comments, mentions), … — is recorded only (CONTRACT §4).
+ * Instagram changes (feed, comments, mentions), … — is recorded only (docs/meta-platform.md).
  */
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);
 /** Event types that count as a user's message in `users.message_count`. */
@@ -81,7 +81,8 @@ export function createInboundProcessor(r: WorkerResources) {
    * recorded at once with its outcome. An event answered at its job's first run is recorded with
    * its reply, by the send's write (outbound.ts): one statement and one version of the event's row
    * per answered message instead of two — PostgreSQL's cost is mostly per statement and per row
-   * version (docs/performance.md, eighth round). Every other run records the arrival first, and
+   * version (docs/performance.md, decision `pg-one-write-per-message`). Every other run records
+   * the arrival first, and
    * the arrival's answer says whether an earlier run got further.
    */
   async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {

@@ -94,7 +94,7 @@ export function createSender(r: WorkerResources) {
       if (before.done) return alreadySent(data, before, attempt);
     }
     if (!resolved) {
-      // No token known for this page: dry run (CONTRACT §2 FACEBOOK_PAGE_ACCESS_TOKEN).
+      // No token known for this page: dry run, as FACEBOOK_PAGE_ACCESS_TOKEN promises (docs/configuration.md).
       log.info({ parts: parts.length, path: data.path, reason: data.reason }, 'dry run: no page token known; reply recorded, not sent');
       await finish(data, 'dry_run', parts.length, [], attempt.arrival);
       counters.count('sends', { result: 'dry_run' });
@@ -167,7 +167,7 @@ export function createSender(r: WorkerResources) {
       if (attempt.inline) return { delayMs: 0, prior: { detail, timeout: false, final: true } };
       throw new UnrecoverableError(detail);
     }
-    // A timed-out send may have been delivered: retry it at most once (META-PLATFORM.md).
+    // A timed-out send may have been delivered: retry it at most once (docs/meta-platform.md, Errors).
     if (err.timeout && attempt.attemptsMade >= 1) throw new UnrecoverableError(`${detail} timeout`);
     counters.count('sends', { result: 'retried' });
     log.warn({ code: err.code, subcode: err.subcode, kind: err.kind, fbtrace_id: err.fbtraceId }, 'transient send error; will retry');
@@ -181,7 +181,8 @@ export function createSender(r: WorkerResources) {
 
   /**
    * The reply went out in a run that died before recording it: record it now, and log it with its
-   * path and reason like any reply (CONTRACT §4), since the run that sent it never got to.
+   * path and reason like any reply (every reply is logged with both), since the run that sent it
+   * never got to.
    */
   async function alreadySent(data: OutboundJob, marker: Record<string, string>, attempt: Attempt): Promise<SendOutcome> {
     const ids = Object.entries(marker)

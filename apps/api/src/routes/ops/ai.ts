@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { auditContext, writeAudit } from '../../audit.js';
 import { errorSchema, type OpsDeps } from './ops-deps.js';
 
-/** The AI counters the status answers with (CONTRACT §3), all from the shared counters hash. */
+/** The AI counters the status answers with (docs/api.md), all from the shared counters hash. */
 const AI_COUNTERS = ['ai_calls', 'ai_calls_blocked_per_psid', 'ai_calls_blocked_global', 'ai_errors', 'fallbacks'] as const;
 const AI_EXTRA_COUNTERS = ['ai_timeouts', 'ai_blocked', 'ai_budget_blocked'] as const;
 

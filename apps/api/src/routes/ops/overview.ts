@@ -78,7 +78,7 @@ export async function overview(deps: OpsDeps) {
   };
 }
 
-/** GET /ops: the one-glance overview (CONTRACT §3). */
+/** GET /ops: the one-glance overview (its shape: docs/api.md). */
 export async function overviewRoutes(app: FastifyInstance, deps: OpsDeps): Promise<void> {
   app.get('/', { schema: { response: { 200: overviewSchema } } }, async () => overview(deps));
 }

@@ -12,7 +12,8 @@ const REDIS_READY_WAIT_MS = 3000;
 
 /**
  * The webhook scope, encapsulated so its raw-body parser and HTTPS check touch nothing else.
- * Order of refusals (CONTRACT §3): HTTPS → body size / content type → signature → payload → storage.
+ * Order of refusals (docs/api.md, POST /webhook): HTTPS → body size / content type → signature →
+ * payload → storage.
  */
 export async function webhookRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
   const { config, resources } = opts;
@@ -88,7 +89,7 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
     app.post(path, { onRequest: requireHttps, config: { rateLimit: false, quietLog: true, machineFacing: true } }, async (request, reply) => {
       const raw = request.body;
       // No body parsed means no JSON content type (Fastify skips the parsers for an empty body
-      // without one): a 415 like any other content type, before the signature (CONTRACT §3).
+      // without one): a 415 like any other content type, before the signature (docs/api.md).
       if (!Buffer.isBuffer(raw)) {
         resources.counters.count('webhooks_rejected', { reason: 'unsupported_media_type' });
         return reply.code(415).send({ error: 'unsupported_media_type' });
