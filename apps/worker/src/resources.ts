@@ -50,6 +50,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     store: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
     redis,
     prefix: config.queuePrefix,
+    onUnreadable: (pageId) => logger.warn({ pageId }, 'page instructions cannot be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS; the default applies'),
   });
   // One socket per job that may be waiting on the model: an AI call is I/O, not work.
   const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, counters, instructions, concurrency: Math.max(8, config.worker.concurrency) });

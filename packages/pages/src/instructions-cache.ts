@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { SealError } from '@switchboard/privacy';
 import { instructionsVersionKey, type PageInstructionsStore } from './instructions-store.js';
 
 /**
@@ -25,11 +26,18 @@ export class InstructionsCache {
   readonly #store: PageInstructionsStore;
   readonly #redis: Redis;
   readonly #versionKey: string;
+  readonly #onUnreadable: (pageId: string) => void;
 
-  constructor(deps: { store: PageInstructionsStore; redis: Redis; prefix: string }) {
+  /**
+   * `onUnreadable` hears of a page whose instructions no configured key opens (ENCRYPTION_KEY
+   * changed without ENCRYPTION_KEY_PREVIOUS): that page is answered with the default meanwhile,
+   * rather than every message of it failing until an operator fixes the key.
+   */
+  constructor(deps: { store: PageInstructionsStore; redis: Redis; prefix: string; onUnreadable?: (pageId: string) => void }) {
     this.#store = deps.store;
     this.#redis = deps.redis;
     this.#versionKey = instructionsVersionKey(deps.prefix);
+    this.#onUnreadable = deps.onUnreadable ?? (() => {});
   }
 
   /** The page's own instructions, else the default; undefined when there are neither. */
@@ -37,9 +45,19 @@ export class InstructionsCache {
     const version = await this.#redis.get(this.#versionKey);
     let entry = this.#entries.get(pageId);
     if (!entry || entry.version !== version || Date.now() - entry.at > MAX_AGE_MS) {
-      entry = { own: await this.#store.own(pageId), version, at: Date.now() };
+      entry = { own: await this.#readOwn(pageId), version, at: Date.now() };
       this.#entries.set(pageId, entry);
     }
     return this.#store.withDefault(entry.own).instructions || undefined;
+  }
+
+  async #readOwn(pageId: string): Promise<string | null> {
+    try {
+      return await this.#store.own(pageId);
+    } catch (err) {
+      if (!(err instanceof SealError)) throw err;
+      this.#onUnreadable(pageId);
+      return null;
+    }
   }
 }
