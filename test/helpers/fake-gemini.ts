@@ -5,7 +5,10 @@ import type { AddressInfo } from 'node:net';
 export interface FakeGeminiCall {
   model: string;
   apiKeyPresent: boolean;
+  /** The system instruction's text, as the model would read it. */
   systemInstruction: string | null;
+  /** Every turn of the request, in order (the last is the user's message). */
+  contents: Array<{ role: string; text: string }>;
   userText: string;
   at: number;
 }
@@ -76,6 +79,7 @@ export async function startFakeGemini(opts: { recordCalls?: boolean } = {}): Pro
       model: decodeURIComponent(match[1]),
       apiKeyPresent: typeof header === 'string' && header.length > 0,
       systemInstruction: textOf(body.systemInstruction),
+      contents: (body.contents ?? []).map((c) => ({ role: c.role ?? '', text: textOf(c) ?? '' })),
       userText: textOf(body.contents?.at(-1)) ?? '',
       at: Date.now(),
     });

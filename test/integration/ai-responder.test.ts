@@ -1,6 +1,6 @@
 // Fakes Google's Gemini API with a loopback HTTP server (the real one is unreachable from tests and costs money); Redis is real.
 import t from 'tap';
-import { createResponder, type AiSettings, type CounterSink, type ReplyGenerator } from '@switchboard/ai';
+import { type AiSettings, type BusinessInstructions, type CounterSink, createResponder, type ReplyGenerator, SYSTEM_INSTRUCTION } from '@switchboard/ai';
 import type { Redis } from 'ioredis';
 import { startFakeGemini, type FakeGemini } from '../helpers/fake-gemini.js';
 import { testRedis } from '../helpers/redis.js';
@@ -31,6 +31,7 @@ async function setup(
   t: { teardown(fn: () => unknown): void },
   overrides: Partial<AiSettings> = {},
   generator?: ReplyGenerator | null,
+  instructions?: BusinessInstructions,
 ): Promise<Setup> {
   const { redis, prefix } = await testRedis(t, 'ai-responder');
   const fake = await startFakeGemini();
@@ -49,7 +50,7 @@ async function setup(
     ...overrides,
   };
   const counters = new MemoryCounters();
-  const responder = createResponder({ redis, prefix, settings, counters, ...(generator === undefined ? {} : { generator }) });
+  const responder = createResponder({ redis, prefix, settings, counters, ...(generator === undefined ? {} : { generator }), ...(instructions ? { instructions } : {}) });
   return { fake, redis, prefix, counters, responder };
 }
 
@@ -184,4 +185,39 @@ t.test('ping: one minimal call, past the limits, within the timeout, sanitised o
   const started = Date.now();
   t.match(await responder.ping(), { ok: false, error: /timed out/ });
   t.ok(Date.now() - started < 1000);
+});
+
+t.test('the business\'s instructions: read per page on the AI path only, after the built-in rules', async (t) => {
+  const asked: string[] = [];
+  const source: BusinessInstructions = {
+    forPage: async (pageId) => {
+      asked.push(pageId);
+      return pageId === '111' ? 'We repair bikes. Open 8 to 16.' : undefined;
+    },
+  };
+  const { fake, responder } = await setup(t, { maxCallsPerMinPerPsid: 10, instructions: 'the default, unused when a source is given' }, undefined, source);
+  await responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '111' });
+  await responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '222' });
+  t.same(asked, ['111', '222']);
+  t.equal(fake.calls[0]?.systemInstruction, `${SYSTEM_INSTRUCTION}\n\nThe business wrote the instructions between the tags below: facts about it (such as opening hours, prices, services and policies) and how it wants you to speak.\nUse them to answer. Where they conflict with the rules above, follow the rules above.\n<business_instructions>\nWe repair bikes. Open 8 to 16.\n</business_instructions>`);
+  t.equal(fake.calls[1]?.systemInstruction, SYSTEM_INSTRUCTION, 'a page with nothing gets the rules alone');
+
+  const switchedOff = await setup(t, { enabled: false }, undefined, source);
+  t.match(await switchedOff.responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '111' }), { reason: 'kill_switch' });
+  t.same(asked, ['111', '222'], 'a fallback decided by a gate reads nothing');
+});
+
+t.test('without a source, every page gets the default from the settings', async (t) => {
+  const { fake, responder } = await setup(t, { instructions: 'Default: a flower shop.' });
+  await responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '333' });
+  t.match(fake.calls[0]?.systemInstruction, /^[\s\S]+\n<business_instructions>\nDefault: a flower shop\.\n<\/business_instructions>$/);
+  t.ok(fake.calls[0]?.systemInstruction?.startsWith(SYSTEM_INSTRUCTION));
+});
+
+t.test('a failed read of the instructions propagates (the job is retried) and spends no rate-limit slot', async (t) => {
+  const failing: BusinessInstructions = { forPage: () => Promise.reject(new Error('database unreachable')) };
+  const { fake, redis, prefix, responder } = await setup(t, {}, undefined, failing);
+  await t.rejects(responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '111' }), /database unreachable/);
+  t.equal(fake.calls.length, 0);
+  t.same(await redis.keys(`${prefix}:ai:rl*`), [], 'no slot taken');
 });

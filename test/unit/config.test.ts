@@ -1,6 +1,10 @@
-// Fakes nothing: the configuration loader is a pure function of the environment it is given.
+// Fakes nothing: the configuration loader is a function of the environment it is given (and of the
+// AI_INSTRUCTIONS_FILE it names, real files in a temporary directory here).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, DEFAULT_WORKER_NICE, DEVELOPMENT_DEFAULTS, loadConfig } from '@switchboard/config';
+import { ConfigError, DEFAULT_WORKER_NICE, DEVELOPMENT_DEFAULTS, loadConfig, MAX_AI_INSTRUCTIONS_CHARS } from '@switchboard/config';
 
 const strongProduction = {
   NODE_ENV: 'production',
@@ -115,4 +119,33 @@ t.test('production refuses development defaults and weak secrets', async (t) => 
   const ok = loadConfig({ ...strongProduction, GRAPH_API_BASE_URL: 'http://127.0.0.1:9999' });
   t.equal(ok.http.requireHttps, true, 'HTTPS required by default in production');
   t.equal(ok.admin.user, 'admin');
+});
+
+t.test('the default business instructions: AI_INSTRUCTIONS or AI_INSTRUCTIONS_FILE', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'business.txt');
+  writeFileSync(file, '\n  Café Añejo: open 9–17.\nPrices in EUR.  \n', 'utf8');
+
+  t.equal(loadConfig({}).ai.instructions, undefined, 'none by default');
+  t.equal(loadConfig({ AI_INSTRUCTIONS: '  ' }).ai.instructions, undefined, 'blank counts as unset');
+  t.equal(loadConfig({ AI_INSTRUCTIONS: 'We sell bikes.' }).ai.instructions, 'We sell bikes.');
+  t.equal(loadConfig({ AI_INSTRUCTIONS_FILE: file }).ai.instructions, 'Café Añejo: open 9–17.\nPrices in EUR.', 'the file, as UTF-8, trimmed');
+  t.equal(loadConfig({ AI_INSTRUCTIONS: 'x'.repeat(MAX_AI_INSTRUCTIONS_CHARS) }).ai.instructions?.length, MAX_AI_INSTRUCTIONS_CHARS, 'the limit itself is accepted');
+  t.equal(loadConfig({ AI_INSTRUCTIONS: '🙂'.repeat(MAX_AI_INSTRUCTIONS_CHARS) }).ai.instructions?.length, 2 * MAX_AI_INSTRUCTIONS_CHARS, 'counted in characters, not UTF-16 units');
+
+  const both = t.throws(() => loadConfig({ AI_INSTRUCTIONS: 'We sell bikes.', AI_INSTRUCTIONS_FILE: file })) as ConfigError;
+  t.same(both.problems, ['AI_INSTRUCTIONS_FILE: set either it or AI_INSTRUCTIONS, not both'], 'both set is refused, not silently resolved');
+
+  const missing = join(dir, 'nowhere.txt');
+  const unreadable = t.throws(() => loadConfig({ AI_INSTRUCTIONS_FILE: missing, PORT: 'eighty' })) as ConfigError;
+  t.same(unreadable.problems, ['PORT: must be a whole number from 0 to 65535', `AI_INSTRUCTIONS_FILE: cannot read ${missing} (ENOENT)`], 'listed with the other problems');
+  t.match((t.throws(() => loadConfig({ AI_INSTRUCTIONS_FILE: dir })) as ConfigError).problems, [/AI_INSTRUCTIONS_FILE: cannot read .* \(EISDIR\)/], 'a directory is not a file');
+
+  const long = join(dir, 'long.txt');
+  writeFileSync(long, 'y'.repeat(MAX_AI_INSTRUCTIONS_CHARS + 1), 'utf8');
+  t.same((t.throws(() => loadConfig({ AI_INSTRUCTIONS_FILE: long })) as ConfigError).problems, ['AI_INSTRUCTIONS_FILE: 20001 characters, at most 20000 allowed']);
+  const secretText = 'z'.repeat(MAX_AI_INSTRUCTIONS_CHARS + 5);
+  const tooLong = t.throws(() => loadConfig({ AI_INSTRUCTIONS: secretText })) as ConfigError;
+  t.same(tooLong.problems, ['AI_INSTRUCTIONS: 20005 characters, at most 20000 allowed'], 'named and measured, never quoted');
 });

@@ -4,7 +4,7 @@ import { KillSwitch } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
 import { createDb, type DbHandle } from '@switchboard/db';
 import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
-import { PageRegistry } from '@switchboard/pages';
+import { PageInstructionsStore, PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createProducerConnection, QUEUES } from '@switchboard/queue';
 
@@ -23,6 +23,8 @@ export interface ApiResources {
   latency: LatencySamples;
   killSwitch: KillSwitch;
   pages: PageRegistry;
+  /** Each page's instructions for the assistant (the ops API sets and reads them). */
+  instructions: PageInstructionsStore;
   close(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export function createApiResources(config: Config): ApiResources {
     latency,
     killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), config.ai.enabled),
     pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
+    instructions: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
     async close() {
       await counters.stop().catch(() => {});
       await latency.stop().catch(() => {});

@@ -5,7 +5,7 @@ import type { Config } from '@switchboard/config';
 import { createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
 import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard/observability';
-import { PageRegistry } from '@switchboard/pages';
+import { InstructionsCache, PageInstructionsStore, PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
@@ -45,8 +45,15 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
   const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
   // A pooled client: one socket per concurrently running send at most.
   const graph = graphClientFor(config.meta, { connections: Math.max(8, config.worker.concurrency) });
+  // Read per AI reply; a change made through the ops API applies to the next one (instructions-cache.ts).
+  const instructions = new InstructionsCache({
+    store: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
+    redis,
+    prefix: config.queuePrefix,
+    onUnreadable: (pageId) => logger.warn({ pageId }, 'page instructions cannot be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS; the default applies'),
+  });
   // One socket per job that may be waiting on the model: an AI call is I/O, not work.
-  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, counters, concurrency: Math.max(8, config.worker.concurrency) });
+  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, counters, instructions, concurrency: Math.max(8, config.worker.concurrency) });
   return {
     config,
     logger,

@@ -16,4 +16,6 @@ export interface AiSettings {
   monthlyBudgetUsd?: number;
   priceInputPerMTokUsd: number;
   priceOutputPerMTokUsd: number;
+  /** The default business instructions (AI_INSTRUCTIONS) for pages without their own. */
+  instructions?: string | undefined;
 }

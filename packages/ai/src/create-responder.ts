@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { AiRateLimiter } from './ai-rate-limiter.js';
 import type { AiSettings } from './ai-settings.js';
 import { BudgetGuard } from './budget-guard.js';
+import type { BusinessInstructions } from './business-instructions.js';
 import type { CounterSink } from './counter-sink.js';
 import { GeminiGenerator } from './gemini-generator.js';
 import { KillSwitch } from './kill-switch.js';
@@ -18,6 +19,8 @@ export interface CreateResponderOptions {
   concurrency?: number;
   /** Replaces the Gemini generator (another provider, or a test double); null forces "unconfigured". */
   generator?: ReplyGenerator | null;
+  /** Each page's instructions (its own or the default); without it every page gets `settings.instructions`. */
+  instructions?: BusinessInstructions;
 }
 
 /** Wires the kill switch, rate limits, budget and Gemini generator from the settings. */
@@ -39,6 +42,7 @@ export function createResponder(opts: CreateResponderOptions): Responder {
     settings,
     counters,
     generator,
+    ...(opts.instructions ? { instructions: opts.instructions } : {}),
     killSwitch: new KillSwitch(redis, `${prefix}:ai:enabled`, settings.enabled),
     limiter: new AiRateLimiter(redis, `${prefix}:ai:rl`, {
       perMin: settings.maxCallsPerMin,

@@ -4,7 +4,7 @@ import type { GenerateResult, ReplyGenerator } from './reply-generator.js';
 import { aiAgent, pooledFetch } from './pooled-fetch.js';
 import { runWithDeadline } from './run-with-deadline.js';
 import { stripMarkdown } from './strip-markdown.js';
-import { MAX_OUTPUT_TOKENS, SYSTEM_INSTRUCTION } from './system-instruction.js';
+import { MAX_OUTPUT_TOKENS, systemInstructionFor } from './system-instruction.js';
 
 /** Finish reasons that mean the answer was withheld or cut for policy reasons, not a failure. */
 const BLOCKING_FINISH_REASONS = new Set(['SAFETY', 'PROHIBITED_CONTENT', 'BLOCKLIST', 'SPII']);
@@ -21,7 +21,10 @@ export interface GeminiGeneratorOptions {
   connections?: number;
 }
 
-/** Replies through Google's Gemini API (`models.generateContent`) with the house system instruction. */
+/**
+ * Replies through Google's Gemini API (`models.generateContent`); the system instruction is the
+ * house rules followed by the business's instructions.
+ */
 export class GeminiGenerator implements ReplyGenerator {
   readonly #client: GoogleGenAI;
   readonly #model: string;
@@ -39,14 +42,14 @@ export class GeminiGenerator implements ReplyGenerator {
     });
   }
 
-  async generate(userText: string, signal: AbortSignal): Promise<GenerateResult> {
+  async generate(userText: string, signal: AbortSignal, businessInstructions?: string): Promise<GenerateResult> {
     const response = await runWithDeadline(
       (abortSignal) =>
         this.#client.models.generateContent({
           model: this.#model,
           contents: [{ role: 'user', parts: [{ text: userText }] }],
           config: {
-            systemInstruction: SYSTEM_INSTRUCTION,
+            systemInstruction: systemInstructionFor(businessInstructions),
             maxOutputTokens: MAX_OUTPUT_TOKENS,
             candidateCount: 1,
             abortSignal,

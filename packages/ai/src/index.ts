@@ -7,6 +7,8 @@ export type { ReplyDecision, ReplyPath, ReplyReason, TokenUsage } from './reply-
 export type { CounterSink } from './counter-sink.js';
 export type { AiSettings } from './ai-settings.js';
 export type { GenerateResult, ReplyGenerator } from './reply-generator.js';
+export type { BusinessInstructions } from './business-instructions.js';
+export { SYSTEM_INSTRUCTION, systemInstructionFor } from './system-instruction.js';
 export { AiError, AiBlockedError, AiTimeoutError } from './ai-errors.js';
 export { sanitiseAiError } from './sanitise-ai-error.js';
 export { stripMarkdown } from './strip-markdown.js';

@@ -2,6 +2,7 @@ import { AiBlockedError, AiTimeoutError } from './ai-errors.js';
 import type { AiRateLimiter } from './ai-rate-limiter.js';
 import type { AiSettings } from './ai-settings.js';
 import type { BudgetGuard } from './budget-guard.js';
+import type { BusinessInstructions } from './business-instructions.js';
 import type { CounterSink } from './counter-sink.js';
 import type { KillSwitch } from './kill-switch.js';
 import type { ReplyDecision, ReplyReason } from './reply-decision.js';
@@ -17,6 +18,11 @@ export interface ResponderDeps {
   /** Null when no API key is configured: every reply then takes the fallback path. */
   generator: ReplyGenerator | null;
   counters: CounterSink;
+  /**
+   * The business's instructions per page. Without it (the API's responder, which only pings) every
+   * page gets the default from the settings.
+   */
+  instructions?: BusinessInstructions;
 }
 
 export type PingResult = { ok: true; latency_ms: number } | { ok: false; error: string };
@@ -30,8 +36,10 @@ const PING_TEXT = 'ping';
  *
  * The gates run cheapest and least surprising first: the operator's kill switch, then whether AI
  * is configured at all, then the budget, then the rate limits last, because they consume a slot.
- * Redis failures in a gate are not AI failures and propagate, so the job is retried rather than
- * answered with a fallback while the infrastructure is down.
+ * The business's instructions are read just before the rate limits: only a reply that may take the
+ * AI path pays for the read, and a failed read spends no slot. Redis or PostgreSQL failures there
+ * are not AI failures and propagate, so the job is retried rather than answered with a fallback
+ * while the infrastructure is down.
  */
 export class Responder {
   readonly #deps: ResponderDeps;
@@ -40,7 +48,8 @@ export class Responder {
     this.#deps = deps;
   }
 
-  async decide(input: { userHash: string; text: string }): Promise<ReplyDecision> {
+  /** `pageId` names the Page, Instagram account or WhatsApp number the message was sent to. */
+  async decide(input: { userHash: string; text: string; pageId?: string }): Promise<ReplyDecision> {
     const { settings, killSwitch, limiter, budget, generator, counters } = this.#deps;
     const started = performance.now();
     const fallback = (reason: Exclude<ReplyReason, 'ai'>, error?: string): ReplyDecision => {
@@ -60,6 +69,7 @@ export class Responder {
       counters.incr('ai_budget_blocked');
       return fallback('budget');
     }
+    const business = await this.#instructionsFor(input.pageId);
     const verdict = await limiter.tryAcquire(input.userHash);
     if (verdict === 'rate_limited_user') {
       counters.incr('ai_calls_blocked_per_psid');
@@ -73,10 +83,10 @@ export class Responder {
     counters.incr('ai_calls');
     let result: GenerateResult;
     try {
-      result = await this.#generate(generator, input.text);
+      result = await this.#generate(generator, input.text, business);
     } catch (err) {
       counters.incr('ai_errors');
-      const error = sanitiseAiError(err, [settings.apiKey, input.text]);
+      const error = sanitiseAiError(err, [settings.apiKey, input.text, ...(business ? [business] : [])]);
       if (err instanceof AiTimeoutError) {
         counters.incr('ai_timeouts');
         return fallback('timeout', error);
@@ -113,9 +123,15 @@ export class Responder {
     }
   }
 
+  #instructionsFor(pageId: string | undefined): Promise<string | undefined> {
+    const { instructions, settings } = this.#deps;
+    if (instructions && pageId !== undefined) return instructions.forPage(pageId);
+    return Promise.resolve(settings.instructions);
+  }
+
   /** The hard limit lives here as well as in the generator, so any generator is cut at timeoutMs. */
-  #generate(generator: ReplyGenerator, text: string): Promise<GenerateResult> {
-    return runWithDeadline((signal) => generator.generate(text, signal), this.#deps.settings.timeoutMs);
+  #generate(generator: ReplyGenerator, text: string, businessInstructions?: string): Promise<GenerateResult> {
+    return runWithDeadline((signal) => generator.generate(text, signal, businessInstructions), this.#deps.settings.timeoutMs);
   }
 
   /**

@@ -44,6 +44,13 @@ export const DEFAULT_WORKER_CONCURRENCY = 128;
  */
 export const DEFAULT_WORKER_NICE = 5;
 
+/**
+ * The longest business instructions accepted (AI_INSTRUCTIONS, a page's own), in characters
+ * (Unicode code points). Room for a detailed page of hours, prices and policies; every AI call
+ * sends them as input tokens, so a bound keeps each reply's cost and latency predictable.
+ */
+export const MAX_AI_INSTRUCTIONS_CHARS = 20_000;
+
 export const DEFAULT_FALLBACK_REPLY =
   'Thanks for your message! We have received it and will get back to you as soon as we can.';
 
@@ -107,6 +114,8 @@ const schema = z.object({
   AI_PRICE_INPUT_PER_MTOK_USD: num(0).default(0.1),
   AI_PRICE_OUTPUT_PER_MTOK_USD: num(0).default(0.4),
   FALLBACK_REPLY: z.string().min(1).max(1900).default(DEFAULT_FALLBACK_REPLY),
+  AI_INSTRUCTIONS: z.string().optional(),
+  AI_INSTRUCTIONS_FILE: z.string().optional(),
   ADMIN_USER: z.string().min(1).optional(),
   ADMIN_PASS: z.string().min(1).optional(),
   PSID_HASH_SECRET: z.string().optional(),
@@ -170,6 +179,11 @@ export interface Config {
     readonly monthlyBudgetUsd: number | undefined;
     readonly priceInputPerMTokUsd: number;
     readonly priceOutputPerMTokUsd: number;
+    /**
+     * The business's own words for the model (AI_INSTRUCTIONS, or the text of AI_INSTRUCTIONS_FILE)
+     * for every page without instructions of its own; undefined when neither is set.
+     */
+    readonly instructions: string | undefined;
   };
   readonly admin: { readonly user: string; readonly pass: string };
   readonly privacy: {
@@ -236,14 +250,58 @@ function isPlainHttpElsewhere(value: string | undefined): boolean {
   return new URL(value).protocol === 'http:' && !isLoopbackUrl(value);
 }
 
+/** Characters as a person counts them (code points), the same measure the ops API's schema uses. */
+export function countChars(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/**
+ * The default business instructions: AI_INSTRUCTIONS, or the UTF-8 text of AI_INSTRUCTIONS_FILE.
+ * Both set is refused rather than one silently winning: an operator who set both cannot tell which
+ * text the model gets. The problems name the variable and the path, never the text.
+ */
+function readDefaultInstructions(raw: Record<string, string>, readText: (path: string) => string, problems: string[]): string | undefined {
+  const inline = raw.AI_INSTRUCTIONS;
+  const file = raw.AI_INSTRUCTIONS_FILE;
+  if (inline !== undefined && file !== undefined) {
+    problems.push('AI_INSTRUCTIONS_FILE: set either it or AI_INSTRUCTIONS, not both');
+    return undefined;
+  }
+  let text = inline;
+  let name = 'AI_INSTRUCTIONS';
+  if (file !== undefined) {
+    name = 'AI_INSTRUCTIONS_FILE';
+    try {
+      text = readText(file).trim();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(`AI_INSTRUCTIONS_FILE: cannot read ${file}${code ? ` (${code})` : ''}`);
+      return undefined;
+    }
+  }
+  if (text === undefined || text === '') return undefined;
+  const chars = countChars(text);
+  if (chars > MAX_AI_INSTRUCTIONS_CHARS) {
+    problems.push(`${name}: ${chars} characters, at most ${MAX_AI_INSTRUCTIONS_CHARS} allowed`);
+    return undefined;
+  }
+  return text;
+}
+
+const readUtf8 = (path: string): string => readFileSync(path, 'utf8');
+
 /**
  * Validates `env` and returns the frozen configuration, or throws one ConfigError naming every
- * problem. Pure: it reads nothing but its argument.
+ * problem. It reads nothing but its argument and, through `readText`, the file AI_INSTRUCTIONS_FILE
+ * names (read once, here, so a missing file stops the process at start-up, not at the first reply).
  */
-export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
+export function loadConfig(rawEnv: Record<string, string | undefined>, readText: (path: string) => string = readUtf8): Config {
   const raw = withoutEmpty(rawEnv);
   const parsed = schema.safeParse(raw);
   const problems: string[] = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const instructions = readDefaultInstructions(raw, readText, problems);
   // The checks below read the raw strings (the secrets are plain strings in the schema too), so
   // they run even when the schema found problems: one message lists every problem.
   const production = raw.NODE_ENV === 'production';
@@ -321,6 +379,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
       monthlyBudgetUsd: e.AI_MONTHLY_BUDGET_USD,
       priceInputPerMTokUsd: e.AI_PRICE_INPUT_PER_MTOK_USD,
       priceOutputPerMTokUsd: e.AI_PRICE_OUTPUT_PER_MTOK_USD,
+      instructions,
     },
     admin: { user: adminUser, pass: adminPass },
     privacy: { psidHashSecret, encryptionKey, previousEncryptionKeys },

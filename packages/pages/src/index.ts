@@ -6,3 +6,5 @@ export * from './token-status.js';
 export * from './token-check.js';
 export * from './refresh-status.js';
 export * from './graph-versions.js';
+export * from './instructions-store.js';
+export * from './instructions-cache.js';

@@ -205,7 +205,7 @@ export function createInboundProcessor(r: WorkerResources) {
   /** Asks the responder (AI or fallback) and writes the decision into the job before anything is sent. */
   async function decide(job: Job, data: InboundJob, personal: InboundPersonal): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
     const senderHash = data.senderHash as string;
-    const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string });
+    const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string, pageId: data.pageId });
     const decideMs = Math.round(decision.latencyMs);
     // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
     logger[decision.error ? 'info' : 'debug'](

@@ -9,6 +9,7 @@ import { auditLogRoutes } from './audit-log.js';
 import { dashboardRoutes } from './dashboard.js';
 import { dlqRoutes } from './dlq.js';
 import { eventRoutes } from './events.js';
+import { instructionsRoutes } from './instructions.js';
 import { metricsRoutes } from './metrics.js';
 import type { OpsDeps } from './ops-deps.js';
 import { overviewRoutes } from './overview.js';
@@ -45,7 +46,8 @@ export async function opsRoutes(app: FastifyInstance, opts: { config: Config; re
     },
     { prefix: '/ops' },
   );
-  // Its routes carry their full `/ops/...` paths.
+  // Their routes carry their full `/ops/...` paths.
   await app.register(tokenRoutes, { config, resources });
+  await app.register(instructionsRoutes, { resources });
   await app.register(metricsRoutes, deps);
 }

@@ -1,0 +1,52 @@
+// Fakes nothing: the instructions store and a worker's cache of it on a real PostgreSQL database
+// and a real Redis (its own key prefix).
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { createDb } from '@switchboard/db';
+import { InstructionsCache, PageInstructionsStore } from '@switchboard/pages';
+import { Sealer } from '@switchboard/privacy';
+import { testDatabase } from '../helpers/db.js';
+import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+
+t.test('a worker\'s cache: read once per version, the default for pages without their own', async (t) => {
+  const databaseUrl = await testDatabase(t, 'instructions_cache');
+  const { redis } = await testRedis(t, 'instructions-cache');
+  const prefix = uniquePrefix('instructions');
+  t.teardown(() => deletePrefix(redis, prefix));
+  const dbh = createDb(databaseUrl, { max: 1 });
+  t.teardown(() => dbh.close());
+  const sealer = new Sealer(randomBytes(32));
+  const api = new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer, defaultInstructions: 'the default' });
+
+  // The worker's store counts its database reads.
+  let reads = 0;
+  const workerStore = new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer, defaultInstructions: 'the default' });
+  const own = workerStore.own.bind(workerStore);
+  workerStore.own = (pageId) => {
+    reads++;
+    return own(pageId);
+  };
+  const unreadable: string[] = [];
+  const cache = new InstructionsCache({ store: workerStore, redis, prefix, onUnreadable: (pageId) => unreadable.push(pageId) });
+
+  t.equal(await cache.forPage('1'), 'the default');
+  t.equal(await cache.forPage('1'), 'the default');
+  t.equal(reads, 1, 'one database read for two replies');
+
+  await api.set('1', 'page one');
+  t.equal(await cache.forPage('1'), 'page one', 'the next reply after a change sees it');
+  t.equal(await cache.forPage('2'), 'the default');
+  t.equal(await cache.forPage('1'), 'page one');
+  t.equal(reads, 3);
+
+  await api.set('1', '');
+  t.equal(await cache.forPage('1'), 'the default', 'removed: the default again');
+
+  // A blob no configured key opens (the key was changed without ENCRYPTION_KEY_PREVIOUS).
+  await new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer: new Sealer(randomBytes(32)) }).set('3', 'sealed with another key');
+  t.equal(await cache.forPage('3'), 'the default', 'that page gets the default rather than failing every reply');
+  t.same(unreadable, ['3'], 'and the worker is told, to log it');
+
+  const none = new InstructionsCache({ store: new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer }), redis, prefix });
+  t.equal(await none.forPage('2'), undefined, 'no default, no own text: nothing');
+});
