@@ -1,6 +1,6 @@
 // Fakes nothing: the real API app (Fastify inject) against real PostgreSQL and Redis; the browser is played by the headers a browser sends (Origin, Sec-Fetch-Site).
 import t from 'tap';
-import { authFailureKey } from '../../apps/api/src/plugins/ops-auth.js';
+import { authFailureKey } from '../../apps/api/src/login-limiter.js';
 import { buildTestApp } from '../helpers/app.js';
 
 const STATE_CHANGING: Array<{ method: 'POST' | 'PUT'; url: string; payload?: unknown }> = [
