@@ -108,7 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors: routerErrorHandler(headers),
   });
-  app.setErrorHandler(createErrorHandler(resources.counters));
+  app.setErrorHandler(createErrorHandler(resources));
   app.addHook('onResponse', async (request, reply) => {
     if (request.routeOptions.config.quietLog && reply.statusCode < 400) return;
     request.log.info(
