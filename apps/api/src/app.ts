@@ -20,13 +20,6 @@ export interface AppDeps {
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
- * A socket on which nothing moves either way for this long is closed: a client that stops reading
- * its response would otherwise hold it forever (the request timeout covers only the request).
- * Longer than any handler waits on Graph, Gemini or PostgreSQL, and than the keep-alive wait.
- */
-const SOCKET_IDLE_TIMEOUT_MS = 120_000;
-
-/**
  * How often Node looks for requests past their deadline (its default, 30 s, would let a 10 s
  * deadline run to 40 s). The check walks a list in C++ without touching healthy requests.
  */
@@ -94,7 +87,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // 408 and its socket is closed: a body that never finishes no longer holds a socket. Keep-alive
     // stays Fastify's 72 s between requests (longer than common load balancers' idle timeouts).
     requestTimeout: config.http.requestTimeoutMs,
-    connectionTimeout: SOCKET_IDLE_TIMEOUT_MS,
     http: { headersTimeout: config.http.requestTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
     // A caller's (or load balancer's) request id is kept when it is sane, otherwise a new one.
     genReqId: (req) => {
