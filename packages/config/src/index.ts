@@ -51,6 +51,26 @@ export const DEFAULT_WORKER_NICE = 5;
  */
 export const MAX_AI_INSTRUCTIONS_CHARS = 20_000;
 
+/**
+ * How long a client may take to send one whole request, headers and body (HTTP_REQUEST_TIMEOUT_MS).
+ * Meta's deliveries are small and sent at once; a body still unfinished after this is a client
+ * holding a socket, not a slow network (4 MiB, the largest body accepted, in 10 s is 3.4 Mbit/s).
+ */
+export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Open connections to one API process, all clients together (HTTP_MAX_CONNECTIONS): kept well
+ * below the file descriptors a process gets, so Redis and PostgreSQL always find one.
+ */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 10_000;
+
+/**
+ * Open connections from one client (an IPv4 address, an IPv6 /64), HTTP_MAX_CONNECTIONS_PER_CLIENT.
+ * Meta delivers from many addresses, each with a handful of keep-alive connections, so this is far
+ * above what one of them needs; filling the total takes a hundred clients instead of one.
+ */
+export const DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT = 100;
+
 export const DEFAULT_FALLBACK_REPLY =
   'Thanks for your message! We have received it and will get back to you as soon as we can.';
 
@@ -131,6 +151,9 @@ const schema = z.object({
   CORS_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WEBHOOK_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
+  HTTP_REQUEST_TIMEOUT_MS: int(1000, 120_000).default(DEFAULT_HTTP_REQUEST_TIMEOUT_MS),
+  HTTP_MAX_CONNECTIONS: int(0).default(DEFAULT_HTTP_MAX_CONNECTIONS),
+  HTTP_MAX_CONNECTIONS_PER_CLIENT: int(0).default(DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT),
   WORKER_CONCURRENCY: int(1, 1000).default(DEFAULT_WORKER_CONCURRENCY),
   WORKER_NICE: int(0, 19).default(DEFAULT_WORKER_NICE),
   STALE_EVENT_MAX_AGE_S: int(60).default(24 * 3600),
@@ -196,6 +219,12 @@ export interface Config {
     readonly trustProxy: boolean | string;
     readonly corsOrigins: readonly string[];
     readonly bodyLimit: number;
+    /** Headers and body of one request must arrive within this (ms). */
+    readonly requestTimeoutMs: number;
+    /** Open connections to this process, all clients together (0: no cap). */
+    readonly maxConnections: number;
+    /** Open connections from one client, an IPv4 address or IPv6 /64 (0: no cap). */
+    readonly maxConnectionsPerClient: number;
   };
   readonly worker: {
     readonly concurrency: number;
@@ -388,6 +417,9 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, readText:
       trustProxy: parseTrustProxy(e.TRUST_PROXY),
       corsOrigins,
       bodyLimit: e.WEBHOOK_BODY_LIMIT_BYTES,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+      maxConnectionsPerClient: e.HTTP_MAX_CONNECTIONS_PER_CLIENT,
     },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { BudgetGuard, createResponder } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
 import { MetricsExporter } from '@switchboard/observability';
+import { crossSiteGuardPlugin } from '../../plugins/cross-site-guard.js';
 import { opsAuthPlugin } from '../../plugins/ops-auth.js';
 import type { ApiResources } from '../../resources.js';
 import { aiRoutes } from './ai.js';
@@ -17,11 +18,14 @@ import { telemetryRoutes } from './telemetry.js';
 import { tokenRoutes } from './tokens.js';
 
 /**
- * The operator plane: `/ops*` and `/metrics`, in one encapsulated scope whose single onRequest
- * hook is the Basic auth (plugins/ops-auth.ts), so no route here can be reached without it.
+ * The operator plane: `/ops*` and `/metrics`, in one encapsulated scope whose onRequest hooks are
+ * the cross-site refusal (plugins/cross-site-guard.ts) and then the Basic auth
+ * (plugins/ops-auth.ts), so no route here can be reached without them. A browser's cross-site
+ * request is refused before its cached credentials are even looked at.
  */
 export async function opsRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
   const { config, resources } = opts;
+  await app.register(crossSiteGuardPlugin, { config });
   await app.register(opsAuthPlugin, { config, resources });
 
   const deps: OpsDeps = {
