@@ -1,14 +1,14 @@
 // Fakes nothing: the real `npm run rotate-key` entry point (node apps/tools/dist/rotate-key.js, so
-// run `npx tsc -b` first) against a real PostgreSQL database; tokens are sealed by the real registry.
+// run `npx tsc -b` first) against a real PostgreSQL database; tokens are sealed by the real token store.
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { createDb, pages } from '@switchboard/db';
-import { PageRegistry, pageTokenAad } from '@switchboard/pages';
+import { PageTokenStore, pageTokenAad } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { testDatabase } from '../helpers/db.js';
 import { testEnv } from '../helpers/env.js';
 import { startProcess } from '../helpers/processes.js';
-import { testRedis, uniquePrefix } from '../helpers/redis.js';
+import { uniquePrefix } from '../helpers/redis.js';
 
 const TOKENS: Record<string, string> = { '8001': 'test-rotate-token-a', '8002': 'test-rotate-token-b', '8003': 'test-rotate-token-c' };
 
@@ -20,13 +20,12 @@ async function rotate(t: { teardown(fn: () => unknown): void }, env: Record<stri
 
 t.test('rotate-key re-seals every token; afterwards the new key alone opens them', async (t) => {
   const databaseUrl = await testDatabase(t, 'tokens_rotate');
-  const { redis } = await testRedis(t, 'tokens-rotate');
   const dbh = createDb(databaseUrl, { max: 1 });
   t.teardown(() => dbh.close());
   const oldKey = randomBytes(32);
   const newKey = randomBytes(32);
-  const oldRegistry = new PageRegistry({ db: dbh.db, redis, prefix: uniquePrefix('rotate'), sealer: new Sealer(oldKey) });
-  for (const [pageId, token] of Object.entries(TOKENS)) await oldRegistry.register(pageId, 'messenger', token);
+  const oldStore = new PageTokenStore({ db: dbh.db, sealer: new Sealer(oldKey) });
+  for (const [pageId, token] of Object.entries(TOKENS)) await oldStore.register(pageId, 'messenger', token);
 
   const env = testEnv({ databaseUrl, prefix: uniquePrefix('rotate'), ENCRYPTION_KEY: newKey.toString('base64'), ENCRYPTION_KEY_PREVIOUS: oldKey.toString('base64') });
   const first = await rotate(t, env);
@@ -42,8 +41,8 @@ t.test('rotate-key re-seals every token; afterwards the new key alone opens them
     t.equal(row.tokenKeyId, onlyNew.currentKeyId);
     t.equal(Sealer.keyIdOf(row.tokenSealed), onlyNew.currentKeyId);
   }
-  const newRegistry = new PageRegistry({ db: dbh.db, redis, prefix: uniquePrefix('rotate'), sealer: onlyNew });
-  t.equal((await newRegistry.resolve('8002'))?.token, TOKENS['8002'], 'the registry reads it with the new key only');
+  const newStore = new PageTokenStore({ db: dbh.db, sealer: onlyNew });
+  t.equal((await newStore.resolve('8002'))?.token, TOKENS['8002'], 'the registry reads it with the new key only');
 
   // Without the previous key now: nothing left to re-seal.
   const second = await rotate(t, { ...env, ENCRYPTION_KEY_PREVIOUS: '' });
