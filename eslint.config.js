@@ -17,8 +17,8 @@ export default tseslint.config(
     },
   },
   {
-    // The dashboard's inline browser script is built as a string; tests may use non-null assertions freely.
-    files: ['test/**/*.ts'],
+    // Tests and the bench may use non-null assertions freely.
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
 );

@@ -72,10 +72,14 @@ t.test('GET /metrics', async (t) => {
     { pageId: '556', channel: 'messenger', tokenSealed: 'x', tokenKeyId: 'k', neverExpires: true },
   ]);
   await makeDeadLetters(resources, env.REDIS_URL as string, prefix, [{ queue: 'outbound' }]);
-  await resources.outboundQueue.add('send', { eventId: 'waiting' }, { jobId: 'waiting-1' });
+  // Created 90 s ago, so its age stands apart from the moment of the scrape.
+  const waitingSince = Date.now() - 90_000;
+  await resources.outboundQueue.add('send', { eventId: 'waiting' }, { jobId: 'waiting-1', timestamp: waitingSince });
   await resources.killSwitch.set(false);
 
+  const scrapeStart = Date.now();
   const first = await scrape();
+  const scrapeEnd = Date.now();
   const s = first.samples;
   for (const name of [
     'switchboard_ai_calls_total',
@@ -89,12 +93,14 @@ t.test('GET /metrics', async (t) => {
   }
   t.equal(value(s, 'switchboard_dead_lettered_total', { queue: 'outbound' }), 0);
   t.equal(first.types.get('switchboard_health_status'), 'gauge');
-  t.ok([0, 1].includes(value(s, 'switchboard_health_status') as number), 'health status 0 or 1 (development secret → degraded)');
+  t.equal(value(s, 'switchboard_health_status'), 0, 'health ok → 0 (real secrets, an app id, no token within 7 days of expiry)');
   t.equal(value(s, 'switchboard_dead_letter_jobs', { queue: 'outbound' }), 1);
   t.equal(value(s, 'switchboard_dead_letter_jobs', { queue: 'inbound' }), 0);
   t.equal(value(s, 'switchboard_queue_depth', { queue: 'outbound', state: 'waiting' }), 1);
   t.equal(value(s, 'switchboard_queue_depth', { queue: 'outbound', state: 'failed' }), 1);
-  t.ok((value(s, 'switchboard_queue_oldest_age_seconds', { queue: 'outbound' }) ?? -1) >= 0);
+  // The age is taken at some moment of the scrape, rounded to the millisecond.
+  const age = value(s, 'switchboard_queue_oldest_age_seconds', { queue: 'outbound' }) as number;
+  t.ok(age >= (scrapeStart - waitingSince) / 1000 - 0.0005 && age <= (scrapeEnd - waitingSince) / 1000 + 0.0005, `the waiting job's age (${age} s) as of the scrape`);
   t.equal(value(s, 'switchboard_queue_oldest_age_seconds', { queue: 'inbound' }), 0);
   t.equal(value(s, 'switchboard_ai_enabled'), 0, 'kill switch off');
   t.equal(value(s, 'switchboard_ai_budget_usd', { period: 'day' }), 3);
@@ -113,8 +119,11 @@ t.test('GET /metrics', async (t) => {
   const bad = await app.inject({ method: 'POST', url: '/webhook', headers: { ...signed, 'x-hub-signature-256': 'sha256=00' }, payload: body });
   t.equal(bad.statusCode, 403);
 
+  await resources.pages.markInvalid('556', 'messenger', 'graph error 190');
+
   const second = await scrape();
   const s2 = second.samples;
+  t.equal(value(s2, 'switchboard_health_status'), 1, 'an invalid page token: degraded → 1');
   t.equal(value(s2, 'switchboard_webhooks_received_total'), 1, 'switchboard_webhooks_received_total moved with traffic');
   t.equal(value(s2, 'switchboard_webhook_signature_failures_total'), 1);
   t.equal(value(s2, 'switchboard_webhooks_rejected_total', { reason: 'invalid_signature' }), 1);

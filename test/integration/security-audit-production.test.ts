@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { createDb } from '@switchboard/db';
-import { PageRegistry } from '@switchboard/pages';
+import { PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { testDatabase } from '../helpers/db.js';
 import { startFakeGraph } from '../helpers/fake-graph.js';
@@ -84,10 +84,8 @@ const dbh = createDb(databaseUrl, { max: 1 });
 t.teardown(() => dbh.close());
 const redis = new Redis(redisServer.url);
 t.teardown(() => redis.disconnect());
-const registry = new PageRegistry({
+const registry = new PageTokenStore({
   db: dbh.db,
-  redis,
-  prefix: env.QUEUE_PREFIX as string,
   sealer: new Sealer(Buffer.from(env.ENCRYPTION_KEY as string, 'base64')),
 });
 await registry.register(pageId, 'messenger', registeredToken);

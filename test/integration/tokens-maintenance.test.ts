@@ -5,7 +5,7 @@ import t from 'tap';
 import postgres from 'postgres';
 import { loadConfig } from '@switchboard/config';
 import { createLogger } from '@switchboard/observability';
-import { PageRegistry } from '@switchboard/pages';
+import { PageTokenStore } from '@switchboard/pages';
 import { createDb } from '@switchboard/db';
 import { Sealer } from '@switchboard/privacy';
 import type { Job, Queue } from 'bullmq';
@@ -56,7 +56,7 @@ t.test('two workers starting together: one scheduler entry per task, one start-u
   graph.setSubscribedApps(PAGE, [{ id: APP_ID, subscribed_fields: ['messages', 'messaging_postbacks', 'message_echoes'] }]);
   const dbh = createDb(databaseUrl, { max: 1 });
   t.teardown(() => dbh.close());
-  const pages = new PageRegistry({ db: dbh.db, redis: cleanup, prefix, sealer: new Sealer(config.privacy.encryptionKey) });
+  const pages = new PageTokenStore({ db: dbh.db, sealer: new Sealer(config.privacy.encryptionKey) });
   await pages.register(PAGE, 'messenger', 'test-token-maint');
 
   const logger = createLogger({ level: 'silent', service: 'worker' });

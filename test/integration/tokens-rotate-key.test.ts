@@ -1,10 +1,10 @@
 // Fakes nothing: the real `npm run rotate-key` entry point (node apps/tools/dist/rotate-key.js, so
 // run `npx tsc -b` first) against a real PostgreSQL database; tokens and instructions are sealed by
-// the real registry and instructions store.
+// the real token store and instructions store.
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { createDb, pageInstructions, pages } from '@switchboard/db';
-import { PageInstructionsStore, pageInstructionsAad, PageRegistry, pageTokenAad } from '@switchboard/pages';
+import { PageInstructionsStore, pageInstructionsAad, PageTokenStore, pageTokenAad } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { testDatabase } from '../helpers/db.js';
 import { testEnv } from '../helpers/env.js';
@@ -23,13 +23,13 @@ async function rotate(t: { teardown(fn: () => unknown): void }, env: Record<stri
 
 t.test('rotate-key re-seals every token; afterwards the new key alone opens them', async (t) => {
   const databaseUrl = await testDatabase(t, 'tokens_rotate');
-  const { redis } = await testRedis(t, 'tokens-rotate');
   const dbh = createDb(databaseUrl, { max: 1 });
   t.teardown(() => dbh.close());
   const oldKey = randomBytes(32);
   const newKey = randomBytes(32);
-  const oldRegistry = new PageRegistry({ db: dbh.db, redis, prefix: uniquePrefix('rotate'), sealer: new Sealer(oldKey) });
-  for (const [pageId, token] of Object.entries(TOKENS)) await oldRegistry.register(pageId, 'messenger', token);
+  const { redis } = await testRedis(t, 'tokens-rotate');
+  const oldStore = new PageTokenStore({ db: dbh.db, sealer: new Sealer(oldKey) });
+  for (const [pageId, token] of Object.entries(TOKENS)) await oldStore.register(pageId, 'messenger', token);
   // Setting instructions bumps a version number under the prefix: removed at the end.
   const instructionsPrefix = uniquePrefix('rotate');
   t.teardown(() => deletePrefix(redis, instructionsPrefix));
@@ -58,8 +58,8 @@ t.test('rotate-key re-seals every token; afterwards the new key alone opens them
     t.equal(onlyNew.open(row.instructionsSealed, pageInstructionsAad(row.pageId)), INSTRUCTIONS[row.pageId], `page ${row.pageId}'s instructions open with the new key alone`);
     t.equal(row.keyId, onlyNew.currentKeyId);
   }
-  const newRegistry = new PageRegistry({ db: dbh.db, redis, prefix: uniquePrefix('rotate'), sealer: onlyNew });
-  t.equal((await newRegistry.resolve('8002'))?.token, TOKENS['8002'], 'the registry reads it with the new key only');
+  const newStore = new PageTokenStore({ db: dbh.db, sealer: onlyNew });
+  t.equal((await newStore.resolve('8002'))?.token, TOKENS['8002'], 'the registry reads it with the new key only');
 
   // Without the previous key now: nothing left to re-seal.
   const second = await rotate(t, { ...env, ENCRYPTION_KEY_PREVIOUS: '' });

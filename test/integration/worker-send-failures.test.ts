@@ -5,7 +5,7 @@ import t from 'tap';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createDb } from '@switchboard/db';
-import { PageRegistry, releaseHeldSends } from '@switchboard/pages';
+import { HeldSends, PageTokenStore, releaseHeldSends } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, QUEUES } from '@switchboard/queue';
 import { eventually } from '../helpers/processes.js';
@@ -107,9 +107,10 @@ t.test('Send API failures: retried, dead-lettered, held — and each reply deliv
     // What PUT /ops/pages/:pageId does: register the new token, release the held sends.
     const dbh = createDb(p.databaseUrl);
     t.teardown(() => dbh.close());
-    const pages = new PageRegistry({ db: dbh.db, redis, prefix: p.prefix, sealer: new Sealer(Buffer.from(p.env.ENCRYPTION_KEY as string, 'base64')) });
+    const pages = new PageTokenStore({ db: dbh.db, sealer: new Sealer(Buffer.from(p.env.ENCRYPTION_KEY as string, 'base64')) });
+    const heldSends = new HeldSends({ redis, prefix: p.prefix });
     await pages.register(PAGE, 'messenger', 'test-page-token-new');
-    const released = await releaseHeldSends(pages, outbound, 8, PAGE);
+    const released = await releaseHeldSends({ pages, heldSends, outbound, maxAttempts: 8 }, PAGE);
     t.equal(released, 2);
     await eventually(async () => users.every((u) => sendsTo(u).length === 1), 15_000, 'held sends delivered');
     await new Promise((r) => setTimeout(r, 300));

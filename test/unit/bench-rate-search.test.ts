@@ -1,6 +1,6 @@
-// Fakes nothing: the rate search's decisions (test/bench/rate.ts) are pure functions of the probes.
+// Fakes nothing: the rate search's decisions (bench/rate.ts) are pure functions of the probes.
 import t from 'tap';
-import { judgeProbe, nextRate, type RateProbe, sustainedRate } from '../bench/rate.js';
+import { judgeProbe, nextRate, type RateProbe, sustainedRate } from '../../bench/rate.js';
 
 const probe = (rate: number, keptUp: boolean): RateProbe => ({ rate, posted: rate * 60, p50: 10, p99: keptUp ? 100 : 5000, machineBusy: 0.8, keptUp, why: keptUp ? '' : 'p99 5000 ms' });
 

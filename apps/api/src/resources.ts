@@ -4,7 +4,7 @@ import { KillSwitch } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
 import { createDb, type DbHandle } from '@switchboard/db';
 import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
-import { PageInstructionsStore, PageRegistry } from '@switchboard/pages';
+import { HeldSends, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createProducerConnection, QUEUES } from '@switchboard/queue';
 
@@ -22,7 +22,8 @@ export interface ApiResources {
   counters: Counters;
   latency: LatencySamples;
   killSwitch: KillSwitch;
-  pages: PageRegistry;
+  pages: PageTokenStore;
+  heldSends: HeldSends;
   /** Each page's instructions for the assistant (the ops API sets and reads them). */
   instructions: PageInstructionsStore;
   close(): Promise<void>;
@@ -56,7 +57,8 @@ export function createApiResources(config: Config): ApiResources {
     counters,
     latency,
     killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), config.ai.enabled),
-    pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
+    pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken }),
+    heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
     instructions: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
     async close() {
       await counters.stop().catch(() => {});

@@ -5,7 +5,7 @@
  * critical finding, 0 otherwise. Never prints a secret or a token.
  */
 import { readEnvironment } from '@switchboard/config';
-import { PageRegistry } from '@switchboard/pages';
+import { PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { loadAuditConfig } from './audit/audit-config.js';
 import { checkEnvironment } from './audit/environment-checks.js';
@@ -50,18 +50,16 @@ if (config) {
   await checkRedis(redis, config, f);
   // Opening stored tokens needs the real key: with a refused ENCRYPTION_KEY the pages are skipped.
   const keysUsable = !audit.dropped.has('ENCRYPTION_KEY') && !audit.dropped.has('ENCRYPTION_KEY_PREVIOUS');
-  const registry =
+  const tokenStore =
     dbh && keysUsable
-      ? new PageRegistry({
+      ? new PageTokenStore({
           db: dbh.db,
-          redis,
-          prefix: config.queuePrefix,
           sealer: new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys),
           cacheMs: 0,
         })
       : undefined;
   const graphUsable = !['FACEBOOK_APP_SECRET', 'FACEBOOK_APP_ID'].some((v) => audit.dropped.has(v) || !audit.env[v]);
-  if (graphUsable) await checkPageTokens(config, registry, f);
+  if (graphUsable) await checkPageTokens(config, tokenStore, f);
   else f.warning('graph.tokens', 'Page tokens and subscriptions not checked: FACEBOOK_APP_ID and FACEBOOK_APP_SECRET are needed first');
   redis.disconnect();
   void dbh?.close().catch(() => {});

@@ -5,7 +5,7 @@ import type { Config } from '@switchboard/config';
 import { createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
 import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard/observability';
-import { InstructionsCache, PageInstructionsStore, PageRegistry } from '@switchboard/pages';
+import { HeldSends, InstructionsCache, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
@@ -22,7 +22,8 @@ export interface WorkerResources {
   sealer: Sealer;
   counters: Counters;
   latency: LatencySamples;
-  pages: PageRegistry;
+  pages: PageTokenStore;
+  heldSends: HeldSends;
   graph: GraphClient;
   responder: Responder;
   outboundQueue: Queue;
@@ -63,7 +64,8 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     sealer,
     counters,
     latency,
-    pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
+    pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken }),
+    heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
     graph,
     responder,
     outboundQueue,

@@ -1,5 +1,5 @@
 import { type Database, tokenRefreshLog } from '@switchboard/db';
-import type { CheckTarget, PageChannel, PageRegistry } from './registry.js';
+import type { CheckTarget, PageChannel, PageTokenStore } from './token-store.js';
 import { deriveTokenStatus } from './token-status.js';
 
 /**
@@ -26,7 +26,7 @@ interface CheckLogger {
 
 export interface TokenCheckDeps {
   db: Database;
-  pages: PageRegistry;
+  pages: PageTokenStore;
   graph: TokenGraph;
   /** FACEBOOK_APP_ID: debug_token's app token and the subscription watchdog need it. */
   appId: string | undefined;

@@ -1,4 +1,4 @@
-import type { PageChannel } from './registry.js';
+import type { PageChannel } from './token-store.js';
 
 export type MonitoringStatus = 'ok' | 'notice' | 'warning' | 'critical';
 

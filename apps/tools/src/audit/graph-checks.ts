@@ -1,6 +1,6 @@
 import type { Config } from '@switchboard/config';
 import { GraphApiError, type GraphClient, graphClientFor, type TokenDebugInfo } from '@switchboard/meta';
-import type { PageRegistry } from '@switchboard/pages';
+import type { PageTokenStore } from '@switchboard/pages';
 import { describeFailure, NETWORK_TIMEOUT_MS, withDeadline } from './deadline.js';
 import type { Findings } from './findings.js';
 
@@ -35,21 +35,21 @@ function graphFailure(err: unknown): string {
  * about to expire, and the app still subscribed to the Page's webhooks (Meta drops subscriptions
  * silently after sustained delivery failures; https://developers.facebook.com/docs/graph-api/reference/page/subscribed_apps/).
  */
-export async function checkPageTokens(config: Config, registry: PageRegistry | undefined, f: Findings, now = new Date()): Promise<void> {
+export async function checkPageTokens(config: Config, tokenStore: PageTokenStore | undefined, f: Findings, now = new Date()): Promise<void> {
   const appId = config.meta.appId;
   if (!appId) return; // reported by meta.app_id; debug_token needs the app token
 
   const tokens: TokenToCheck[] = [];
-  if (registry) {
-    let pages: Awaited<ReturnType<PageRegistry['list']>> = [];
+  if (tokenStore) {
+    let pages: Awaited<ReturnType<PageTokenStore['list']>> = [];
     try {
-      pages = await withDeadline(registry.list(), 'pages table');
+      pages = await withDeadline(tokenStore.list(), 'pages table');
     } catch (err) {
       f.critical('graph.pages', `cannot list registered pages (${describeFailure(err)})`);
     }
     for (const page of pages) {
       try {
-        const resolved = await withDeadline(registry.resolveFresh(page.pageId), 'pages table');
+        const resolved = await withDeadline(tokenStore.resolveFresh(page.pageId), 'pages table');
         if (resolved?.source === 'registered')
           tokens.push({ label: page.pageId, node: page.pageId, channel: page.channel, token: resolved.token });
       } catch (err) {

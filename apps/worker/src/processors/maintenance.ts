@@ -51,7 +51,8 @@ export function instagramBaseUrl(graphBaseUrl: string): string | undefined {
 }
 
 export function createMaintenanceProcessor(r: WorkerResources) {
-  const { config, dbh, pages, graph, logger } = r;
+  const { config, dbh, pages, heldSends, graph, logger } = r;
+  const releaseDeps = { pages, heldSends, outbound: r.outboundQueue, maxAttempts: config.worker.sendMaxAttempts };
   return async function processMaintenance(job: Job): Promise<TokenCheckSummary | RetentionResult> {
     const parsed = maintenanceJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid maintenance job payload');
@@ -63,7 +64,7 @@ export function createMaintenanceProcessor(r: WorkerResources) {
         graph,
         appId: config.meta.appId,
         defaultToken: config.meta.defaultPageToken,
-        releaseHeld: (pageId) => releaseHeldSends(pages, r.outboundQueue, config.worker.sendMaxAttempts, pageId),
+        releaseHeld: (pageId) => releaseHeldSends(releaseDeps, pageId),
         instagramBaseUrl: instagramBaseUrl(config.meta.graphBaseUrl),
         logger: log,
       });

@@ -81,7 +81,8 @@ export function createOutboundProcessor(r: WorkerResources) {
  * token invalid → mark the Page's token invalid and hold the send until a new token is registered.
  */
 export function createSender(r: WorkerResources) {
-  const { config, dbh, counters, latency, pages, graph, redis } = r;
+  const { config, dbh, counters, latency, pages, heldSends, graph, redis } = r;
+  const releaseDeps = { pages, heldSends, outbound: r.outboundQueue, maxAttempts: config.worker.sendMaxAttempts };
 
   async function deliver(data: OutboundJob, personal: OutboundPersonal, attempt: Attempt): Promise<SendOutcome | Handover> {
     const { log } = attempt;
@@ -227,11 +228,11 @@ export function createSender(r: WorkerResources) {
    * was replaced while we were holding, release at once so nothing waits for a PUT that already came.
    */
   async function hold(data: OutboundJob, log: Attempt['log']): Promise<SendOutcome> {
-    await pages.hold(data.pageId, { eventId: data.eventId, data: JSON.stringify(data) });
+    await heldSends.hold(data.pageId, { eventId: data.eventId, data: JSON.stringify(data) });
     await upsertReply(dbh.db, data, { status: 'held' });
     counters.count('sends', { result: 'held' });
     log.warn('send held until a new page token is registered');
-    await releaseHeldSends(pages, r.outboundQueue, config.worker.sendMaxAttempts, data.pageId);
+    await releaseHeldSends(releaseDeps, data.pageId);
     return 'held';
   }
 

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '@switchboard/config';
 import { graphClientFor } from '@switchboard/meta';
-import { buildTokenRefreshStatus, releaseHeldSends, runTokenCheck } from '@switchboard/pages';
+import { releaseHeldSends, runTokenCheck } from '@switchboard/pages';
 import { auditContext, writeAudit } from '../../audit.js';
 import type { ApiResources } from '../../resources.js';
+import { buildTokenRefreshStatus } from './token-refresh-status.js';
 
 /** Meta's tokens are a few hundred characters; anything far longer is not one. */
 const MAX_TOKEN_LENGTH = 1024;
@@ -115,7 +116,8 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
     await graph.close();
   });
 
-  const release = (pageId: string) => releaseHeldSends(resources.pages, resources.outboundQueue, config.worker.sendMaxAttempts, pageId);
+  const releaseDeps = { pages: resources.pages, heldSends: resources.heldSends, outbound: resources.outboundQueue, maxAttempts: config.worker.sendMaxAttempts };
+  const release = (pageId: string) => releaseHeldSends(releaseDeps, pageId);
   const status = () =>
     buildTokenRefreshStatus({
       db: resources.dbh.db,
@@ -126,7 +128,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
     });
 
   async function describePage(pageId: string) {
-    const [rows, held] = await Promise.all([resources.pages.list(), resources.pages.heldCounts()]);
+    const [rows, held] = await Promise.all([resources.pages.list(), resources.heldSends.counts()]);
     const row = rows.find((p) => p.pageId === pageId);
     return row ? pageView(row, held[row.pageId] ?? 0) : null;
   }
@@ -199,7 +201,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
   app.get('/ops/pages', {
     schema: { response: { 200: { type: 'object', properties: { pages: { type: 'array', items: pageSchema } } } } },
   }, async () => {
-    const [rows, held] = await Promise.all([resources.pages.list(), resources.pages.heldCounts()]);
+    const [rows, held] = await Promise.all([resources.pages.list(), resources.heldSends.counts()]);
     return { pages: rows.map((row) => pageView(row, held[row.pageId] ?? 0)) };
   });
 }

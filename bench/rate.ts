@@ -11,7 +11,7 @@
  * were run. Every acknowledged message is held to exactly once, as in the pipeline part.
  */
 import type { Redis } from 'ioredis';
-import { deletePrefix } from '../helpers/redis.js';
+import { deletePrefix } from '../test/helpers/redis.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { load, loadAtRate } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';

@@ -1,6 +1,7 @@
 // Fakes nothing: the overall token status is a pure function of the pages' statuses and the actions needed.
 import t from 'tap';
-import { type ActionPriority, type MonitoringStatus, overallStatus } from '@switchboard/pages';
+import type { MonitoringStatus } from '@switchboard/pages';
+import { type ActionPriority, overallStatus } from '../../apps/api/src/routes/ops/token-refresh-status.js';
 
 const page = (monitoring_status: MonitoringStatus) => ({ monitoring_status });
 const action = (priority: ActionPriority) => ({ priority });

@@ -11,7 +11,7 @@ import { PayloadSource } from './payload.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { type EnvFor, startSystem, stopSystem } from './pipeline.js';
 import { progress, rssOf, type Teardown } from './stack.js';
-import { deletePrefix } from '../helpers/redis.js';
+import { deletePrefix } from '../test/helpers/redis.js';
 
 export interface RssSeries {
   process: string;

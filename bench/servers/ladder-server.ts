@@ -18,8 +18,8 @@ import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { loadConfigOrExit } from '@switchboard/config';
 import { createSignatureVerifier } from '@switchboard/meta';
 import { createLogger } from '@switchboard/observability';
-import { createApiResources } from '../../../apps/api/src/resources.js';
-import { createEventIngestor } from '../../../apps/api/src/routes/webhook/ingest.js';
+import { createApiResources } from '../../apps/api/src/resources.js';
+import { createEventIngestor } from '../../apps/api/src/routes/webhook/ingest.js';
 
 const rung = process.env.LADDER_RUNG;
 if (rung !== 'ingest' && rung !== 'log') throw new Error('LADDER_RUNG must be ingest or log');

@@ -1,9 +1,17 @@
 import { and, desc, inArray } from 'drizzle-orm';
 import { type Database, tokenRefreshLog } from '@switchboard/db';
-import { type GraphVersionStatus, graphVersionStatus } from './graph-versions.js';
-import type { PageChannel, PageRegistry } from './registry.js';
-import { DEFAULT_TOKEN_PAGE_ID, requiredFields } from './token-check.js';
-import { deriveTokenStatus, type MonitoringStatus, requiredScopes, worstStatus } from './token-status.js';
+import {
+  DEFAULT_TOKEN_PAGE_ID,
+  deriveTokenStatus,
+  type GraphVersionStatus,
+  graphVersionStatus,
+  type MonitoringStatus,
+  type PageChannel,
+  type PageTokenStore,
+  requiredFields,
+  requiredScopes,
+  worstStatus,
+} from '@switchboard/pages';
 
 export type ActionPriority = 'critical' | 'high' | 'medium' | 'low';
 
@@ -39,7 +47,7 @@ export interface TokenRefreshStatus {
 
 export interface RefreshStatusDeps {
   db: Database;
-  pages: PageRegistry;
+  pages: PageTokenStore;
   appId: string | undefined;
   defaultTokenConfigured: boolean;
   graphVersion: string;
@@ -50,9 +58,9 @@ const PRIORITY_ORDER: readonly ActionPriority[] = ['critical', 'high', 'medium',
 
 /**
  * The overall status an action needed implies, on the scale the pages' statuses use: a token that
- * expires within 3 / 7 / 30 days is critical / warning / notice (token-status.ts) and asks for a
- * critical / high / medium renewal (pageActions), so critical → critical, high → warning, medium →
- * notice. Low actions (a check not run yet, data access lapsing, a restored subscription) are a
+ * expires within 3 / 7 / 30 days is critical / warning / notice (packages/pages token-status.ts)
+ * and asks for a critical / high / medium renewal (pageActions), so critical → critical, high →
+ * warning, medium → notice. Low actions (a check not run yet, data access lapsing, a restored subscription) are a
  * notice, as an unchecked token is: something to look at, nothing broken.
  */
 export const ACTION_STATUS: Readonly<Record<ActionPriority, MonitoringStatus>> = { critical: 'critical', high: 'warning', medium: 'notice', low: 'notice' };

@@ -7,10 +7,10 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { scriptArgs as npmScriptArgs } from '../../apps/tools/src/npm-scripts.js';
-import { testDatabase } from '../helpers/db.js';
-import { ROOT } from '../helpers/processes.js';
-import { deletePrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { scriptArgs as npmScriptArgs } from '../apps/tools/src/npm-scripts.js';
+import { testDatabase } from '../test/helpers/db.js';
+import { ROOT } from '../test/helpers/processes.js';
+import { deletePrefix, REDIS_URL, uniquePrefix } from '../test/helpers/redis.js';
 
 export class Teardown {
   private readonly fns: Array<() => unknown> = [];
@@ -135,7 +135,7 @@ export function tempFile(td: Teardown, name: string): string {
 
 /** Child entry for a bench server written in TypeScript (run through tsx, like the bench itself). */
 export function tsEntry(file: string): string[] {
-  return ['--import=tsx', '--conditions=@switchboard/source', join(ROOT, 'test/bench', file)];
+  return ['--import=tsx', '--conditions=@switchboard/source', join(ROOT, 'bench', file)];
 }
 
 /** Resident set size of a process in bytes (Linux /proc; the bench runs on the CI/dev Linux box). */

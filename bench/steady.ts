@@ -17,7 +17,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import postgres from 'postgres';
-import { deletePrefix } from '../helpers/redis.js';
+import { deletePrefix } from '../test/helpers/redis.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { type LoadResult, load, loadAtRate } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';

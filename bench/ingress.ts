@@ -4,7 +4,7 @@
  * measured in rotating rounds, medians reported. The optional ladder measures the same way the
  * steps from (b) to (c).
  */
-import { freePort } from '../helpers/processes.js';
+import { freePort } from '../test/helpers/processes.js';
 import { type LoadResult, load, loadAtRate } from './load.js';
 import type { PayloadSource } from './payload.js';
 import { type Child, cpuBetween, cpuMsOf, machineCpu, progress, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';

@@ -25,8 +25,8 @@ import { printReport } from './report.js';
 import { type SoakResult, runSoak } from './soak.js';
 import { type SteadyResult, runSteady } from './steady.js';
 import { adminRedis, freshDatabase, freshPrefix, progress, Teardown } from './stack.js';
-import { testEnv } from '../helpers/env.js';
-import { deletePrefix } from '../helpers/redis.js';
+import { testEnv } from '../test/helpers/env.js';
+import { deletePrefix } from '../test/helpers/redis.js';
 import { bullPrefix, QUEUES } from '@switchboard/queue';
 
 const num = (name: string, fallback: number) => {

@@ -1,8 +1,6 @@
 import { and, eq, isNotNull, lte, ne, sql } from 'drizzle-orm';
-import type { Redis } from 'ioredis';
 import { type Database, pages, tokenRefreshLog } from '@switchboard/db';
 import type { Sealer } from '@switchboard/privacy';
-import { resealPageTokens } from './reseal.js';
 import { pageTokenAad } from './token-aad.js';
 import type { MonitoringStatus } from './token-status.js';
 
@@ -13,12 +11,6 @@ export interface ResolvedToken {
   token: string;
   status: TokenStatus;
   source: 'registered' | 'default';
-}
-
-export interface HeldSend {
-  eventId: string;
-  /** The outbound job payload as JSON (its personal part is sealed). */
-  data: string;
 }
 
 const aad = pageTokenAad;
@@ -48,30 +40,21 @@ export interface CheckOutcome {
 }
 
 /**
- * The registry of Page / Instagram account tokens: sealed at rest, looked up per send (with a
- * short per-process cache so a send does not cost a query), marked invalid on Graph error 190,
- * and the per-page "held sends" that wait for a new token.
- *
- * Held sends live in a Redis hash per page keyed by event id, so holding the same send twice (a
- * retried job) keeps one entry, and releasing is idempotent (the reply-sent marker stops doubles).
+ * The Page / Instagram account tokens, in PostgreSQL's `pages` table: sealed at rest (bound to
+ * their page), looked up per send (with a short per-process cache so a send does not cost a
+ * query), marked invalid on Graph error 190, and updated by the token check.
  */
-export class PageRegistry {
+export class PageTokenStore {
   private cache = new Map<string, { at: number; value: ResolvedToken | null }>();
 
   constructor(
     private readonly deps: {
       db: Database;
-      redis: Redis;
-      prefix: string;
       sealer: Sealer;
       defaultToken?: string | undefined;
       cacheMs?: number;
     },
   ) {}
-
-  private heldKey(pageId: string): string {
-    return `${this.deps.prefix}:held:${pageId}`;
-  }
 
   /** Registers or replaces a page's token; a replaced invalid token's held sends may then be released. */
   async register(pageId: string, channel: PageChannel, accessToken: string, kind: 'page' | 'instagram_login' = 'page'): Promise<{ replaced: boolean; wasInvalid: boolean }> {
@@ -150,41 +133,7 @@ export class PageRegistry {
     this.cache.delete(pageId);
   }
 
-  async hold(pageId: string, send: HeldSend): Promise<void> {
-    await this.deps.redis.hset(this.heldKey(pageId), send.eventId, send.data);
-  }
-
-  async held(pageId: string): Promise<HeldSend[]> {
-    const all = await this.deps.redis.hgetall(this.heldKey(pageId));
-    return Object.entries(all).map(([eventId, data]) => ({ eventId, data }));
-  }
-
-  async heldCounts(): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    let cursor = '0';
-    const match = `${this.deps.prefix}:held:*`;
-    do {
-      const [next, keys] = await this.deps.redis.scan(cursor, 'MATCH', match, 'COUNT', 200);
-      cursor = next;
-      for (const key of keys) out[key.slice(match.length - 1)] = await this.deps.redis.hlen(key);
-    } while (cursor !== '0');
-    return out;
-  }
-
-  /**
-   * Re-enqueues a page's held sends when its token is usable again. `enqueue` must have stored the
-   * jobs durably before it resolves; only then are they dropped from the hold.
-   */
-  async releaseHeld(pageId: string, enqueue: (sends: HeldSend[]) => Promise<void>): Promise<number> {
-    const resolved = await this.resolveFresh(pageId);
-    if (!resolved || resolved.status === 'invalid') return 0;
-    const sends = await this.held(pageId);
-    if (sends.length === 0) return 0;
-    await enqueue(sends);
-    await this.deps.redis.hdel(this.heldKey(pageId), ...sends.map((s) => s.eventId));
-    return sends.length;
-  }
-
+  /** The token as stored now, past this process's cache (after a change made elsewhere). */
   async resolveFresh(pageId: string): Promise<ResolvedToken | null> {
     this.cache.delete(pageId);
     return this.resolve(pageId);
@@ -220,13 +169,6 @@ export class PageRegistry {
       .from(pages)
       .where(eq(pages.tokenStatus, 'invalid'));
     return rows[0]?.n ?? 0;
-  }
-
-  /** For key rotation: opens every token with whichever key sealed it and re-seals with the current key. */
-  async resealAll(): Promise<{ total: number; resealed: number; current: number; failed: number }> {
-    const result = await resealPageTokens(this.deps.db, this.deps.sealer);
-    this.cache.clear();
-    return result;
   }
 
   /** Every registered token, opened, for the token check (never logged, never returned by an API). */

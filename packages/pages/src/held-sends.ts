@@ -1,0 +1,54 @@
+import type { Redis } from 'ioredis';
+
+export interface HeldSend {
+  eventId: string;
+  /** The outbound job payload as JSON (its personal part is sealed). */
+  data: string;
+}
+
+/**
+ * The sends waiting for a page's new token (its token was found invalid), in Redis: one hash per
+ * page keyed by event id, so holding the same send twice (a retried job) keeps one entry, and
+ * releasing is idempotent (the reply-sent marker stops doubles).
+ */
+export class HeldSends {
+  constructor(private readonly deps: { redis: Redis; prefix: string }) {}
+
+  private key(pageId: string): string {
+    return `${this.deps.prefix}:held:${pageId}`;
+  }
+
+  async hold(pageId: string, send: HeldSend): Promise<void> {
+    await this.deps.redis.hset(this.key(pageId), send.eventId, send.data);
+  }
+
+  async held(pageId: string): Promise<HeldSend[]> {
+    const all = await this.deps.redis.hgetall(this.key(pageId));
+    return Object.entries(all).map(([eventId, data]) => ({ eventId, data }));
+  }
+
+  /** How many sends each page holds, by page id (pages holding none are absent). */
+  async counts(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    let cursor = '0';
+    const match = `${this.deps.prefix}:held:*`;
+    do {
+      const [next, keys] = await this.deps.redis.scan(cursor, 'MATCH', match, 'COUNT', 200);
+      cursor = next;
+      for (const key of keys) out[key.slice(match.length - 1)] = await this.deps.redis.hlen(key);
+    } while (cursor !== '0');
+    return out;
+  }
+
+  /**
+   * Hands a page's held sends to `enqueue`, which must have stored them durably before it
+   * resolves; only then are they dropped from the hold.
+   */
+  async release(pageId: string, enqueue: (sends: HeldSend[]) => Promise<void>): Promise<number> {
+    const sends = await this.held(pageId);
+    if (sends.length === 0) return 0;
+    await enqueue(sends);
+    await this.deps.redis.hdel(this.key(pageId), ...sends.map((s) => s.eventId));
+    return sends.length;
+  }
+}
