@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { createDb } from '@switchboard/db';
+import { aiSwitchStore, createDb } from '@switchboard/db';
 import { PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { testDatabase } from '../helpers/db.js';
@@ -133,12 +133,24 @@ t.test('a correct production deployment passes: exit 0, no critical finding, no 
   for (const secret of secretValues) t.notOk(out.stdout.includes(secret) || out.stderr.includes(secret), 'no secret value in the output');
 });
 
-t.test('the kill switch state is read from Redis and reported', async (t) => {
-  await redis.set(`${env.QUEUE_PREFIX}:ai:enabled`, '0');
-  t.teardown(() => redis.del(`${env.QUEUE_PREFIX}:ai:enabled`));
-  const out = await runAudit(env);
-  t.match(byId(out, 'ai.kill_switch'), { severity: 'ok', message: /AI off/ });
-  t.equal(out.code, 0, 'AI off is a state, not a failure');
+t.test('the kill switch state is read from PostgreSQL, and a Redis copy that disagrees is named', async (t) => {
+  const key = `${env.QUEUE_PREFIX}:ai:enabled`;
+  t.teardown(async () => {
+    await dbh.sql`delete from ai_switch`;
+    await redis.del(key);
+  });
+  t.match(byId(await runAudit(env), 'ai.kill_switch'), { severity: 'ok', message: /not stored yet; AI_ENABLED=true/ });
+
+  await aiSwitchStore(dbh.db).write(false, () => redis.set(key, '0'));
+  const off = await runAudit(env);
+  t.match(byId(off, 'ai.kill_switch'), { severity: 'ok', message: /AI off/ });
+  t.equal(off.code, 0, 'AI off is a state, not a failure');
+
+  await redis.del(key);
+  t.match(byId(await runAudit(env), 'ai.kill_switch'), { severity: 'ok', message: /AI off/ }, 'a lost Redis copy does not change what PostgreSQL holds');
+
+  await redis.set(key, '1');
+  t.match(byId(await runAudit(env), 'ai.kill_switch'), { severity: 'warning', message: /PostgreSQL says AI off but the Redis copy .* says on/ });
 });
 
 t.test('an invalid Page token, a dropped subscription and a missing budget are named', async (t) => {

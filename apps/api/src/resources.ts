@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { KillSwitch } from '@switchboard/ai';
+import { KillSwitch, killSwitchKey } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
-import { createDb, type DbHandle } from '@switchboard/db';
+import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
 import { PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
@@ -24,10 +24,6 @@ export interface ApiResources {
   killSwitch: KillSwitch;
   pages: PageRegistry;
   close(): Promise<void>;
-}
-
-export function killSwitchKey(prefix: string): string {
-  return `${prefix}:ai:enabled`;
 }
 
 export function createApiResources(config: Config): ApiResources {
@@ -53,7 +49,7 @@ export function createApiResources(config: Config): ApiResources {
     sealer,
     counters,
     latency,
-    killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), config.ai.enabled),
+    killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), aiSwitchStore(dbh.db), config.ai.enabled),
     pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
     async close() {
       await counters.stop().catch(() => {});

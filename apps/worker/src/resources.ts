@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createResponder, type Responder } from '@switchboard/ai';
+import { createResponder, KillSwitch, killSwitchKey, type Responder } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
-import { createDb, type DbHandle } from '@switchboard/db';
+import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
 import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard/observability';
 import { PageRegistry } from '@switchboard/pages';
@@ -24,6 +24,8 @@ export interface WorkerResources {
   latency: LatencySamples;
   pages: PageRegistry;
   graph: GraphClient;
+  /** The operator's AI switch; the responder obeys it. */
+  killSwitch: KillSwitch;
   responder: Responder;
   outboundQueue: Queue;
   maintenanceQueue: Queue;
@@ -46,7 +48,8 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
   // A pooled client: one socket per concurrently running send at most.
   const graph = graphClientFor(config.meta, { connections: Math.max(8, config.worker.concurrency) });
   // One socket per job that may be waiting on the model: an AI call is I/O, not work.
-  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, counters, concurrency: Math.max(8, config.worker.concurrency) });
+  const killSwitch = new KillSwitch(redis, killSwitchKey(config.queuePrefix), aiSwitchStore(dbh.db), config.ai.enabled);
+  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, killSwitch, counters, concurrency: Math.max(8, config.worker.concurrency) });
   return {
     config,
     logger,
@@ -58,6 +61,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     latency,
     pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
     graph,
+    killSwitch,
     responder,
     outboundQueue,
     maintenanceQueue,

@@ -10,7 +10,7 @@ export type { GenerateResult, ReplyGenerator } from './reply-generator.js';
 export { AiError, AiBlockedError, AiTimeoutError } from './ai-errors.js';
 export { sanitiseAiError } from './sanitise-ai-error.js';
 export { stripMarkdown } from './strip-markdown.js';
-export { KillSwitch } from './kill-switch.js';
+export { KillSwitch, killSwitchKey, type DurableSwitch } from './kill-switch.js';
 export { AiRateLimiter, type AiRateLimits, type RateLimitVerdict } from './ai-rate-limiter.js';
 export { BudgetGuard, type BudgetSettings, type BudgetStatus } from './budget-guard.js';
 export { GeminiGenerator, type GeminiGeneratorOptions } from './gemini-generator.js';

@@ -2,3 +2,4 @@ export * from './events.js';
 export * from './replies.js';
 export * from './pages.js';
 export * from './audit.js';
+export * from './ai-switch.js';
