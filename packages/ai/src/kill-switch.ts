@@ -15,8 +15,8 @@ export function killSwitchKey(prefix: string): string {
 
 /**
  * The operator's AI on/off switch. Its value lives in PostgreSQL; every process reads a copy kept in
- * one Redis key, which a toggle writes after PostgreSQL. AI_ENABLED is only the value stored when
- * PostgreSQL has none yet.
+ * one Redis key. A toggle writes PostgreSQL's row, then the copy, then commits. AI_ENABLED is only
+ * the value stored when PostgreSQL has none yet.
  *
  * Redis can lose the copy (FLUSHALL, a restart without persistence). `isEnabled` then answers "off"
  * — an AI switched off must not come back on because Redis forgot, and the message path does not
