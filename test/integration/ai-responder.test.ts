@@ -1,9 +1,14 @@
-// Fakes Google's Gemini API with a loopback HTTP server (the real one is unreachable from tests and costs money); Redis is real.
+// Fakes Google's Gemini API with a loopback HTTP server (the real one is unreachable from tests and costs money); Redis and PostgreSQL (the kill switch's store) are real.
 import t from 'tap';
-import { type AiSettings, type BusinessInstructions, type CounterSink, createResponder, type ReplyGenerator, SYSTEM_INSTRUCTION } from '@switchboard/ai';
+import { type AiSettings, type BusinessInstructions, type CounterSink, createResponder, KillSwitch, killSwitchKey, type ReplyGenerator, SYSTEM_INSTRUCTION } from '@switchboard/ai';
+import { aiSwitchStore, createDb } from '@switchboard/db';
 import type { Redis } from 'ioredis';
+import { testDatabase } from '../helpers/db.js';
 import { startFakeGemini, type FakeGemini } from '../helpers/fake-gemini.js';
 import { testRedis } from '../helpers/redis.js';
+
+const dbh = createDb(await testDatabase(t, 'ai_responder'), { max: 2 });
+t.teardown(() => dbh.close());
 
 const API_KEY = 'test-gemini-key-5a4b3c2d1e';
 const FALLBACK = 'Thanks for your message, we will get back to you soon.';
@@ -24,6 +29,7 @@ interface Setup {
   redis: Redis;
   prefix: string;
   counters: MemoryCounters;
+  killSwitch: KillSwitch;
   responder: ReturnType<typeof createResponder>;
 }
 
@@ -50,8 +56,12 @@ async function setup(
     ...overrides,
   };
   const counters = new MemoryCounters();
-  const responder = createResponder({ redis, prefix, settings, counters, ...(generator === undefined ? {} : { generator }), ...(instructions ? { instructions } : {}) });
-  return { fake, redis, prefix, counters, responder };
+  // Each test is a deployment of its own: nothing stored yet, so its AI_ENABLED (settings.enabled) is stored.
+  await dbh.sql`delete from ai_switch`;
+  const killSwitch = new KillSwitch(redis, killSwitchKey(prefix), aiSwitchStore(dbh.db), settings.enabled);
+  await killSwitch.restore();
+  const responder = createResponder({ redis, prefix, settings, killSwitch, counters, ...(generator === undefined ? {} : { generator }), ...(instructions ? { instructions } : {}) });
+  return { fake, redis, prefix, counters, killSwitch, responder };
 }
 
 t.test('the AI answers when every gate admits the call', async (t) => {
@@ -68,8 +78,8 @@ t.test('the AI answers when every gate admits the call', async (t) => {
 });
 
 t.test('kill switch off → fallback, no AI call', async (t) => {
-  const { fake, counters, responder, redis, prefix } = await setup(t);
-  await redis.set(`${prefix}:ai:enabled`, '0');
+  const { fake, counters, responder, killSwitch } = await setup(t);
+  await killSwitch.set(false);
   const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
   t.match(decision, { text: FALLBACK, path: 'fallback', reason: 'kill_switch' });
   t.equal(fake.calls.length, 0);

@@ -128,6 +128,7 @@ t.test('down (503): Redis unreachable', async (t) => {
   t.equal(res.json().status, 'down');
   t.equal(res.json().redis, 'error');
   t.equal(res.json().database, 'connected');
+  t.equal(res.json().ai.enabled, false, 'a switch that cannot be read counts as off (AI_ENABLED is true)');
   t.ok(ms < 2500, `answered in ${Math.round(ms)} ms`);
   const req = signedRequest(ctx.env.FACEBOOK_APP_SECRET as string, messengerText({ pageId: '1', senderId: '2', mid: 'm_test-health-r', text: 'x' }));
   const post = await ctx.app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body });

@@ -1,7 +1,7 @@
 // Fakes Google's Gemini API with a loopback HTTP server (for /ops/ai/ping; the real one costs money and is unreachable from tests). PostgreSQL, Redis, BullMQ and Fastify are real.
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { auditLog, events, replies, users } from '@switchboard/db';
+import { aiSwitch, auditLog, events, replies, users } from '@switchboard/db';
 import { buildTestApp } from '../helpers/app.js';
 import { startFakeGemini } from '../helpers/fake-gemini.js';
 
@@ -91,12 +91,13 @@ t.test('ops routes', async (t) => {
     }
     const notJson = await app.inject({ method: 'POST', url: '/ops/ai/toggle', headers: { ...headers, 'content-type': 'application/json' }, payload: '{nope' });
     t.equal(notJson.statusCode, 400, 'invalid JSON → 400');
-    t.equal(await resources.redis.get(`${config.queuePrefix}:ai:enabled`), null, 'no bad body changed the switch');
+    t.equal(await resources.redis.get(`${config.queuePrefix}:ai:enabled`), '1', 'no bad body changed the switch');
 
     const off = await post('/ops/ai/toggle', { enabled: false });
     t.equal(off.statusCode, 200);
     t.same(off.json(), { enabled: false });
-    t.equal(await resources.redis.get(`${config.queuePrefix}:ai:enabled`), '0', 'stored in Redis for every worker');
+    t.same(await db.select({ enabled: aiSwitch.enabled }).from(aiSwitch), [{ enabled: false }], 'stored in PostgreSQL');
+    t.equal(await resources.redis.get(`${config.queuePrefix}:ai:enabled`), '0', 'and copied into Redis for every worker');
     t.equal((await get('/ops/ai/status')).json().enabled, false);
     const on = await post('/ops/ai/toggle', { enabled: true });
     t.same(on.json(), { enabled: true });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { createDb } from '@switchboard/db';
+import { aiSwitchStore, createDb } from '@switchboard/db';
 import { PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { testDatabase } from '../helpers/db.js';
@@ -93,8 +93,9 @@ await registry.register(pageId, 'messenger', registeredToken);
 const validFor = { is_valid: true, expires_at: 0, scopes: ['pages_messaging', 'pages_manage_metadata'] };
 graph.setTokenInfo(pageToken, validFor);
 graph.setTokenInfo(registeredToken, validFor);
-graph.setSubscribedApps('me', [{ id: appId, subscribed_fields: ['messages'] }]);
-graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: ['messages', 'messaging_postbacks'] }]);
+const allFields = ['messages', 'messaging_postbacks', 'message_echoes'];
+graph.setSubscribedApps('me', [{ id: appId, subscribed_fields: allFields }]);
+graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: allFields }]);
 
 const byId = (out: AuditOutput, id: string) => out.report.findings.find((f) => f.id === id);
 const criticalIds = (out: AuditOutput) => out.report.findings.filter((f) => f.severity === 'critical').map((f) => f.id);
@@ -131,12 +132,40 @@ t.test('a correct production deployment passes: exit 0, no critical finding, no 
   for (const secret of secretValues) t.notOk(out.stdout.includes(secret) || out.stderr.includes(secret), 'no secret value in the output');
 });
 
-t.test('the kill switch state is read from Redis and reported', async (t) => {
-  await redis.set(`${env.QUEUE_PREFIX}:ai:enabled`, '0');
-  t.teardown(() => redis.del(`${env.QUEUE_PREFIX}:ai:enabled`));
-  const out = await runAudit(env);
-  t.match(byId(out, 'ai.kill_switch'), { severity: 'ok', message: /AI off/ });
-  t.equal(out.code, 0, 'AI off is a state, not a failure');
+t.test('the kill switch state is read from PostgreSQL, and a Redis copy that disagrees is named', async (t) => {
+  const key = `${env.QUEUE_PREFIX}:ai:enabled`;
+  t.teardown(async () => {
+    await dbh.sql`delete from ai_switch`;
+    await redis.del(key);
+  });
+  t.match(byId(await runAudit(env), 'ai.kill_switch'), { severity: 'ok', message: /not stored yet; AI_ENABLED=true/ });
+
+  await aiSwitchStore(dbh.db).write(false, () => redis.set(key, '0'));
+  const off = await runAudit(env);
+  t.match(byId(off, 'ai.kill_switch'), { severity: 'ok', message: /AI off/ });
+  t.equal(off.code, 0, 'AI off is a state, not a failure');
+
+  await redis.del(key);
+  t.match(byId(await runAudit(env), 'ai.kill_switch'), { severity: 'ok', message: /AI off/ }, 'a lost Redis copy does not change what PostgreSQL holds');
+
+  await redis.set(key, '1');
+  t.match(byId(await runAudit(env), 'ai.kill_switch'), { severity: 'warning', message: /PostgreSQL says AI off but the Redis copy .* says on/ });
+});
+
+t.test('a subscription without message_echoes is a warning that says why; without messages it is critical', async (t) => {
+  t.teardown(() => graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: allFields }]));
+  graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: ['messages', 'messaging_postbacks'] }]);
+  const noEchoes = await runAudit(env);
+  t.match(byId(noEchoes, `graph.subscription.${pageId}`), { severity: 'warning', message: /lacks message_echoes \(.*sent again: the user may get it twice\)/ });
+  t.equal(byId(noEchoes, 'graph.subscription.default')?.severity, 'ok', 'the other Page is unaffected');
+  t.equal(noEchoes.code, 0, 'every message is still answered: not a reason to block a deployment');
+
+  graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: ['message_echoes'] }]);
+  const noMessages = await runAudit(env);
+  const finding = byId(noMessages, `graph.subscription.${pageId}`);
+  t.match(finding, { severity: 'critical', message: /lacks messages \(no message reaches Switchboard.*\); messaging_postbacks/ });
+  t.match(finding?.message, /subscribed_fields=messages,messaging_postbacks,message_echoes/, 'names the fields to subscribe');
+  t.equal(noMessages.code, 1);
 });
 
 t.test('an invalid Page token, a dropped subscription and a missing budget are named', async (t) => {
@@ -144,7 +173,7 @@ t.test('an invalid Page token, a dropped subscription and a missing budget are n
   graph.setSubscribedApps('me', []);
   t.teardown(() => {
     graph.setTokenInfo(registeredToken, validFor);
-    graph.setSubscribedApps('me', [{ id: appId, subscribed_fields: ['messages'] }]);
+    graph.setSubscribedApps('me', [{ id: appId, subscribed_fields: allFields }]);
   });
   const out = await runAudit({ ...env, AI_DAILY_BUDGET_USD: '', AI_TIMEOUT_MS: '20000' });
   t.equal(out.code, 1);

@@ -33,6 +33,9 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
   });
   const worker = createWorkerResources(config, createLogger({ level: 'silent', service: 'worker' }));
   t.teardown(() => worker.close());
+  // What a worker process does once its Redis connection is ready (redis-state-recovery.ts): the
+  // switch's copy, missing in a new deployment's Redis, would otherwise read as off.
+  await worker.killSwitch.restore();
   const processInbound = createInboundProcessor(worker);
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   t.teardown(() => sql.end({ timeout: 5 }));

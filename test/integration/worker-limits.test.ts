@@ -3,7 +3,6 @@
 // must hold across both.
 import t from 'tap';
 import { Redis } from 'ioredis';
-import { KillSwitch } from '@switchboard/ai';
 import { eventually } from '../helpers/processes.js';
 import { startPipeline } from '../helpers/pipeline.js';
 import { messengerText } from '../helpers/sign.js';
@@ -21,7 +20,16 @@ t.test('kill switch and global limit hold across two worker processes', async (t
   p.graph.setSendDelay(250);
   const redis = new Redis(p.env.REDIS_URL as string);
   t.teardown(() => redis.disconnect());
-  const killSwitch = new KillSwitch(redis, `${p.prefix}:ai:enabled`, true, 0);
+  // The operator's toggle, as an operator makes it.
+  const toggle = async (enabled: boolean) => {
+    const auth = Buffer.from(`${p.env.ADMIN_USER}:${p.env.ADMIN_PASS}`).toString('base64');
+    const res = await fetch(`${p.apiUrl}/ops/ai/toggle`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ enabled }),
+    });
+    t.equal(res.status, 200, `toggled ${enabled ? 'on' : 'off'}`);
+  };
 
   const burst = async (n: number, label: string) => {
     const users = Array.from({ length: n }, (_, i) => `9000000${label}${String(i).padStart(6, '0')}`);
@@ -48,13 +56,13 @@ t.test('kill switch and global limit hold across two worker processes', async (t
   await t.test('the kill switch flips every worker to fallback within a second, and back', async (t) => {
     // Clear the limiter's windows so AI would be admitted again.
     for await (const keys of redis.scanStream({ match: `${p.prefix}:ai:rl*` })) if ((keys as string[]).length) await redis.del(...(keys as string[]));
-    await killSwitch.set(false);
+    await toggle(false);
     await new Promise((r) => setTimeout(r, 1000));
     const off = await burst(12, '12');
     t.equal(off.filter((s) => s.text === 'AI says hi.').length, 0, 'no AI reply while switched off');
     t.ok(decidedBy(0, 'kill_switch') > 0 && decidedBy(1, 'kill_switch') > 0, 'both workers obeyed the switch');
 
-    await killSwitch.set(true);
+    await toggle(true);
     await new Promise((r) => setTimeout(r, 1000));
     const on = await burst(4, '13');
     t.equal(on.filter((s) => s.text === 'AI says hi.').length, 4, 'AI replies again once switched back on');

@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { KillSwitch } from '@switchboard/ai';
+import { KillSwitch, killSwitchKey } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
-import { createDb, type DbHandle } from '@switchboard/db';
+import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
 import { HeldSends, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
@@ -29,10 +29,6 @@ export interface ApiResources {
   close(): Promise<void>;
 }
 
-export function killSwitchKey(prefix: string): string {
-  return `${prefix}:ai:enabled`;
-}
-
 export function createApiResources(config: Config): ApiResources {
   const redis = createProducerConnection(config.redisUrl);
   // An error event without a listener would crash the process; reconnection is automatic.
@@ -56,7 +52,7 @@ export function createApiResources(config: Config): ApiResources {
     sealer,
     counters,
     latency,
-    killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), config.ai.enabled),
+    killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), aiSwitchStore(dbh.db), config.ai.enabled),
     pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken }),
     heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
     instructions: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),

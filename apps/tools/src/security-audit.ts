@@ -10,6 +10,7 @@ import { Sealer } from '@switchboard/privacy';
 import { loadAuditConfig } from './audit/audit-config.js';
 import { checkEnvironment } from './audit/environment-checks.js';
 import { Findings } from './audit/findings.js';
+import { checkKillSwitch } from './audit/kill-switch-check.js';
 import { checkPageTokens } from './audit/graph-checks.js';
 import { checkGraphVersion } from './audit/graph-version-check.js';
 import { checkPostgres } from './audit/postgres-checks.js';
@@ -47,7 +48,8 @@ if (config) {
   checkGraphVersion(config.meta.graphVersion, f);
   const dbh = await checkPostgres(config.databaseUrl, f);
   const redis = connectAuditRedis(config.redisUrl);
-  await checkRedis(redis, config, f);
+  const redisUp = await checkRedis(redis, config, f);
+  await checkKillSwitch(dbh, redisUp ? redis : undefined, config, f);
   // Opening stored tokens needs the real key: with a refused ENCRYPTION_KEY the pages are skipped.
   const keysUsable = !audit.dropped.has('ENCRYPTION_KEY') && !audit.dropped.has('ENCRYPTION_KEY_PREVIOUS');
   const tokenStore =

@@ -3,11 +3,13 @@ import { setPriority } from 'node:os';
 import { loadConfigOrExit } from '@switchboard/config';
 import { createLogger } from '@switchboard/observability';
 import { scheduleMaintenance } from './processors/maintenance.js';
+import { startRedisStateRecovery } from './redis-state-recovery.js';
 import { WorkerRegistry } from './registry.js';
 import { createWorkerResources } from './resources.js';
 
 /**
- * A worker process: config → logger → resources → registry.start(). On SIGTERM/SIGINT it stops
+ * A worker process: config → logger → resources → registry.start(), and the recovery of what Redis
+ * may lose besides jobs (redis-state-recovery.ts). On SIGTERM/SIGINT it stops
  * taking jobs, finishes the active ones — or, at SHUTDOWN_TIMEOUT_MS, leaves them to other workers,
  * which take them over when their locks expire — closes PostgreSQL and Redis, and exits.
  */
@@ -26,7 +28,8 @@ if (config.worker.nice > 0) {
 const resources = createWorkerResources(config, logger);
 const registry = new WorkerRegistry(resources).start();
 logger.info({ concurrency: config.worker.concurrency, nice: config.worker.nice, env: config.env }, 'worker started');
-scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the next worker start retries'));
+scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the recovery check retries'));
+const recovery = startRedisStateRecovery(resources);
 
 // Liveness for containers (no HTTP port here): touched while the event loop runs. Not tied to
 // Redis: during a Redis outage the worker waits and resumes by itself, and restarting it would not help.
@@ -43,6 +46,7 @@ async function shutdown(signal: string): Promise<void> {
   closing = true;
   logger.info({ signal }, 'worker shutting down');
   clearInterval(heartbeat);
+  recovery.stop();
   // Leave a little of the deadline for closing connections.
   const closeWindowMs = 1000;
   const clean = await registry.closeAll(Math.max(500, config.worker.shutdownTimeoutMs - closeWindowMs));

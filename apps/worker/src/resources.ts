@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createResponder, type Responder } from '@switchboard/ai';
+import { createResponder, KillSwitch, killSwitchKey, type Responder } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
-import { createDb, type DbHandle } from '@switchboard/db';
+import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
 import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard/observability';
 import { HeldSends, InstructionsCache, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
@@ -25,6 +25,8 @@ export interface WorkerResources {
   pages: PageTokenStore;
   heldSends: HeldSends;
   graph: GraphClient;
+  /** The operator's AI switch; the responder obeys it. */
+  killSwitch: KillSwitch;
   responder: Responder;
   outboundQueue: Queue;
   maintenanceQueue: Queue;
@@ -54,7 +56,8 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     onUnreadable: (pageId) => logger.warn({ pageId }, 'page instructions cannot be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS; the default applies'),
   });
   // One socket per job that may be waiting on the model: an AI call is I/O, not work.
-  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, counters, instructions, concurrency: Math.max(8, config.worker.concurrency) });
+  const killSwitch = new KillSwitch(redis, killSwitchKey(config.queuePrefix), aiSwitchStore(dbh.db), config.ai.enabled);
+  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, killSwitch, counters, instructions, concurrency: Math.max(8, config.worker.concurrency) });
   return {
     config,
     logger,
@@ -67,6 +70,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken }),
     heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
     graph,
+    killSwitch,
     responder,
     outboundQueue,
     maintenanceQueue,

@@ -5,7 +5,7 @@ import { BudgetGuard } from './budget-guard.js';
 import type { BusinessInstructions } from './business-instructions.js';
 import type { CounterSink } from './counter-sink.js';
 import { GeminiGenerator } from './gemini-generator.js';
-import { KillSwitch } from './kill-switch.js';
+import type { KillSwitch } from './kill-switch.js';
 import type { ReplyGenerator } from './reply-generator.js';
 import { Responder } from './responder.js';
 
@@ -14,6 +14,8 @@ export interface CreateResponderOptions {
   /** The deployment's key prefix (QUEUE_PREFIX); every AI key lives under `${prefix}:ai:`. */
   prefix: string;
   settings: AiSettings;
+  /** The operator's switch, shared with whatever else in the process reads or sets it. */
+  killSwitch: KillSwitch;
   counters: CounterSink;
   /** AI calls that may run at once in this process (the worker's concurrency); sizes the socket pool. */
   concurrency?: number;
@@ -23,9 +25,9 @@ export interface CreateResponderOptions {
   instructions?: BusinessInstructions;
 }
 
-/** Wires the kill switch, rate limits, budget and Gemini generator from the settings. */
+/** Wires the rate limits, budget and Gemini generator from the settings, behind the given kill switch. */
 export function createResponder(opts: CreateResponderOptions): Responder {
-  const { redis, prefix, settings, counters } = opts;
+  const { redis, prefix, settings, killSwitch, counters } = opts;
   const generator =
     opts.generator !== undefined
       ? opts.generator
@@ -43,7 +45,7 @@ export function createResponder(opts: CreateResponderOptions): Responder {
     counters,
     generator,
     ...(opts.instructions ? { instructions: opts.instructions } : {}),
-    killSwitch: new KillSwitch(redis, `${prefix}:ai:enabled`, settings.enabled),
+    killSwitch,
     limiter: new AiRateLimiter(redis, `${prefix}:ai:rl`, {
       perMin: settings.maxCallsPerMin,
       perUserPerMin: settings.maxCallsPerMinPerPsid,

@@ -43,11 +43,12 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
   ]);
   const warnings: string[] = [];
   let queueDepth = 0;
-  let aiEnabled = config.ai.enabled;
+  // A switch that cannot be read counts as off, as it does for the workers.
+  let aiEnabled = false;
   if (redisOk) {
     const [counts, enabled, counters] = await Promise.all([
       withTimeout(r.inboundQueue.getJobCounts('waiting', 'delayed', 'active', 'prioritized'), PING_TIMEOUT_MS, null),
-      withTimeout(r.killSwitch.isEnabled(), PING_TIMEOUT_MS, config.ai.enabled),
+      withTimeout(r.killSwitch.setting(), PING_TIMEOUT_MS, false),
       withTimeout(r.counters.recent(['ai_calls', 'ai_errors'], AI_ERROR_WINDOW_MIN), PING_TIMEOUT_MS, {} as Record<string, number>),
     ]);
     queueDepth = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : 0;

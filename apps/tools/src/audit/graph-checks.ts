@@ -1,6 +1,6 @@
 import type { Config } from '@switchboard/config';
 import { GraphApiError, type GraphClient, graphClientFor, type TokenDebugInfo } from '@switchboard/meta';
-import type { PageTokenStore } from '@switchboard/pages';
+import { type PageChannel, type PageTokenStore, requiredFields } from '@switchboard/pages';
 import { describeFailure, NETWORK_TIMEOUT_MS, withDeadline } from './deadline.js';
 import type { Findings } from './findings.js';
 
@@ -24,6 +24,18 @@ interface TokenToCheck {
   channel: string | undefined;
   token: string;
 }
+
+/**
+ * What goes wrong without each webhook field Switchboard needs, for the operator reading the report.
+ * Without `messages` nothing arrives: critical. Without the others every message is still answered
+ * once: a warning.
+ */
+const MISSING_FIELD_EFFECT: Record<string, string> = {
+  messages: 'no message reaches Switchboard, so none is answered',
+  message_echoes:
+    "Meta does not echo the replies sent, so a reply whose send a crash or a timeout interrupted cannot be confirmed and is sent again: the user may get it twice",
+  messaging_postbacks: 'button taps (postbacks) never arrive, so they go unanswered',
+};
 
 function graphFailure(err: unknown): string {
   if (err instanceof GraphApiError) return err.message;
@@ -106,12 +118,26 @@ async function checkToken(graph: GraphClient, appId: string, t: TokenToCheck, f:
 
   try {
     const apps = await withDeadline(graph.getSubscribedApps(t.node, t.token), 'subscribed_apps');
-    if (apps.some((a) => a.id === appId)) f.ok(`graph.subscription.${t.label}`, `${what}: the app is subscribed to its webhooks`);
-    else
+    const ours = apps.find((a) => a.id === appId);
+    if (!ours) {
       f.critical(
         `graph.subscription.${t.label}`,
         `${what}: the app is NOT subscribed to its webhooks (Meta may have dropped it): resubscribe (docs/runbook.md)`,
       );
+      return;
+    }
+    // The default token's node is its own Page, whose subscription carries the Messenger fields.
+    const needed = requiredFields((t.channel ?? 'messenger') as PageChannel);
+    const missing = needed.filter((field) => !ours.subscribedFields.includes(field));
+    if (missing.length === 0) {
+      f.ok(`graph.subscription.${t.label}`, `${what}: the app is subscribed to its webhooks (${needed.join(', ')})`);
+      return;
+    }
+    const message = `${what}: the app's subscription lacks ${missing
+      .map((field) => `${field} (${MISSING_FIELD_EFFECT[field] ?? 'its events never arrive'})`)
+      .join('; ')}; resubscribe with subscribed_fields=${needed.join(',')} (docs/runbook.md)`;
+    if (missing.includes('messages')) f.critical(`graph.subscription.${t.label}`, message);
+    else f.warning(`graph.subscription.${t.label}`, message);
   } catch (err) {
     f.critical(`graph.subscription.${t.label}`, `${what}: cannot read subscribed_apps (${graphFailure(err)})`);
   }

@@ -5,9 +5,6 @@ import type { Findings } from './findings.js';
 
 export type AuditRedis = ReturnType<typeof createProducerConnection>;
 
-/** The kill switch's key (apps/api resources killSwitchKey, packages/ai createResponder). */
-const killSwitchKey = (prefix: string) => `${prefix}:ai:enabled`;
-
 /** One connection attempt, no reconnection loop: the audit reports a dead Redis, it does not wait for it. */
 export function connectAuditRedis(url: string): AuditRedis {
   const redis = createProducerConnection(url, {
@@ -94,15 +91,5 @@ export async function checkRedis(redis: AuditRedis, config: Config, f: Findings)
     );
   else f.critical('redis.persistence', 'Redis persists nothing (appendonly no, no save points): a restart loses every queued job; set appendonly yes');
 
-  try {
-    const stored = await withDeadline(redis.get(killSwitchKey(config.queuePrefix)), 'kill switch GET');
-    const state =
-      stored === null
-        ? `not toggled at runtime; AI_ENABLED=${config.ai.enabled} applies`
-        : `set at runtime (POST /ops/ai/toggle): AI ${stored === '1' ? 'on' : 'off'}`;
-    f.ok('ai.kill_switch', `kill switch: ${state}`);
-  } catch (err) {
-    f.warning('ai.kill_switch', `cannot read the kill switch (${describeFailure(err)})`);
-  }
   return true;
 }

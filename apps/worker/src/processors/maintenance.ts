@@ -25,24 +25,44 @@ export function startCheckJobId(now: number): string {
   return `token-check-start-${Math.floor(now / START_WINDOW_MS)}`;
 }
 
+/** The daily chores, each under its own scheduler id. */
+const DAILY_SCHEDULES = [
+  { id: TOKEN_CHECK_SCHEDULER_ID, pattern: TOKEN_CHECK_PATTERN, task: 'token-check' },
+  { id: RETENTION_SCHEDULER_ID, pattern: RETENTION_PATTERN, task: 'retention' },
+] as const;
+
+function declareSchedule(queue: Queue, schedule: (typeof DAILY_SCHEDULES)[number]) {
+  return queue.upsertJobScheduler(
+    schedule.id,
+    { pattern: schedule.pattern, tz: 'UTC' },
+    { name: schedule.task, data: { task: schedule.task, requestedBy: 'schedule' }, opts: maintenanceJobOptions() },
+  );
+}
+
 /**
- * Called at worker start: (re)declares the daily schedulers and adds the start-up token check
- * with a job id derived from the start window, so workers started together run it once (BullMQ
- * ignores an add whose job id exists; completed maintenance jobs are kept for days).
+ * Called at worker start: (re)declares the daily schedulers — a new release may have changed them —
+ * and adds the start-up token check with a job id derived from the start window, so workers started
+ * together run it once (BullMQ ignores an add whose job id exists; completed maintenance jobs are
+ * kept for days).
  */
 export async function scheduleMaintenance(queue: Queue, now: number = Date.now()): Promise<void> {
-  const opts = maintenanceJobOptions();
-  await queue.upsertJobScheduler(
-    TOKEN_CHECK_SCHEDULER_ID,
-    { pattern: TOKEN_CHECK_PATTERN, tz: 'UTC' },
-    { name: 'token-check', data: { task: 'token-check', requestedBy: 'schedule' }, opts },
-  );
-  await queue.upsertJobScheduler(
-    RETENTION_SCHEDULER_ID,
-    { pattern: RETENTION_PATTERN, tz: 'UTC' },
-    { name: 'retention', data: { task: 'retention', requestedBy: 'schedule' }, opts },
-  );
-  await queue.add('token-check', { task: 'token-check', requestedBy: 'worker-start' }, { ...opts, jobId: startCheckJobId(now) });
+  for (const schedule of DAILY_SCHEDULES) await declareSchedule(queue, schedule);
+  await queue.add('token-check', { task: 'token-check', requestedBy: 'worker-start' }, { ...maintenanceJobOptions(), jobId: startCheckJobId(now) });
+}
+
+/**
+ * Declares again the daily schedulers Redis no longer has (its data was lost: FLUSHALL, a restart
+ * without persistence), and answers which. Those it still has are left alone: re-declaring one
+ * replaces its pending run, which is needless churn on every check.
+ */
+export async function restoreMaintenanceSchedules(queue: Queue): Promise<string[]> {
+  const restored: string[] = [];
+  for (const schedule of DAILY_SCHEDULES) {
+    if (await queue.getJobScheduler(schedule.id)) continue;
+    await declareSchedule(queue, schedule);
+    restored.push(schedule.id);
+  }
+  return restored;
 }
 
 /** `graph.instagram.com` serves the Instagram token refresh; a stand-in Graph (tests, staging) serves both. */

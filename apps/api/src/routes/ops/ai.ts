@@ -39,7 +39,7 @@ const statusSchema = {
 export async function aiStatus(deps: OpsDeps) {
   const { config, resources, budget } = deps;
   await resources.counters.flush();
-  const [enabled, hash, spend] = await Promise.all([resources.killSwitch.isEnabled(), resources.counters.read(), budget.status()]);
+  const [enabled, hash, spend] = await Promise.all([resources.killSwitch.setting(), resources.counters.read(), budget.status()]);
   const counters = Object.fromEntries([...AI_COUNTERS, ...AI_EXTRA_COUNTERS].map((n) => [n, hash[n] ?? 0]));
   const exhausted =
     (spend.dailyBudgetUsd !== null && spend.dailySpendUsd >= spend.dailyBudgetUsd) ||
@@ -85,7 +85,8 @@ export async function aiRoutes(app: FastifyInstance, deps: OpsDeps): Promise<voi
     },
     async (request) => {
       const { enabled } = request.body as { enabled: boolean };
-      const before = await resources.killSwitch.isEnabled();
+      const before = await resources.killSwitch.setting();
+      // PostgreSQL first, then the Redis copy every worker reads (packages/ai kill-switch.ts).
       await resources.killSwitch.set(enabled);
       await writeAudit(resources.dbh.db, { ...auditContext(request), action: 'ai.toggle', target: 'ai', details: { enabled, previous: before } });
       request.log.warn({ enabled, actor: request.opsUser }, 'AI kill switch set');

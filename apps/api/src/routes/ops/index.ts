@@ -32,7 +32,7 @@ export async function opsRoutes(app: FastifyInstance, opts: { config: Config; re
     config,
     resources,
     // Built like the workers' (same keys, same counters hash), used here only for ping.
-    responder: createResponder({ redis: resources.redis, prefix: config.queuePrefix, settings: config.ai, counters: resources.counters }),
+    responder: createResponder({ redis: resources.redis, prefix: config.queuePrefix, settings: config.ai, killSwitch: resources.killSwitch, counters: resources.counters }),
     // The key prefix createResponder gives its BudgetGuard: both must read the same spend.
     budget: new BudgetGuard(resources.redis, `${config.queuePrefix}:ai:budget`, config.ai),
     metrics: new MetricsExporter(),

@@ -22,7 +22,7 @@ export async function scrapeGauges(deps: OpsDeps, now = Date.now()): Promise<Gau
   const [counts, ages, enabled, spend, tokens, health] = await Promise.all([
     optional(Promise.all(names.map((n) => queueCounts(queues[n])))),
     optional(Promise.all(names.map((n) => oldestWaitingAgeSeconds(queues[n], now)))),
-    optional(resources.killSwitch.isEnabled()),
+    optional(resources.killSwitch.setting()),
     optional(budget.status(new Date(now))),
     optional(
       resources.dbh.db
