@@ -3,7 +3,7 @@ import type { Config } from '@switchboard/config';
 import { createSignatureVerifier } from '@switchboard/meta';
 import { safeEqual } from '@switchboard/privacy';
 import type { ApiResources } from '../../resources.js';
-import { createEventIngestor } from './ingest.js';
+import { createEventIngestor, MAX_ITEMS_PER_DELIVERY } from './ingest.js';
 
 export const WEBHOOK_PATHS = ['/webhook', '/webhook/messenger', '/webhook/instagram'] as const;
 
@@ -12,7 +12,7 @@ const REDIS_READY_WAIT_MS = 3000;
 
 /**
  * The webhook scope, encapsulated so its raw-body parser and HTTPS check touch nothing else.
- * Order of refusals (CONTRACT §3): HTTPS → body size / content type → signature → payload → storage.
+ * Order of refusals: HTTPS → body size / content type → signature → payload → event count → storage.
  */
 export async function webhookRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
   const { config, resources } = opts;
@@ -103,6 +103,11 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
       if (outcome.kind === 'invalid') {
         resources.counters.count('webhooks_rejected', { reason: 'invalid_payload' });
         return reply.code(400).send({ error: 'invalid_payload' });
+      }
+      if (outcome.kind === 'too_many') {
+        resources.counters.count('webhooks_rejected', { reason: 'too_many_events' });
+        request.log.warn({ items: outcome.items, limit: MAX_ITEMS_PER_DELIVERY }, 'webhook refused: too many events');
+        return reply.code(413).send({ error: 'too_many_events', message: `at most ${MAX_ITEMS_PER_DELIVERY} events per delivery`, limit: MAX_ITEMS_PER_DELIVERY });
       }
       if (outcome.kind === 'unavailable') {
         resources.counters.count('webhooks_rejected', { reason: 'storage_unavailable' });
