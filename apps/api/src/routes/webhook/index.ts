@@ -113,7 +113,8 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
         resources.counters.count('webhooks_rejected', { reason: 'storage_unavailable' });
         return reply.code(503).header('retry-after', '5').send({ error: 'unavailable', message: 'events could not be stored; retry later' });
       }
-      request.log.info({ events: outcome.events, enqueued: outcome.enqueued, duplicates: outcome.duplicates, status: 200 }, 'webhook accepted');
+      const { events, enqueued, duplicates, refused, truncated } = outcome;
+      request.log.info({ events, enqueued, duplicates, ...(Object.keys(refused).length > 0 ? { refused } : {}), ...(truncated > 0 ? { truncated } : {}), status: 200 }, 'webhook accepted');
       return reply.code(200).type('text/plain; charset=utf-8').send('EVENT_RECEIVED');
     });
   }

@@ -5,6 +5,7 @@ import type { Config } from '@switchboard/config';
 import { InvalidPayloadError, type NormalisedEvent, normaliseWebhook } from '@switchboard/meta';
 import { dedupOptions, echoField, type InboundJob, type InboundPersonal, inboundJobId, inboundJobOptions, parseSendMetadata, SENT_DONE_TTL_S, sentMarkerKey } from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
+import { boundEvents, type RefusalReason } from './event-bounds.js';
 
 /**
  * A delivery nonce unique within this process (a random per-process prefix and a counter): it only
@@ -35,7 +36,7 @@ export const MAX_ITEMS_PER_DELIVERY = 2000;
 export const STORE_CHUNK_EVENTS = 100;
 
 export type IngestOutcome =
-  | { kind: 'accepted'; events: number; enqueued: number; duplicates: number }
+  | { kind: 'accepted'; events: number; enqueued: number; duplicates: number; refused: Partial<Record<RefusalReason, number>>; truncated: number }
   | { kind: 'invalid' }
   | { kind: 'too_many'; items: number }
   /** `stored`: the jobs of the chunks Redis confirmed before one failed (0 when Redis was down). */
@@ -44,7 +45,7 @@ export type IngestOutcome =
 type Job = { name: string; data: InboundJob; opts: ReturnType<typeof inboundJobOptions> & ReturnType<typeof dedupOptions> & { jobId: string } };
 
 /**
- * Parse → normalise → seal → enqueue with de-duplication, for one verified webhook body.
+ * Parse → normalise → bound → seal → enqueue with de-duplication, for one verified webhook body.
  * Redis sees one pipeline per STORE_CHUNK_EVENTS events, each sent without waiting for the one
  * before (the usual delivery, one event, is one round trip): `addBulk` pipelines one atomic
  * add-unless-seen script per event (packages/queue/src/dedup.ts).
@@ -115,25 +116,28 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
 
   return async function ingest(raw: Buffer, log: FastifyBaseLogger): Promise<IngestOutcome> {
     const started = performance.now();
-    let events: NormalisedEvent[];
+    let normalised: NormalisedEvent[];
     try {
       const result = normaliseWebhook(JSON.parse(raw.toString('utf8')));
       if (result.unknownObject) {
         counters.incr('webhooks_unknown_object');
         log.info({ object: result.object.slice(0, 64) }, 'webhook object type not handled; acknowledged');
-        return { kind: 'accepted', events: 0, enqueued: 0, duplicates: 0 };
+        return { kind: 'accepted', events: 0, enqueued: 0, duplicates: 0, refused: {}, truncated: 0 };
       }
       const items = result.events.length + result.skipped;
       if (items > MAX_ITEMS_PER_DELIVERY) return { kind: 'too_many', items };
       if (result.skipped > 0) counters.incr('webhook_items_skipped', result.skipped);
-      events = result.events;
+      normalised = result.events;
     } catch (err) {
       if (err instanceof SyntaxError || err instanceof InvalidPayloadError) return { kind: 'invalid' };
       throw err;
     }
     counters.incr('webhooks_received');
-    if (events.length === 0) return { kind: 'accepted', events: 0, enqueued: 0, duplicates: 0 };
     const receivedAt = Date.now();
+    const { events, refused, truncated } = boundEvents(normalised, receivedAt);
+    for (const [reason, n] of Object.entries(refused)) counters.count('webhook_items_refused', { reason }, n);
+    if (truncated > 0) counters.incr('webhook_texts_truncated', truncated);
+    if (events.length === 0) return { kind: 'accepted', events: 0, enqueued: 0, duplicates: 0, refused, truncated };
 
     // The event id names the job, the dedup key and the PostgreSQL row: an HMAC, never a raw id.
     const byId = new Map<string, NormalisedEvent>();
@@ -200,6 +204,6 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const ackMs = performance.now() - started;
     latency.record('ack', ackMs);
     counters.observe('webhook_ack_seconds', ackMs / 1000);
-    return { kind: 'accepted', events: events.length, enqueued: newIds.length, duplicates };
+    return { kind: 'accepted', events: events.length, enqueued: newIds.length, duplicates, refused, truncated };
   };
 }
