@@ -93,6 +93,13 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
    * acknowledged, and Meta's retry of the whole delivery finds the stored events already seen.
    */
   const store = async (count: number, build: (from: number, to: number) => Job[]): Promise<{ newIds: string[] } | { failed: Error; stored: number }> => {
+    if (count <= STORE_CHUNK_EVENTS) {
+      try {
+        return { newIds: await addChunk(build(0, count)) };
+      } catch (err) {
+        return { failed: err as Error, stored: 0 };
+      }
+    }
     let failed: Error | undefined;
     const pending: Array<Promise<{ ids: string[]; size: number } | null>> = [];
     for (let from = 0; from < count && !failed; from += STORE_CHUNK_EVENTS) {
