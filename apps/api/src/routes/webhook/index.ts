@@ -88,7 +88,7 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
     app.post(path, { onRequest: requireHttps, config: { rateLimit: false, quietLog: true, machineFacing: true } }, async (request, reply) => {
       const raw = request.body;
       // No body parsed means no JSON content type (Fastify skips the parsers for an empty body
-      // without one): a 415 like any other content type, before the signature (CONTRACT §3).
+      // without one): a 415 like any other content type, before the signature.
       if (!Buffer.isBuffer(raw)) {
         resources.counters.count('webhooks_rejected', { reason: 'unsupported_media_type' });
         return reply.code(415).send({ error: 'unsupported_media_type' });
