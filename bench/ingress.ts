@@ -4,6 +4,8 @@
  * measured in rotating rounds, medians reported. The optional ladder measures the same way the
  * steps from (b) to (c).
  */
+import { createHmac } from 'node:crypto';
+import { metaJson } from '@switchboard/meta';
 import { freePort } from '../test/helpers/processes.js';
 import { type LoadResult, load, loadAtRate } from './load.js';
 import type { PayloadSource } from './payload.js';
@@ -21,6 +23,8 @@ export interface IngressRow {
   /** Redis's and the load generator's (this process's) CPU per request in the same runs (µs, median). */
   redisUsPerReq?: number;
   benchUsPerReq?: number;
+  /** (c) only: acknowledging one delivery of `items` events against one of a single event, same server, same minute (medians, ms). */
+  largeDelivery?: { items: number; ms: number; baselineMs: number };
 }
 
 export interface IngressSettings {
@@ -160,8 +164,46 @@ export async function runIngress(td: Teardown, env: Record<string, string>, payl
     progress(`ingress ${label}: at ${rate} req/s p50 ${half.p50} ms, p99 ${half.p99} ms`);
     (rows[which] as IngressRow).half = half;
   }
+  c.largeDelivery = await measureLargeDelivery((servers.c as { url: string }).url, env.FACEBOOK_APP_SECRET as string);
   for (const which of order) await servers[which]?.child.stop();
   return [a, b, c];
+}
+
+/**
+ * One request at a time, alternating: a delivery of 1,000 events (Meta's largest batch) and one of a
+ * single event, fresh ids each, `rounds` of each. The ratio of their median acknowledgement times
+ * says what a full batch costs the ingress in units of the ordinary delivery, whatever the machine.
+ */
+async function measureLargeDelivery(url: string, appSecret: string, items = 1000, rounds = 15): Promise<NonNullable<IngressRow['largeDelivery']>> {
+  const run = Date.now().toString(36);
+  let n = 0;
+  const body = (count: number) => {
+    const ts = Date.now();
+    const entry = Array.from({ length: count }, () => {
+      n += 1;
+      const messaging = [{ sender: { id: String(300000000000000 + n) }, recipient: { id: '100000000000042' }, timestamp: ts, message: { mid: `m_large-${run}-${n}`, text: `Hallo, habt ihr am Samstag geöffnet? (${n})` } }];
+      return { id: '100000000000042', time: ts, messaging };
+    });
+    return metaJson({ object: 'page', entry });
+  };
+  const ack = async (payload: string) => {
+    const headers = { ...FORWARDED_HTTPS, 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${createHmac('sha256', appSecret).update(payload).digest('hex')}` };
+    const started = performance.now();
+    const res = await fetch(url, { method: 'POST', headers, body: payload });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`large delivery: status ${res.status}`);
+    return performance.now() - started;
+  };
+  progress(`ingress c switchboard /webhook: ${rounds} deliveries of ${items} events and of 1, alternating`);
+  const large: number[] = [];
+  const single: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    large.push(await ack(body(items)));
+    single.push(await ack(body(1)));
+  }
+  const result = { items, ms: median(large), baselineMs: median(single) };
+  progress(`ingress c switchboard /webhook: ${items} events acknowledged in ${result.ms.toFixed(0)} ms, 1 in ${result.baselineMs.toFixed(1)} ms (medians)`);
+  return result;
 }
 
 /**

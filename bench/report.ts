@@ -68,6 +68,11 @@ export function printReport(r: Report): void {
       ),
     );
     out.push('');
+    const large = r.ingress[2]?.largeDelivery;
+    if (large) {
+      out.push(`One delivery of ${large.items} events acknowledged in ${f0(large.ms)} ms, one of 1 event in ${f1(large.baselineMs)} ms (medians, one request at a time): ${f0(large.ms / large.baselineMs)}× the single event, ${f0((large.ms * 1000) / large.items)} µs per event.`);
+      out.push('');
+    }
     const [a, b, c] = r.ingress as [IngressRow, IngressRow, IngressRow];
     target('c/b', c.max.rps / b.max.rps, c.max.rps / b.max.rps >= 0.8, '>=0.80');
     target('c/a', c.max.rps / a.max.rps, c.max.rps / a.max.rps >= 0.3, '>=0.30');

@@ -3,7 +3,7 @@ import type { Config } from '@switchboard/config';
 import { createSignatureVerifier } from '@switchboard/meta';
 import { safeEqual } from '@switchboard/privacy';
 import type { ApiResources } from '../../resources.js';
-import { createEventIngestor } from './ingest.js';
+import { createEventIngestor, MAX_ITEMS_PER_DELIVERY } from './ingest.js';
 
 export const WEBHOOK_PATHS = ['/webhook', '/webhook/messenger', '/webhook/instagram'] as const;
 
@@ -13,7 +13,7 @@ const REDIS_READY_WAIT_MS = 3000;
 /**
  * The webhook scope, encapsulated so its raw-body parser and HTTPS check touch nothing else.
  * Order of refusals (docs/api.md, POST /webhook): HTTPS → body size / content type → signature →
- * payload → storage.
+ * payload → event count → storage.
  */
 export async function webhookRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
   const { config, resources } = opts;
@@ -105,11 +105,17 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
         resources.counters.count('webhooks_rejected', { reason: 'invalid_payload' });
         return reply.code(400).send({ error: 'invalid_payload' });
       }
+      if (outcome.kind === 'too_many') {
+        resources.counters.count('webhooks_rejected', { reason: 'too_many_events' });
+        request.log.warn({ items: outcome.items, limit: MAX_ITEMS_PER_DELIVERY }, 'webhook refused: too many events');
+        return reply.code(413).send({ error: 'too_many_events', message: `at most ${MAX_ITEMS_PER_DELIVERY} events per delivery`, limit: MAX_ITEMS_PER_DELIVERY });
+      }
       if (outcome.kind === 'unavailable') {
         resources.counters.count('webhooks_rejected', { reason: 'storage_unavailable' });
         return reply.code(503).header('retry-after', '5').send({ error: 'unavailable', message: 'events could not be stored; retry later' });
       }
-      request.log.info({ events: outcome.events, enqueued: outcome.enqueued, duplicates: outcome.duplicates, status: 200 }, 'webhook accepted');
+      const { events, enqueued, duplicates, refused, truncated } = outcome;
+      request.log.info({ events, enqueued, duplicates, ...(Object.keys(refused).length > 0 ? { refused } : {}), ...(truncated > 0 ? { truncated } : {}), status: 200 }, 'webhook accepted');
       return reply.code(200).type('text/plain; charset=utf-8').send('EVENT_RECEIVED');
     });
   }

@@ -1,9 +1,11 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { setImmediate } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '@switchboard/config';
 import { InvalidPayloadError, type NormalisedEvent, normaliseWebhook } from '@switchboard/meta';
 import { dedupOptions, echoField, type InboundJob, type InboundPersonal, inboundJobId, inboundJobOptions, parseSendMetadata, SENT_DONE_TTL_S, sentMarkerKey } from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
+import { boundEvents, type RefusalReason } from './event-bounds.js';
 
 /**
  * A delivery nonce unique within this process (a random per-process prefix and a counter): it only
@@ -19,14 +21,33 @@ function deliveryNonce(): string {
 /** At most this many predecessors are named per job (a longer same-user batch is chained by them). */
 const MAX_PREDECESSORS = 20;
 
-export type IngestOutcome =
-  | { kind: 'accepted'; events: number; enqueued: number; duplicates: number }
-  | { kind: 'invalid' }
-  | { kind: 'unavailable' };
+/**
+ * Items (events, and items skipped as malformed) one delivery may carry. Meta batches at most 1,000
+ * updates per delivery; twice that leaves room for a WhatsApp change that carries several messages,
+ * while a body of tens of thousands is refused before any of it is sealed or stored.
+ */
+export const MAX_ITEMS_PER_DELIVERY = 2000;
 
 /**
- * Parse → normalise → seal → enqueue with de-duplication, for one verified webhook body.
- * Redis sees one round trip per request whatever the batch size: `addBulk` pipelines one atomic
+ * Events sealed and sent to Redis per turn of the event loop. A large delivery is stored in chunks,
+ * so the handshake, /health and other deliveries are served in between instead of waiting behind
+ * one long stretch of sealing and script calls.
+ */
+export const STORE_CHUNK_EVENTS = 100;
+
+export type IngestOutcome =
+  | { kind: 'accepted'; events: number; enqueued: number; duplicates: number; refused: Partial<Record<RefusalReason, number>>; truncated: number }
+  | { kind: 'invalid' }
+  | { kind: 'too_many'; items: number }
+  /** `stored`: the jobs of the chunks Redis confirmed before one failed (0 when Redis was down). */
+  | { kind: 'unavailable'; stored: number; events: number };
+
+type Job = { name: string; data: InboundJob; opts: ReturnType<typeof inboundJobOptions> & ReturnType<typeof dedupOptions> & { jobId: string } };
+
+/**
+ * Parse → normalise → bound → seal → enqueue with de-duplication, for one verified webhook body.
+ * Redis sees one pipeline per STORE_CHUNK_EVENTS events, each sent without waiting for the one
+ * before (the usual delivery, one event, is one round trip): `addBulk` pipelines one atomic
  * add-unless-seen script per event (packages/queue/src/dedup.ts).
  */
 export function createEventIngestor(config: Config, resources: ApiResources) {
@@ -51,47 +72,107 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     }
   };
 
+  /** One chunk's jobs into Redis; resolves to the event ids it enqueued (not those an earlier delivery did). */
+  const addChunk = async (chunk: Job[]): Promise<string[]> => {
+    // One event (the usual delivery) goes through `add`: `addBulk` builds an ioredis pipeline,
+    // which copies every one of BullMQ's ~50 script commands onto itself — measurable per request.
+    const only = chunk.length === 1 ? chunk[0] : undefined;
+    const added = only ? [await inboundQueue.add(only.name, only.data, only.opts)] : await inboundQueue.addBulk(chunk);
+    // BullMQ answers a duplicate with the id of the job the first delivery created.
+    return added.flatMap((job, i) => {
+      const proposed = chunk[i] as Job;
+      return job.id === proposed.opts.jobId ? [proposed.data.eventId] : [];
+    });
+  };
+
+  /**
+   * Stores `count` jobs, built and sent a chunk per turn of the event loop. A chunk goes out without
+   * waiting for the one before: Redis runs one chunk's scripts while the next is sealed, and the
+   * connection keeps them in order. After a chunk fails, no further one is sent. A chunk is a
+   * pipeline, not a transaction, so a failure can leave the delivery stored in part; it is then not
+   * acknowledged, and Meta's retry of the whole delivery finds the stored events already seen.
+   */
+  const store = async (count: number, build: (from: number, to: number) => Job[]): Promise<{ newIds: string[] } | { failed: Error; stored: number }> => {
+    if (count <= STORE_CHUNK_EVENTS) {
+      try {
+        return { newIds: await addChunk(build(0, count)) };
+      } catch (err) {
+        return { failed: err as Error, stored: 0 };
+      }
+    }
+    let failed: Error | undefined;
+    const pending: Array<Promise<{ ids: string[]; size: number } | null>> = [];
+    for (let from = 0; from < count && !failed; from += STORE_CHUNK_EVENTS) {
+      if (from > 0) await setImmediate();
+      const chunk = build(from, Math.min(from + STORE_CHUNK_EVENTS, count));
+      // Handled at once: a chunk may fail while the next one is being built.
+      pending.push(
+        addChunk(chunk).then(
+          (ids) => ({ ids, size: chunk.length }),
+          (err: unknown) => {
+            failed ??= err as Error;
+            return null;
+          },
+        ),
+      );
+    }
+    const results = await Promise.all(pending);
+    if (failed) return { failed, stored: results.reduce((n, r) => n + (r?.size ?? 0), 0) };
+    return { newIds: results.flatMap((r) => r?.ids ?? []) };
+  };
+
   return async function ingest(raw: Buffer, log: FastifyBaseLogger): Promise<IngestOutcome> {
     const started = performance.now();
-    let events: NormalisedEvent[];
+    let normalised: NormalisedEvent[];
     try {
       const result = normaliseWebhook(JSON.parse(raw.toString('utf8')));
       if (result.unknownObject) {
         counters.incr('webhooks_unknown_object');
         log.info({ object: result.object.slice(0, 64) }, 'webhook object type not handled; acknowledged');
-        return { kind: 'accepted', events: 0, enqueued: 0, duplicates: 0 };
+        return { kind: 'accepted', events: 0, enqueued: 0, duplicates: 0, refused: {}, truncated: 0 };
       }
+      const items = result.events.length + result.skipped;
+      if (items > MAX_ITEMS_PER_DELIVERY) return { kind: 'too_many', items };
       if (result.skipped > 0) counters.incr('webhook_items_skipped', result.skipped);
-      events = result.events;
+      normalised = result.events;
     } catch (err) {
       if (err instanceof SyntaxError || err instanceof InvalidPayloadError) return { kind: 'invalid' };
       throw err;
     }
     counters.incr('webhooks_received');
-    if (events.length === 0) return { kind: 'accepted', events: 0, enqueued: 0, duplicates: 0 };
+    const receivedAt = Date.now();
+    const { events, refused, truncated } = boundEvents(normalised, receivedAt);
+    for (const [reason, n] of Object.entries(refused)) counters.count('webhook_items_refused', { reason }, n);
+    if (truncated > 0) counters.incr('webhook_texts_truncated', truncated);
+    if (events.length === 0) return { kind: 'accepted', events: 0, enqueued: 0, duplicates: 0, refused, truncated };
 
     // The event id names the job, the dedup key and the PostgreSQL row: an HMAC, never a raw id.
     const byId = new Map<string, NormalisedEvent>();
     for (const event of events) byId.set(hash(event.dedupKey).slice(0, 32), event);
-    const receivedAt = Date.now();
     const nonce = deliveryNonce();
     // In timestamp order, so the queue (FIFO) hands one conversation's events out in Meta's order.
     const ordered = [...byId].sort(([, a], [, b]) => a.timestamp - b.timestamp);
     // Earlier events of the same conversation in this delivery, so the worker keeps their order.
+    // Worked out for the whole delivery before any chunk is stored: a job is `named` by a later one.
     const earlier = new Map<string, NonNullable<InboundJob['prev']>>();
     const named = new Set<string>();
-    const jobs = ordered.map(([eventId, e]) => {
-      const jobId = inboundJobId(eventId, nonce);
-      let prev: InboundJob['prev'];
-      if (e.senderId && ordered.length > 1) {
-        const conversation = `${e.channel}:${e.pageId}:${e.senderId}`;
-        const before = earlier.get(conversation) ?? [];
-        if (before.length > 0) {
-          prev = before.slice(-MAX_PREDECESSORS);
-          for (const p of prev) named.add(p.eventId);
-        }
-        earlier.set(conversation, [...before, { eventId, jobId, timestamp: e.timestamp }]);
+    const prevs = ordered.map(([eventId, e]) => {
+      if (!e.senderId || ordered.length === 1) return undefined;
+      const conversation = `${e.channel}:${e.pageId}:${e.senderId}`;
+      const before = earlier.get(conversation);
+      const mine = { eventId, jobId: inboundJobId(eventId, nonce), timestamp: e.timestamp };
+      if (!before) {
+        earlier.set(conversation, [mine]);
+        return undefined;
       }
+      const prev = before.slice(-MAX_PREDECESSORS);
+      for (const p of prev) named.add(p.eventId);
+      before.push(mine);
+      return prev;
+    });
+    const toJob = (k: number): Job => {
+      const [eventId, e] = ordered[k] as [string, NormalisedEvent];
+      const prev = prevs[k];
       const personal: InboundPersonal = { senderId: e.senderId, text: e.text, payload: e.payload, appId: e.appId, metadata: e.metadata ?? null, mid: e.type === 'echo' ? e.mid : null };
       const data: InboundJob = {
         v: 1,
@@ -105,33 +186,24 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
         receivedAt,
         standby: e.standby,
         ...(prev ? { prev } : {}),
+        ...(named.has(eventId) ? { named: true } : {}),
         sealed: sealer.sealJson(personal, eventId),
       };
-      return { name: e.type, data, opts: { ...jobOptions, ...dedupOptions(eventId), jobId } };
-    });
-    for (const job of jobs) if (named.has(job.data.eventId)) job.data.named = true;
-    const newIds: string[] = [];
+      return { name: e.type, data, opts: { ...jobOptions, ...dedupOptions(eventId), jobId: inboundJobId(eventId, nonce) } };
+    };
     // Fail fast: BullMQ waits for a connection that is not there yet instead of failing, and the
     // producer must answer 503 at once so Meta retries (packages/queue/src/connections.ts).
     if (resources.redis.status !== 'ready') {
       log.error('redis unavailable: events not stored');
-      return { kind: 'unavailable' };
+      return { kind: 'unavailable', stored: 0, events: events.length };
     }
-    try {
-      // One event (the usual delivery) goes through `add`: `addBulk` builds an ioredis pipeline,
-      // which copies every one of BullMQ's ~50 script commands onto itself — measurable per request.
-      const only = jobs.length === 1 ? jobs[0] : undefined;
-      const added = only ? [await inboundQueue.add(only.name, only.data, only.opts)] : await inboundQueue.addBulk(jobs);
-      // BullMQ answers a duplicate with the id of the job the first delivery created.
-      added.forEach((job, i) => {
-        const proposed = jobs[i];
-        if (proposed && job.id === proposed.opts.jobId) newIds.push(proposed.data.eventId);
-      });
-    } catch (err) {
-      // Nothing is acknowledged: Meta retries, and whatever did land is then a duplicate.
-      log.error({ err: { message: (err as Error).message } }, 'redis unavailable: events not stored');
-      return { kind: 'unavailable' };
+    const outcome = await store(ordered.length, (from, to) => Array.from({ length: to - from }, (_, i) => toJob(from + i)));
+    if ('failed' in outcome) {
+      // Not acknowledged: Meta retries the whole delivery, and whatever did land is then a duplicate.
+      log.error({ err: { message: outcome.failed.message }, stored: outcome.stored, events: ordered.length }, outcome.stored > 0 ? 'redis failed part of the delivery: not acknowledged' : 'redis unavailable: events not stored');
+      return { kind: 'unavailable', stored: outcome.stored, events: ordered.length };
     }
+    const { newIds } = outcome;
     noteEchoes(events);
     const duplicates = events.length - newIds.length;
     if (duplicates > 0) counters.incr('webhooks_deduplicated', duplicates);
@@ -139,6 +211,6 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const ackMs = performance.now() - started;
     latency.record('ack', ackMs);
     counters.observe('webhook_ack_seconds', ackMs / 1000);
-    return { kind: 'accepted', events: events.length, enqueued: newIds.length, duplicates };
+    return { kind: 'accepted', events: events.length, enqueued: newIds.length, duplicates, refused, truncated };
   };
 }

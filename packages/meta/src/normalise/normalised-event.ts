@@ -1,0 +1,74 @@
+/** What the normaliser produces: one event per webhook item, the result of one body, and its one error. */
+import type { Channel } from '../channel.js';
+
+export type EventType =
+  | 'text'
+  | 'postback'
+  | 'quick_reply'
+  | 'attachment'
+  | 'echo'
+  | 'read'
+  | 'delivery'
+  | 'reaction'
+  | 'deleted'
+  | 'unsupported'
+  | 'optin'
+  | 'referral'
+  | 'status'
+  /** A Page or Instagram `changes[]` update that is not a message (feed, comments, mentions, …): recorded, never answered. */
+  | 'change'
+  | 'unknown';
+
+export interface NormalisedEvent {
+  channel: Channel;
+  /** `entry[].id` (Page / IG professional account); WhatsApp: `metadata.phone_number_id`. */
+  pageId: string;
+  /**
+   * The user (PSID / IGSID / WhatsApp number). On echoes Meta puts the Page here; on WhatsApp
+   * statuses, the user the message went to; on changes, `value.from.id` (the author, when named).
+   */
+  senderId: string | null;
+  recipientId: string | null;
+  type: EventType;
+  /**
+   * The message the event is about: its own id for messages and postbacks; the referenced message
+   * for deletions, reactions, Instagram reads and WhatsApp statuses.
+   */
+  mid: string | null;
+  /** Milliseconds since the epoch (seconds — WhatsApp's, changes' — are converted); falls back to `entry[].time`, then 0. */
+  timestamp: number;
+  /** Message text (text, quick_reply, echo, WhatsApp media caption) or the postback title. */
+  text: string | null;
+  /**
+   * Postback or quick-reply payload; for reactions the emoji, for WhatsApp statuses the status, for
+   * optin/referral the ref, for changes the webhook field (`feed`, `comments`, `mentions`, …).
+   */
+  payload: string | null;
+  /** `message.app_id` on echoes: ours means our own send came back; another or none means a human replied. */
+  appId: string | null;
+  /** `message.metadata` on echoes: the string we attached when sending. */
+  metadata?: string;
+  /** Came from `entry[].standby[]`: another app owns the thread, so we must not answer. */
+  standby: boolean;
+  /**
+   * Deterministic identity of the event, independent of the envelope it arrived in. It may contain
+   * raw ids: callers hash it before storing it.
+   */
+  dedupKey: string;
+}
+
+export interface NormaliseResult {
+  object: string;
+  events: NormalisedEvent[];
+  /** `object` is not page / instagram / whatsapp_business_account: acknowledge and count, do not process. */
+  unknownObject: boolean;
+  /** Items of a shape we do not understand (counted, not processed). */
+  skipped: number;
+}
+
+export class InvalidPayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidPayloadError';
+  }
+}
