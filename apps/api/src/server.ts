@@ -10,6 +10,7 @@ import { createApiResources } from './resources.js';
  */
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel, service: 'api' });
+for (const warning of config.warnings) logger.warn(warning);
 const resources = createApiResources(config);
 const app = await buildApp({ config, logger, resources });
 

@@ -13,6 +13,7 @@ import { createWorkerResources } from './resources.js';
  */
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel, service: 'worker' });
+for (const warning of config.warnings) logger.warn(warning);
 // Yield the CPU to the webhook ingress on a shared host (WORKER_NICE, DEFAULT_WORKER_NICE). Only
 // the calling thread's priority changes on Linux — the main thread, where the jobs' JavaScript runs,
 // and the threads it starts later; raising one's own niceness needs no privilege.
