@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { loadConfigOrExit } from '@switchboard/config';
-import { createLogger } from '@switchboard/observability';
+import { createLogger, outageTracker, watchOutage } from '@switchboard/observability';
 import { scheduleMaintenance } from './processors/maintenance.js';
 import { WorkerRegistry } from './registry.js';
 import { createWorkerResources } from './resources.js';
@@ -11,6 +11,9 @@ import { createWorkerResources } from './resources.js';
  * taking jobs, finishes the active ones — or, at SHUTDOWN_TIMEOUT_MS, leaves them to other workers,
  * which take them over when their locks expire — closes PostgreSQL and Redis, and exits.
  */
+/** How often the worker checks that PostgreSQL answers. */
+const DATABASE_WATCH_INTERVAL_MS = 5000;
+
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel, service: 'worker' });
 for (const warning of config.warnings) logger.warn(warning);
@@ -26,6 +29,9 @@ if (config.worker.nice > 0) {
 }
 const resources = createWorkerResources(config, logger);
 const registry = new WorkerRegistry(resources).start();
+// PostgreSQL reports a failure only to the query that meets it: a probe every few seconds turns an
+// outage into one line when it starts and one when it ends.
+const stopDatabaseWatch = watchOutage(() => resources.dbh.probe(), outageTracker(logger, 'postgresql', config.databaseUrl), DATABASE_WATCH_INTERVAL_MS);
 logger.info({ concurrency: config.worker.concurrency, nice: config.worker.nice, env: config.env }, 'worker started');
 scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the next worker start retries'));
 
@@ -44,6 +50,7 @@ async function shutdown(signal: string): Promise<void> {
   closing = true;
   logger.info({ signal }, 'worker shutting down');
   clearInterval(heartbeat);
+  stopDatabaseWatch();
   // Leave a little of the deadline for closing connections.
   const closeWindowMs = 1000;
   const clean = await registry.closeAll(Math.max(500, config.worker.shutdownTimeoutMs - closeWindowMs));

@@ -4,7 +4,7 @@ import { createResponder, type Responder } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
 import { createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
-import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard/observability';
+import { Counters, countersKey, LatencySamples, type Logger, type OutageTracker, outageTracker, reasonOf } from '@switchboard/observability';
 import { PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
@@ -27,6 +27,8 @@ export interface WorkerResources {
   responder: Responder;
   outboundQueue: Queue;
   maintenanceQueue: Queue;
+  /** Redis outages: one line when one starts, one when it ends (the queue workers report to it too). */
+  redisOutage: OutageTracker;
   /** BullMQ key prefix ({QUEUE_PREFIX}: a Redis Cluster hash tag). */
   bullPrefix: string;
   close(): Promise<void>;
@@ -35,7 +37,9 @@ export interface WorkerResources {
 export function createWorkerResources(config: Config, logger: Logger): WorkerResources {
   const redis = createWorkerConnection(config.redisUrl);
   defineReplyMarkerScripts(redis);
-  redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  const redisOutage = outageTracker(logger, 'redis', config.redisUrl);
+  redis.on('error', (err) => redisOutage.down(reasonOf(err)));
+  redis.on('ready', () => redisOutage.up());
   const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-worker', max: Math.min(10, config.worker.concurrency) });
   const sealer = new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys);
   const counters = new Counters(redis, countersKey(config.queuePrefix)).start();
@@ -61,6 +65,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     responder,
     outboundQueue,
     maintenanceQueue,
+    redisOutage,
     bullPrefix: prefix,
     async close() {
       await counters.stop().catch(() => {});
