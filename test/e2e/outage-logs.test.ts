@@ -52,7 +52,7 @@ t.test('a Redis outage: one line when it starts and one when it ends, naming hos
   }
 });
 
-t.test('the API started against a database that is missing says so, starts degraded, and says when it is back', async (t) => {
+t.test('the API and the worker started against a database that is missing say so (the API starts degraded), and say when it is back', async (t) => {
   const name = `sbtest_missing_${randomBytes(4).toString('hex')}`;
   const url = new URL(databaseUrl(name));
   url.password = 'password-must-not-show';
@@ -62,7 +62,9 @@ t.test('the API started against a database that is missing says so, starts degra
     await admin.end({ timeout: 5 });
   });
   const port = await freePort();
-  const api = startProcess(t, 'api', testEnv({ databaseUrl: url.toString(), prefix: `outage-${name}`, LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: String(port) }));
+  const env = testEnv({ databaseUrl: url.toString(), prefix: `outage-${name}`, LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: String(port) });
+  const api = startProcess(t, 'api', env);
+  const worker = startProcess(t, 'worker', env);
   await waitForHttp(`http://127.0.0.1:${port}/health`, 15_000, () => true);
 
   const target = `${url.hostname}:${url.port || '5432'}`;
@@ -73,8 +75,21 @@ t.test('the API started against a database that is missing says so, starts degra
   const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { database: string };
   t.equal(health.database, 'error');
 
+  // The worker notices within its watch interval.
+  await eventually(async () => linesOf(worker.output).some((l) => l.dependency === 'postgresql'), 15_000, 'the worker to notice');
+  await new Promise((r) => setTimeout(r, 6000));
+
   await admin.unsafe(`create database "${name}"`);
-  await eventually(async () => linesOf(api.output).some((l) => l.msg === `postgresql reachable again at ${target}`), 15_000, 'the database to be seen again');
-  t.equal(linesOf(api.output).filter((l) => l.dependency === 'postgresql').length, 2, 'one line when it starts, one when it ends');
-  t.notMatch(api.output.join(''), /password-must-not-show/, 'no password');
+  for (const [who, proc] of [['api', api], ['worker', worker]] as const) {
+    await eventually(async () => linesOf(proc.output).some((l) => l.msg === `postgresql reachable again at ${target}`), 15_000, `${who} to see the database again`);
+    t.same(
+      linesOf(proc.output).filter((l) => l.dependency === 'postgresql').map((l) => [l.level, l.msg]),
+      [
+        [50, `postgresql unreachable at ${target}; retrying quietly until it is back`],
+        [30, `postgresql reachable again at ${target}`],
+      ],
+      `${who}: one line when it starts, one when it ends`,
+    );
+    t.notMatch(proc.output.join(''), /password-must-not-show/, `${who}: no password`);
+  }
 });
