@@ -1,4 +1,5 @@
 // Fakes nothing: the configuration loader is a pure function of the environment it is given.
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { ConfigError, DEFAULT_WORKER_NICE, DEVELOPMENT_DEFAULTS, editDistance, KNOWN_VARIABLES, loadConfig } from '@switchboard/config';
 
@@ -139,6 +140,10 @@ t.test('a variable that nearly matches a known one is named in a warning, never 
   ];
   t.same(warned(Object.fromEntries(ordinary.map((n) => [n, 'x']))), []);
   t.same(warned(Object.fromEntries(Object.keys(process.env).filter((n) => !KNOWN_VARIABLES.has(n)).map((n) => [n, 'x']))), [], 'this machine');
+  // Every name .env.example offers is known: a copied template never warns.
+  const template = [...readFileSync(new URL('../../.env.example', import.meta.url), 'utf8').matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1] as string);
+  t.ok(template.length > 30);
+  t.same(template.filter((n) => !KNOWN_VARIABLES.has(n)), [], '.env.example names known variables only');
 });
 
 t.test('editDistance counts insertions, deletions, substitutions and swapped neighbours', async (t) => {
