@@ -32,7 +32,8 @@ t.test('simulate sends signed samples the API accepts; the duplicate is acknowle
 
   const run = await simulate(['--count', '2', '--url', `http://127.0.0.1:${port}/webhook`], env);
   t.equal(run.code, 0, run.stderr);
-  t.match(run.stdout, /8 of 8 accepted/);
+  t.match(run.stdout, /^8 of 8 accepted \(8 × 200\)/m);
+  t.match(run.stdout, /watch the worker's log/);
   t.equal(run.stdout.match(/← 200 EVENT_RECEIVED/g)?.length, 8);
   // Per round: a Messenger text, a postback, an Instagram text, and the text again.
   const jobs = await redis.keys(`{${prefix}}:inbound:[0-9a-f]*-*`);
@@ -42,6 +43,28 @@ t.test('simulate sends signed samples the API accepts; the duplicate is acknowle
   const wrongSecret = await simulate(['--url', `http://127.0.0.1:${port}/webhook`], { ...env, FACEBOOK_APP_SECRET: 'another-secret' });
   t.equal(wrongSecret.code, 1, 'a refused sample fails the run');
   t.match(wrongSecret.stdout, /← 403/);
+  t.match(wrongSecret.stdout, /^0 of 4 accepted \(4 × 403 invalid_signature\)/m, 'what came back, per kind');
+  t.match(wrongSecret.stdout, /^ {2}403 invalid_signature: .*FACEBOOK_APP_SECRET/m, 'and what to look at');
+  t.notMatch(wrongSecret.stdout, /worker's log/, 'no pointer to a worker that received nothing');
+
+  // Nothing listening on that port: said so, with where to look.
+  const nobody = await simulate(['--url', `http://127.0.0.1:${await freePort()}/webhook`], env);
+  t.equal(nobody.code, 1);
+  t.match(nobody.stdout, /^0 of 4 accepted \(4 × connection refused\)/m);
+  t.match(nobody.stdout, /connection refused: .*is the API running/);
+});
+
+t.test('an API that requires HTTPS, reached over plain HTTP: the summary names REQUIRE_HTTPS and TRUST_PROXY', async (t) => {
+  const databaseUrl = await testDatabase(t, 'simulate_https');
+  const port = await freePort();
+  const env = testEnv({ databaseUrl, prefix: uniquePrefix('simulate-https'), PORT: String(port), HOST: '127.0.0.1', REQUIRE_HTTPS: 'true', TRUST_PROXY: 'false' });
+  startProcess(t, 'api', env);
+  await waitForHttp(`http://127.0.0.1:${port}/health`);
+  const run = await simulate(['--url', `http://127.0.0.1:${port}/webhook`], env);
+  t.equal(run.code, 1);
+  t.match(run.stdout, /^0 of 4 accepted \(4 × 403 https_required\)/m);
+  t.match(run.stdout, /403 https_required: .*REQUIRE_HTTPS.*TRUST_PROXY/);
+  t.notMatch(run.stdout, /worker's log/);
 });
 
 t.test('a bad command line: what was wrong and the usage, exit 2, nothing sent', async (t) => {

@@ -1,10 +1,10 @@
 // Fakes nothing: the configuration loader is a function of the environment it is given (and of the
 // AI_INSTRUCTIONS_FILE it names, real files in a temporary directory here).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, DEFAULT_WORKER_NICE, DEVELOPMENT_DEFAULTS, loadConfig, MAX_AI_INSTRUCTIONS_CHARS } from '@switchboard/config';
+import { ConfigError, DEFAULT_WORKER_NICE, DEVELOPMENT_DEFAULTS, editDistance, KNOWN_VARIABLES, loadConfig, MAX_AI_INSTRUCTIONS_CHARS } from '@switchboard/config';
 
 const strongProduction = {
   NODE_ENV: 'production',
@@ -148,4 +148,41 @@ t.test('the default business instructions: AI_INSTRUCTIONS or AI_INSTRUCTIONS_FI
   const secretText = 'z'.repeat(MAX_AI_INSTRUCTIONS_CHARS + 5);
   const tooLong = t.throws(() => loadConfig({ AI_INSTRUCTIONS: secretText })) as ConfigError;
   t.same(tooLong.problems, ['AI_INSTRUCTIONS: 20005 characters, at most 20000 allowed'], 'named and measured, never quoted');
+});
+
+t.test('a variable that nearly matches a known one is named in a warning, never with its value', async (t) => {
+  const base = { NODE_ENV: 'development' };
+  const warned = (extra: Record<string, string>) => loadConfig({ ...base, ...extra }).warnings;
+  t.same(warned({}), []);
+  t.same(warned({ ADMIN_PASSWORD: 'hunter2-value' }), ['ADMIN_PASSWORD is not a Switchboard variable and is ignored; did you mean ADMIN_PASS?']);
+  t.same(warned({ GEMINI_API_KY: 'k-value' }), ['GEMINI_API_KY is not a Switchboard variable and is ignored; did you mean GEMINI_API_KEY?']);
+  t.same(warned({ FACEBOOK_APP_SECERT: 'x' }), ['FACEBOOK_APP_SECERT is not a Switchboard variable and is ignored; did you mean FACEBOOK_APP_SECRET?'], 'two letters swapped');
+  t.same(warned({ DATABASE_URI: 'postgres://u:p@h/db' }), ['DATABASE_URI is not a Switchboard variable and is ignored; did you mean DATABASE_URL?']);
+  t.same(warned({ REDIS_URL: 'redis://127.0.0.1:6379', ADMIN_PASS: 'x' }), [], 'known names are not warned about');
+  t.same(warned({ ADMIN_PASSWORD: '' }), [], 'an empty variable sets nothing either way');
+  for (const w of warned({ ADMIN_PASSWORD: 'hunter2-value', DATABASE_URI: 'postgres://u:p@h/db' })) t.notMatch(w, /hunter2|postgres:|u:p/, 'names only');
+
+  // A machine's ordinary environment (shells, containers, CI, Kubernetes service links, proxies) and
+  // this very process's environment give no warning.
+  const ordinary = [
+    'PATH', 'HOME', 'HOSTNAME', 'USER', 'SHELL', 'TERM', 'LANG', 'LANGUAGE', 'PWD', 'OLDPWD', 'SHLVL', 'LOGNAME', 'MAIL', 'TZ', 'TMPDIR', 'EDITOR',
+    'NODE_OPTIONS', 'NODE_PATH', 'NODE_EXTRA_CA_CERTS', 'NODE_VERSION', 'YARN_VERSION', 'INIT_CWD', 'COLORTERM', 'DISPLAY', 'SSH_AUTH_SOCK',
+    'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'DOCKER_HOST', 'CI', 'GITHUB_ACTIONS', 'RUNNER_OS', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_PORT',
+    'REDIS_PORT', 'REDIS_PORT_6379_TCP', 'REDIS_SERVICE_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'POSTGRES_DB', 'PGHOST', 'PGPORT', 'PGUSER', 'HOSTTYPE',
+  ];
+  t.same(warned(Object.fromEntries(ordinary.map((n) => [n, 'x']))), []);
+  t.same(warned(Object.fromEntries(Object.keys(process.env).filter((n) => !KNOWN_VARIABLES.has(n)).map((n) => [n, 'x']))), [], 'this machine');
+  // Every name .env.example offers is known: a copied template never warns.
+  const template = [...readFileSync(new URL('../../.env.example', import.meta.url), 'utf8').matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1] as string);
+  t.ok(template.length > 30);
+  t.same(template.filter((n) => !KNOWN_VARIABLES.has(n)), [], '.env.example names known variables only');
+});
+
+t.test('editDistance counts insertions, deletions, substitutions and swapped neighbours', async (t) => {
+  t.equal(editDistance('ADMIN_PASS', 'ADMIN_PASS'), 0);
+  t.equal(editDistance('GEMINI_API_KY', 'GEMINI_API_KEY'), 1);
+  t.equal(editDistance('PORT', 'PROT'), 1, 'a swap is one edit');
+  t.equal(editDistance('HOME', 'HOST'), 2);
+  t.equal(editDistance('', 'ABC'), 3);
+  t.equal(editDistance('ADMIN_PASSWORD', 'ADMIN_PASS'), 4);
 });

@@ -1,5 +1,5 @@
 import { loadConfigOrExit } from '@switchboard/config';
-import { createLogger } from '@switchboard/observability';
+import { createLogger, outageTracker, reasonOf, watchOutage } from '@switchboard/observability';
 import { buildApp } from './app.js';
 import { createApiResources } from './resources.js';
 
@@ -8,9 +8,30 @@ import { createApiResources } from './resources.js';
  * accepting, lets in-flight requests finish, then closes producers, PostgreSQL and Redis — all
  * within SHUTDOWN_TIMEOUT_MS (below the orchestrator's grace period), then exits.
  */
+/** How often the API checks that PostgreSQL answers. */
+const DATABASE_WATCH_INTERVAL_MS = 5000;
+
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel, service: 'api' });
+for (const warning of config.warnings) logger.warn(warning);
 const resources = createApiResources(config);
+// Redis and PostgreSQL outages: one line when one starts, one when it ends, naming host:port.
+const redisOutage = outageTracker(logger, 'redis', config.redisUrl);
+resources.redis.on('error', (err) => redisOutage.down(reasonOf(err)));
+resources.redis.on('ready', () => redisOutage.up());
+const databaseOutage = outageTracker(logger, 'postgresql', config.databaseUrl);
+
+// PostgreSQL is checked before listening, and an unreachable one is said so, with host:port and the
+// driver's reason. The API starts anyway: webhooks need only Redis, so Meta's deliveries are still
+// acknowledged and queued durably while the database is down (Meta gives up on an endpoint that
+// keeps failing, and keeps no copy); /health reports `database: error` and the operator routes fail
+// until it is back, which the watch below logs.
+const databaseProblem = await resources.dbh.probe();
+if (databaseProblem !== undefined) {
+  databaseOutage.down(databaseProblem);
+  logger.warn('starting without PostgreSQL: webhooks are still accepted and queued; /health reports database "error" and the /ops routes fail until it answers');
+}
+const stopDatabaseWatch = watchOutage(() => resources.dbh.probe(), databaseOutage, DATABASE_WATCH_INTERVAL_MS);
 const app = await buildApp({ config, logger, resources });
 
 let closing = false;
@@ -23,6 +44,7 @@ async function shutdown(signal: string): Promise<void> {
     process.exit(1);
   }, config.worker.shutdownTimeoutMs);
   deadline.unref();
+  stopDatabaseWatch();
   try {
     await app.close();
     await resources.close();

@@ -64,7 +64,35 @@ function samples(i: number) {
   ];
 }
 
-let failures = 0;
+/** What to look at next, per kind of refusal: the settings that decide it, by name. */
+const NEXT_STEPS: Record<string, string> = {
+  '403 invalid_signature': "the API checks signatures with another FACEBOOK_APP_SECRET than the one simulate signs with: run both with the same environment and .env",
+  '403 https_required': 'the API requires HTTPS (REQUIRE_HTTPS, on by default in production): send to its proxy\'s https:// URL with --url; behind a proxy, TRUST_PROXY must name the proxy; REQUIRE_HTTPS=false for a local trial only',
+  '503 unavailable': 'the API cannot store events: is Redis running at REDIS_URL? (curl the API\'s /health)',
+  '404': 'nothing answers that path: the webhook path is /webhook',
+  'connection refused': 'nothing listens there: is the API running (npm run start:api) on that host and PORT?',
+};
+
+/** The outcome of one request, as a short key: "200", "403 invalid_signature", "connection refused". */
+function outcomeOf(status: number, answer: string): string {
+  if (status === 200) return '200';
+  try {
+    const error = (JSON.parse(answer) as { error?: unknown }).error;
+    if (typeof error === 'string') return `${status} ${error}`;
+  } catch {
+    // not JSON: the status alone
+  }
+  return String(status);
+}
+
+function networkOutcome(err: Error): string {
+  const code = (err.cause as { code?: string } | undefined)?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  return `network error (${code ?? err.message})`;
+}
+
+const outcomes = new Map<string, number>();
+const tally = (key: string) => outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
 for (let i = 0; i < count; i++) {
   for (const sample of samples(i)) {
     const body = metaJson(sample.body);
@@ -76,13 +104,24 @@ for (let i = 0; i < count; i++) {
         body,
       });
       const answer = (await res.text()).slice(0, 200);
-      if (res.status !== 200) failures++;
+      tally(outcomeOf(res.status, answer));
       process.stdout.write(`→ ${sample.label.padEnd(32)} ${String(body.length).padStart(5)} bytes   ← ${res.status} ${answer}  (${(performance.now() - started).toFixed(1)} ms)\n`);
     } catch (err) {
-      failures++;
-      process.stdout.write(`→ ${sample.label.padEnd(32)} ✗ ${(err as Error).message} — is the API running at ${url}?\n`);
+      const outcome = networkOutcome(err as Error);
+      tally(outcome);
+      process.stdout.write(`→ ${sample.label.padEnd(32)} ✗ ${outcome}\n`);
     }
   }
 }
-process.stdout.write(`${count * 4 - failures} of ${count * 4} accepted. Watch the worker's log for "reply sent" (or "dry run" without a Page token).\n`);
-process.exit(failures > 0 ? 1 : 0);
+
+const total = count * 4;
+const accepted = outcomes.get('200') ?? 0;
+const summary = [...outcomes].map(([key, n]) => `${n} × ${key}`).join(', ');
+process.stdout.write(`\n${accepted} of ${total} accepted (${summary}) at ${url}\n`);
+for (const key of outcomes.keys()) {
+  if (key === '200') continue;
+  const step = NEXT_STEPS[key] ?? NEXT_STEPS[key.split(' ')[0] as string] ?? 'see the API\'s log for this request, and docs/setup.md (troubleshooting)';
+  process.stdout.write(`  ${key}: ${step}\n`);
+}
+if (accepted > 0) process.stdout.write(`Next: watch the worker's log for "reply sent" (or "dry run" without a Page token).\n`);
+process.exit(accepted === total ? 0 : 1);

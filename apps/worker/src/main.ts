@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { loadConfigOrExit } from '@switchboard/config';
-import { createLogger } from '@switchboard/observability';
+import { createLogger, outageTracker, watchOutage } from '@switchboard/observability';
 import { scheduleMaintenance } from './processors/maintenance.js';
 import { startRedisStateRecovery } from './redis-state-recovery.js';
 import { WorkerRegistry } from './registry.js';
@@ -13,8 +13,12 @@ import { createWorkerResources } from './resources.js';
  * taking jobs, finishes the active ones — or, at SHUTDOWN_TIMEOUT_MS, leaves them to other workers,
  * which take them over when their locks expire — closes PostgreSQL and Redis, and exits.
  */
+/** How often the worker checks that PostgreSQL answers. */
+const DATABASE_WATCH_INTERVAL_MS = 5000;
+
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel, service: 'worker' });
+for (const warning of config.warnings) logger.warn(warning);
 // Yield the CPU to the webhook ingress on a shared host (WORKER_NICE, DEFAULT_WORKER_NICE). Only
 // the calling thread's priority changes on Linux — the main thread, where the jobs' JavaScript runs,
 // and the threads it starts later; raising one's own niceness needs no privilege.
@@ -27,6 +31,9 @@ if (config.worker.nice > 0) {
 }
 const resources = createWorkerResources(config, logger);
 const registry = new WorkerRegistry(resources).start();
+// PostgreSQL reports a failure only to the query that meets it: a probe every few seconds turns an
+// outage into one line when it starts and one when it ends.
+const stopDatabaseWatch = watchOutage(() => resources.dbh.probe(), outageTracker(logger, 'postgresql', config.databaseUrl), DATABASE_WATCH_INTERVAL_MS);
 logger.info({ concurrency: config.worker.concurrency, nice: config.worker.nice, env: config.env }, 'worker started');
 scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the recovery check retries'));
 const recovery = startRedisStateRecovery(resources);
@@ -47,6 +54,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'worker shutting down');
   clearInterval(heartbeat);
   recovery.stop();
+  stopDatabaseWatch();
   // Leave a little of the deadline for closing connections.
   const closeWindowMs = 1000;
   const clean = await registry.closeAll(Math.max(500, config.worker.shutdownTimeoutMs - closeWindowMs));

@@ -1,4 +1,5 @@
 import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
+import { isConnectionError, reasonOf } from '@switchboard/observability';
 import { inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName, SENT_MARKER_TTL_S, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from './conversation-lock.js';
 import { createInboundProcessor } from './processors/inbound.js';
@@ -49,7 +50,8 @@ export class WorkerRegistry {
       },
     });
     const log = logger.child({ queue });
-    worker.on('error', (err) => log.error({ err: { message: err.message } }, 'worker error'));
+    // A lost connection is an outage, logged once by the tracker, not once per reconnection attempt.
+    worker.on('error', (err) => (isConnectionError(err) ? this.r.redisOutage.down(reasonOf(err)) : log.error({ err: { message: err.message } }, 'worker error')));
     worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled; it will be retried'));
     worker.on('failed', (job: Job | undefined, err: Error) => {
       if (!job) return;

@@ -4,7 +4,7 @@ import { createResponder, KillSwitch, killSwitchKey, type Responder } from '@swi
 import type { Config } from '@switchboard/config';
 import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
-import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard/observability';
+import { Counters, countersKey, LatencySamples, type Logger, type OutageTracker, outageTracker, reasonOf } from '@switchboard/observability';
 import { HeldSends, InstructionsCache, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
@@ -30,6 +30,8 @@ export interface WorkerResources {
   responder: Responder;
   outboundQueue: Queue;
   maintenanceQueue: Queue;
+  /** Redis outages: one line when one starts, one when it ends (the queue workers report to it too). */
+  redisOutage: OutageTracker;
   /** BullMQ key prefix ({QUEUE_PREFIX}: a Redis Cluster hash tag). */
   bullPrefix: string;
   close(): Promise<void>;
@@ -38,7 +40,9 @@ export interface WorkerResources {
 export function createWorkerResources(config: Config, logger: Logger): WorkerResources {
   const redis = createWorkerConnection(config.redisUrl);
   defineReplyMarkerScripts(redis);
-  redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  const redisOutage = outageTracker(logger, 'redis', config.redisUrl);
+  redis.on('error', (err) => redisOutage.down(reasonOf(err)));
+  redis.on('ready', () => redisOutage.up());
   const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-worker', max: Math.min(10, config.worker.concurrency) });
   const sealer = new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys);
   const counters = new Counters(redis, countersKey(config.queuePrefix)).start();
@@ -74,6 +78,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     responder,
     outboundQueue,
     maintenanceQueue,
+    redisOutage,
     bullPrefix: prefix,
     async close() {
       await counters.stop().catch(() => {});

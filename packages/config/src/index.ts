@@ -7,6 +7,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { nearMissWarnings } from './near-miss.js';
+
+export { editDistance, nearMissWarnings } from './near-miss.js';
 
 /** Development defaults: convenient locally, refused in production. */
 export const DEVELOPMENT_DEFAULTS = {
@@ -167,7 +170,15 @@ const schema = z.object({
 
 type Env = z.infer<typeof schema>;
 
+/**
+ * Every name a Switchboard process or its compose file reads: the processes' variables, and those
+ * docker compose itself reads from the same .env.
+ */
+export const KNOWN_VARIABLES: ReadonlySet<string> = new Set([...Object.keys(schema.shape), 'DOMAIN', 'EDGE_SUBNET', 'POSTGRES_PASSWORD']);
+
 export interface Config {
+  /** What is odd but not wrong (a variable that nearly matches a known one): the entry points log it. */
+  readonly warnings: readonly string[];
   readonly env: 'production' | 'development' | 'test';
   readonly isProduction: boolean;
   readonly host: string;
@@ -375,6 +386,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, readText:
   const e = parsed.data;
 
   const config: Config = {
+    warnings: nearMissWarnings(raw, KNOWN_VARIABLES),
     env: e.NODE_ENV,
     isProduction: production,
     host: e.HOST,

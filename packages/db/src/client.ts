@@ -9,6 +9,8 @@ export interface DbHandle {
   sql: postgres.Sql;
   /** `select 1` with a deadline: health checks must answer quickly even when PostgreSQL hangs. */
   ping(timeoutMs?: number): Promise<boolean>;
+  /** `select 1` with a deadline: undefined when PostgreSQL answers, else the driver's reason (no URL, no password). */
+  probe(timeoutMs?: number): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,23 @@ export function createDb(url: string, opts: { max?: number; applicationName?: st
         ]);
       } catch {
         return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async probe(timeoutMs = 5000) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          sql`select 1`.then(() => undefined),
+          new Promise<string>((resolve) => {
+            timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
+          }),
+        ]);
+      } catch (err) {
+        const e = err as { code?: unknown; message?: unknown };
+        const message = typeof e.message === 'string' ? e.message.split('\n')[0]?.slice(0, 200) : 'unknown error';
+        return typeof e.code === 'string' && !message?.includes(e.code) ? `${e.code}: ${message}` : message;
       } finally {
         clearTimeout(timer);
       }

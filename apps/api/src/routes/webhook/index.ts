@@ -1,9 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Config } from '@switchboard/config';
 import { createSignatureVerifier } from '@switchboard/meta';
 import { safeEqual } from '@switchboard/privacy';
 import type { ApiResources } from '../../resources.js';
 import { createEventIngestor, MAX_ITEMS_PER_DELIVERY } from './ingest.js';
+import { httpsCheck } from './require-https.js';
 
 export const WEBHOOK_PATHS = ['/webhook', '/webhook/messenger', '/webhook/instagram'] as const;
 
@@ -47,15 +48,7 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
     });
   });
 
-  // onRequest runs before the body is read: a plain-HTTP call is refused before anything else.
-  // `request.protocol` believes X-Forwarded-Proto only from a TRUST_PROXY address; schemes are
-  // case-insensitive (RFC 3986 §3.1), so a proxy sending "HTTPS" is not refused.
-  const requireHttps = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (config.http.requireHttps && request.protocol?.toLowerCase() !== 'https') {
-      resources.counters.count('webhooks_rejected', { reason: 'https_required' });
-      return reply.code(403).send({ error: 'https_required', message: 'HTTPS required' });
-    }
-  };
+  const requireHttps = httpsCheck(config, resources);
 
   for (const path of WEBHOOK_PATHS) {
     app.get(
