@@ -10,6 +10,7 @@ export type { GenerateResult, ReplyGenerator } from './reply-generator.js';
 export { AiError, AiBlockedError, AiTimeoutError } from './ai-errors.js';
 export { sanitiseAiError } from './sanitise-ai-error.js';
 export { stripMarkdown } from './strip-markdown.js';
+export { capReplyText, MAX_REPLY_CHARS } from './cap-reply.js';
 export { KillSwitch } from './kill-switch.js';
 export { AiRateLimiter, type AiRateLimits, type RateLimitVerdict } from './ai-rate-limiter.js';
 export { BudgetGuard, type BudgetSettings, type BudgetStatus } from './budget-guard.js';
