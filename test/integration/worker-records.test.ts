@@ -134,6 +134,32 @@ t.test('hot writes through the batcher: concurrent jobs share statements, each g
   t.same(twice.map((s) => s.inserted).sort(), [false, true]);
 });
 
+t.test('an answered message costs two statements, each shared: the read of its row before it is answered, the write after', async (t) => {
+  // postgres.js's debug hook sees every statement this client sends.
+  const statements: string[] = [];
+  const dbh = createDb(await testDatabase(t, 'records_count'), { max: 2, debug: (_conn, query) => statements.push(query) });
+  t.teardown(() => dbh.close());
+  const writes = createHotWrites(dbh, 1);
+  await writes.arrival(arrival(1000, { settled: 'recorded' }));
+  statements.length = 0;
+
+  const messages = Array.from({ length: 20 }, (_, i) => arrival(i + 1));
+  const seen = await Promise.all(messages.map((a) => writes.recorded(a.eventId)));
+  t.same(seen, messages.map(() => null), 'none on record yet');
+  t.same(await writes.recorded(id(1000)), { status: 'processed', outcome: 'recorded' }, 'a recorded event is found');
+  const readStatements = statements.length - 1;
+  await Promise.all(
+    messages.map((a) =>
+      writes.sendFinished({ eventId: a.eventId, channel: 'messenger', pageId: '1', senderHash: a.senderHash as string, path: 'fallback', reason: 'kill_switch', decideMs: 0, status: 'sent', parts: 1, messageIds: ['m'], endToEndMs: 1, arrival: a }),
+    ),
+  );
+  const writeStatements = statements.length - 1 - readStatements;
+  t.equal(readStatements, 1, 'the 20 messages checked PostgreSQL in one read');
+  t.equal(writeStatements, 1, 'and were recorded in one write');
+  t.ok(statements.slice(0, readStatements).every((q) => /^\s*select id, status, outcome from events/.test(q)), 'the read is a read');
+  t.same(await writes.recorded(id(1)), { status: 'processed', outcome: 'replied' });
+});
+
 /** Every plan node of an EXPLAIN (FORMAT JSON) answer. */
 function planNodes(node: Record<string, unknown>): Array<Record<string, unknown>> {
   const children = (node.Plans as Array<Record<string, unknown>> | undefined) ?? [];
