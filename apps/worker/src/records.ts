@@ -196,11 +196,18 @@ export const SENDS_FINISHED_SQL = `
 export type RecordedEvent = Pick<ArrivalState, 'status' | 'outcome'>;
 
 /**
+ * The statement of readEvents ($1: the ids as a JSON array), found through the primary key like
+ * SENDS_FINISHED_SQL's updates, and not prepared for the same reason (its cached generic plan,
+ * made while the table is young, would scan the whole table).
+ */
+export const READ_EVENTS_SQL = 'select id, status, outcome from events where id = any(array(select jsonb_array_elements_text($1::jsonb)))';
+
+/**
  * Reads events' rows by primary key, one statement for the batch: the answer for each id, in
  * input order, null where PostgreSQL has no row. Read-only, so it costs no WAL and no commit flush.
  */
 export async function readEvents(dbh: DbHandle, ids: readonly string[]): Promise<(RecordedEvent | null)[]> {
-  const rows = await dbh.sql<(RecordedEvent & { id: string })[]>`select id, status, outcome from events where id = any(${ids as string[]}::text[])`;
+  const rows = (await dbh.sql.unsafe(READ_EVENTS_SQL, [JSON.stringify(ids)], { prepare: false })) as unknown as (RecordedEvent & { id: string })[];
   const byId = new Map(rows.map((r) => [r.id, { status: r.status, outcome: r.outcome }]));
   return ids.map((id) => byId.get(id) ?? null);
 }
