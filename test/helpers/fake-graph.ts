@@ -32,6 +32,11 @@ export interface FakeGraphFailure {
   delayMs?: number;
   /** Extra response headers, e.g. Retry-After or X-Business-Use-Case-Usage. */
   headers?: Record<string, string>;
+  /**
+   * The message is delivered (recorded, echoed) but answered with `status` and this raw body
+   * instead of Meta's JSON: what a proxy in the way, or a cut connection, can make of a success.
+   */
+  deliveredBody?: string;
 }
 
 export interface PersistentFailure {
@@ -162,7 +167,7 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     const byPage = pageFailures.get(pageId);
     if (byPage) return graphError(res, byPage);
     const next = scripted.shift();
-    if (next) {
+    if (next && next.deliveredBody === undefined) {
       if (next.delayMs) await sleep(next.delayMs);
       return graphError(res, next);
     }
@@ -198,7 +203,10 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     };
     sends.push(send);
     for (const wake of waiters) wake();
-    json(res, 200, { recipient_id: recipientId, message_id: send.messageId });
+    if (next?.deliveredBody !== undefined) {
+      res.writeHead(next.status, { 'content-type': 'text/html' });
+      res.end(next.deliveredBody);
+    } else json(res, 200, { recipient_id: recipientId, message_id: send.messageId });
     if (echoTarget) void postEcho(echoTarget, send);
   }
 

@@ -1,6 +1,6 @@
 // Fakes Google's Gemini API with a loopback HTTP server: the real one is unreachable from tests and costs money.
 import t from 'tap';
-import { AiBlockedError, AiError, AiTimeoutError, GeminiGenerator } from '@switchboard/ai';
+import { AiBlockedError, AiError, AiTimeoutError, GeminiGenerator, MAX_REPLY_CHARS } from '@switchboard/ai';
 import { startFakeGemini } from '../helpers/fake-gemini.js';
 
 const API_KEY = 'test-gemini-key-9f8e7d6c';
@@ -107,4 +107,13 @@ t.test("as many calls at once as the socket pool allows: the worker's concurrenc
   await Promise.all(Array.from({ length: 8 }, (_, i) => small.generate(`again ${i}`, never())));
   t.equal(narrow.calls.length, 8);
   t.equal(narrow.maxInFlight, 4, 'a pool of four: four at a time, the rest wait for a socket');
+});
+
+t.test('a runaway answer is capped before it is stripped and split: at most MAX_REPLY_CHARS, ending a sentence', async (t) => {
+  const { fake, generator } = await setup(t);
+  fake.setReply('**Yes.** We are open every day of the week. '.repeat(5000)); // ~220 000 characters
+  const { text } = await generator.generate('open?', never());
+  t.ok(text.length <= MAX_REPLY_CHARS && text.length > MAX_REPLY_CHARS / 2, `${text.length} characters`);
+  t.match(text, /week\.$/);
+  t.notMatch(text, /\*/, 'stripped');
 });

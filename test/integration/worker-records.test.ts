@@ -1,7 +1,7 @@
 // The worker's batched hot-path writes against a real PostgreSQL database.
 import t from 'tap';
 import { createDb } from '@switchboard/db';
-import { type ArrivalRow, createHotWrites, recordArrivals, recordSendsFinished, SENDS_FINISHED_SQL, sendsFinishedInput } from '../../apps/worker/src/records.js';
+import { type ArrivalRow, createHotWrites, READ_EVENTS_SQL, recordArrivals, recordSendsFinished, SENDS_FINISHED_SQL, sendsFinishedInput } from '../../apps/worker/src/records.js';
 import { testDatabase } from '../helpers/db.js';
 
 const id = (n: number) => n.toString(16).padStart(32, '0');
@@ -134,6 +134,32 @@ t.test('hot writes through the batcher: concurrent jobs share statements, each g
   t.same(twice.map((s) => s.inserted).sort(), [false, true]);
 });
 
+t.test('an answered message costs two statements, each shared: the read of its row before it is answered, the write after', async (t) => {
+  // postgres.js's debug hook sees every statement this client sends.
+  const statements: string[] = [];
+  const dbh = createDb(await testDatabase(t, 'records_count'), { max: 2, debug: (_conn, query) => statements.push(query) });
+  t.teardown(() => dbh.close());
+  const writes = createHotWrites(dbh, 1);
+  await writes.arrival(arrival(1000, { settled: 'recorded' }));
+  statements.length = 0;
+
+  const messages = Array.from({ length: 20 }, (_, i) => arrival(i + 1));
+  const seen = await Promise.all(messages.map((a) => writes.recorded(a.eventId)));
+  t.same(seen, messages.map(() => null), 'none on record yet');
+  t.same(await writes.recorded(id(1000)), { status: 'processed', outcome: 'recorded' }, 'a recorded event is found');
+  const readStatements = statements.length - 1;
+  await Promise.all(
+    messages.map((a) =>
+      writes.sendFinished({ eventId: a.eventId, channel: 'messenger', pageId: '1', senderHash: a.senderHash as string, path: 'fallback', reason: 'kill_switch', decideMs: 0, status: 'sent', parts: 1, messageIds: ['m'], endToEndMs: 1, arrival: a }),
+    ),
+  );
+  const writeStatements = statements.length - 1 - readStatements;
+  t.equal(readStatements, 1, 'the 20 messages checked PostgreSQL in one read');
+  t.equal(writeStatements, 1, 'and were recorded in one write');
+  t.same(statements.slice(0, readStatements), [READ_EVENTS_SQL], 'the read is a read');
+  t.same(await writes.recorded(id(1)), { status: 'processed', outcome: 'replied' });
+});
+
 /** Every plan node of an EXPLAIN (FORMAT JSON) answer. */
 function planNodes(node: Record<string, unknown>): Array<Record<string, unknown>> {
   const children = (node.Plans as Array<Record<string, unknown>> | undefined) ?? [];
@@ -160,6 +186,9 @@ t.test('sends finished: events are found through their index, not by reading the
     t.ok(scans.length > 0, 'the plan touches events');
     t.notOk(scans.includes('Seq Scan'), `no sequential scan of events (${analyzed ? 'after' : 'before'} ANALYZE): ${scans.join(', ')}`);
   }
+  const [readPlan] = await dbh.sql.unsafe(`explain (format json) ${READ_EVENTS_SQL}`, [JSON.stringify(rows.map((r) => r.eventId))]);
+  const readScans = planNodes((readPlan?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]?.Plan as Record<string, unknown>).filter((n) => n['Relation Name'] === 'events');
+  t.same(readScans.map((n) => n['Node Type']).filter((type) => type === 'Seq Scan'), [], 'the read before an answer uses the primary key too');
   await recordSendsFinished(dbh, rows);
   const done = await dbh.sql`select id, status, outcome from events where status = 'processed' order by id`;
   t.same(done.map((e) => [e.id, e.outcome]), [[id(1), 'replied'], [id(2), 'replied'], [id(3), 'replied'], [id(20_001), 'replied']], 'exactly the four events, no others');

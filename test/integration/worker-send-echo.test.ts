@@ -126,3 +126,28 @@ t.test("a send that times out is retried, and Meta's echo settles it: delivered 
   const ttl = await redis.ttl(markerKey ?? '');
   t.ok(ttl > 0 && ttl <= SENT_DONE_TTL_S, `the done marker is kept two days after both echo writes (${ttl} s)`);
 });
+
+t.test("a send Meta accepts with an unreadable answer is not dead-lettered: Meta's echo settles it, delivered once", async (t) => {
+  const p = await startPipeline(t, 'worker_send_unconfirmed', { env: { AI_ENABLED: 'false', SEND_ECHO_WAIT_MS: '5000' } });
+  const redis = new Redis(p.env.REDIS_URL, { maxRetriesPerRequest: null });
+  t.teardown(() => redis.disconnect());
+  const outbound = new Queue(QUEUES.outbound, { connection: redis, prefix: bullPrefix(p.prefix) });
+  t.teardown(() => outbound.close());
+  p.graph.echoTo({ url: `${p.apiUrl}/webhook`, appSecret: p.env.FACEBOOK_APP_SECRET, appId: p.env.FACEBOOK_APP_ID });
+  // Delivered and echoed, but the 200's body is a proxy's HTML page rather than Meta's JSON.
+  p.graph.failNextSends({ status: 200, deliveredBody: '<html><body>OK</body></html>' });
+  const user = '900000000000806';
+  t.equal((await p.post(messengerText({ pageId: PAGE, senderId: user, mid: 'm_unconfirmed_1', text: 'hello?' }))).status, 200);
+  const row = await eventually(async () => {
+    const r = (await p.sql`select r.status, r.graph_message_ids, e.outcome from replies r join events e on e.id = r.event_id`)[0];
+    return r?.status === 'sent' ? r : null;
+  }, 20_000, 'reply recorded as sent');
+  await new Promise((r) => setTimeout(r, 500));
+  const sends = p.graph.sends.filter((s) => s.recipientId === user);
+  t.equal(sends.length, 1, 'Meta got the message once: the retry found its echo and did not send again');
+  t.same(row?.graph_message_ids, [sends[0]?.messageId], "the record carries the echoed message's id");
+  t.equal(row?.outcome, 'replied');
+  const [job] = await outbound.getJobs(['completed']);
+  t.equal(job?.data.prior?.timeout, true, 'handed over as possibly delivered');
+  t.equal((await outbound.getJobs(['failed'])).length, 0, 'nothing dead-lettered');
+});

@@ -1,7 +1,7 @@
 // Fakes nothing: pure functions over crafted error objects and model outputs.
 import t from 'tap';
 import fc from 'fast-check';
-import { AiBlockedError, AiTimeoutError, sanitiseAiError, stripMarkdown } from '@switchboard/ai';
+import { AiBlockedError, AiTimeoutError, capReplyText, MAX_REPLY_CHARS, sanitiseAiError, stripMarkdown } from '@switchboard/ai';
 
 const KEY = 'AIzaSyD-fake-key-0123456789abcdefghijk';
 
@@ -77,4 +77,18 @@ t.test('stripMarkdown removes what Messenger would show literally', async (t) =>
   t.equal(stripMarkdown('snake_case_name and 2*3*4 = 24'), 'snake_case_name and 2*3*4 = 24');
   t.equal(stripMarkdown('1. first\n2. second'), '1. first\n2. second');
   t.equal(stripMarkdown('Bonjour, ça va ? 👋'), 'Bonjour, ça va ? 👋');
+});
+
+t.test('capReplyText keeps at most MAX_REPLY_CHARS, cut at a sentence end, else a word, else anywhere whole', async (t) => {
+  t.equal(MAX_REPLY_CHARS, 4000);
+  t.equal(capReplyText('Short answer.'), 'Short answer.');
+  const sentences = 'This is one sentence. And "another one!" '.repeat(10_000);
+  const capped = capReplyText(sentences);
+  t.ok(capped.length <= 4000 && capped.length > 3900, `${capped.length} characters`);
+  t.ok(sentences.startsWith(capped));
+  t.match(capped, /(sentence\.|one!")$/, 'ends a sentence');
+  t.equal(capReplyText('word '.repeat(2000), 10), 'word word');
+  t.equal(capReplyText('。'.repeat(10) + 'x'.repeat(100), 12), '。'.repeat(10));
+  t.equal(capReplyText('x'.repeat(5000)), 'x'.repeat(4000));
+  t.equal(capReplyText(`${'x'.repeat(3999)}😊😊`), 'x'.repeat(3999), 'no half emoji');
 });

@@ -212,3 +212,17 @@ t.test('the fake answers over-long texts like Meta, and waitForSends times out',
   t.match(err, { kind: 'permanent', code: 100 });
   await t.rejects(graph.waitForSends(1, 50), /0 of 1/);
 });
+
+t.test('a 2xx whose body is not JSON, or has no message id, is ambiguous like a timeout, not permanent', async (t) => {
+  const { graph, client } = await setup(t);
+  graph.failNextSends({ status: 200, deliveredBody: '<html>upstream proxy says hi</html>' }, { status: 200, deliveredBody: '{"recipient_id":"x"}' });
+  for (const what of ['an HTML page', 'JSON without message_id']) {
+    const err = await rejection(client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'hi' }));
+    t.match(err, { kind: 'transient', status: 200, deliveryUnknown: true, timeout: false }, what);
+    t.match(err.message, /accepted without a readable message id/);
+  }
+  t.equal(graph.sends.length, 2, 'both went out');
+  const timeout = new GraphApiError({ timeout: true });
+  t.equal(timeout.deliveryUnknown, true, 'a timeout is the other ambiguous case');
+  t.equal(new GraphApiError({ status: 500, code: 2 }).deliveryUnknown, false, 'an error answer means not delivered');
+});

@@ -1,7 +1,7 @@
 // Fakes nothing: splitMessage is pure; fast-check generates texts (emoji, CJK, Arabic, long words) to probe the limits.
 import fc from 'fast-check';
 import t from 'tap';
-import { type Channel, MESSAGE_LIMITS, splitMessage } from '@switchboard/meta';
+import { type Channel, MAX_REPLY_PARTS, MESSAGE_LIMITS, splitMessage } from '@switchboard/meta';
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 const fits = (part: string, channel: Channel) =>
@@ -117,7 +117,7 @@ t.test('property: every part within its limit, non-empty, trimmed, content prese
   const text = fc.array(piece, { maxLength: 200 }).map((ps) => ps.join(''));
   fc.assert(
     fc.property(text, fc.constantFrom(...channels), (s, channel) => {
-      const parts = splitMessage(s, channel);
+      const parts = splitMessage(s, channel, { maxParts: Infinity });
       for (const p of parts) {
         if (!fits(p, channel) || p === '' || p !== p.trim()) return false;
       }
@@ -126,4 +126,53 @@ t.test('property: every part within its limit, non-empty, trimmed, content prese
     { numRuns: 300 },
   );
   t.pass('property held');
+});
+
+/**
+ * Counts the code units handed to Intl.Segmenter: on Node 20 segmenting one string costs time
+ * quadratic in its length, so the splitter must read bounded windows, whatever the text's length.
+ */
+function scans(run: () => void): { calls: number; total: number; longest: number } {
+  const original = Intl.Segmenter.prototype.segment;
+  const seen = { calls: 0, total: 0, longest: 0 };
+  Intl.Segmenter.prototype.segment = function (this: Intl.Segmenter, input: string) {
+    seen.calls += 1;
+    seen.total += input.length;
+    seen.longest = Math.max(seen.longest, input.length);
+    return original.call(this, input);
+  };
+  try {
+    run();
+  } finally {
+    Intl.Segmenter.prototype.segment = original;
+  }
+  return seen;
+}
+
+t.test('work is linear: each scan reads a bounded window, all scans together a few times the text', async (t) => {
+  const text = 'A sentence of some words, and then a few more. '.repeat(4300); // ~206 000 characters
+  let parts: string[] = [];
+  const seen = scans(() => {
+    parts = splitMessage(text, 'messenger', { maxParts: Infinity });
+  });
+  t.ok(parts.length >= 100, `${parts.length} parts`);
+  t.equal(squash(parts.join(' ')), squash(text), 'content preserved');
+  t.ok(seen.longest <= 2 * 1999, `longest scan ${seen.longest} code units`);
+  t.ok(seen.total <= 3 * text.length, `${seen.total} code units scanned for ${text.length}`);
+  t.equal(seen.calls, parts.length, 'one scan per part');
+});
+
+t.test('a reply is at most MAX_REPLY_PARTS parts, cut at a sentence end, and a 1 MB text is read only that far', async (t) => {
+  t.equal(MAX_REPLY_PARTS, 5);
+  const text = 'Short sentence here. Another one follows it! '.repeat(23_000); // ~1 MB
+  let parts: string[] = [];
+  const seen = scans(() => {
+    parts = splitMessage(text, 'instagram');
+  });
+  t.equal(parts.length, 5);
+  t.ok(parts.every((p) => bytes(p) <= 1000 && /[.!]$/.test(p)), 'each part ends a sentence');
+  t.ok(text.startsWith(parts.join(' ')), 'the first five parts of the text, nothing else');
+  t.equal(seen.calls, 5, 'one scan per part');
+  t.ok(seen.total <= 5 * 2 * 1000, `${seen.total} code units scanned`);
+  t.same(splitMessage(text, 'messenger', { maxParts: 2 }).length, 2);
 });

@@ -192,10 +192,32 @@ export const SENDS_FINISHED_SQL = `
       last_error = null, last_error_code = null, updated_at = now()
     where events.id = any(array(select event_id from input where not fresh))`;
 
-/** The hot-path writes, batched across the jobs running at once in this process (./batcher.ts). */
+/** What PostgreSQL holds of an event: its status and outcome. */
+export type RecordedEvent = Pick<ArrivalState, 'status' | 'outcome'>;
+
+/**
+ * The statement of readEvents ($1: the ids as a JSON array), found through the primary key like
+ * SENDS_FINISHED_SQL's updates, and not prepared for the same reason (its cached generic plan,
+ * made while the table is young, would scan the whole table).
+ */
+export const READ_EVENTS_SQL = 'select id, status, outcome from events where id = any(array(select jsonb_array_elements_text($1::jsonb)))';
+
+/**
+ * Reads events' rows by primary key, one statement for the batch: the answer for each id, in
+ * input order, null where PostgreSQL has no row. Read-only, so it costs no WAL and no commit flush.
+ */
+export async function readEvents(dbh: DbHandle, ids: readonly string[]): Promise<(RecordedEvent | null)[]> {
+  const rows = (await dbh.sql.unsafe(READ_EVENTS_SQL, [JSON.stringify(ids)], { prepare: false })) as unknown as (RecordedEvent & { id: string })[];
+  const byId = new Map(rows.map((r) => [r.id, { status: r.status, outcome: r.outcome }]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+/** The hot-path statements, batched across the jobs running at once in this process (./batcher.ts). */
 export interface HotWrites {
   arrival(row: ArrivalRow): Promise<ArrivalState>;
   sendFinished(row: SendFinishedRow): Promise<void>;
+  /** The event's row, or null: asked before a first run answers, since Redis alone can lose its marks. */
+  recorded(eventId: string): Promise<RecordedEvent | null>;
 }
 
 /**
@@ -218,8 +240,12 @@ export const HOT_WRITE_LINGER_MS = 30;
 export function createHotWrites(dbh: DbHandle, maxInFlight = 1, lingerMs = HOT_WRITE_LINGER_MS): HotWrites {
   const arrivals = new Batcher<ArrivalRow, ArrivalState>((rows) => recordArrivals(dbh, rows), { key: (r) => r.eventId, maxInFlight, lingerMs });
   const sends = new Batcher<SendFinishedRow, void>((rows) => recordSendsFinished(dbh, rows), { key: (r) => r.eventId, maxInFlight, lingerMs });
+  // No linger: the read stands before the reply is decided, so it is shared by the jobs that reach
+  // it while one is in flight, and never waits for company.
+  const reads = new Batcher<string, RecordedEvent | null>((ids) => readEvents(dbh, ids), { maxInFlight });
   return {
     arrival: (row) => arrivals.add(row),
     sendFinished: (row) => sends.add(row),
+    recorded: (eventId) => reads.add(eventId),
   };
 }

@@ -1,6 +1,6 @@
 import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
 import { isConnectionError, reasonOf } from '@switchboard/observability';
-import { inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName, SENT_MARKER_TTL_S, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
+import { backoffDelay, inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName, SEND_BACKOFF, SENT_MARKER_TTL_S, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from './conversation-lock.js';
 import { createInboundProcessor } from './processors/inbound.js';
 import { createMaintenanceProcessor } from './processors/maintenance.js';
@@ -42,10 +42,14 @@ export class WorkerRegistry {
       stalledInterval: Math.max(1000, Math.floor(this.r.config.worker.lockDurationMs / 2)),
       maxStalledCount: 2,
       settings: {
-        backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
-          if (type !== JITTER_BACKOFF) return 0;
-          const e = err as (Error & { rateLimited?: boolean; retryAfterMs?: number | null }) | undefined;
-          return sendRetryDelay(attemptsMade, e?.rateLimited === true, e?.retryAfterMs);
+        backoffStrategy: (attemptsMade: number, type?: string, err?: Error, job?: { data?: unknown }) => {
+          if (type === SEND_BACKOFF) {
+            const e = err as (Error & { rateLimited?: boolean; retryAfterMs?: number | null }) | undefined;
+            // A send handed over by the inbound job (`prior`) failed once before this job's attempts.
+            const prior = (job?.data as { prior?: unknown } | undefined)?.prior ? 1 : 0;
+            return sendRetryDelay(attemptsMade + prior, e?.rateLimited === true, e?.retryAfterMs);
+          }
+          return type === JITTER_BACKOFF ? backoffDelay(attemptsMade) : 0;
         },
       },
     });

@@ -1,6 +1,7 @@
 import { GoogleGenAI, type GenerateContentResponse } from '@google/genai';
 import { AiBlockedError, AiError } from './ai-errors.js';
 import type { GenerateResult, ReplyGenerator } from './reply-generator.js';
+import { capReplyText } from './cap-reply.js';
 import { aiAgent, pooledFetch } from './pooled-fetch.js';
 import { runWithDeadline } from './run-with-deadline.js';
 import { stripMarkdown } from './strip-markdown.js';
@@ -78,7 +79,8 @@ function readAnswer(response: GenerateContentResponse): GenerateResult {
     .filter((part) => typeof part.text === 'string' && part.thought !== true)
     .map((part) => part.text)
     .join('');
-  const text = stripMarkdown(raw);
+  // Capped before anything else reads it: stripping and splitting cost grows with the length.
+  const text = stripMarkdown(capReplyText(raw));
   if (text.length === 0) throw new AiError('empty answer');
 
   const meta = response.usageMetadata;

@@ -12,6 +12,7 @@ export { SYSTEM_INSTRUCTION, systemInstructionFor } from './system-instruction.j
 export { AiError, AiBlockedError, AiTimeoutError } from './ai-errors.js';
 export { sanitiseAiError } from './sanitise-ai-error.js';
 export { stripMarkdown } from './strip-markdown.js';
+export { capReplyText, MAX_REPLY_CHARS } from './cap-reply.js';
 export { KillSwitch, killSwitchKey, type DurableSwitch } from './kill-switch.js';
 export { AiRateLimiter, type AiRateLimits, type RateLimitVerdict } from './ai-rate-limiter.js';
 export { BudgetGuard, type BudgetSettings, type BudgetStatus } from './budget-guard.js';

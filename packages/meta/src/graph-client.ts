@@ -169,8 +169,9 @@ export class GraphClient {
     });
     const messageId = isObj(body) ? str(body.message_id) : null;
     if (messageId === null) {
-      // 2xx without a message id: it may have gone out, so retrying could send twice. Dead-letter it.
-      throw new GraphApiError({ kind: 'permanent', graphMessage: 'Send API answered without message_id' });
+      // Meta took the call but its answer cannot be read (not JSON, or no message id): the message
+      // may well have gone out. Ambiguous like a timeout, and settled the same way (its echo).
+      throw new GraphApiError({ status: 200, unconfirmed: true, graphMessage: 'Send API answered without a readable message_id' });
     }
     const recipientId = isObj(body) ? str(body.recipient_id) : null;
     return { messageId, recipientId: recipientId ?? args.recipientId };

@@ -14,6 +14,8 @@ export interface GraphErrorInput {
   subcode?: number;
   network?: boolean;
   timeout?: boolean;
+  /** A 2xx answer without a readable message id: Meta took the call, and may have delivered it. */
+  unconfirmed?: boolean;
 }
 
 interface Row {
@@ -34,6 +36,8 @@ const codeSub = (code: number, ...subcodes: number[]) => (e: GraphErrorInput) =>
 export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
   // No answer at all. A timeout is ambiguous (the message may have gone out): the caller retries at most once.
   { kind: 'transient', why: 'network error or timeout', match: (e) => e.network === true || e.timeout === true },
+  // Accepted, but the answer cannot be read (a proxy's page, a cut body): as ambiguous as a timeout.
+  { kind: 'transient', why: 'accepted without a readable message id', match: (e) => e.unconfirmed === true },
   // 190 any subcode, 102: do not retry; hold the Page's sends until a new token arrives.
   { kind: 'token_invalid', why: 'access token invalid, expired or revoked', match: codeIn(190, 102) },
   { kind: 'page_restricted', why: 'Page restricted for policy reasons', match: (e) => codeIn(368)(e) || codeSub(10, 1893063)(e) },
@@ -92,6 +96,8 @@ export interface GraphApiErrorInit {
   retryAfterMs?: number | null;
   timeout?: boolean;
   network?: boolean;
+  /** A 2xx answer without a readable message id (see GraphErrorInput). */
+  unconfirmed?: boolean;
   /** Graph's own message; sanitised before it is kept. */
   graphMessage?: string | null;
   /** Forces the kind instead of looking it up in the table. */
@@ -109,6 +115,11 @@ export class GraphApiError extends Error {
   readonly retryAfterMs: number | null;
   readonly timeout: boolean;
   readonly network: boolean;
+  /**
+   * Whether Meta may have delivered the message although the call failed (a timeout, or a 2xx
+   * without a readable message id): a retry must first look for its echo, and resends at most once.
+   */
+  readonly deliveryUnknown: boolean;
 
   constructor(init: GraphApiErrorInit) {
     const input: GraphErrorInput = {};
@@ -117,6 +128,7 @@ export class GraphApiError extends Error {
     if (init.subcode != null) input.subcode = init.subcode;
     if (init.network) input.network = true;
     if (init.timeout) input.timeout = true;
+    if (init.unconfirmed) input.unconfirmed = true;
     const row = rowFor(input);
     const kind = init.kind ?? row?.kind ?? 'transient';
 
@@ -143,5 +155,6 @@ export class GraphApiError extends Error {
     this.retryAfterMs = init.retryAfterMs ?? null;
     this.timeout = init.timeout === true;
     this.network = init.network === true;
+    this.deliveryUnknown = this.timeout || init.unconfirmed === true;
   }
 }

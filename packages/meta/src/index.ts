@@ -16,5 +16,5 @@ export {
   type GraphErrorInput,
   type GraphErrorKind,
 } from './graph-errors.js';
-export { MESSAGE_LIMITS, splitMessage } from './split-message.js';
+export { MAX_REPLY_PARTS, MESSAGE_LIMITS, type SplitOptions, splitMessage } from './split-message.js';
 export { GraphClient, graphClientFor, type GraphSettings, type GraphClientOptions, type SendTextArgs, type TokenDebugInfo } from './graph-client.js';

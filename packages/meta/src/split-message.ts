@@ -30,13 +30,12 @@ const CJK_TERMINATORS = new Set(['。', '！', '？']);
 const CLOSERS = new Set(['"', "'", ')', ']', '}', '»', '”', '’', '」', '』', '）']);
 
 const startsWithSpace = (g: string): boolean => /^\s/.test(g);
-const isAllSpace = (g: string): boolean => /^\s+$/.test(g);
 
 function sizer(unit: Limit['unit']): (s: string) => number {
   return unit === 'utf8' ? (s) => Buffer.byteLength(s, 'utf8') : (s) => s.length;
 }
 
-/** Is cutting before grapheme `i` (after `g[i - 1]`) a sentence end? */
+/** Is cutting before grapheme `i` (after `g[i - 1]`) a sentence end? (Looks back within the part only.) */
 function isSentenceEnd(g: readonly string[], i: number): boolean {
   const prev = g[i - 1];
   if (prev !== undefined && CJK_TERMINATORS.has(prev)) return true;
@@ -64,23 +63,45 @@ function splitGrapheme(grapheme: string, max: number, size: (s: string) => numbe
 }
 
 /**
+ * At most this many messages per reply: past it the rest of a reply is dropped, at a sentence or
+ * word boundary like every cut. A user gets a few messages, never a flood, whatever the model wrote.
+ */
+export const MAX_REPLY_PARTS = 5;
+
+/**
+ * Graphemes are read one window at a time, never the whole text: on Node 20 segmenting a string
+ * costs time quadratic in its length (a 200 000-character reply took a minute), and a part never
+ * needs more than `max` code units (a UTF-8 byte limit allows no more code units than bytes).
+ * Twice that leaves room for the grapheme a window cuts in two, which is read again with the next.
+ */
+const WINDOW_FACTOR = 2;
+
+/** The end of the window from `offset`, never between the two halves of a surrogate pair. */
+function windowEnd(text: string, offset: number, length: number): number {
+  let end = Math.min(text.length, offset + length);
+  const last = text.charCodeAt(end - 1);
+  if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+  return end;
+}
+
+export interface SplitOptions {
+  /** The most parts to return (MAX_REPLY_PARTS by default). */
+  maxParts?: number;
+}
+
+/**
  * Greedy: each part takes as much as fits, cut at the last sentence end when that keeps the part at
  * least half full, otherwise at the last whitespace, otherwise at any sentence end, otherwise
- * between graphemes (never inside a surrogate pair or a combined emoji).
+ * between graphemes (never inside a surrogate pair or a combined emoji). Linear in the text's
+ * length, and it stops reading once `maxParts` parts are made.
  */
-export function splitMessage(text: string, channel: Channel): string[] {
+export function splitMessage(text: string, channel: Channel, opts: SplitOptions = {}): string[] {
   const { max, unit } = MESSAGE_LIMITS[channel];
+  const maxParts = opts.maxParts ?? MAX_REPLY_PARTS;
   const size = sizer(unit);
   const whole = text.trim();
-  if (whole === '') return [];
+  if (whole === '' || maxParts < 1) return [];
   if (size(whole) <= max) return [whole];
-
-  const g = Array.from(graphemeSegmenter.segment(whole), (s) => s.segment);
-  const n = g.length;
-  const cum = new Array<number>(n + 1);
-  cum[0] = 0;
-  for (let i = 0; i < n; i++) cum[i + 1] = (cum[i] as number) + size(g[i] as string);
-  const sizeOf = (from: number, to: number) => (cum[to] as number) - (cum[from] as number);
 
   const parts: string[] = [];
   const push = (s: string) => {
@@ -88,36 +109,47 @@ export function splitMessage(text: string, channel: Channel): string[] {
     if (part !== '') parts.push(part);
   };
 
-  let start = 0;
-  while (start < n) {
-    while (start < n && isAllSpace(g[start] as string)) start++;
-    if (start >= n) break;
+  let offset = 0;
+  while (offset < whole.length && parts.length < maxParts) {
+    while (offset < whole.length && /\s/.test(whole[offset] as string)) offset++;
+    if (offset >= whole.length) break;
 
-    let end = start;
-    while (end < n && sizeOf(start, end + 1) <= max) end++;
-    if (end === n) {
-      push(g.slice(start).join(''));
+    const end = windowEnd(whole, offset, WINDOW_FACTOR * max);
+    const atEnd = end === whole.length;
+    const g = Array.from(graphemeSegmenter.segment(whole.slice(offset, end)), (s) => s.segment);
+    const n = g.length;
+    // The window's last grapheme may go on past it: it is looked at, never taken.
+    const usable = atEnd ? n : n - 1;
+
+    let fit = 0;
+    let fitSize = 0;
+    while (fit < usable && fitSize + size(g[fit] as string) <= max) fitSize += size(g[fit++] as string);
+    if (fit === n) {
+      push(g.join(''));
       break;
     }
-    if (end === start) {
-      splitGrapheme(g[start] as string, max, size, parts);
-      start++;
+    if (fit === 0) {
+      const giant: string[] = [];
+      splitGrapheme(g[0] as string, max, size, giant);
+      parts.push(...giant.slice(0, maxParts - parts.length));
+      offset += (g[0] as string).length;
       continue;
     }
 
     let lastSentence = -1;
     let lastWord = -1;
-    for (let i = end; i > start && (lastSentence < 0 || lastWord < 0); i--) {
+    for (let i = fit; i > 0 && (lastSentence < 0 || lastWord < 0); i--) {
       if (lastWord < 0 && startsWithSpace(g[i] as string)) lastWord = i;
       if (lastSentence < 0 && isSentenceEnd(g, i)) lastSentence = i;
     }
-    let cut = end;
-    if (lastSentence > 0 && sizeOf(start, lastSentence) * 2 >= max) cut = lastSentence;
+    let cut = fit;
+    if (lastSentence > 0 && size(g.slice(0, lastSentence).join('')) * 2 >= max) cut = lastSentence;
     else if (lastWord > 0) cut = lastWord;
     else if (lastSentence > 0) cut = lastSentence;
 
-    push(g.slice(start, cut).join(''));
-    start = cut;
+    const chunk = g.slice(0, cut).join('');
+    push(chunk);
+    offset += chunk.length;
   }
   return parts;
 }

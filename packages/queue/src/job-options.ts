@@ -28,13 +28,36 @@ export function backoffDelay(attemptsMade: number, random = Math.random): number
 
 export const JITTER_BACKOFF = 'jittered-exponential';
 
+/**
+ * Send retries ride out an ordinary Graph outage instead of dead-lettering every reply after about
+ * a minute: the wait before the n-th retry is 1 s × 4^(n-1), capped at 12 minutes, so a blip costs
+ * a second and a long outage is tried every 12 minutes. With SEND_MAX_ATTEMPTS at its default (8
+ * attempts, 7 waits) the waits add up to about 30 minutes (1 + 4 + 16 + 64 + 256 + 720 + 720 s),
+ * far inside Meta's 24-hour reply window. Jitter takes up to a fifth off each wait, so sends that
+ * failed together (the outage) come back spread out, and the window never shrinks below 80 %.
+ */
+export const SEND_BACKOFF = 'send-window';
+export const SEND_BACKOFF_BASE_MS = 1000;
+export const SEND_BACKOFF_FACTOR = 4;
+export const SEND_BACKOFF_CAP_MS = 12 * 60_000;
+const SEND_JITTER = 0.2;
+
+/** The wait before a send's `retry`-th retry (1 = after its first failed attempt). */
+export function sendBackoffDelay(retry: number, random = Math.random): number {
+  const ceiling = Math.min(SEND_BACKOFF_CAP_MS, SEND_BACKOFF_BASE_MS * SEND_BACKOFF_FACTOR ** Math.max(0, retry - 1));
+  return Math.round(ceiling * (1 - SEND_JITTER * random()));
+}
+
 /** A rate-limited send waits at least this long, longer when Meta says how long. */
 export const RATE_LIMIT_MIN_DELAY_MS = 10_000;
 
-/** The wait before a failed send's next attempt: backoffDelay, and slower when Meta throttled us. */
-export function sendRetryDelay(attemptsMade: number, rateLimited: boolean, retryAfterMs: number | null | undefined): number {
-  const base = backoffDelay(attemptsMade);
-  return rateLimited ? Math.max(base * 4, retryAfterMs ?? 0, RATE_LIMIT_MIN_DELAY_MS) : base;
+/**
+ * The wait before a failed send's next attempt: sendBackoffDelay, and slower when Meta throttled us
+ * (four times as long, within the cap; Meta's own estimate when it gives a longer one).
+ */
+export function sendRetryDelay(retry: number, rateLimited: boolean, retryAfterMs: number | null | undefined, random = Math.random): number {
+  const base = sendBackoffDelay(retry, random);
+  return rateLimited ? Math.max(Math.min(SEND_BACKOFF_CAP_MS, base * 4), retryAfterMs ?? 0, RATE_LIMIT_MIN_DELAY_MS) : base;
 }
 
 export function inboundJobOptions(): JobsOptions {
@@ -49,7 +72,7 @@ export function inboundJobOptions(): JobsOptions {
 export function outboundJobOptions(maxAttempts: number): JobsOptions {
   return {
     attempts: maxAttempts,
-    backoff: { type: JITTER_BACKOFF },
+    backoff: { type: SEND_BACKOFF },
     removeOnComplete: COMPLETED,
     removeOnFail: FAILED,
   };

@@ -25,8 +25,9 @@ export const outboundJobSchema = z.object({
   sealed: z.string().min(1),
   /**
    * Set when the inbound job's own first attempt at the send (processors/inbound.ts) failed and
-   * handed the send over: what failed, whether Meta may have delivered it anyway (a timeout), and
-   * whether the error was permanent (then this job dead-letters without calling Meta again).
+   * handed the send over: what failed, whether Meta may have delivered it anyway (`timeout`: a
+   * timeout, or a 2xx without a readable message id), and whether the error was permanent (then
+   * this job dead-letters without calling Meta again).
    */
   prior: z.object({ detail: z.string().max(500), timeout: z.boolean(), final: z.boolean() }).optional(),
 });

@@ -17,7 +17,7 @@ export const SENT_MARKER_TTL_S = 14 * 24 * 3600;
 /**
  * How long a marker lives once every part went out (`done`). Only the same send job can still read
  * it: a retry after its PostgreSQL write failed, or a stalled run — within the send's retries,
- * at most SEND_MAX_ATTEMPTS backoffs of up to 5 minutes (about 4 hours at the largest setting).
+ * at most SEND_MAX_ATTEMPTS waits of up to 12 minutes (about 10 hours at the largest setting).
  * Past that the event's row says `replied`. A job that is
  * dead-lettered after `done` renews its marker to SENT_MARKER_TTL_S, so a replay finds it. Most
  * markers end here, so this, not the 14 days, is what a day of traffic keeps in Redis.

@@ -79,15 +79,15 @@ export function createInboundProcessor(r: WorkerResources) {
   /**
    * One PostgreSQL write per event (../records.ts, batched). An event that gets no reply is
    * recorded at once with its outcome. An event answered at its job's first run is recorded with
-   * its reply, by the send's write (outbound.ts): one statement and one version of the event's row
-   * per answered message instead of two — PostgreSQL's cost is mostly per statement and per row
-   * version (docs/performance.md, decision `pg-one-write-per-message`). Every other run records
-   * the arrival first, and
-   * the arrival's answer says whether an earlier run got further.
+   * its reply, by the send's write (outbound.ts): one write and one version of the event's row
+   * per answered message instead of two — PostgreSQL's cost is mostly per written statement and
+   * row version (docs/performance.md, decision `pg-one-write-per-message`) — after a read that finds no row for it yet
+   * (onRecord). Every other run records the arrival first, and the arrival's answer says whether
+   * an earlier run got further.
    */
   async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
     const settled = outcomeWithoutReply(data, personal);
-    if (!settled && firstRun(job, data)) {
+    if (!settled && firstRun(job, data) && !(await onRecord(data))) {
       let outcome: Outcome;
       try {
         outcome = await answer(job, data, personal, arrivalOf(data));
@@ -124,6 +124,20 @@ export function createInboundProcessor(r: WorkerResources) {
    */
   function firstRun(job: Job, data: InboundJob): boolean {
     return job.attemptsStarted <= 1 && job.attemptsMade === 0 && !data.reply && config.worker.staleAfterMs < DEDUP_WINDOW_MS;
+  }
+
+  /**
+   * Whether PostgreSQL already has the event, although its job looks like a first run. Redis
+   * alone says an event is new — its de-duplication key, its job, its reply-sent marker — and a
+   * Redis that lost data (a failover to a replica that lagged, a restart without its AOF) would let
+   * Meta's redelivery through to be answered again. PostgreSQL's row settles it: present, the run
+   * takes the path of a retried job, whose recorded arrival says whether the event was answered.
+   * One primary-key read, shared by the jobs that reach it together (../records.ts).
+   */
+  async function onRecord(data: InboundJob): Promise<boolean> {
+    const row = await r.writes.recorded(data.eventId);
+    if (row) logger.warn({ eventId: data.eventId, channel: data.channel, status: row.status, outcome: row.outcome }, 'event already on record although Redis had no trace of it');
+    return row !== null;
   }
 
   /** What an event's row holds beyond the ids a reply row carries too. */

@@ -154,8 +154,9 @@ export function createSender(r: WorkerResources) {
   /** Meta answered a part with an error: the table above, or the hand-over of an inline attempt. */
   async function failed(err: GraphApiError, data: OutboundJob, attempt: Attempt, marker: string, index: number): Promise<SendOutcome | Handover> {
     const { log } = attempt;
-    // Meta answered with an error: this part was not delivered, nothing to wait for on retry.
-    if (err.status !== null && !err.timeout) await redis.hdel(marker, String(index));
+    // Meta answered with an error: this part was not delivered, nothing to wait for on retry. A
+    // part whose delivery is unknown stays `sending`, so the retry waits for its echo first.
+    if (err.status !== null && !err.deliveryUnknown) await redis.hdel(marker, String(index));
     counters.count('send_errors', { code: err.code ?? (err.status ? `http_${err.status}` : 'network'), kind: err.kind });
     if (err.kind === 'token_invalid') {
       await pages.markInvalid(data.pageId, data.channel, `graph error ${err.code ?? ''}`.trim());
@@ -168,12 +169,13 @@ export function createSender(r: WorkerResources) {
       if (attempt.inline) return { delayMs: 0, prior: { detail, timeout: false, final: true } };
       throw new UnrecoverableError(detail);
     }
-    // A timed-out send may have been delivered: retry it at most once (docs/meta-platform.md, Errors).
-    if (err.timeout && attempt.attemptsMade >= 1) throw new UnrecoverableError(`${detail} timeout`);
+    // A send that timed out or was accepted unreadably may have been delivered: retry it at most
+    // once (docs/meta-platform.md, Errors).
+    if (err.deliveryUnknown && attempt.attemptsMade >= 1) throw new UnrecoverableError(`${detail} ${err.timeout ? 'timeout' : 'unconfirmed'}`);
     counters.count('sends', { result: 'retried' });
     log.warn({ code: err.code, subcode: err.subcode, kind: err.kind, fbtrace_id: err.fbtraceId }, 'transient send error; will retry');
     const rateLimited = err.kind === 'rate_limited';
-    if (attempt.inline) return { delayMs: sendRetryDelay(1, rateLimited, err.retryAfterMs), prior: { detail, timeout: err.timeout, final: false } };
+    if (attempt.inline) return { delayMs: sendRetryDelay(1, rateLimited, err.retryAfterMs), prior: { detail, timeout: err.deliveryUnknown, final: false } };
     const retry = new Error(detail) as Error & { retryAfterMs?: number | null; rateLimited?: boolean };
     retry.retryAfterMs = err.retryAfterMs;
     retry.rateLimited = rateLimited;
