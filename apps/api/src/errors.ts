@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiResources } from './resources.js';
 
 /**
- * One error handler: Fastify's own codes mapped to the contract's answers; 5xx bodies never carry
+ * One error handler: Fastify's own codes mapped to the documented answers (docs/api.md); 5xx bodies never carry
  * internals (the log has them, with the request id).
  */
 const BY_CODE: Record<string, { status: number; error: string }> = {

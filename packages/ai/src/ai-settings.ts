@@ -1,6 +1,6 @@
 /** The AI part of the configuration, already validated by the config package and passed in. */
 export interface AiSettings {
-  /** Initial kill-switch state (AI_ENABLED); the toggle stored in Redis wins over it. */
+  /** Initial kill-switch state (AI_ENABLED), stored in PostgreSQL when no operator has toggled it yet; the toggle wins over it. */
   enabled: boolean;
   apiKey: string | undefined;
   model: string;

@@ -55,7 +55,7 @@ export async function webhookRoutes(app: FastifyInstance, opts: { config: Config
       path,
       {
         config: { rateLimit: false, machineFacing: true },
-        // The contract answers anything but a valid handshake with 403, a malformed query included
+        // The handshake answers anything but a valid one with 403, a malformed query included
         // (a repeated parameter arrives as an array and fails the schema): no 400 here.
         attachValidation: true,
         schema: {
