@@ -40,15 +40,19 @@ t.test('a Redis outage: one line when it starts and one when it ends, naming hos
   const target = `127.0.0.1:${redis.port}`;
   for (const [name, proc] of [['worker', worker], ['api', api]] as const) {
     const during = linesOf(proc.output).slice(before[name]);
+    // The restarted redis-server kept nothing, so the worker may also say once that it declared the
+    // lost schedulers again (redis-data-loss.test.ts covers that line); every other line is the outage's.
+    const outage = during.filter((l) => !(name === 'worker' && l.msg.startsWith('maintenance schedulers were missing')));
+    t.ok(during.length - outage.length <= 1, `${name}: at most one line about the lost state`);
     t.same(
-      during.map((l) => [l.level, l.msg, l.dependency, l.target]),
+      outage.map((l) => [l.level, l.msg, l.dependency, l.target]),
       [
         [50, `redis unreachable at ${target}; retrying quietly until it is back`, 'redis', target],
         [30, `redis reachable again at ${target}`, 'redis', target],
       ],
       `${name}: ten seconds of outage, two lines`,
     );
-    t.match(during[0]?.reason, /ECONNREFUSED|ECONNRESET|closed/, `${name}: the driver's reason`);
+    t.match(outage[0]?.reason, /ECONNREFUSED|ECONNRESET|closed/, `${name}: the driver's reason`);
   }
 });
 
