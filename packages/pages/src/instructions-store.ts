@@ -1,8 +1,7 @@
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import { type Database, pageInstructions } from '@switchboard/db';
 import { Sealer } from '@switchboard/privacy';
-import type { ResealResult } from './reseal.js';
 
 /** Sealed instructions are bound to their page: a row's blob cannot be copied onto another page. */
 export const pageInstructionsAad = (pageId: string) => `page-instructions:${pageId}`;
@@ -73,33 +72,4 @@ export class PageInstructionsStore {
     const fallback = this.deps.defaultInstructions;
     return fallback ? { instructions: fallback, source: 'default' } : { instructions: '', source: 'none' };
   }
-}
-
-/**
- * Key rotation for stored instructions, as resealPageTokens does for tokens: every row sealed with
- * an older key is opened and sealed again with the current ENCRYPTION_KEY, each write guarded by
- * the blob it replaces, so instructions set meanwhile are never overwritten.
- */
-export async function resealPageInstructions(db: Database, sealer: Sealer): Promise<ResealResult> {
-  const rows = await db.select({ pageId: pageInstructions.pageId, sealed: pageInstructions.instructionsSealed, keyId: pageInstructions.keyId }).from(pageInstructions);
-  const result: ResealResult = { total: rows.length, resealed: 0, current: 0, failed: 0 };
-  for (const row of rows) {
-    if (Sealer.keyIdOf(row.sealed) === sealer.currentKeyId && row.keyId === sealer.currentKeyId) {
-      result.current++;
-      continue;
-    }
-    let text: string;
-    try {
-      text = sealer.open(row.sealed, pageInstructionsAad(row.pageId));
-    } catch {
-      result.failed++;
-      continue;
-    }
-    await db
-      .update(pageInstructions)
-      .set({ instructionsSealed: sealer.seal(text, pageInstructionsAad(row.pageId)), keyId: sealer.currentKeyId })
-      .where(and(eq(pageInstructions.pageId, row.pageId), eq(pageInstructions.instructionsSealed, row.sealed)));
-    result.resealed++;
-  }
-  return result;
 }
