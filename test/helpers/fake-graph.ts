@@ -22,6 +22,15 @@ export interface FakeGraphSend {
   metadata: string | null;
   at: number;
   messageId: string;
+  /** WhatsApp sends: the JSON body exactly as received. */
+  body?: unknown;
+}
+
+/** A WhatsApp "mark as read" call (`status: read`). */
+export interface FakeGraphRead {
+  phoneNumberId: string;
+  messageId: string;
+  accessToken: string | null;
 }
 
 export interface FakeGraphFailure {
@@ -63,6 +72,10 @@ export interface EchoTarget {
 export interface FakeGraph {
   url: string;
   sends: FakeGraphSend[];
+  /** WhatsApp messages marked read. */
+  reads: FakeGraphRead[];
+  /** Every later WhatsApp mark-read call fails with this (null: succeed again). */
+  failReads(response: PersistentFailure | null): void;
   requests: Array<{ method: string; path: string }>;
   failNextSends(...responses: FakeGraphFailure[]): void;
   failSendsFor(pageId: string, response: PersistentFailure | null): void;
@@ -85,6 +98,8 @@ export interface FakeGraphOptions {
 
 /** Meta's longest message is 2000 characters ("fewer than 2000"): longer ones fail with code 100. */
 const MESSENGER_MAX_TEXT = 1999;
+/** A WhatsApp text body holds at most 4096 characters. */
+const WHATSAPP_MAX_TEXT = 4096;
 const SIXTY_DAYS_S = 60 * 24 * 3600;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -101,6 +116,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeGraph> {
   const appId = opts.appId ?? '900000000000001';
   const sends: FakeGraphSend[] = [];
+  const reads: FakeGraphRead[] = [];
+  let readFailure: PersistentFailure | null = null;
   const requests: Array<{ method: string; path: string }> = [];
   const scripted: FakeGraphFailure[] = [];
   const pageFailures = new Map<string, PersistentFailure>();
@@ -166,6 +183,15 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     if (byToken) return graphError(res, byToken);
     const byPage = pageFailures.get(pageId);
     if (byPage) return graphError(res, byPage);
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      // answered below, after any scripted failure, like Meta
+    }
+    if (typeof parsed === 'object' && parsed !== null && (parsed as Record<string, unknown>).messaging_product === 'whatsapp') {
+      return handleWhatsApp(res, pageId, token, proof, parsed as Record<string, unknown>);
+    }
     const next = scripted.shift();
     if (next && next.deliveredBody === undefined) {
       if (next.delayMs) await sleep(next.delayMs);
@@ -208,6 +234,41 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
       res.end(next.deliveredBody);
     } else json(res, 200, { recipient_id: recipientId, message_id: send.messageId });
     if (echoTarget) void postEcho(echoTarget, send);
+  }
+
+  /**
+   * The Cloud API's messages endpoint: a text send (`type: text`) or a mark-read (`status: read`).
+   * Scripted failures apply to sends only, so a test scripts a send's answer whatever reads follow.
+   */
+  function handleWhatsApp(res: ServerResponse, phoneNumberId: string, token: string, proof: string | null, body: Record<string, unknown>): void {
+    if (body.status === 'read') {
+      if (typeof body.message_id !== 'string') return graphError(res, { status: 400, code: 100, message: '(#100) Param message_id is required' });
+      if (readFailure) return graphError(res, readFailure);
+      reads.push({ phoneNumberId, messageId: body.message_id, accessToken: token });
+      return json(res, 200, { success: true });
+    }
+    const next = scripted.shift();
+    if (next) return graphError(res, next);
+    const text = typeof body.text === 'object' && body.text !== null ? (body.text as Record<string, unknown>).body : undefined;
+    if (body.type !== 'text' || typeof body.to !== 'string' || typeof text !== 'string' || text === '') {
+      return graphError(res, { status: 400, code: 131008, message: '(#131008) Required parameter is missing' });
+    }
+    if (text.length > WHATSAPP_MAX_TEXT) return graphError(res, { status: 400, code: 100, message: '(#100) Param text[body] must be at most 4096 characters long.' });
+    const send: FakeGraphSend = {
+      pageId: phoneNumberId,
+      accessToken: token,
+      appsecretProof: proof,
+      recipientId: body.to,
+      text,
+      messagingType: 'whatsapp',
+      metadata: null,
+      at: Date.now(),
+      messageId: `wamid.FAKE${++messageCounter}`,
+      body,
+    };
+    sends.push(send);
+    for (const wake of waiters) wake();
+    json(res, 200, { messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id: send.messageId }] });
   }
 
   /** Like Meta with the message_echoes field subscribed: each delivered send comes back as a signed echo webhook. */
@@ -297,6 +358,10 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
   return {
     url: `http://127.0.0.1:${port}`,
     sends,
+    reads,
+    failReads: (response) => {
+      readFailure = response;
+    },
     requests,
     failNextSends: (...responses) => {
       scripted.push(...responses);

@@ -168,13 +168,20 @@ t.test('PUT /ops/pages/:pageId validates its body and needs auth', async (t) => 
   t.equal((await put({ access_token: '   ', channel: 'messenger' })).statusCode, 400, 'blank token');
   t.equal((await put({ access_token: 'a'.repeat(1025), channel: 'messenger' })).statusCode, 400, 'token over 1024 characters');
   t.equal((await put({ access_token: 42, channel: 'messenger' })).statusCode, 400, 'token not a string');
-  t.equal((await put({ access_token: 'tok', channel: 'whatsapp' })).statusCode, 400, 'channel outside the enum');
+  const badChannel = await put({ access_token: 'tok', channel: 'telegram' });
+  t.equal(badChannel.statusCode, 400, 'channel outside the enum');
+  t.same(badChannel.json(), { error: 'invalid_request', message: 'body/channel must be one of: messenger, instagram, whatsapp' }, 'the answer names the allowed channels');
   t.equal((await put({ access_token: 'tok', channel: 'messenger', token_kind: 'user' })).statusCode, 400, 'unknown token kind');
   t.equal((await put({ access_token: 'tok', channel: 'messenger' }, '/ops/pages/default')).statusCode, 400, 'the pseudo page cannot be registered');
   const ok = await put({ access_token: 'a'.repeat(1024), channel: 'instagram', token_kind: 'instagram_login' });
   t.equal(ok.statusCode, 201, '1024 characters are accepted');
   t.equal(ok.json().token_kind, 'instagram_login');
   t.equal(ok.json().channel, 'instagram');
+  const number = await put({ access_token: 'test-wa-token', channel: 'whatsapp' }, '/ops/pages/400000000000001');
+  t.equal(number.statusCode, 201, 'a WhatsApp phone number id is registered like a Page');
+  t.equal(number.json().channel, 'whatsapp');
+  const listed = (await app.inject({ method: 'GET', url: '/ops/pages', headers: auth })).json().pages;
+  t.ok(listed.some((p: { page_id: string; channel: string }) => p.page_id === '400000000000001' && p.channel === 'whatsapp'), 'GET /ops/pages lists the number');
 });
 
 t.test('without FACEBOOK_APP_ID the check records critical "app id missing" and holds nothing', async (t) => {

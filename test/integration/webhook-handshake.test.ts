@@ -12,7 +12,7 @@ t.test('verification handshake on every webhook path', async (t) => {
     return sp.toString();
   };
 
-  t.same([...WEBHOOK_PATHS], ['/webhook', '/webhook/messenger', '/webhook/instagram']);
+  t.same([...WEBHOOK_PATHS], ['/webhook', '/webhook/messenger', '/webhook/instagram', '/webhook/whatsapp']);
   for (const path of WEBHOOK_PATHS) {
     for (const challenge of ['1158201444', '0123', '1e3', '-1', 'abc DEF', 'ünï©ødé', '']) {
       const res = await ctx.app.inject({ method: 'GET', url: `${path}?${q({ 'hub.mode': 'subscribe', 'hub.verify_token': token, 'hub.challenge': challenge })}` });

@@ -1,6 +1,6 @@
 // Fakes nothing: the error table is pure; Graph answers are described by their code, subcode and status.
 import t from 'tap';
-import { classifyGraphError, GraphApiError, sanitiseGraphMessage, type GraphErrorInput, type GraphErrorKind } from '@switchboard/meta';
+import { classifyGraphError, GraphApiError, graphErrorReason, sanitiseGraphMessage, type GraphErrorInput, type GraphErrorKind } from '@switchboard/meta';
 
 t.test('every row of the Errors → action table', async (t) => {
   const rows: Array<[string, GraphErrorInput, GraphErrorKind]> = [
@@ -37,11 +37,35 @@ t.test('every row of the Errors → action table', async (t) => {
     ['190/463 expired', { status: 400, code: 190, subcode: 463 }, 'token_invalid'],
     ['102 session', { status: 401, code: 102 }, 'token_invalid'],
     ['190 even on HTTP 500', { status: 500, code: 190 }, 'token_invalid'],
+    ['WhatsApp 131047 re-engagement needed', { status: 400, code: 131047 }, 'permanent'],
+    ['WhatsApp 131026 undeliverable', { status: 400, code: 131026 }, 'permanent'],
+    ['WhatsApp 131051 unsupported type', { status: 400, code: 131051 }, 'permanent'],
+    ['WhatsApp 131052 media download', { status: 400, code: 131052 }, 'permanent'],
+    ['WhatsApp 131053 media upload', { status: 400, code: 131053 }, 'permanent'],
+    ['WhatsApp 131008 missing parameter', { status: 400, code: 131008 }, 'permanent'],
+    ['WhatsApp 131009 invalid parameter', { status: 400, code: 131009 }, 'permanent'],
+    ['WhatsApp 133010 number not registered', { status: 400, code: 133010 }, 'permanent'],
+    ['WhatsApp 130429 throughput', { status: 400, code: 130429 }, 'rate_limited'],
+    ['WhatsApp 131056 pair rate', { status: 400, code: 131056 }, 'rate_limited'],
+    ['WhatsApp 131000 something went wrong (HTTP 500)', { status: 500, code: 131000 }, 'transient'],
+    ['WhatsApp 131000 something went wrong (HTTP 400)', { status: 400, code: 131000 }, 'transient'],
+    ['WhatsApp 131016 service unavailable', { status: 400, code: 131016 }, 'transient'],
+    ['WhatsApp 131048 spam rate limit', { status: 400, code: 131048 }, 'page_restricted'],
+    ['WhatsApp 131031 account locked', { status: 400, code: 131031 }, 'page_restricted'],
+    ['WhatsApp 190 (HTTP 401)', { status: 401, code: 190 }, 'token_invalid'],
     ['unknown code on 4xx', { status: 400, code: 99999 }, 'permanent'],
     ['unknown code on 5xx', { status: 503, code: 99999 }, 'transient'],
     ['nothing known', {}, 'transient'],
   ];
   for (const [name, input, kind] of rows) t.equal(classifyGraphError(input), kind, name);
+});
+
+t.test('each code has a plain reason', async (t) => {
+  t.match(graphErrorReason(131047), /24-hour customer service window closed/);
+  t.match(graphErrorReason(131026), /undeliverable/);
+  t.match(graphErrorReason(131048), /spam/);
+  t.equal(graphErrorReason(99999), 'unrecognised error code');
+  t.match(new GraphApiError({ status: 400, code: 131047 }).why, /24-hour customer service window/);
 });
 
 t.test('GraphApiError carries the classification and Graph facts', async (t) => {

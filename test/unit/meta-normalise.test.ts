@@ -155,13 +155,36 @@ t.test('WhatsApp message kinds', async (t) => {
     entry: [{ id: '500000000000001', changes: [{ field: 'messages', value: { metadata: { phone_number_id: '400000000000001' }, messages: [{ from: '15550000001', id: 'wamid.X', timestamp: '1767225600', ...message }] } }] }],
   });
   const ev = (m: Record<string, unknown>) => normaliseWebhook(wa(m)).events[0];
-  t.match(ev({ type: 'image', image: { id: 'media-1', caption: 'look' } }), { type: 'attachment', text: 'look' });
+  t.match(ev({ type: 'image', image: { id: 'media-1', caption: 'look' } }), { type: 'attachment', payload: 'image', text: null }, 'media: the kind is kept, the caption is not');
+  t.match(ev({ type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'ROW-2', title: 'Opening hours', description: 'when we are open' } } }), { type: 'quick_reply', text: 'Opening hours', payload: 'ROW-2' });
   t.match(ev({ type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'YES', title: 'Yes' } } }), { type: 'quick_reply', text: 'Yes', payload: 'YES' });
-  t.match(ev({ type: 'button', button: { text: 'Stop', payload: 'STOP' } }), { type: 'quick_reply', payload: 'STOP' });
+  t.match(ev({ type: 'button', button: { text: 'Stop', payload: 'STOP' } }), { type: 'quick_reply', text: 'Stop', payload: 'STOP' });
+  t.match(ev({ type: 'location', location: { latitude: 52.5, longitude: 13.4 } }), { type: 'location', text: null, payload: null });
+  t.match(ev({ type: 'contacts', contacts: [{ name: { formatted_name: 'Someone' }, phones: [{ phone: '+15550000009' }] }] }), { type: 'contacts', text: null, payload: null });
+  t.match(ev({ type: 'order', order: { catalog_id: 'c1', product_items: [] } }), { type: 'order' });
+  t.match(ev({ type: 'sticker', sticker: { id: 'media-2' } }), { type: 'attachment', payload: 'sticker' });
+  t.match(ev({ type: 'some_future_kind' }), { type: 'unsupported', payload: 'some_future_kind' }, 'a kind newer than the reader is unsupported, not lost');
   t.match(ev({ type: 'reaction', reaction: { message_id: 'wamid.Y', emoji: '👍' } }), { type: 'reaction', mid: 'wamid.Y', payload: '👍' });
   t.match(ev({ type: 'unsupported' }), { type: 'unsupported' });
-  t.equal(normaliseWebhook(wa({ type: 'system', system: {} })).skipped, 1, 'system messages are skipped');
+  t.match(ev({ type: 'system', system: { body: 'changed number', type: 'user_changed_number' } }), { type: 'system', text: null });
   t.equal(normaliseWebhook(wa({ type: 'text', text: { body: 42 } })).skipped, 1, 'a non-string body is skipped');
+});
+
+t.test('WhatsApp echoes, failed statuses and account errors', async (t) => {
+  const echo = only('whatsapp-echo');
+  t.match(echo, { channel: 'whatsapp', type: 'echo', pageId: '400000000000001', senderId: '400000000000001', recipientId: '15550000001', appId: null, text: 'We will call you back', mid: 'wamid.TESTECHO1' }, 'read like a Messenger echo a person sent');
+  const failed = normaliseWebhook(fixture('whatsapp-status-failed')).events;
+  t.match(failed, [{ type: 'status', payload: 'failed', mid: 'wamid.TESTREPLY1', errorCode: 131047 }]);
+  const errors = normaliseWebhook(fixture('whatsapp-account-error'));
+  t.equal(errors.skipped, 0);
+  t.match(errors.events, [{ type: 'error', pageId: '400000000000001', senderId: null, errorCode: 131031, payload: '131031' }]);
+  const mixed = normaliseWebhook(fixture('whatsapp-mixed'));
+  t.same(
+    mixed.events.map((e) => e.type),
+    ['text', 'quick_reply', 'quick_reply', 'quick_reply', 'attachment', 'location', 'reaction', 'unsupported', 'status', 'echo', 'error'],
+  );
+  t.equal(mixed.skipped, 1, 'one malformed item is skipped, the rest of the batch is read');
+  t.notOk(JSON.stringify(mixed.events).includes('Test User'), 'the profile name is never read');
 });
 
 t.test('echoes keep their app id so our own sends can be recognised', async (t) => {

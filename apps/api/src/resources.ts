@@ -53,7 +53,7 @@ export function createApiResources(config: Config): ApiResources {
     counters,
     latency,
     killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), aiSwitchStore(dbh.db), config.ai.enabled),
-    pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken }),
+    pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken, defaultWhatsAppToken: config.meta.defaultWhatsAppToken }),
     heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
     instructions: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
     async close() {

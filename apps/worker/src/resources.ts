@@ -71,7 +71,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     sealer,
     counters,
     latency,
-    pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken }),
+    pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken, defaultWhatsAppToken: config.meta.defaultWhatsAppToken }),
     heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
     graph,
     killSwitch,

@@ -77,6 +77,13 @@ export const DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT = 100;
 export const DEFAULT_FALLBACK_REPLY =
   'Thanks for your message! We have received it and will get back to you as soon as we can.';
 
+/**
+ * What a WhatsApp user gets for a picture, a voice note, a place, a contact card, an order or a
+ * message kind the Cloud API does not pass on: the assistant reads text only, and says so rather
+ * than stay silent.
+ */
+export const TEXT_ONLY_REPLY = 'Sorry, I can only read text messages. Please type your question and I will answer it.';
+
 export class ConfigError extends Error {
   readonly problems: string[];
   constructor(problems: string[]) {
@@ -121,6 +128,7 @@ const schema = z.object({
   FACEBOOK_APP_SECRET: z.string().optional(),
   FACEBOOK_VERIFY_TOKEN: z.string().optional(),
   FACEBOOK_PAGE_ACCESS_TOKEN: z.string().optional(),
+  WHATSAPP_ACCESS_TOKEN: z.string().optional(),
   GRAPH_API_BASE_URL: url(['https:', 'http:']).default('https://graph.facebook.com'),
   GRAPH_API_VERSION: z.string().regex(/^v\d+\.\d+$/, 'must look like v25.0').default('v25.0'),
   GRAPH_TIMEOUT_MS: int(100, 60_000).default(10_000),
@@ -193,6 +201,8 @@ export interface Config {
     readonly appSecret: string;
     readonly verifyToken: string;
     readonly defaultPageToken: string | undefined;
+    /** The token for WhatsApp phone numbers without one of their own (a system-user token). */
+    readonly defaultWhatsAppToken: string | undefined;
     readonly graphBaseUrl: string;
     readonly graphVersion: string;
     readonly graphTimeoutMs: number;
@@ -401,6 +411,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, readText:
       appSecret,
       verifyToken,
       defaultPageToken: e.FACEBOOK_PAGE_ACCESS_TOKEN,
+      defaultWhatsAppToken: e.WHATSAPP_ACCESS_TOKEN,
       graphBaseUrl: e.GRAPH_API_BASE_URL.replace(/\/+$/, ''),
       graphVersion: e.GRAPH_API_VERSION,
       graphTimeoutMs: e.GRAPH_TIMEOUT_MS,

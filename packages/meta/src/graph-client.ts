@@ -35,6 +35,15 @@ export interface SendTextArgs {
   metadata?: string;
 }
 
+export interface SendWhatsAppTextArgs {
+  /** The WhatsApp phone number id the reply goes out from (`metadata.phone_number_id`). */
+  phoneNumberId: string;
+  accessToken: string;
+  /** The user's `wa_id`. */
+  to: string;
+  text: string;
+}
+
 export interface TokenDebugInfo {
   isValid: boolean;
   type: string | null;
@@ -175,6 +184,35 @@ export class GraphClient {
     }
     const recipientId = isObj(body) ? str(body.recipient_id) : null;
     return { messageId, recipientId: recipientId ?? args.recipientId };
+  }
+
+  /**
+   * WhatsApp Cloud API: one text message, inside the 24-hour customer service window, with link
+   * previews off (a reply never fetches a URL the model wrote). The caller splits at 4096 characters.
+   */
+  async sendWhatsAppText(args: SendWhatsAppTextArgs): Promise<{ messageId: string }> {
+    const body = await this.call({
+      method: 'POST',
+      url: new URL(`${this.versionBase}/${encodeURIComponent(args.phoneNumberId)}/messages`),
+      token: args.accessToken,
+      json: { messaging_product: 'whatsapp', recipient_type: 'individual', to: args.to, type: 'text', text: { body: args.text, preview_url: false } },
+    });
+    const first: unknown = isObj(body) && Array.isArray(body.messages) ? body.messages[0] : null;
+    const messageId = isObj(first) ? str(first.id) : null;
+    if (messageId === null) {
+      throw new GraphApiError({ status: 200, unconfirmed: true, graphMessage: 'WhatsApp answered without a readable message id' });
+    }
+    return { messageId };
+  }
+
+  /** Marks the user's message read (the blue ticks), on the same endpoint as a send. */
+  async markWhatsAppRead(phoneNumberId: string, accessToken: string, messageId: string): Promise<void> {
+    await this.call({
+      method: 'POST',
+      url: new URL(`${this.versionBase}/${encodeURIComponent(phoneNumberId)}/messages`),
+      token: accessToken,
+      json: { messaging_product: 'whatsapp', status: 'read', message_id: messageId },
+    });
   }
 
   /** https://developers.facebook.com/docs/graph-api/reference/debug_token */

@@ -1,8 +1,9 @@
 /**
  * The one table that turns a Graph API failure into an action, and the error the client throws.
  *
- * Sources: https://developers.facebook.com/docs/messenger-platform/error-codes and
- * https://developers.facebook.com/docs/graph-api/guides/error-handling. Throttling usually comes
+ * Sources: https://developers.facebook.com/docs/messenger-platform/error-codes,
+ * https://developers.facebook.com/docs/graph-api/guides/error-handling and, for WhatsApp's codes,
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes. Throttling usually comes
  * back as HTTP 400, so rows match on `code`/`error_subcode` first and on the HTTP status last.
  */
 
@@ -41,7 +42,21 @@ export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
   // 190 any subcode, 102: do not retry; hold the Page's sends until a new token arrives.
   { kind: 'token_invalid', why: 'access token invalid, expired or revoked', match: codeIn(190, 102) },
   { kind: 'page_restricted', why: 'Page restricted for policy reasons', match: (e) => codeIn(368)(e) || codeSub(10, 1893063)(e) },
+  // WhatsApp: a number flagged for spam or restricted/locked stops sending; an operator must act.
+  { kind: 'page_restricted', why: 'WhatsApp spam rate limit hit: this number may not send for now', match: codeIn(131048) },
+  { kind: 'page_restricted', why: 'WhatsApp account restricted or locked', match: codeIn(131031) },
   { kind: 'permanent', why: 'outside the 24-hour messaging window', match: codeSub(10, 2018278, 2534022) },
+  {
+    kind: 'permanent',
+    why: 'the 24-hour customer service window closed: only an approved template may be sent now',
+    match: codeIn(131047),
+  },
+  { kind: 'permanent', why: 'message undeliverable to this WhatsApp user', match: codeIn(131026) },
+  { kind: 'permanent', why: 'WhatsApp message type not supported', match: codeIn(131051) },
+  { kind: 'permanent', why: 'WhatsApp media could not be downloaded or uploaded', match: codeIn(131052, 131053) },
+  { kind: 'permanent', why: 'WhatsApp parameter missing or invalid', match: codeIn(131008, 131009) },
+  { kind: 'permanent', why: 'WhatsApp phone number not registered', match: codeIn(133010) },
+  { kind: 'transient', why: 'temporary WhatsApp service error', match: codeIn(131000, 131016) },
   { kind: 'permanent', why: 'another app owns the thread', match: (e) => e.code === 2018300 || e.subcode === 2018300 },
   { kind: 'permanent', why: 'person not available or blocked the Page', match: (e) => codeIn(551)(e) || codeSub(200, 1545041)(e) },
   { kind: 'permanent', why: 'permission error', match: (e) => codeIn(10, 230)(e) || codeRange(200, 299)(e) },
@@ -63,6 +78,11 @@ export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
 
 function rowFor(input: GraphErrorInput): Row | undefined {
   return GRAPH_ERROR_TABLE.find((row) => row.match(input));
+}
+
+/** The table's plain reason for a Graph error code (a WhatsApp `failed` status carries only the code). */
+export function graphErrorReason(code: number): string {
+  return rowFor({ code })?.why ?? 'unrecognised error code';
 }
 
 export function classifyGraphError(input: GraphErrorInput): GraphErrorKind {
@@ -120,6 +140,8 @@ export class GraphApiError extends Error {
    * without a readable message id): a retry must first look for its echo, and resends at most once.
    */
   readonly deliveryUnknown: boolean;
+  /** The table's reason for this failure, in plain words (no personal data). */
+  readonly why: string;
 
   constructor(init: GraphApiErrorInit) {
     const input: GraphErrorInput = {};
@@ -156,5 +178,6 @@ export class GraphApiError extends Error {
     this.timeout = init.timeout === true;
     this.network = init.network === true;
     this.deliveryUnknown = this.timeout || init.unconfirmed === true;
+    this.why = what;
   }
 }

@@ -11,10 +11,11 @@ export {
   classifyGraphError,
   GRAPH_ERROR_TABLE,
   GraphApiError,
+  graphErrorReason,
   sanitiseGraphMessage,
   type GraphApiErrorInit,
   type GraphErrorInput,
   type GraphErrorKind,
 } from './graph-errors.js';
 export { MAX_REPLY_PARTS, MESSAGE_LIMITS, type SplitOptions, splitMessage } from './split-message.js';
-export { GraphClient, graphClientFor, type GraphSettings, type GraphClientOptions, type SendTextArgs, type TokenDebugInfo } from './graph-client.js';
+export { GraphClient, graphClientFor, type GraphSettings, type GraphClientOptions, type SendTextArgs, type SendWhatsAppTextArgs, type TokenDebugInfo } from './graph-client.js';

@@ -67,6 +67,10 @@ const HELP: Record<string, string> = {
   ai_errors: 'AI calls that failed (including timeouts).',
   ai_budget_blocked: 'Replies that took the fallback because the AI budget was spent.',
   fallbacks: 'Replies that took the fallback path.',
+  send_alerts: 'Sends refused because Meta restricted the sending account (WhatsApp 131048, 131031, 368), by channel and code.',
+  whatsapp_delivery_failures: 'WhatsApp replies accepted by Meta and later reported failed (a `failed` status), by error code.',
+  whatsapp_account_errors: 'WhatsApp account-level errors received by webhook, by error code.',
+  whatsapp_mark_read_failures: 'WhatsApp messages a reply could not mark read (the reply itself went out), by error code.',
 };
 
 export interface GaugeFamily {

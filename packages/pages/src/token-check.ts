@@ -189,6 +189,9 @@ async function checkOne(deps: TokenCheckDeps, target: CheckTarget, summary: Toke
       token = refreshed;
     }
   }
+  // A WhatsApp subscription belongs to the business account, not to the phone number the token is
+  // registered for: a number's id cannot read or restore it, so it is not watched here.
+  if (target.channel === 'whatsapp') return;
   if (await watchSubscription(deps, pageId, target.channel, token, deps.appId)) summary.resubscribed++;
 }
 

@@ -52,6 +52,8 @@ export class PageTokenStore {
       db: Database;
       sealer: Sealer;
       defaultToken?: string | undefined;
+      /** WhatsApp phone numbers fall back to their own default (a system-user token), never to the Page one. */
+      defaultWhatsAppToken?: string | undefined;
       cacheMs?: number;
     },
   ) {}
@@ -86,8 +88,24 @@ export class PageTokenStore {
     return { replaced: before.length > 0, wasInvalid: before[0]?.status === 'invalid' };
   }
 
-  /** The token to send with for a page: its own, else the default, else null (dry run). */
-  async resolve(pageId: string): Promise<ResolvedToken | null> {
+  /** The default token of a channel's pages (numbers), if one is configured. */
+  private defaultFor(channel: PageChannel | undefined): string | undefined {
+    return channel === 'whatsapp' ? this.deps.defaultWhatsAppToken : this.deps.defaultToken;
+  }
+
+  /**
+   * The token to send with for a page: its own, else its channel's default, else null (dry run).
+   * Without a channel the Page default applies (Messenger and Instagram share it).
+   */
+  async resolve(pageId: string, channel?: PageChannel): Promise<ResolvedToken | null> {
+    const registered = await this.registered(pageId);
+    if (registered) return registered;
+    const fallback = this.defaultFor(channel);
+    return fallback ? { token: fallback, status: 'unknown', source: 'default' } : null;
+  }
+
+  /** The page's own token, through a short per-process cache (a send must not cost a query). */
+  private async registered(pageId: string): Promise<ResolvedToken | null> {
     const cached = this.cache.get(pageId);
     if (cached && Date.now() - cached.at < (this.deps.cacheMs ?? 1000)) return cached.value;
     const rows = await this.deps.db
@@ -95,9 +113,7 @@ export class PageTokenStore {
       .from(pages)
       .where(eq(pages.pageId, pageId));
     const row = rows[0];
-    let value: ResolvedToken | null = null;
-    if (row) value = { token: this.deps.sealer.open(row.sealed, aad(pageId)), status: row.status as TokenStatus, source: 'registered' };
-    else if (this.deps.defaultToken) value = { token: this.deps.defaultToken, status: 'unknown', source: 'default' };
+    const value: ResolvedToken | null = row ? { token: this.deps.sealer.open(row.sealed, aad(pageId)), status: row.status as TokenStatus, source: 'registered' } : null;
     this.cache.set(pageId, { at: Date.now(), value });
     return value;
   }
@@ -114,13 +130,14 @@ export class PageTokenStore {
       .set({ tokenStatus: 'invalid', monitoringStatus: 'critical', invalidatedAt: now, invalidReason: reason, updatedAt: now })
       .where(eq(pages.pageId, pageId))
       .returning({ pageId: pages.pageId });
-    if (updated.length === 0 && this.deps.defaultToken) {
+    const fallback = this.defaultFor(channel);
+    if (updated.length === 0 && fallback) {
       await db
         .insert(pages)
         .values({
           pageId,
           channel,
-          tokenSealed: sealer.seal(this.deps.defaultToken, aad(pageId)),
+          tokenSealed: sealer.seal(fallback, aad(pageId)),
           tokenKeyId: sealer.currentKeyId,
           tokenStatus: 'invalid',
           monitoringStatus: 'critical',
@@ -134,9 +151,9 @@ export class PageTokenStore {
   }
 
   /** The token as stored now, past this process's cache (after a change made elsewhere). */
-  async resolveFresh(pageId: string): Promise<ResolvedToken | null> {
+  async resolveFresh(pageId: string, channel?: PageChannel): Promise<ResolvedToken | null> {
     this.cache.delete(pageId);
-    return this.resolve(pageId);
+    return this.resolve(pageId, channel);
   }
 
   /** Every registered page, without its token. */

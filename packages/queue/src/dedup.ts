@@ -5,7 +5,7 @@ import { bullPrefix, QUEUES } from './names.js';
  *
  * Meta retries failed deliveries for about 36 hours and sometimes delivers twice anyway
  * (https://developers.facebook.com/docs/messenger-platform/faq), so an event id is remembered
- * 48 hours.
+ * 48 hours; WhatsApp retries for up to 7 days, so its events are remembered 8.
  *
  * It is BullMQ's own de-duplication (https://docs.bullmq.io/guide/jobs/deduplication, "throttle
  * mode": an id with a TTL): the job and its de-duplication key are written by one Lua script,
@@ -16,9 +16,17 @@ import { bullPrefix, QUEUES } from './names.js';
  */
 export const DEDUP_WINDOW_MS = 48 * 3600 * 1000;
 
-/** Job options that make `eventId` enqueue at most once in the window. */
-export function dedupOptions(eventId: string): { deduplication: { id: string; ttl: number } } {
-  return { deduplication: { id: eventId, ttl: DEDUP_WINDOW_MS } };
+/** WhatsApp's window: its 7 days of retries, and a day to spare for a clock or a queue that lags. */
+export const WHATSAPP_DEDUP_WINDOW_MS = 8 * 24 * 3600 * 1000;
+
+/** How long a channel's event ids are remembered; DEDUP_WINDOW_MS is the shortest of them. */
+export function dedupWindowMs(channel: string): number {
+  return channel === 'whatsapp' ? WHATSAPP_DEDUP_WINDOW_MS : DEDUP_WINDOW_MS;
+}
+
+/** Job options that make `eventId` enqueue at most once in its channel's window. */
+export function dedupOptions(eventId: string, channel: string): { deduplication: { id: string; ttl: number } } {
+  return { deduplication: { id: eventId, ttl: dedupWindowMs(channel) } };
 }
 
 /**

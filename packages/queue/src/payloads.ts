@@ -44,6 +44,8 @@ export const inboundJobSchema = z.object({
   timestamp: z.number().int().nonnegative(),
   receivedAt: z.number().int().nonnegative(),
   standby: z.boolean(),
+  /** The Graph error code of a WhatsApp `failed` status or account error (not personal). */
+  errorCode: z.number().int().optional(),
   /**
    * Earlier events of the same conversation in the same delivery (event id, job id, timestamp):
    * the worker keeps their order even when two workers take the jobs at once. Usually absent.
@@ -66,7 +68,11 @@ export const inboundPersonalSchema = z.object({
   text: z.string().nullable(),
   payload: z.string().nullable(),
   appId: z.string().nullable(),
-  /** On echoes: the metadata we attached to the send (`sb:<eventId>:<part>`), and the message id. */
+  /**
+   * On echoes: the metadata we attached to the send (`sb:<eventId>:<part>`), and the message id.
+   * On WhatsApp events the message id too: a reply marks the user's message read, and a status
+   * names the reply it concerns.
+   */
   metadata: z.string().nullable().optional(),
   mid: z.string().nullable().optional(),
 });
@@ -75,6 +81,8 @@ export type InboundPersonal = z.infer<typeof inboundPersonalSchema>;
 export const outboundPersonalSchema = z.object({
   recipientId: z.string().min(1),
   text: z.string().min(1),
+  /** WhatsApp: the user's message this answers, marked read once the reply is out. */
+  replyTo: z.string().min(1).optional(),
 });
 export type OutboundPersonal = z.infer<typeof outboundPersonalSchema>;
 

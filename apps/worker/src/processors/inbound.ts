@@ -1,4 +1,6 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import { TEXT_ONLY_REPLY } from '@switchboard/config';
+import { graphErrorReason } from '@switchboard/meta';
 import {
   DEDUP_WINDOW_MS,
   type InboundJob,
@@ -13,6 +15,7 @@ import {
   sentMarkerKey,
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
+import { recordDeliveryFailure } from '../delivery-failures.js';
 import type { DeferredArrival } from '../records.js';
 import type { WorkerResources } from '../resources.js';
 import { markEcho } from '../reply-marker.js';
@@ -23,14 +26,18 @@ import { createSender, type Handover, openReply, type SendOutcome } from './outb
  * Instagram changes (feed, comments, mentions), … — is recorded only (docs/meta-platform.md).
  */
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);
+/**
+ * WhatsApp messages without text to read (media, a place, contact cards, an order, a kind the Cloud
+ * API does not pass on): the user gets TEXT_ONLY_REPLY, so a picture sent to a business is not met
+ * with silence. Reactions and system notices get nothing (README, "Connect WhatsApp").
+ */
+const WHATSAPP_TEXT_ONLY = new Set(['attachment', 'location', 'contacts', 'order', 'unsupported']);
 /** Event types that count as a user's message in `users.message_count`. */
-const USER_MESSAGES = new Set(['text', 'postback', 'quick_reply', 'attachment']);
-/** Channels we can send to. WhatsApp events are recorded, not answered. */
-const SENDABLE = new Set(['messenger', 'instagram']);
+const USER_MESSAGES = new Set(['text', 'postback', 'quick_reply', 'attachment', 'location', 'contacts', 'order', 'unsupported']);
 /** When a conversation is busy, try again shortly (with jitter so waiting jobs do not collide). */
 const BUSY_RETRY_MS = 200;
 
-type Outcome = 'replied' | 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate';
+type Outcome = 'replied' | 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'delivery_failed' | 'duplicate';
 
 /**
  * Decides what (if anything) to answer for one inbound event, idempotently:
@@ -106,6 +113,7 @@ export function createInboundProcessor(r: WorkerResources) {
     // reply decided but not handed over (`data.reply`) is sent below, not decided again.
     if (first === 'again' && !settled && (await replyHandedOver(data))) return 'duplicate';
     if (settled === 'echo_ours') await noteEcho(personal);
+    if (data.channel === 'whatsapp' && first === 'first') await noteWhatsAppProblem(data, personal);
     if (settled) {
       counters.count('events_processed', { channel: data.channel, outcome: settled });
       return settled;
@@ -156,13 +164,37 @@ export function createInboundProcessor(r: WorkerResources) {
     await markEcho(r.redis, key, sent.part, personal.mid ?? 'echo');
   }
 
+  /**
+   * A WhatsApp `failed` status is recorded against the reply it concerns (found by the message id
+   * Meta gave that reply), so the event shows why the user never got it; an account error is an
+   * alert. Both are counted.
+   */
+  async function noteWhatsAppProblem(data: InboundJob, personal: InboundPersonal): Promise<void> {
+    if (data.type === 'error') {
+      counters.count('whatsapp_account_errors', { code: String(data.errorCode ?? 'none') });
+      logger.error({ eventId: data.eventId, pageId: data.pageId, code: data.errorCode, reason: graphErrorReason(data.errorCode ?? 0) }, 'WhatsApp reported an account error');
+      return;
+    }
+    if (data.type !== 'status' || personal.payload !== 'failed' || !personal.mid) return;
+    const code = data.errorCode ?? null;
+    const reason = code === null ? 'no error code given' : graphErrorReason(code);
+    const found = await recordDeliveryFailure(r.dbh, { messageId: personal.mid, errorCode: code, reason: `WhatsApp delivery failed: ${reason} (code=${code ?? 'none'})` });
+    counters.count('whatsapp_delivery_failures', { code: String(code ?? 'none') });
+    logger.warn({ eventId: data.eventId, pageId: data.pageId, code, reason, replyEventId: found }, 'WhatsApp could not deliver a reply');
+  }
+
+  /** Whether the event gets TEXT_ONLY_REPLY instead of a reply decided from its text. */
+  function textOnly(data: InboundJob): boolean {
+    return data.channel === 'whatsapp' && WHATSAPP_TEXT_ONLY.has(data.type);
+  }
+
   /** The outcome of an event that gets no reply, or null when it is to be answered. */
   function outcomeWithoutReply(data: InboundJob, personal: InboundPersonal): Outcome | null {
     if (data.type === 'echo') return personal.appId && personal.appId === config.meta.appId ? 'echo_ours' : 'echo_human';
-    if (!ANSWERED.has(data.type)) return 'recorded';
+    const notice = textOnly(data);
+    if (!ANSWERED.has(data.type) && !notice) return 'recorded';
     if (data.standby) return 'standby';
-    if (!SENDABLE.has(data.channel)) return 'unsupported_channel';
-    if (!personal.senderId || !data.senderHash || !(personal.text ?? personal.payload)) return 'not_answered';
+    if (!personal.senderId || !data.senderHash || !(notice || (personal.text ?? personal.payload))) return 'not_answered';
     // A reply already decided (a run after a crash) is sent however late: a part may be out.
     if (!data.reply && Date.now() - data.timestamp > config.worker.staleAfterMs) {
       logger.info({ eventId: data.eventId, channel: data.channel }, 'event too old to answer; recorded only');
@@ -219,7 +251,9 @@ export function createInboundProcessor(r: WorkerResources) {
   /** Asks the responder (AI or fallback) and writes the decision into the job before anything is sent. */
   async function decide(job: Job, data: InboundJob, personal: InboundPersonal): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
     const senderHash = data.senderHash as string;
-    const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string, pageId: data.pageId });
+    const decision = textOnly(data)
+      ? { text: TEXT_ONLY_REPLY, path: 'fallback' as const, reason: 'text_only', latencyMs: 0, error: undefined }
+      : await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string, pageId: data.pageId });
     const decideMs = Math.round(decision.latencyMs);
     // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
     logger[decision.error ? 'info' : 'debug'](
@@ -227,6 +261,7 @@ export function createInboundProcessor(r: WorkerResources) {
       'reply decided',
     );
     const reply: OutboundPersonal = { recipientId: personal.senderId as string, text: decision.text };
+    if (data.channel === 'whatsapp' && personal.mid) reply.replyTo = personal.mid;
     const outbound: OutboundJob = {
       v: 1,
       eventId: data.eventId,

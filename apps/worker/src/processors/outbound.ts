@@ -88,7 +88,7 @@ export function createSender(r: WorkerResources) {
     const { log } = attempt;
     const parts = splitMessage(personal.text, data.channel);
     const marker = sentMarkerKey(config.queuePrefix, data.eventId);
-    const resolved = await pages.resolve(data.pageId);
+    const resolved = await pages.resolve(data.pageId, data.channel);
     if (!resolved || resolved.status === 'invalid') {
       // Nothing is sent on these paths: only a reply that already went out changes that.
       const before = await redis.hgetall(marker);
@@ -127,13 +127,16 @@ export function createSender(r: WorkerResources) {
         log.warn({ part: index }, 'no echo for a part whose send was interrupted; sending it again');
       }
       try {
-        const result = await graph.sendText({
-          pageId: data.pageId,
-          accessToken: resolved.token,
-          recipientId: personal.recipientId,
-          text,
-          metadata: sendMetadata(data.eventId, index),
-        });
+        const result =
+          data.channel === 'whatsapp'
+            ? await graph.sendWhatsAppText({ phoneNumberId: data.pageId, accessToken: resolved.token, to: personal.recipientId, text })
+            : await graph.sendText({
+                pageId: data.pageId,
+                accessToken: resolved.token,
+                recipientId: personal.recipientId,
+                text,
+                metadata: sendMetadata(data.eventId, index),
+              });
         messageIds.push(result.messageId);
         await markPart(redis, marker, index, result.messageId, index === parts.length - 1);
       } catch (err) {
@@ -148,7 +151,21 @@ export function createSender(r: WorkerResources) {
     counters.count('replies_sent', { channel: data.channel, path: data.path, reason: data.reason });
     counters.observe('reply_latency_seconds', e2e / 1000, { channel: data.channel });
     log.info({ parts: parts.length, path: data.path, reason: data.reason, e2e_ms: e2e }, 'reply sent');
+    if (personal.replyTo) await markRead(data, resolved.token, personal.replyTo, log);
     return 'sent';
+  }
+
+  /**
+   * WhatsApp: the user's message shows as read once the reply is out. Best effort: the reply is
+   * sent and recorded already, so a failure here is logged and counted, never retried.
+   */
+  async function markRead(data: OutboundJob, token: string, messageId: string, log: Attempt['log']): Promise<void> {
+    try {
+      await graph.markWhatsAppRead(data.pageId, token, messageId);
+    } catch (err) {
+      counters.count('whatsapp_mark_read_failures', { code: err instanceof GraphApiError ? String(err.code ?? err.status ?? 'network') : 'error' });
+      log.info({ code: err instanceof GraphApiError ? err.code : null }, 'could not mark the message read; the reply went out');
+    }
   }
 
   /** Meta answered a part with an error: the table above, or the hand-over of an inline attempt. */
@@ -163,7 +180,13 @@ export function createSender(r: WorkerResources) {
       log.error({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId }, "page token rejected by Meta; holding this page's sends");
       return attempt.inline ? { delayMs: 0 } : hold(data, log);
     }
-    const detail = `graph ${err.kind} code=${err.code ?? 'none'} subcode=${err.subcode ?? 'none'} status=${err.status ?? 'none'}`;
+    const detail = `graph ${err.kind} code=${err.code ?? 'none'} subcode=${err.subcode ?? 'none'} status=${err.status ?? 'none'}: ${err.why}`;
+    if (err.kind === 'page_restricted') {
+      // The account itself may not send (restricted, locked, flagged for spam): every reply from it
+      // fails alike until a person acts in Meta's Business Manager, so this alerts at error level.
+      counters.count('send_alerts', { channel: data.channel, code: String(err.code ?? 'none') });
+      log.error({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId, reason: err.why }, 'the sending account is restricted by Meta; replies from it fail until that is resolved');
+    }
     if (err.kind === 'permanent' || err.kind === 'page_restricted') {
       log.warn({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId, kind: err.kind }, 'permanent send error; dead-lettered');
       if (attempt.inline) return { delayMs: 0, prior: { detail, timeout: false, final: true } };

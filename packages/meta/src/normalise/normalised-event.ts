@@ -15,6 +15,14 @@ export type EventType =
   | 'optin'
   | 'referral'
   | 'status'
+  /** WhatsApp message kinds that carry no text to answer: a shared place, contact cards, a cart. */
+  | 'location'
+  | 'contacts'
+  | 'order'
+  /** A WhatsApp system notice (the user changed number, …): recorded, never answered. */
+  | 'system'
+  /** A WhatsApp account-level error (`value.errors[]`): recorded and alerted, never answered. */
+  | 'error'
   /** A Page or Instagram `changes[]` update that is not a message (feed, comments, mentions, …): recorded, never answered. */
   | 'change'
   | 'unknown';
@@ -48,6 +56,11 @@ export interface NormalisedEvent {
   appId: string | null;
   /** `message.metadata` on echoes: the string we attached when sending. */
   metadata?: string;
+  /**
+   * The Graph error code a WhatsApp `failed` status or account error carries: not personal, so it
+   * travels in clear and lands on the event it concerns.
+   */
+  errorCode?: number;
   /** Came from `entry[].standby[]`: another app owns the thread, so we must not answer. */
   standby: boolean;
   /**

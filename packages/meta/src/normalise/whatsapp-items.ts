@@ -1,17 +1,31 @@
 /**
- * WhatsApp Cloud API items, `entry[].changes[].value.messages[]` and `.statuses[]`, read just enough
- * to record them (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components).
+ * WhatsApp Cloud API items: each of `entry[].changes[].value.messages[]`, `.statuses[]`,
+ * `.message_echoes[]` and `.errors[]` is one event
+ * (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components).
+ *
+ * The conversation is the phone number (`metadata.phone_number_id`, the event's page) and the
+ * user's `wa_id`. A `wa_id` is a phone number: it goes on only as the event's sender or recipient,
+ * which the ingress hashes and seals like every user id. `contacts[].profile.name` is never read.
  */
+import { createHash } from 'node:crypto';
 import { baseEvent, derivedKey, type EntryContext, midKey } from './event-identity.js';
 import { asTimestamp, INVALID, isObj, type Obj, readId, readNum, readSafely, readStr } from './fields.js';
-import type { NormalisedEvent } from './normalised-event.js';
+import type { EventType, NormalisedEvent } from './normalised-event.js';
 
-const WHATSAPP_MEDIA = new Set(['image', 'audio', 'video', 'document', 'sticker', 'location', 'contacts']);
+/** Media a user can send: recorded as an attachment, the kind kept as its payload. */
+const WHATSAPP_MEDIA = new Set(['image', 'audio', 'video', 'document', 'sticker']);
+/** Other kinds without text to answer, each recorded under its own type. */
+const WHATSAPP_OWN_TYPES: ReadonlySet<EventType> = new Set(['location', 'contacts', 'order', 'system']);
 
 /** WhatsApp timestamps are unix seconds, usually as strings. */
 function whatsappTs(v: unknown): number | null {
   const s = readNum(v);
   return s === null ? null : asTimestamp(s * 1000);
+}
+
+/** Identity of an item that has no id of its own (an account error): its content. */
+function digest(item: unknown): string {
+  return createHash('sha256').update(JSON.stringify(item)).digest('hex');
 }
 
 function whatsappMessage(ctx: EntryContext, m: unknown): NormalisedEvent | null {
@@ -29,10 +43,7 @@ function whatsappMessage(ctx: EntryContext, m: unknown): NormalisedEvent | null 
     if (body === INVALID || body === null) return null;
     return { ...base, type: 'text', mid: id, text: body, dedupKey };
   }
-  if (WHATSAPP_MEDIA.has(kind)) {
-    const caption = isObj(sub) ? readStr(sub.caption) : null;
-    return { ...base, type: 'attachment', mid: id, text: caption === INVALID ? null : caption, dedupKey };
-  }
+  // A reply button of a template: its text is what the user chose.
   if (kind === 'button' && isObj(sub)) {
     const text = readStr(sub.text);
     const payload = readStr(sub.payload);
@@ -41,20 +52,50 @@ function whatsappMessage(ctx: EntryContext, m: unknown): NormalisedEvent | null 
   }
   if (kind === 'interactive' && isObj(sub)) {
     const reply = isObj(sub.button_reply) ? sub.button_reply : isObj(sub.list_reply) ? sub.list_reply : null;
-    if (reply === null) return null;
-    const title = readStr(reply.title);
-    const replyId = readStr(reply.id);
-    if (title === INVALID || replyId === INVALID) return null;
-    return { ...base, type: 'quick_reply', mid: id, text: title, payload: replyId, dedupKey };
+    if (reply !== null) {
+      const title = readStr(reply.title);
+      const replyId = readStr(reply.id);
+      if (title === INVALID || replyId === INVALID) return null;
+      return { ...base, type: 'quick_reply', mid: id, text: title, payload: replyId, dedupKey };
+    }
   }
-  if (kind === 'reaction' && isObj(sub)) {
-    const target = readStr(sub.message_id);
-    const emoji = readStr(sub.emoji);
-    if (target === INVALID || emoji === INVALID) return null;
-    return { ...base, type: 'reaction', mid: target, payload: emoji, dedupKey };
+  if (kind === 'reaction') {
+    const target = isObj(sub) ? readStr(sub.message_id) : null;
+    const emoji = isObj(sub) ? readStr(sub.emoji) : null;
+    return { ...base, type: 'reaction', mid: target === INVALID ? null : target, payload: emoji === INVALID ? null : emoji, dedupKey };
   }
-  if (kind === 'unsupported' || kind === 'unknown') return { ...base, type: 'unsupported', mid: id, dedupKey };
-  return null;
+  // Captions are not kept: the assistant reads text messages only, and what it does not read it does not keep.
+  if (WHATSAPP_MEDIA.has(kind)) return { ...base, type: 'attachment', mid: id, payload: kind, dedupKey };
+  if (WHATSAPP_OWN_TYPES.has(kind as EventType)) return { ...base, type: kind as EventType, mid: id, dedupKey };
+  // `unsupported`, `unknown`, an interactive reply of another shape, or a kind newer than this reader.
+  return { ...base, type: 'unsupported', mid: id, payload: kind.slice(0, 32), dedupKey };
+}
+
+/**
+ * A message a person sent from the WhatsApp Business app on a number that also uses the Cloud API
+ * (coexistence). Read like a Messenger echo that another app sent: the page is the sender, the user
+ * the recipient, and no app id, so it is a person from the business writing.
+ */
+function whatsappEcho(ctx: EntryContext, m: unknown): NormalisedEvent | null {
+  if (!isObj(m)) return null;
+  const to = readId(m.to);
+  const id = readStr(m.id);
+  if (to === INVALID || to === null || id === INVALID || id === null) return null;
+  const body = isObj(m.text) ? readStr(m.text.body) : null;
+  return {
+    ...baseEvent(ctx, ctx.pageId, to, whatsappTs(m.timestamp) ?? 0),
+    type: 'echo',
+    mid: id,
+    text: body === INVALID ? null : body,
+    dedupKey: midKey(ctx, id),
+  };
+}
+
+function firstErrorCode(errors: unknown): number | undefined {
+  if (!Array.isArray(errors)) return undefined;
+  const first: unknown = errors[0];
+  const code = isObj(first) ? readNum(first.code) : null;
+  return code !== null && Number.isSafeInteger(code) ? code : undefined;
 }
 
 function whatsappStatus(ctx: EntryContext, s: unknown): NormalisedEvent | null {
@@ -63,13 +104,29 @@ function whatsappStatus(ctx: EntryContext, s: unknown): NormalisedEvent | null {
   const status = readStr(s.status);
   const user = readId(s.recipient_id);
   if (id === INVALID || id === null || status === INVALID || status === null || user === INVALID) return null;
+  const errorCode = status === 'failed' ? firstErrorCode(s.errors) : undefined;
   return {
     ...baseEvent(ctx, user, ctx.pageId, whatsappTs(s.timestamp) ?? 0),
     type: 'status',
     mid: id,
     payload: status,
+    ...(errorCode !== undefined ? { errorCode } : {}),
     // One sent message gets several statuses (sent, delivered, read): the status is part of the identity.
     dedupKey: derivedKey(ctx, 'status', [id, status]),
+  };
+}
+
+/** An account-level error (`value.errors[]`): about the number, not a user. Its title is Meta's, not personal, but it is not needed either. */
+function whatsappError(ctx: EntryContext, e: unknown): NormalisedEvent | null {
+  if (!isObj(e)) return null;
+  const code = readNum(e.code);
+  if (code === null || !Number.isSafeInteger(code)) return null;
+  return {
+    ...baseEvent(ctx, null, null, asTimestamp(ctx.entryTime) ?? 0),
+    type: 'error',
+    payload: String(code),
+    errorCode: code,
+    dedupKey: derivedKey(ctx, 'error', [code, digest(e)]),
   };
 }
 
@@ -77,8 +134,16 @@ function countItems(v: unknown): number {
   return Array.isArray(v) ? v.length : 0;
 }
 
+const READERS = [
+  ['messages', whatsappMessage],
+  ['statuses', whatsappStatus],
+  ['message_echoes', whatsappEcho],
+  ['errors', whatsappError],
+] as const;
+
 export function whatsappEntry(entry: Obj, out: NormalisedEvent[]): number {
   if (!Array.isArray(entry.changes)) return 1;
+  const account = readId(entry.id);
   let skipped = 0;
   for (const change of entry.changes) {
     const value = isObj(change) ? change.value : undefined;
@@ -86,19 +151,18 @@ export function whatsappEntry(entry: Obj, out: NormalisedEvent[]): number {
       skipped++;
       continue;
     }
-    const { messages, statuses } = value;
-    const items = countItems(messages) + countItems(statuses);
-    const phone = isObj(value.metadata) ? readId(value.metadata.phone_number_id) : INVALID;
-    if (phone === INVALID || phone === null || items === 0) {
+    const items = READERS.reduce((n, [field]) => n + countItems(value[field]), 0);
+    const phone = isObj(value.metadata) ? readId(value.metadata.phone_number_id) : null;
+    // An account error may come without a number: it is then about the business account (entry.id).
+    const pageId = phone !== INVALID && phone !== null ? phone : countItems(value.errors) === items && account !== INVALID ? account : null;
+    if (pageId === null || items === 0) {
       // Template, quality and account updates arrive here too: not conversation events.
       skipped += Math.max(items, 1);
       continue;
     }
-    const ctx: EntryContext = { channel: 'whatsapp', pageId: phone, entryTime: null, standby: false };
-    for (const [list, read] of [
-      [messages, whatsappMessage],
-      [statuses, whatsappStatus],
-    ] as const) {
+    const ctx: EntryContext = { channel: 'whatsapp', pageId, entryTime: null, standby: false };
+    for (const [field, read] of READERS) {
+      const list = value[field];
       if (!Array.isArray(list)) continue;
       for (const item of list) {
         const event = readSafely(read, ctx, item);

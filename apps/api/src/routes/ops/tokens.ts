@@ -90,9 +90,12 @@ const refreshStatusSchema = {
   },
 } as const;
 
+/** The channels a token can be registered for: a Page, an Instagram account or a WhatsApp phone number. */
+const TOKEN_CHANNELS = ['messenger', 'instagram', 'whatsapp'] as const;
+
 interface PutPageBody {
   access_token: string;
-  channel: 'messenger' | 'instagram';
+  channel: (typeof TOKEN_CHANNELS)[number];
   token_kind?: 'page' | 'instagram_login';
 }
 
@@ -157,7 +160,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
         params: {
           type: 'object',
           required: ['pageId'],
-          // Page and Instagram account ids are numeric; this also keeps "default" (the pseudo page) out.
+          // Page, Instagram account and WhatsApp phone number ids are numeric; this also keeps "default" (the pseudo page) out.
           properties: { pageId: { type: 'string', pattern: '^[0-9]{1,64}$' } },
         },
         body: {
@@ -166,7 +169,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
           additionalProperties: false,
           properties: {
             access_token: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH, pattern: '\\S' },
-            channel: { type: 'string', enum: ['messenger', 'instagram'] },
+            channel: { type: 'string', enum: [...TOKEN_CHANNELS] },
             token_kind: { type: 'string', enum: ['page', 'instagram_login'] },
           },
         },
@@ -177,6 +180,10 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
         const body = request.body as unknown as Record<string, unknown> | null;
         if (body && typeof body === 'object' && 'access_token' in body && typeof body.access_token !== 'string') {
           return reply.code(400).send({ error: 'invalid_request', message: 'body/access_token must be string' });
+        }
+        // Fastify's own message for an enum does not name the values; an operator needs them.
+        if (body && typeof body === 'object' && 'channel' in body && !TOKEN_CHANNELS.includes(body.channel as PutPageBody['channel'])) {
+          return reply.code(400).send({ error: 'invalid_request', message: `body/channel must be one of: ${TOKEN_CHANNELS.join(', ')}` });
         }
       },
     },

@@ -6,7 +6,7 @@ import type { ApiResources } from '../../resources.js';
 import { createEventIngestor, MAX_ITEMS_PER_DELIVERY } from './ingest.js';
 import { httpsCheck } from './require-https.js';
 
-export const WEBHOOK_PATHS = ['/webhook', '/webhook/messenger', '/webhook/instagram'] as const;
+export const WEBHOOK_PATHS = ['/webhook', '/webhook/messenger', '/webhook/instagram', '/webhook/whatsapp'] as const;
 
 /** How long start-up waits for the producer Redis connection (its connectTimeout is 2 s). */
 const REDIS_READY_WAIT_MS = 3000;

@@ -173,7 +173,7 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const toJob = (k: number): Job => {
       const [eventId, e] = ordered[k] as [string, NormalisedEvent];
       const prev = prevs[k];
-      const personal: InboundPersonal = { senderId: e.senderId, text: e.text, payload: e.payload, appId: e.appId, metadata: e.metadata ?? null, mid: e.type === 'echo' ? e.mid : null };
+      const personal: InboundPersonal = { senderId: e.senderId, text: e.text, payload: e.payload, appId: e.appId, metadata: e.metadata ?? null, mid: e.type === 'echo' || e.channel === 'whatsapp' ? e.mid : null };
       const data: InboundJob = {
         v: 1,
         eventId,
@@ -185,11 +185,12 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
         timestamp: e.timestamp,
         receivedAt,
         standby: e.standby,
+        ...(e.errorCode !== undefined ? { errorCode: e.errorCode } : {}),
         ...(prev ? { prev } : {}),
         ...(named.has(eventId) ? { named: true } : {}),
         sealed: sealer.sealJson(personal, eventId),
       };
-      return { name: e.type, data, opts: { ...jobOptions, ...dedupOptions(eventId), jobId: inboundJobId(eventId, nonce) } };
+      return { name: e.type, data, opts: { ...jobOptions, ...dedupOptions(eventId, e.channel), jobId: inboundJobId(eventId, nonce) } };
     };
     // Fail fast: BullMQ waits for a connection that is not there yet instead of failing, and the
     // producer must answer 503 at once so Meta retries (packages/queue/src/connections.ts).

@@ -1,0 +1,29 @@
+import type { DbHandle } from '@switchboard/db';
+
+export interface DeliveryFailure {
+  /** The message id Meta gave the reply (a WhatsApp `wamid`), as its `failed` status names it. */
+  messageId: string;
+  errorCode: number | null;
+  /** Plain words for operators: no personal data. */
+  reason: string;
+}
+
+/**
+ * A reply Meta accepted and later reported undelivered (a WhatsApp `failed` status): its reply row
+ * turns `failed` and its event's outcome `delivery_failed`, with the code and the reason, so
+ * /ops/events/:id shows why the user never got it. One statement; the reply is found by the id
+ * kept among its `graph_message_ids`. Resolves to the event id, or null when no reply has that id
+ * (a message sent by another app, or one older than the retention).
+ */
+export async function recordDeliveryFailure(dbh: DbHandle, f: DeliveryFailure): Promise<string | null> {
+  const rows = await dbh.sql<{ id: string }[]>`
+    with r as (
+      update replies set status = 'failed', error_code = ${f.errorCode}
+      where channel = 'whatsapp' and graph_message_ids @> array[${f.messageId}]::text[]
+      returning event_id
+    )
+    update events set outcome = 'delivery_failed', last_error = ${f.reason}, last_error_code = ${f.errorCode}, updated_at = now()
+    where id in (select event_id from r)
+    returning id`;
+  return rows[0]?.id ?? null;
+}
