@@ -39,6 +39,13 @@ t.test('simulate sends signed samples the API accepts; the duplicate is acknowle
   const jobs = await redis.keys(`{${prefix}}:inbound:[0-9a-f]*-*`);
   t.equal(jobs.length, 6, 'six events stored: each round\'s duplicate is not');
 
+  // One channel's samples: WhatsApp's text and button reply, and the text again.
+  const wa = await simulate(['--channel', 'whatsapp', '--url', `http://127.0.0.1:${port}/webhook`], env);
+  t.equal(wa.code, 0, wa.stderr);
+  t.match(wa.stdout, /^3 of 3 accepted \(3 × 200\)/m);
+  t.match(wa.stdout, /whatsapp text[^]+whatsapp button reply[^]+duplicate of the whatsapp text/);
+  t.equal((await redis.keys(`{${prefix}}:inbound:[0-9a-f]*-*`)).length, 8, 'two WhatsApp events stored, the duplicate not');
+
   // The same secret signs: with another app secret the API refuses every sample.
   const wrongSecret = await simulate(['--url', `http://127.0.0.1:${port}/webhook`], { ...env, FACEBOOK_APP_SECRET: 'another-secret' });
   t.equal(wrongSecret.code, 1, 'a refused sample fails the run');
@@ -69,7 +76,7 @@ t.test('an API that requires HTTPS, reached over plain HTTP: the summary names R
 
 t.test('a bad command line: what was wrong and the usage, exit 2, nothing sent', async (t) => {
   const env = testEnv({ databaseUrl: 'postgres://postgres@127.0.0.1:5432/unused', prefix: 'unused' });
-  for (const args of [['--bogus'], ['5'], ['--count'], ['--count', '-3'], ['--count', '0'], ['--count', '1.5'], ['--count', 'abc'], ['--count', '10001'], ['--url'], ['--url', 'not-a-url'], ['--url', 'ftp://127.0.0.1/webhook']]) {
+  for (const args of [['--bogus'], ['5'], ['--count'], ['--count', '-3'], ['--count', '0'], ['--count', '1.5'], ['--count', 'abc'], ['--count', '10001'], ['--url'], ['--url', 'not-a-url'], ['--url', 'ftp://127.0.0.1/webhook'], ['--channel', 'telegram'], ['--channel']]) {
     const run = await simulate(args, env);
     t.equal(run.code, 2, `${args.join(' ')}: exit 2`);
     t.match(run.stderr, /^simulate: [^]+\nusage: npm run simulate -- /, `${args.join(' ')}: says what was wrong, then the usage`);

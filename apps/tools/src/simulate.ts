@@ -3,12 +3,16 @@ import { loadConfigOrExit } from '@switchboard/config';
 import { metaJson, signPayload } from '@switchboard/meta';
 
 /**
- * `npm run simulate -- [--count N] [--url URL]`: sends correctly signed sample webhooks — a
- * Messenger text, a postback, an Instagram text and a duplicate of the first — to a running
- * ingress, signed with the configured FACEBOOK_APP_SECRET, and prints what went and what came back.
- * The sample ids are obviously fake; without a Page token the worker answers in dry-run mode.
+ * `npm run simulate -- [--count N] [--url URL] [--channel messenger|instagram|whatsapp]`: sends
+ * correctly signed sample webhooks — by default a Messenger text, a postback, an Instagram text and
+ * a duplicate of the first; with `--channel`, that channel's samples (WhatsApp: a text and a button
+ * reply) and a duplicate of its text — to a running ingress, signed with the configured
+ * FACEBOOK_APP_SECRET, and prints what went and what came back. The sample ids and numbers are
+ * obviously fake; without a token the worker answers in dry-run mode.
  */
-const USAGE = 'usage: npm run simulate -- [--count N] [--url http://127.0.0.1:3000/webhook]\n';
+const USAGE = 'usage: npm run simulate -- [--count N] [--url http://127.0.0.1:3000/webhook] [--channel messenger|instagram|whatsapp]\n';
+const CHANNELS = ['messenger', 'instagram', 'whatsapp'] as const;
+type SampleChannel = (typeof CHANNELS)[number];
 
 /** A mistyped command line gets what was wrong and the usage, not a stack trace. */
 function usageError(message: string): never {
@@ -16,12 +20,13 @@ function usageError(message: string): never {
   process.exit(2);
 }
 
-let values: { count: string; url?: string; help: boolean };
+let values: { count: string; url?: string; channel?: string; help: boolean };
 try {
   ({ values } = parseArgs({
     options: {
       count: { type: 'string', default: '1' },
       url: { type: 'string' },
+      channel: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   }));
@@ -37,31 +42,54 @@ if (!/^\d+$/.test(values.count) || count < 1 || count > 10_000) usageError('--co
 if (values.url !== undefined && !(URL.canParse(values.url) && ['http:', 'https:'].includes(new URL(values.url).protocol))) {
   usageError('--url must be an http or https URL, e.g. http://127.0.0.1:3000/webhook');
 }
+if (values.channel !== undefined && !CHANNELS.includes(values.channel as SampleChannel)) usageError(`--channel must be one of ${CHANNELS.join(', ')}`);
+const channel = values.channel as SampleChannel | undefined;
 const config = loadConfigOrExit();
 const url = values.url ?? `http://127.0.0.1:${config.port}/webhook`;
 const PAGE_ID = '100000000000001';
 const IG_ACCOUNT_ID = '178410000000001';
+const WHATSAPP_PHONE_NUMBER_ID = '400000000000001';
+const WHATSAPP_ACCOUNT_ID = '500000000000001';
 const run = Date.now().toString(36);
 
-function samples(i: number) {
+interface Sample {
+  label: string;
+  body: unknown;
+}
+
+/** A Cloud API webhook: one change of the `messages` field carrying one user message. */
+function whatsappMessage(i: number, suffix: string, message: Record<string, unknown>) {
+  // 1555 01xx xxxx: a made-up number in the range North America keeps for fiction.
+  const waId = `1555${String(1_000_000 + i).padStart(7, '0')}`;
+  const value = {
+    messaging_product: 'whatsapp',
+    metadata: { display_phone_number: '15550000000', phone_number_id: WHATSAPP_PHONE_NUMBER_ID },
+    contacts: [{ profile: { name: 'Sample User' }, wa_id: waId }],
+    messages: [{ from: waId, id: `wamid.SIM${run}${i}${suffix}`, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
+  };
+  return { object: 'whatsapp_business_account', entry: [{ id: WHATSAPP_ACCOUNT_ID, changes: [{ field: 'messages', value }] }] };
+}
+
+function samples(i: number): Sample[] {
   const ts = Date.now();
   const user = `9${String(i).padStart(14, '0')}`;
   const text = {
     object: 'page',
     entry: [{ id: PAGE_ID, time: ts, messaging: [{ sender: { id: user }, recipient: { id: PAGE_ID }, timestamp: ts, message: { mid: `m_sim_${run}_${i}_text`, text: 'Hallo! Habt ihr heute geöffnet? 🙂' } }] }],
   };
-  return [
-    { label: 'messenger text', body: text },
-    {
-      label: 'messenger postback',
-      body: { object: 'page', entry: [{ id: PAGE_ID, time: ts, messaging: [{ sender: { id: user }, recipient: { id: PAGE_ID }, timestamp: ts + 1, postback: { mid: `m_sim_${run}_${i}_pb`, title: 'Opening hours', payload: 'OPENING_HOURS' } }] }] },
-    },
-    {
-      label: 'instagram text',
-      body: { object: 'instagram', entry: [{ id: IG_ACCOUNT_ID, time: ts, messaging: [{ sender: { id: `8${String(i).padStart(15, '0')}` }, recipient: { id: IG_ACCOUNT_ID }, timestamp: ts + 2, message: { mid: `ig_sim_${run}_${i}`, text: 'Do you ship to Vienna?' } }] }] },
-    },
-    { label: 'duplicate of the messenger text', body: text },
-  ];
+  const postback = {
+    label: 'messenger postback',
+    body: { object: 'page', entry: [{ id: PAGE_ID, time: ts, messaging: [{ sender: { id: user }, recipient: { id: PAGE_ID }, timestamp: ts + 1, postback: { mid: `m_sim_${run}_${i}_pb`, title: 'Opening hours', payload: 'OPENING_HOURS' } }] }] },
+  };
+  const instagram = { object: 'instagram', entry: [{ id: IG_ACCOUNT_ID, time: ts, messaging: [{ sender: { id: `8${String(i).padStart(15, '0')}` }, recipient: { id: IG_ACCOUNT_ID }, timestamp: ts + 2, message: { mid: `ig_sim_${run}_${i}`, text: 'Do you ship to Vienna?' } }] }] };
+  if (channel === 'messenger') return [{ label: 'messenger text', body: text }, postback, { label: 'duplicate of the messenger text', body: text }];
+  if (channel === 'instagram') return [{ label: 'instagram text', body: instagram }, { label: 'duplicate of the instagram text', body: instagram }];
+  if (channel === 'whatsapp') {
+    const waText = whatsappMessage(i, 't', { type: 'text', text: { body: 'Hola, ¿abren el domingo?' } });
+    const button = whatsappMessage(i, 'b', { type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'OPENING_HOURS', title: 'Opening hours' } } });
+    return [{ label: 'whatsapp text', body: waText }, { label: 'whatsapp button reply', body: button }, { label: 'duplicate of the whatsapp text', body: waText }];
+  }
+  return [{ label: 'messenger text', body: text }, postback, { label: 'instagram text', body: instagram }, { label: 'duplicate of the messenger text', body: text }];
 }
 
 /** What to look at next, per kind of refusal: the settings that decide it, by name. */
@@ -92,9 +120,11 @@ function networkOutcome(err: Error): string {
 }
 
 const outcomes = new Map<string, number>();
+let total = 0;
 const tally = (key: string) => outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
 for (let i = 0; i < count; i++) {
   for (const sample of samples(i)) {
+    total++;
     const body = metaJson(sample.body);
     const started = performance.now();
     try {
@@ -114,7 +144,6 @@ for (let i = 0; i < count; i++) {
   }
 }
 
-const total = count * 4;
 const accepted = outcomes.get('200') ?? 0;
 const summary = [...outcomes].map(([key, n]) => `${n} × ${key}`).join(', ');
 process.stdout.write(`\n${accepted} of ${total} accepted (${summary}) at ${url}\n`);
