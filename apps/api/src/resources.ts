@@ -4,7 +4,7 @@ import { KillSwitch } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
 import { createDb, type DbHandle } from '@switchboard/db';
 import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
-import { PageInstructionsStore, PageRegistry } from '@switchboard/pages';
+import { ConversationMemory, PageInstructionsStore, PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createProducerConnection, QUEUES } from '@switchboard/queue';
 
@@ -25,6 +25,8 @@ export interface ApiResources {
   pages: PageRegistry;
   /** Each page's instructions for the assistant (the ops API sets and reads them). */
   instructions: PageInstructionsStore;
+  /** The texts conversations keep for the model (the ops API opens and erases them). */
+  memory: ConversationMemory;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export function createApiResources(config: Config): ApiResources {
     killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), config.ai.enabled),
     pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
     instructions: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
+    memory: new ConversationMemory(redis, { prefix: config.queuePrefix, sealer, maxTurns: config.ai.historyTurns, maxAgeMs: config.ai.historyMaxAgeMs }),
     async close() {
       await counters.stop().catch(() => {});
       await latency.stop().catch(() => {});

@@ -1,4 +1,5 @@
 import type { DbHandle } from '@switchboard/db';
+import { type ConversationEvent, type ConversationState, conversationId, recordConversationEvents } from '@switchboard/pages';
 import { Batcher } from './batcher.js';
 
 /**
@@ -196,6 +197,8 @@ export const SENDS_FINISHED_SQL = `
 export interface HotWrites {
   arrival(row: ArrivalRow): Promise<ArrivalState>;
   sendFinished(row: SendFinishedRow): Promise<void>;
+  /** The event in its conversation (@switchboard/pages recordConversationEvents); answers the conversation's state. */
+  conversation(event: ConversationEvent): Promise<ConversationState>;
 }
 
 /**
@@ -218,8 +221,14 @@ export const HOT_WRITE_LINGER_MS = 30;
 export function createHotWrites(dbh: DbHandle, maxInFlight = 1, lingerMs = HOT_WRITE_LINGER_MS): HotWrites {
   const arrivals = new Batcher<ArrivalRow, ArrivalState>((rows) => recordArrivals(dbh, rows), { key: (r) => r.eventId, maxInFlight, lingerMs });
   const sends = new Batcher<SendFinishedRow, void>((rows) => recordSendsFinished(dbh, rows), { key: (r) => r.eventId, maxInFlight, lingerMs });
+  const conversations = new Batcher<ConversationEvent, ConversationState>((rows) => recordConversationEvents(dbh, rows), {
+    key: (e) => conversationId(e.channel, e.pageId, e.userHash),
+    maxInFlight,
+    lingerMs,
+  });
   return {
     arrival: (row) => arrivals.add(row),
     sendFinished: (row) => sends.add(row),
+    conversation: (event) => conversations.add(event),
   };
 }

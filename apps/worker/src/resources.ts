@@ -5,7 +5,7 @@ import type { Config } from '@switchboard/config';
 import { createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
 import { Counters, countersKey, LatencySamples, type Logger } from '@switchboard/observability';
-import { InstructionsCache, PageInstructionsStore, PageRegistry } from '@switchboard/pages';
+import { ConversationMemory, InstructionsCache, PageInstructionsStore, PageRegistry } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
@@ -25,6 +25,8 @@ export interface WorkerResources {
   pages: PageRegistry;
   graph: GraphClient;
   responder: Responder;
+  /** The turns each conversation keeps for the model (sealed, in Redis). */
+  memory: ConversationMemory;
   outboundQueue: Queue;
   maintenanceQueue: Queue;
   /** BullMQ key prefix ({QUEUE_PREFIX}: a Redis Cluster hash tag). */
@@ -66,6 +68,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     pages: new PageRegistry({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultToken: config.meta.defaultPageToken }),
     graph,
     responder,
+    memory: new ConversationMemory(redis, { prefix: config.queuePrefix, sealer, maxTurns: config.ai.historyTurns, maxAgeMs: config.ai.historyMaxAgeMs }),
     outboundQueue,
     maintenanceQueue,
     bullPrefix: prefix,

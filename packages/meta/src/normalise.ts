@@ -15,6 +15,7 @@ export type EventType =
   | 'quick_reply'
   | 'attachment'
   | 'echo'
+  | 'handover'
   | 'read'
   | 'delivery'
   | 'reaction'
@@ -52,7 +53,11 @@ export interface NormalisedEvent {
    * optin/referral the ref, for changes the webhook field (`feed`, `comments`, `mentions`, …).
    */
   payload: string | null;
-  /** `message.app_id` on echoes: ours means our own send came back; another or none means a human replied. */
+  /**
+   * `message.app_id` on echoes: ours means our own send came back; another or none means a human
+   * replied. On handover events (`pass_thread_control` / `take_thread_control`) the app that owns
+   * the thread now, when Meta names it (`new_owner_app_id`); `payload` says which of the two it was.
+   */
   appId: string | null;
   /** `message.metadata` on echoes: the string we attached when sending. */
   metadata?: string;
@@ -187,6 +192,8 @@ function messagingEvent(ctx: EntryContext, item: unknown): NormalisedEvent | nul
   if (isObj(item.delivery)) return deliveryEvent(ctx, base, senderId, item.delivery, ownTs);
   if (isObj(item.reaction)) return reactionEvent(ctx, base, senderId, item.reaction, ownTs);
   if (isObj(item.referral)) return referralEvent(ctx, base, senderId, item.referral, ownTs);
+  if (isObj(item.pass_thread_control)) return handoverEvent(ctx, base, senderId, 'pass_thread_control', item.pass_thread_control, ownTs);
+  if (isObj(item.take_thread_control)) return handoverEvent(ctx, base, senderId, 'take_thread_control', item.take_thread_control, ownTs);
   return null;
 }
 
@@ -280,6 +287,17 @@ function referralEvent(ctx: EntryContext, base: Base, senderId: string, r: Obj, 
   const adId = readId(r.ad_id);
   if (ref === INVALID || source === INVALID || adId === INVALID) return null;
   return { ...base, type: 'referral', payload: ref, dedupKey: derivedKey(ctx, 'referral', [senderId, source, ref, adId, ownTs]) };
+}
+
+/**
+ * Thread control changed hands (Messenger's handover protocol): `appId` is the new owner when Meta
+ * names it. The worker decides whether that is us (docs/meta-platform.md, "People from the business").
+ */
+function handoverEvent(ctx: EntryContext, base: Base, senderId: string, kind: string, h: Obj, ownTs: number | null): NormalisedEvent | null {
+  const newOwner = readId(h.new_owner_app_id);
+  const previousOwner = readId(h.previous_owner_app_id);
+  if (newOwner === INVALID || previousOwner === INVALID) return null;
+  return { ...base, type: 'handover', payload: kind, appId: newOwner, dedupKey: derivedKey(ctx, 'handover', [senderId, kind, newOwner, previousOwner, ownTs]) };
 }
 
 // --- Messenger and Instagram: entry[].changes[] ------------------------------------------------

@@ -3,3 +3,4 @@ export * from './replies.js';
 export * from './pages.js';
 export * from './audit.js';
 export * from './instructions.js';
+export * from './conversations.js';
