@@ -7,7 +7,7 @@ import t from 'tap';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { eventually } from '../helpers/processes.js';
 import { scanAll } from '../helpers/redis.js';
-import { messengerEcho, messengerText } from '../helpers/sign.js';
+import { batch, messengerEcho, messengerText } from '../helpers/sign.js';
 
 const PAGE = '100000000000071';
 /** The Page Inbox's app id: a person from the business writing from Meta's inbox. */
@@ -191,6 +191,28 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     t.same(sendsTo(p, user), [HANDOFF_REPLY], 'one reply in all');
   });
 
+  await t.test('while another app owns the thread nothing is answered; control passed back ends the pause', async (t) => {
+    const user = userId(8);
+    const inStandby = secret('written in the inbox thread');
+    const standbyMid = `m_standby_${++seq}`;
+    const ts = Date.now();
+    await p.post(batch('page', [{ id: PAGE, time: ts, standby: [{ sender: { id: user }, recipient: { id: PAGE }, timestamp: ts, message: { mid: standbyMid, text: inStandby } }] }]));
+    const standbyHash = hashOf(p, standbyMid);
+    await eventually(async () => (await p.sql`select 1 from events where mid_hash = ${standbyHash} and outcome = 'standby'`).length > 0, 15_000, 'the standby event');
+    t.match(await conversationOf(p, user), { status: 'paused', pause_reason: 'handover' });
+    const meanwhile = secret('meanwhile');
+    t.equal((await say(p, user, meanwhile)).outcome, 'paused');
+
+    const passed = Date.now();
+    await p.post(batch('page', [{ id: PAGE, time: passed, messaging: [{ sender: { id: user }, recipient: { id: PAGE }, timestamp: passed, pass_thread_control: { new_owner_app_id: p.env.FACEBOOK_APP_ID, metadata: 'back to the bot' } }] }]));
+    await eventually(async () => (await conversationOf(p, user)).status === 'active', 15_000, 'the pause to end');
+    const current = secret('bot, are you back?');
+    t.equal((await say(p, user, current)).outcome, 'replied');
+    t.equal(sendsTo(p, user).length, 1, 'one reply: to the message after control came back');
+    const request = p.gemini.calls.find((c) => c.userText.endsWith(current));
+    t.same(request?.contents, [{ role: 'user', text: `${inStandby}${meanwhile}${current}` }], 'the unanswered messages were kept for memory');
+  });
+
   await t.test('operator routes: list, read, pause, resume, erase, and their errors', async (t) => {
     const user = userId(7);
     p.gemini.setReply(secret('route answer'));
@@ -277,10 +299,11 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     t.match(metrics, /switchboard_handoffs_total\{reason="staff_replied"\} 3\n/);
     t.match(metrics, /switchboard_handoffs_total\{reason="user_asked"\} 1\n/);
     t.match(metrics, /switchboard_handoffs_total\{reason="operator"\} 2\n/);
+    t.match(metrics, /switchboard_handoffs_total\{reason="handover"\} 1\n/);
     // Users 5 (staff, 30 min) and 6 (asked for a person) are still paused.
     t.match(metrics, /switchboard_conversations_paused 2\n/);
     const telemetry = (await call('GET', '/ops/telemetry')).body as unknown as { conversations: Record<string, unknown> };
-    t.match(telemetry.conversations, { paused: 2, handoffs: { staff_replied: 3, user_asked: 1, operator: 2 } });
+    t.match(telemetry.conversations, { paused: 2, handoffs: { staff_replied: 3, user_asked: 1, operator: 2, handover: 1 } });
     t.ok((telemetry.conversations.history_turns_sent as number) > 0);
   });
 
@@ -308,7 +331,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
       t.notOk(redisDump.includes(text), `Redis holds no "${text}"`);
       t.notOk(logs.includes(text), `the logs hold no "${text}"`);
     }
-    for (let i = 1; i <= 7; i++) {
+    for (let i = 1; i <= 8; i++) {
       t.notOk(dump.includes(userId(i)) || redisDump.includes(userId(i)) || logs.includes(userId(i)), `no raw user id ${i}`);
     }
   });
