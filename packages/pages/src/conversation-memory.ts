@@ -43,10 +43,11 @@ type WithAppendTurns = Redis & { appendTurns(key: string, ...args: Array<string 
 
 /**
  * The texts a conversation keeps so the model can follow it (AI_HISTORY_TURNS turns at most, none
- * older than AI_HISTORY_MAX_AGE_S), sealed with AES-256-GCM. They live in Redis, not PostgreSQL: a
- * turn costs one Redis command to keep and the conversation one to read, and expiry is Redis's own
- * work — PostgreSQL would add an insert per turn, a query per reply, an index and a sweep to delete
- * aged rows (measured in test/bench/memory-storage.ts; README "Conversations").
+ * older than AI_HISTORY_MAX_AGE_S), sealed with AES-256-GCM. They live in Redis, not PostgreSQL:
+ * both take one round trip to keep a turn and one to read the history, but a PostgreSQL row with its
+ * index took twice the bytes, about 1.6 KB of WAL per turn and a sweep for aged rows, on the
+ * statements the worker's hot path already spends most of its time in; Redis trims and expires the
+ * list itself (test/bench/memory-storage.ts; README, "When a person takes over").
  */
 export class ConversationMemory {
   readonly #redis: WithAppendTurns;
