@@ -150,8 +150,11 @@ t.test('conversations: memory, people taking over, asking for a person, operator
   await t.test('an operator\'s resume ends a staff pause at once', async (t) => {
     const user = userId(4);
     const staffText = secret('staff first');
+    const staffMore = secret('staff adds');
     const pausedOne = secret('paused one');
     await staffWrites(p, user, staffText);
+    // A second message extends the staff's pause; it is not a second hand-off (see the metrics).
+    await staffWrites(p, user, staffMore);
     t.equal((await say(p, user, pausedOne)).outcome, 'paused');
     const conv = await conversationOf(p, user);
     const resumed = await call('POST', `/ops/conversations/${conv.id as string}/resume`);
@@ -161,7 +164,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     t.equal((await say(p, user, again)).outcome, 'replied');
     t.equal(sendsTo(p, user).length, 1);
     const request = p.gemini.calls.find((c) => c.userText === `${pausedOne}${again}`);
-    t.same(request?.contents, [{ role: 'model', text: staffText }, { role: 'user', text: `${pausedOne}${again}` }], 'the staff\'s message as the model\'s turn');
+    t.same(request?.contents, [{ role: 'model', text: `${staffText}${staffMore}` }, { role: 'user', text: `${pausedOne}${again}` }], 'the staff\'s messages as the model\'s turn');
   });
 
   await t.test('a reply decided just before a person writes is not sent', async (t) => {

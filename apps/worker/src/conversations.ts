@@ -39,7 +39,8 @@ export function createConversationKeeper(r: WorkerResources) {
     }
     if (!USER_MESSAGES.has(data.type)) return null;
     if (data.standby) return { kind: 'handover_away', userHash: data.senderHash, counts: true };
-    return { kind: isHandoffKeyword(personal.text) ? 'keyword' : 'user', userHash: data.senderHash, counts: true };
+    // Only a message that would be answered can ask for a person: the request is answered by HANDOFF_REPLY.
+    return { kind: settled === null && isHandoffKeyword(personal.text) ? 'keyword' : 'user', userHash: data.senderHash, counts: true };
   }
 
   function isHandoffKeyword(text: string | null): boolean {

@@ -43,7 +43,7 @@ export interface ConversationState {
   status: ConversationStatus;
   pausedUntil: Date | null;
   pauseReason: PauseReason | null;
-  /** This event started the pause now in force (a `keyword` that was answered, for one). */
+  /** This event started the pause now in force (a `keyword` that was answered, for one); extending one is not starting it. */
   pauseStarted: boolean;
 }
 
@@ -58,12 +58,16 @@ export function isPaused(state: Pick<ConversationState, 'pausedUntil'>, now = Da
  * operator's hold alone, and a `keyword` leaves a pause already in force alone (so the person
  * asking twice gets the reply once); a `staff` event always pauses and ends the operator's hold.
  * The pause an event starts is recognised in RETURNING by its `paused_until`, which only this
- * statement can have written.
+ * statement can have written, and by the conversation not being paused for the same reason before
+ * (`before` reads the rows as they were when the statement began): a staff message that extends
+ * the staff's pause starts no new one.
  */
 const RECORD_SQL = `
   with input as (
     select * from jsonb_to_recordset($1::jsonb) as t(
       id text, channel text, page_id text, user_hash text, kind text, at timestamptz, counts integer, pause_until timestamptz)
+  ), before as (
+    select id, pause_reason from conversations where id in (select id from input) and paused_until > now()
   )
   insert into conversations as c (id, channel, page_id, user_hash, status, paused_until, pause_reason, staff_at, last_message_at, message_count)
   select id, channel, page_id, user_hash,
@@ -101,7 +105,8 @@ const RECORD_SQL = `
       else c.pause_reason end,
     updated_at = now()
   returning c.id, c.status, c.paused_until, c.pause_reason,
-    (c.paused_until = (select pause_until from input where input.id = c.id)) as pause_started`;
+    (c.paused_until = (select pause_until from input where input.id = c.id)
+      and not exists (select 1 from before where before.id = c.id and before.pause_reason = c.pause_reason)) as pause_started`;
 
 /**
  * Records events in their conversations, one statement for the batch, and answers each
