@@ -180,6 +180,9 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     const row = await eventually(async () => (await p.sql<Array<{ outcome: string }>>`select outcome from events where mid_hash = ${midHash} and status = 'processed'`)[0], 15_000, 'the held event');
     t.equal(row.outcome, 'paused');
     t.same(sendsTo(p, user), [], 'the reply the model gave is never sent');
+    // Workers add their counts to the shared hash every second.
+    const notSent = await eventually(async () => ((await call('GET', '/ops/telemetry')).body as unknown as { sends: { paused: number } }).sends.paused || null, 5000, 'the count');
+    t.equal(notSent, 1, 'counted as a reply not sent');
   });
 
   await t.test('asking for a person gets HANDOFF_REPLY once and waits for a human', async (t) => {

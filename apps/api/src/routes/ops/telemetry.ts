@@ -36,6 +36,7 @@ const telemetrySchema = {
         held: { type: 'number' },
         dry_run: { type: 'number' },
         already_sent: { type: 'number' },
+        paused: { type: 'number' },
         dead_lettered: numberMap,
         errors: numberMap,
       },
@@ -99,6 +100,8 @@ export async function telemetry(deps: OpsDeps) {
       held: sends.held ?? 0,
       dry_run: sends.dry_run ?? 0,
       already_sent: sends.already_sent ?? 0,
+      // Replies decided but not sent: a person took over the conversation meanwhile.
+      paused: sends.paused ?? 0,
       dead_lettered: byLabel(hash, 'dead_lettered', ['queue']),
       errors: byLabel(hash, 'send_errors', ['code', 'kind']),
     },
