@@ -105,6 +105,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     await say(p, user, current);
     const request = p.gemini.calls.find((c) => c.userText === current);
     t.same(request?.contents, [...turns.slice(-3), { role: 'user', text: current }], 'AI_HISTORY_TURNS (3) earlier turns in order, then the current message');
+    t.match(await conversationOf(p, user), { status: 'active', messages: 4 }, 'each message counted once');
   });
 
   await t.test('turns older than AI_HISTORY_MAX_AGE_S are not shown', async (t) => {
@@ -141,6 +142,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     const after = secret('after the pause');
     t.equal((await say(p, user, after)).outcome, 'replied');
     t.equal(sendsTo(p, user).length, 2);
+    t.match(await conversationOf(p, user), { messages: 4 }, 'the user\'s three messages and the staff\'s one');
     const request = p.gemini.calls.find((c) => c.userText === `${whilePaused}${after}`);
     // Kept: hello, the bot's answer, the staff's message, the unanswered message; the last three are
     // read, and the staff's message, older than AI_HISTORY_MAX_AGE_S (60 s), is left out like any old turn.

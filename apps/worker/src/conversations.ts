@@ -1,5 +1,5 @@
 import type { InboundJob, InboundPersonal } from '@switchboard/queue';
-import { type ConversationEventKind, type ConversationState, conversationId, type Turn, writePauseGate } from '@switchboard/pages';
+import { type ConversationEventKind, conversationId, isPaused, readPauseGate, type Turn, writePauseGate } from '@switchboard/pages';
 import type { WorkerResources } from './resources.js';
 
 /** Events that are a user's message in their conversation. */
@@ -11,14 +11,25 @@ export const HANDOFF_REASON = 'handoff';
 export interface ConversationNote {
   id: string;
   kind: ConversationEventKind;
-  state: ConversationState;
+  /** The bot is silent in the conversation now. */
+  paused: boolean;
+  /** This message asked for a person and started the pause: it gets HANDOFF_REPLY, once. */
+  asksForPerson: boolean;
+  /**
+   * The event's own row records it in the conversation (last message, count), in the statement
+   * that writes the event (../records.ts): a plain user message, which changes no pause.
+   */
+  recordedWithEvent: boolean;
 }
 
 /**
  * Keeps each conversation's record and pause as its events come in (README, "When a person takes
- * over"): one batched upsert per event that belongs to a conversation, whose answer is the state the
- * inbound job decides by; a pause that starts or ends is mirrored into the Redis gate the send path
- * checks right before every Send API call. Staff messages become turns of the model's memory here.
+ * over"). A plain user message changes no pause: the Redis pause gate says whether the bot is
+ * silent, and the message is counted in its conversation by the statement that records its event,
+ * so it costs no statement of its own. An event that may change the pause — a staff message, a
+ * request for a person, a hand-over — is one batched upsert, whose answer is the state the job
+ * decides by, mirrored into the gate the sender checks right before every Send API call. Staff
+ * messages become turns of the model's memory here.
  */
 export function createConversationKeeper(r: WorkerResources) {
   const { config, counters, memory } = r;
@@ -47,16 +58,22 @@ export function createConversationKeeper(r: WorkerResources) {
     return text !== null && config.handoff.keywords.includes(text.trim().toLowerCase());
   }
 
-  /** Records the event in its conversation and answers the conversation's state after it. */
+  /** Records the event in its conversation (or leaves that to the event's row) and answers where the conversation stands. */
   async function note(data: InboundJob, personal: InboundPersonal, settled: string | null): Promise<ConversationNote | null> {
     const what = classify(data, personal, settled);
     if (!what) return null;
+    const id = conversationId(data.channel, data.pageId, what.userHash);
+    if (what.kind === 'user') {
+      const paused = settled === null && (await readPauseGate(r.redis, config.queuePrefix, id)) !== null;
+      return { id, kind: what.kind, paused, asksForPerson: false, recordedWithEvent: true };
+    }
     const at = new Date(data.timestamp);
     const state = await r.writes.conversation({ channel: data.channel, pageId: data.pageId, userHash: what.userHash, kind: what.kind, at, counts: what.counts, pauseMs: config.handoff.pauseMs });
-    if (what.kind !== 'user') await writePauseGate(r.redis, config.queuePrefix, state);
+    await writePauseGate(r.redis, config.queuePrefix, state);
     if (state.pauseStarted && state.pauseReason) counters.count('handoffs', { reason: state.pauseReason });
-    if (what.kind === 'staff' && personal.text) await memory.append(state.id, [{ at, from: 'staff', text: personal.text }]);
-    return { id: state.id, kind: what.kind, state };
+    if (what.kind === 'staff' && personal.text) await memory.append(id, [{ at, from: 'staff', text: personal.text }]);
+    const asksForPerson = what.kind === 'keyword' && state.pauseStarted && state.pauseReason === 'user_asked';
+    return { id, kind: what.kind, paused: isPaused(state), asksForPerson, recordedWithEvent: false };
   }
 
   /** Keeps a user's message that got no reply of its own (paused, another app's thread) for memory. */

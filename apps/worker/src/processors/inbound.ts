@@ -13,7 +13,6 @@ import {
   parseSendMetadata,
   sentMarkerKey,
 } from '@switchboard/queue';
-import { isPaused } from '@switchboard/pages';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
 import { type ConversationNote, createConversationKeeper, HANDOFF_REASON } from '../conversations.js';
 import type { DeferredArrival } from '../records.js';
@@ -94,21 +93,21 @@ export function createInboundProcessor(r: WorkerResources) {
     const conversation = await conversations.note(data, personal, settled);
     // While paused nothing is sent: the message is recorded and kept for memory. The one exception
     // is the pause this very message started by asking for a person: it gets HANDOFF_REPLY.
-    if (!settled && conversation && isPaused(conversation.state) && !asksForPerson(conversation)) settled = 'paused';
+    if (!settled && conversation?.paused && !conversation.asksForPerson) settled = 'paused';
     if (settled === 'paused' || settled === 'standby') await conversations.keepUnanswered(conversation, data, personal);
     if (!settled && firstRun(job, data)) {
       let outcome: Outcome;
       try {
-        outcome = await answer(job, data, personal, conversation, arrivalOf(data));
+        outcome = await answer(job, data, personal, conversation, arrivalOf(data, conversation));
       } catch (err) {
         // The job fails (and may be retried or dead-lettered): its event must be on record.
-        await recordArrival(job, data, null).catch(() => {});
+        await recordArrival(job, data, conversation, null).catch(() => {});
         throw err;
       }
       counters.count('events_processed', { channel: data.channel, outcome });
       return outcome;
     }
-    const first = await recordArrival(job, data, settled);
+    const first = await recordArrival(job, data, conversation, settled);
     if (first === 'already_processed') return 'duplicate';
     // A retried job (a crash or a stalled lock after the hand-over): the reply was decided and its
     // send handed over already — deciding again would call the AI a second time for nothing. A
@@ -124,11 +123,6 @@ export function createInboundProcessor(r: WorkerResources) {
     return outcome;
   }
 
-  /** The message asked for a person and started the pause: it gets HANDOFF_REPLY, once. */
-  function asksForPerson(conversation: ConversationNote | null): boolean {
-    return conversation?.kind === 'keyword' && conversation.state.pauseStarted && conversation.state.pauseReason === 'user_asked';
-  }
-
   /**
    * The job's first run, with nothing decided yet: no earlier run can have recorded, decided or
    * sent anything for this event. Nor can an earlier job: the API enqueues an event once in the
@@ -141,8 +135,15 @@ export function createInboundProcessor(r: WorkerResources) {
   }
 
   /** What an event's row holds beyond the ids a reply row carries too. */
-  function arrivalOf(data: InboundJob): DeferredArrival {
-    return { midHash: data.midHash, type: data.type, eventAt: new Date(data.timestamp), receivedAt: new Date(data.receivedAt), countsAsMessage: USER_MESSAGES.has(data.type) };
+  function arrivalOf(data: InboundJob, conversation: ConversationNote | null): DeferredArrival {
+    return {
+      midHash: data.midHash,
+      type: data.type,
+      eventAt: new Date(data.timestamp),
+      receivedAt: new Date(data.receivedAt),
+      countsAsMessage: USER_MESSAGES.has(data.type),
+      ...(conversation?.recordedWithEvent ? { conversationId: conversation.id } : {}),
+    };
   }
 
   /**
@@ -180,9 +181,9 @@ export function createInboundProcessor(r: WorkerResources) {
     return (await r.redis.exists(...keys)) > 0;
   }
 
-  async function recordArrival(job: Job, data: InboundJob, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
+  async function recordArrival(job: Job, data: InboundJob, conversation: ConversationNote | null, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
     const row = await r.writes.arrival({
-      ...arrivalOf(data),
+      ...arrivalOf(data, conversation),
       eventId: data.eventId,
       channel: data.channel,
       pageId: data.pageId,
@@ -211,7 +212,7 @@ export function createInboundProcessor(r: WorkerResources) {
     if (result === 'paused') return 'paused';
     if (typeof result === 'string') return 'replied';
     // The send job records the reply when it finishes; the event is on record, processing, until then.
-    if (arrival) await recordArrival(job, data, null);
+    if (arrival) await recordArrival(job, data, conversation, null);
     const outbound: OutboundJob = result.prior ? { ...decided.outbound, prior: result.prior } : decided.outbound;
     await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId, ...(result.delayMs > 0 ? { delay: result.delayMs } : {}) });
     return 'reply_queued';
@@ -221,7 +222,7 @@ export function createInboundProcessor(r: WorkerResources) {
   async function decide(job: Job, data: InboundJob, personal: InboundPersonal, conversation: ConversationNote | null): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
     const senderHash = data.senderHash as string;
     const text = (personal.text ?? personal.payload) as string;
-    const decision: Pick<ReplyDecision, 'text' | 'path' | 'latencyMs' | 'error'> & { reason: string } = asksForPerson(conversation)
+    const decision: Pick<ReplyDecision, 'text' | 'path' | 'latencyMs' | 'error'> & { reason: string } = conversation?.asksForPerson
       ? { text: config.handoff.reply, path: 'fallback', reason: HANDOFF_REASON, latencyMs: 0 }
       : await responder.decide({ userHash: senderHash, text, pageId: data.pageId, ...(conversation && r.memory.enabled ? { history: () => historyOf(conversation.id) } : {}) });
     // The user's message joins the memory once its reply is decided, so the model saw it only as the current one.
