@@ -7,7 +7,7 @@ import t from 'tap';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { eventually } from '../helpers/processes.js';
 import { scanAll } from '../helpers/redis.js';
-import { batch, messengerEcho, messengerText } from '../helpers/sign.js';
+import { batch, instagramText, messengerEcho, messengerText } from '../helpers/sign.js';
 
 const PAGE = '100000000000071';
 /** The Page Inbox's app id: a person from the business writing from Meta's inbox. */
@@ -199,6 +199,24 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     t.same(sendsTo(p, user), [HANDOFF_REPLY], 'one reply in all');
   });
 
+  await t.test('Instagram: a person writing from the Instagram app pauses the conversation too', async (t) => {
+    const user = userId(9);
+    const account = '17840000000000071';
+    const ts = Date.now();
+    const echoMid = `aWdfZWNobw${++seq}`;
+    // Echoes of messages a person sent from the Instagram app carry no app id.
+    await p.post(batch('instagram', [{ id: account, time: ts, messaging: [{ sender: { id: account }, recipient: { id: user }, timestamp: ts, message: { mid: echoMid, is_echo: true, text: secret('hi from the shop') } }] }]));
+    const echoHash = hashOf(p, echoMid);
+    await eventually(async () => (await p.sql`select 1 from events where mid_hash = ${echoHash} and outcome = 'echo_human'`).length > 0, 15_000, 'the Instagram echo');
+    const mid = `aWdfdGV4dA${++seq}`;
+    await p.post(instagramText({ pageId: account, senderId: user, mid, text: secret('thanks!') }));
+    const midHash = hashOf(p, mid);
+    const row = await eventually(async () => (await p.sql<Array<{ outcome: string }>>`select outcome from events where mid_hash = ${midHash} and status = 'processed'`)[0], 15_000, 'the message');
+    t.equal(row.outcome, 'paused');
+    t.same(sendsTo(p, user), []);
+    t.match(await conversationOf(p, user), { channel: 'instagram', page_id: account, status: 'paused', pause_reason: 'staff_replied', messages: 2 });
+  });
+
   await t.test('while another app owns the thread nothing is answered; control passed back ends the pause', async (t) => {
     const user = userId(8);
     const inStandby = secret('written in the inbox thread');
@@ -265,7 +283,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     t.same(lastSeen, [...lastSeen].sort((a, b) => b - a), 'most recent first');
     const waiting = await call('GET', '/ops/conversations?status=waiting_for_human');
     t.same(waiting.body.conversations?.map((c) => c.user), [hashOf(p, userId(6))]);
-    t.equal((await call('GET', '/ops/conversations?channel=instagram')).body.conversations?.length, 0);
+    t.same((await call('GET', '/ops/conversations?channel=instagram')).body.conversations?.map((c) => c.channel), ['instagram']);
 
     for (const bad of ['status=sleeping', 'channel=fax', 'limit=0', 'limit=201', 'user=123', 'cursor=bm9wZQ']) {
       const res = await call('GET', `/ops/conversations?${bad}`);
@@ -304,14 +322,14 @@ t.test('conversations: memory, people taking over, asking for a person, operator
       const text = await (await fetch(`${p.apiUrl}/metrics`, { headers: { authorization: auth } })).text();
       return text.includes('switchboard_handoffs_total{reason="user_asked"}') ? text : null;
     }, 5000, 'the workers\' counts');
-    t.match(metrics, /switchboard_handoffs_total\{reason="staff_replied"\} 3\n/);
+    t.match(metrics, /switchboard_handoffs_total\{reason="staff_replied"\} 4\n/);
     t.match(metrics, /switchboard_handoffs_total\{reason="user_asked"\} 1\n/);
     t.match(metrics, /switchboard_handoffs_total\{reason="operator"\} 2\n/);
     t.match(metrics, /switchboard_handoffs_total\{reason="handover"\} 1\n/);
-    // Users 5 (staff, 30 min) and 6 (asked for a person) are still paused.
-    t.match(metrics, /switchboard_conversations_paused 2\n/);
+    // Users 5 and 9 (staff, 30 min) and 6 (asked for a person) are still paused.
+    t.match(metrics, /switchboard_conversations_paused 3\n/);
     const telemetry = (await call('GET', '/ops/telemetry')).body as unknown as { conversations: Record<string, unknown> };
-    t.match(telemetry.conversations, { paused: 2, handoffs: { staff_replied: 3, user_asked: 1, operator: 2, handover: 1 } });
+    t.match(telemetry.conversations, { paused: 3, handoffs: { staff_replied: 4, user_asked: 1, operator: 2, handover: 1 } });
     t.ok((telemetry.conversations.history_turns_sent as number) > 0);
   });
 
@@ -339,7 +357,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
       t.notOk(redisDump.includes(text), `Redis holds no "${text}"`);
       t.notOk(logs.includes(text), `the logs hold no "${text}"`);
     }
-    for (let i = 1; i <= 8; i++) {
+    for (let i = 1; i <= 9; i++) {
       t.notOk(dump.includes(userId(i)) || redisDump.includes(userId(i)) || logs.includes(userId(i)), `no raw user id ${i}`);
     }
   });
