@@ -149,6 +149,18 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     t.same(request?.contents, [{ role: 'model', text: botAnswer }, { role: 'user', text: `${whilePaused}${after}` }], 'the unanswered and the current message as one user turn (two parts)');
   });
 
+  await t.test('an echo of our own send is not a person taking over, whatever app id it shows', async (t) => {
+    const user = userId(10);
+    await say(p, user, secret('first'));
+    const mid = `m_own_echo_${++seq}`;
+    // As Meta echoes our sends where FACEBOOK_APP_ID is not configured: the metadata we attached says it is ours.
+    await p.post(messengerEcho({ pageId: PAGE, recipientId: user, mid, text: secret('our reply'), appId: '100000000000999', metadata: `sb:${'a'.repeat(32)}:0` }));
+    const midHash = hashOf(p, mid);
+    await eventually(async () => (await p.sql`select 1 from events where mid_hash = ${midHash} and status = 'processed'`).length > 0, 15_000, 'the echo');
+    t.match(await conversationOf(p, user), { status: 'active', pause_reason: null });
+    t.equal((await say(p, user, secret('second'))).outcome, 'replied');
+  });
+
   await t.test('an operator\'s resume ends a staff pause at once', async (t) => {
     const user = userId(4);
     const staffText = secret('staff first');
@@ -357,7 +369,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
       t.notOk(redisDump.includes(text), `Redis holds no "${text}"`);
       t.notOk(logs.includes(text), `the logs hold no "${text}"`);
     }
-    for (let i = 1; i <= 9; i++) {
+    for (let i = 1; i <= 10; i++) {
       t.notOk(dump.includes(userId(i)) || redisDump.includes(userId(i)) || logs.includes(userId(i)), `no raw user id ${i}`);
     }
   });

@@ -1,4 +1,4 @@
-import type { InboundJob, InboundPersonal } from '@switchboard/queue';
+import { type InboundJob, type InboundPersonal, parseSendMetadata } from '@switchboard/queue';
 import { type ConversationEventKind, conversationId, isPaused, readPauseGate, type Turn, writePauseGate } from '@switchboard/pages';
 import type { WorkerResources } from './resources.js';
 
@@ -37,8 +37,9 @@ export function createConversationKeeper(r: WorkerResources) {
   /** What the event means for its conversation, or null when it belongs to none. */
   function classify(data: InboundJob, personal: InboundPersonal, settled: string | null): { kind: ConversationEventKind; userHash: string; counts: boolean } | null {
     if (data.type === 'echo') {
-      // Our own sends come back as echoes too; they are recorded as the bot's turns when sent.
-      if (settled !== 'echo_human' || !data.userHash) return null;
+      // Our own sends come back as echoes too; they are recorded as the bot's turns when sent. One
+      // that carries our send's metadata is ours even where FACEBOOK_APP_ID is not configured.
+      if (settled !== 'echo_human' || !data.userHash || parseSendMetadata(personal.metadata)) return null;
       return { kind: 'staff', userHash: data.userHash, counts: true };
     }
     if (!data.senderHash) return null;
