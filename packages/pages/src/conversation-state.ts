@@ -16,7 +16,8 @@ export type PauseReason = 'staff_replied' | 'user_asked' | 'operator' | 'handove
 
 /**
  * What one inbound event means for its conversation:
- * - `user`: a message from the user (counted; the pause is unchanged);
+ * - `user`: a message from the user (counted; the pause is unchanged — the worker records these
+ *   with their event's row instead, apps/worker/src/records.ts);
  * - `keyword`: the user asked for a person (pauses, `user_asked`, unless already paused);
  * - `staff`: a person from the business wrote (pauses, `staff_replied`, from that message on);
  * - `handover_away`: another app owns the thread (pauses, `handover`);
@@ -138,10 +139,10 @@ export async function recordConversationEvents(dbh: Pick<DbHandle, 'sql'>, event
 }
 
 /**
- * The pause as the Send API path reads it, right before every call: a Redis key per paused
- * conversation that lives exactly as long as the pause, holding its reason. PostgreSQL keeps the
- * record; this copy makes the check one Redis round trip instead of a query per message part.
- * Whoever changes a pause (the worker, an operator) writes it here too.
+ * The pause as the reply path reads it — before deciding a user's message, and right before every
+ * Send API call: a Redis key per paused conversation that lives exactly as long as the pause,
+ * holding its reason. PostgreSQL keeps the record; this copy makes each check one Redis round trip
+ * instead of a query. Whoever changes a pause (the worker, an operator) writes it here too.
  */
 export const pauseGateKey = (prefix: string, id: string) => `${prefix}:conv:${id}:paused`;
 
