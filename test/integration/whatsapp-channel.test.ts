@@ -107,7 +107,7 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     await post(image.body);
     await eventually(async () => sendsTo(u).length === 2, 15_000, 'the image gets the notice');
     t.equal(sendsTo(u)[1]?.text, TEXT_ONLY_REPLY, 'media get the text-only notice');
-    await eventually(async () => (await eventRow(eventIdOf(PHONE, image.id)))?.type === 'attachment', 10_000, 'image recorded');
+    await eventually(async () => (await eventRow(eventIdOf(PHONE, image.id)))?.type === 'image', 10_000, 'image recorded');
 
     const quiet = [
       userMessage(u, { type: 'reaction', reaction: { message_id: button.id, emoji: '👍' } }),
@@ -128,6 +128,16 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.equal((await eventRow(eventIdOf(PHONE, quiet[1]?.id as string)))?.type, 'system');
     await new Promise((r) => setTimeout(r, 500));
     t.equal(p.graph.sends.length - before, 2, 'only the button reply and the image were answered');
+
+    // The echo was a person from the business writing: the conversation is theirs for now.
+    const after = userMessage(u, { type: 'text', text: { body: 'thanks, waiting' } });
+    texts.push('thanks, waiting');
+    await post(after.body);
+    await eventually(async () => (await eventRow(eventIdOf(PHONE, after.id)))?.outcome === 'paused', 10_000, 'recorded while paused');
+    t.equal(sendsTo(u).length, 2, 'no reply while a person has taken over');
+    const listed = await ops('/ops/conversations?channel=whatsapp&status=paused');
+    const userHash = createHmac('sha256', p.env.PSID_HASH_SECRET).update(u).digest('hex');
+    t.match(listed.body.conversations, [{ channel: 'whatsapp', page_id: PHONE, user: userHash, status: 'paused', pause_reason: 'staff_replied' }], 'the conversation is the number and the hashed wa_id');
   });
 
   await t.test('131047 is dead-lettered with its reason; 130429 is retried and delivered once', async (t) => {

@@ -36,6 +36,8 @@ t.test('each fixture becomes the expected event', async (t) => {
     ['instagram-unsupported', { channel: 'instagram', type: 'unsupported', mid: 'aWdfdGVzdC11bnN1cC0wMDAx' }],
     ['whatsapp-text', { channel: 'whatsapp', pageId: '400000000000001', senderId: '15550000001', recipientId: '400000000000001', type: 'text', mid: 'wamid.TEST0001', text: 'Hi there', timestamp: 1767225600000, dedupKey: 'whatsapp:400000000000001:wamid.TEST0001' }],
     ['whatsapp-status', { channel: 'whatsapp', type: 'status', mid: 'wamid.TEST0002', senderId: '15550000001', payload: 'delivered', timestamp: 1767225660000 }],
+    ['messenger-pass-thread-control', { type: 'handover', senderId: U1, payload: 'pass_thread_control', appId: '900000000000001', text: null, standby: false }],
+    ['messenger-take-thread-control', { type: 'handover', senderId: U1, payload: 'take_thread_control', appId: null, text: null, standby: true }],
     ['page-feed-change', { channel: 'messenger', pageId: P1, senderId: U1, recipientId: null, type: 'change', mid: null, text: null, payload: 'feed', appId: null, timestamp: T, standby: false }],
   ];
   for (const [name, expected] of table) {
@@ -155,15 +157,15 @@ t.test('WhatsApp message kinds', async (t) => {
     entry: [{ id: '500000000000001', changes: [{ field: 'messages', value: { metadata: { phone_number_id: '400000000000001' }, messages: [{ from: '15550000001', id: 'wamid.X', timestamp: '1767225600', ...message }] } }] }],
   });
   const ev = (m: Record<string, unknown>) => normaliseWebhook(wa(m)).events[0];
-  t.match(ev({ type: 'image', image: { id: 'media-1', caption: 'look' } }), { type: 'attachment', payload: 'image', text: null }, 'media: the kind is kept, the caption is not');
+  t.match(ev({ type: 'image', image: { id: 'media-1', caption: 'look' } }), { type: 'image', payload: null, text: null }, 'media: recorded as their kind, the caption not kept');
   t.match(ev({ type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'ROW-2', title: 'Opening hours', description: 'when we are open' } } }), { type: 'quick_reply', text: 'Opening hours', payload: 'ROW-2' });
   t.match(ev({ type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'YES', title: 'Yes' } } }), { type: 'quick_reply', text: 'Yes', payload: 'YES' });
   t.match(ev({ type: 'button', button: { text: 'Stop', payload: 'STOP' } }), { type: 'quick_reply', text: 'Stop', payload: 'STOP' });
   t.match(ev({ type: 'location', location: { latitude: 52.5, longitude: 13.4 } }), { type: 'location', text: null, payload: null });
   t.match(ev({ type: 'contacts', contacts: [{ name: { formatted_name: 'Someone' }, phones: [{ phone: '+15550000009' }] }] }), { type: 'contacts', text: null, payload: null });
   t.match(ev({ type: 'order', order: { catalog_id: 'c1', product_items: [] } }), { type: 'order' });
-  t.match(ev({ type: 'sticker', sticker: { id: 'media-2' } }), { type: 'attachment', payload: 'sticker' });
-  t.match(ev({ type: 'some_future_kind' }), { type: 'unsupported', payload: 'some_future_kind' }, 'a kind newer than the reader is unsupported, not lost');
+  t.match(ev({ type: 'sticker', sticker: { id: 'media-2' } }), { type: 'sticker', text: null });
+  t.match(ev({ type: 'some_future_kind' }), { type: 'unsupported', payload: null }, 'a kind newer than the reader is unsupported, not lost');
   t.match(ev({ type: 'reaction', reaction: { message_id: 'wamid.Y', emoji: '👍' } }), { type: 'reaction', mid: 'wamid.Y', payload: '👍' });
   t.match(ev({ type: 'unsupported' }), { type: 'unsupported' });
   t.match(ev({ type: 'system', system: { body: 'changed number', type: 'user_changed_number' } }), { type: 'system', text: null });
@@ -181,7 +183,7 @@ t.test('WhatsApp echoes, failed statuses and account errors', async (t) => {
   const mixed = normaliseWebhook(fixture('whatsapp-mixed'));
   t.same(
     mixed.events.map((e) => e.type),
-    ['text', 'quick_reply', 'quick_reply', 'quick_reply', 'attachment', 'location', 'reaction', 'unsupported', 'status', 'echo', 'error'],
+    ['text', 'quick_reply', 'quick_reply', 'quick_reply', 'image', 'location', 'reaction', 'unsupported', 'status', 'echo', 'error'],
   );
   t.equal(mixed.skipped, 1, 'one malformed item is skipped, the rest of the batch is read');
   t.notOk(JSON.stringify(mixed.events).includes('Test User'), 'the profile name is never read');

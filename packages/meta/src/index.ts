@@ -6,7 +6,7 @@ export type { Channel } from './channel.js';
 export { channelForObject } from './channel.js';
 export { appSecretProof, createSignatureVerifier, signPayload } from './signature.js';
 export { metaJson } from './meta-json.js';
-export { InvalidPayloadError, normaliseWebhook, type EventType, type NormalisedEvent, type NormaliseResult } from './normalise/index.js';
+export { InvalidPayloadError, normaliseWebhook, type EventType, type NormalisedEvent, type NormaliseResult, WHATSAPP_TEXT_ONLY_TYPES } from './normalise/index.js';
 export {
   classifyGraphError,
   GRAPH_ERROR_TABLE,

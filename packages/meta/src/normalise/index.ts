@@ -1,6 +1,7 @@
 /**
  * Turns one webhook body into a flat list of events, one per `messaging[]`/`standby[]`/`changes[]`
- * item (Messenger, Instagram) or per `changes[].value.messages[]`/`statuses[]` item (WhatsApp).
+ * item (Messenger, Instagram) or per `changes[].value.messages[]`/`statuses[]`/`message_echoes[]`/
+ * `errors[]` item (WhatsApp).
  *
  * Pure and defensive: only a body that is not `{object: string, entry: []}` throws; any item of an
  * unexpected shape is counted in `skipped` and left out, so one odd item in a batch of up to 1000
@@ -14,7 +15,7 @@ import { messagingEvent } from './messaging-items.js';
 import { InvalidPayloadError, type NormalisedEvent, type NormaliseResult } from './normalised-event.js';
 import { whatsappEntry } from './whatsapp-items.js';
 
-export { InvalidPayloadError, type EventType, type NormalisedEvent, type NormaliseResult } from './normalised-event.js';
+export { InvalidPayloadError, type EventType, type NormalisedEvent, type NormaliseResult, WHATSAPP_TEXT_ONLY_TYPES } from './normalised-event.js';
 
 function messagingEntry(channel: Channel, entry: Obj, out: NormalisedEvent[]): number {
   const pageId = readId(entry.id);

@@ -7,6 +7,7 @@ export type EventType =
   | 'quick_reply'
   | 'attachment'
   | 'echo'
+  | 'handover'
   | 'read'
   | 'delivery'
   | 'reaction'
@@ -15,7 +16,12 @@ export type EventType =
   | 'optin'
   | 'referral'
   | 'status'
-  /** WhatsApp message kinds that carry no text to answer: a shared place, contact cards, a cart. */
+  /** WhatsApp message kinds that carry no text to answer: media, a shared place, contact cards, a cart. */
+  | 'image'
+  | 'audio'
+  | 'video'
+  | 'document'
+  | 'sticker'
   | 'location'
   | 'contacts'
   | 'order'
@@ -26,6 +32,12 @@ export type EventType =
   /** A Page or Instagram `changes[]` update that is not a message (feed, comments, mentions, …): recorded, never answered. */
   | 'change'
   | 'unknown';
+
+/**
+ * A WhatsApp user's messages that carry no text to read, each recorded under its own type, and
+ * `unsupported` (a kind the Cloud API does not pass on, or one newer than this reader).
+ */
+export const WHATSAPP_TEXT_ONLY_TYPES = ['image', 'audio', 'video', 'document', 'sticker', 'location', 'contacts', 'order', 'unsupported'] as const satisfies readonly EventType[];
 
 export interface NormalisedEvent {
   channel: Channel;
@@ -52,7 +64,11 @@ export interface NormalisedEvent {
    * optin/referral the ref, for changes the webhook field (`feed`, `comments`, `mentions`, …).
    */
   payload: string | null;
-  /** `message.app_id` on echoes: ours means our own send came back; another or none means a human replied. */
+  /**
+   * `message.app_id` on echoes: ours means our own send came back; another or none means a human
+   * replied. On handover events (`pass_thread_control` / `take_thread_control`) the app that owns
+   * the thread now, when Meta names it (`new_owner_app_id`); `payload` says which of the two it was.
+   */
   appId: string | null;
   /** `message.metadata` on echoes: the string we attached when sending. */
   metadata?: string;

@@ -10,12 +10,10 @@
 import { createHash } from 'node:crypto';
 import { baseEvent, derivedKey, type EntryContext, midKey } from './event-identity.js';
 import { asTimestamp, INVALID, isObj, type Obj, readId, readNum, readSafely, readStr } from './fields.js';
-import type { EventType, NormalisedEvent } from './normalised-event.js';
+import { type EventType, type NormalisedEvent, WHATSAPP_TEXT_ONLY_TYPES } from './normalised-event.js';
 
-/** Media a user can send: recorded as an attachment, the kind kept as its payload. */
-const WHATSAPP_MEDIA = new Set(['image', 'audio', 'video', 'document', 'sticker']);
-/** Other kinds without text to answer, each recorded under its own type. */
-const WHATSAPP_OWN_TYPES: ReadonlySet<EventType> = new Set(['location', 'contacts', 'order', 'system']);
+/** Kinds without text to answer (media, a place, contact cards, a cart, a system notice), each recorded under its own type. */
+const WHATSAPP_OWN_TYPES: ReadonlySet<string> = new Set<EventType>([...WHATSAPP_TEXT_ONLY_TYPES.filter((k) => k !== 'unsupported'), 'system']);
 
 /** WhatsApp timestamps are unix seconds, usually as strings. */
 function whatsappTs(v: unknown): number | null {
@@ -64,11 +62,11 @@ function whatsappMessage(ctx: EntryContext, m: unknown): NormalisedEvent | null 
     const emoji = isObj(sub) ? readStr(sub.emoji) : null;
     return { ...base, type: 'reaction', mid: target === INVALID ? null : target, payload: emoji === INVALID ? null : emoji, dedupKey };
   }
-  // Captions are not kept: the assistant reads text messages only, and what it does not read it does not keep.
-  if (WHATSAPP_MEDIA.has(kind)) return { ...base, type: 'attachment', mid: id, payload: kind, dedupKey };
-  if (WHATSAPP_OWN_TYPES.has(kind as EventType)) return { ...base, type: kind as EventType, mid: id, dedupKey };
+  // Neither captions nor contents are kept: the assistant reads text messages only, and what it
+  // does not read it does not keep.
+  if (WHATSAPP_OWN_TYPES.has(kind)) return { ...base, type: kind as EventType, mid: id, dedupKey };
   // `unsupported`, `unknown`, an interactive reply of another shape, or a kind newer than this reader.
-  return { ...base, type: 'unsupported', mid: id, payload: kind.slice(0, 32), dedupKey };
+  return { ...base, type: 'unsupported', mid: id, dedupKey };
 }
 
 /**
