@@ -193,9 +193,17 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.equal(sendsTo(held)[0]?.accessToken, 'test-wa-token-new');
     await eventually(async () => (await replyStatus()) === 'sent', 10_000, 'recorded as sent');
 
+    // WHATSAPP_ACCESS_TOKEN lacks the messaging permission: the check says so, by the variable's name.
+    p.graph.setTokenInfo(DEFAULT_TOKEN, { is_valid: true, expires_at: 0, scopes: ['whatsapp_business_management'], type: 'SYSTEM_USER' });
     const check = await ops('/ops/tokens/check', { method: 'POST', body: '{}' });
     const mine = check.body.refresh_monitoring.pages.find((x: { page_id: string }) => x.page_id === HELD_PHONE);
-    t.match(mine, { token_status: 'valid', scopes_ok: true }, 'the token check wants whatsapp_business_messaging');
+    t.match(mine, { channel: 'whatsapp', token_status: 'valid', scopes_ok: true }, 'the token check wants whatsapp_business_messaging');
+    const fallback = check.body.refresh_monitoring.pages.find((x: { page_id: string }) => x.page_id === 'default-whatsapp');
+    t.match(fallback, { channel: 'whatsapp', token_status: 'valid', scopes_ok: false }, 'the default WhatsApp token is checked too');
+    t.ok(
+      check.body.refresh_monitoring.actions_needed.some((a: { action: string; message: string }) => a.action === 'grant_permissions' && a.message.includes('WHATSAPP_ACCESS_TOKEN') && a.message.includes('whatsapp_business_messaging')),
+      'and the missing permission is an action needed',
+    );
     t.notOk(p.graph.requests.some((r) => r.path.endsWith(`${HELD_PHONE}/subscribed_apps`)), "a phone number's id is not asked for subscriptions");
     await new Promise((r) => setTimeout(r, 500));
     t.equal(sendsTo(held).length, 1, 'sent once');

@@ -32,6 +32,8 @@ export interface TokenCheckDeps {
   appId: string | undefined;
   /** FACEBOOK_PAGE_ACCESS_TOKEN, checked as the pseudo page "default". */
   defaultToken: string | undefined;
+  /** WHATSAPP_ACCESS_TOKEN, checked as the pseudo page "default-whatsapp". */
+  defaultWhatsAppToken?: string | undefined;
   /** Re-enqueues a page's held sends (releaseHeldSends bound to an outbound queue). */
   releaseHeld(pageId: string): Promise<number>;
   /** Where `refresh_access_token` lives (graph.instagram.com in production). */
@@ -52,6 +54,8 @@ export interface TokenCheckSummary {
 
 /** The pseudo page id under which FACEBOOK_PAGE_ACCESS_TOKEN's checks are logged. */
 export const DEFAULT_TOKEN_PAGE_ID = 'default';
+/** The pseudo page id under which WHATSAPP_ACCESS_TOKEN's checks are logged. */
+export const DEFAULT_WHATSAPP_TOKEN_PAGE_ID = 'default-whatsapp';
 
 /** Webhook fields each channel needs (Messenger platform webhooks reference; Instagram messaging). */
 export function requiredFields(channel: PageChannel): string[] {
@@ -90,9 +94,13 @@ export async function runTokenCheck(deps: TokenCheckDeps): Promise<TokenCheckSum
     summary.checked++;
     await checkOne(deps, target, summary, now);
   }
-  if (deps.defaultToken) {
+  for (const [token, pageId, channel] of [
+    [deps.defaultToken, DEFAULT_TOKEN_PAGE_ID, 'messenger'],
+    [deps.defaultWhatsAppToken, DEFAULT_WHATSAPP_TOKEN_PAGE_ID, 'whatsapp'],
+  ] as const) {
+    if (!token) continue;
     summary.checked++;
-    await checkDefault(deps, deps.defaultToken, summary, now);
+    await checkDefault(deps, token, pageId, channel, summary, now);
   }
   deps.logger?.info({ ...summary }, 'token check finished');
   return summary;
@@ -195,13 +203,12 @@ async function checkOne(deps: TokenCheckDeps, target: CheckTarget, summary: Toke
   if (await watchSubscription(deps, pageId, target.channel, token, deps.appId)) summary.resubscribed++;
 }
 
-async function checkDefault(deps: TokenCheckDeps, token: string, summary: TokenCheckSummary, now: () => Date): Promise<void> {
-  const pageId = DEFAULT_TOKEN_PAGE_ID;
+async function checkDefault(deps: TokenCheckDeps, token: string, pageId: string, channel: PageChannel, summary: TokenCheckSummary, now: () => Date): Promise<void> {
   if (!deps.appId) {
     summary.failed++;
     return appIdMissing(deps, pageId);
   }
-  const checked = await debugAndLog(deps, pageId, token, 'messenger', now());
+  const checked = await debugAndLog(deps, pageId, token, channel, now());
   if (!checked) summary.failed++;
   else if (checked.info.isValid) summary.valid++;
   else summary.invalid++;

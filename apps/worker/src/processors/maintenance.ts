@@ -84,6 +84,7 @@ export function createMaintenanceProcessor(r: WorkerResources) {
         graph,
         appId: config.meta.appId,
         defaultToken: config.meta.defaultPageToken,
+        defaultWhatsAppToken: config.meta.defaultWhatsAppToken,
         releaseHeld: (pageId) => releaseHeldSends(releaseDeps, pageId),
         instagramBaseUrl: instagramBaseUrl(config.meta.graphBaseUrl),
         logger: log,

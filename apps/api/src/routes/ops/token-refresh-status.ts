@@ -2,6 +2,7 @@ import { and, desc, inArray } from 'drizzle-orm';
 import { type Database, tokenRefreshLog } from '@switchboard/db';
 import {
   DEFAULT_TOKEN_PAGE_ID,
+  DEFAULT_WHATSAPP_TOKEN_PAGE_ID,
   deriveTokenStatus,
   type GraphVersionStatus,
   graphVersionStatus,
@@ -50,6 +51,8 @@ export interface RefreshStatusDeps {
   pages: PageTokenStore;
   appId: string | undefined;
   defaultTokenConfigured: boolean;
+  /** WHATSAPP_ACCESS_TOKEN is set. */
+  defaultWhatsAppTokenConfigured?: boolean;
   graphVersion: string;
   now?: Date;
 }
@@ -95,6 +98,11 @@ function newTokenSteps(channel: string, kind: string): string[] {
   if (kind === 'instagram_login') {
     return [
       'In the App Dashboard (https://developers.facebook.com/apps/) open your app → Instagram → "API setup with Instagram login" and generate a new access token for the account (it lasts 60 days; Switchboard refreshes it automatically afterwards).',
+    ];
+  }
+  if (channel === 'whatsapp') {
+    return [
+      'In Meta Business Settings (https://business.facebook.com/settings/) open Users → System users, select (or add) a system user with access to the WhatsApp Business Account, and click "Generate new token" for your app with the permissions whatsapp_business_messaging and whatsapp_business_management. A system user token does not expire.',
     ];
   }
   const permission = channel === 'instagram' ? 'instagram_basic, instagram_manage_messages' : 'pages_messaging';
@@ -194,16 +202,17 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
     actions.push(...pageActions(page, row.invalidReason, row.dataAccessExpiresAt, logs, now));
   }
 
-  if (deps.defaultTokenConfigured) {
-    const last = logs.get(`${DEFAULT_TOKEN_PAGE_ID}|check|true`);
+  for (const fallback of DEFAULT_TOKENS) {
+    if (!(fallback.channel === 'whatsapp' ? deps.defaultWhatsAppTokenConfigured : deps.defaultTokenConfigured)) continue;
+    const last = logs.get(`${fallback.pageId}|check|true`);
     const details = (last?.details ?? {}) as { never_expires?: boolean };
     const derived = deriveTokenStatus(
-      { channel: 'messenger', isValid: last?.isValid ?? null, expiresAt: last?.expiresAt ?? null, neverExpires: details.never_expires === true, scopes: last?.scopes ?? null, appIdMissing },
+      { channel: fallback.channel, isValid: last?.isValid ?? null, expiresAt: last?.expiresAt ?? null, neverExpires: details.never_expires === true, scopes: last?.scopes ?? null, appIdMissing },
       now,
     );
     const page: PageMonitoring = {
-      page_id: DEFAULT_TOKEN_PAGE_ID,
-      channel: 'messenger',
+      page_id: fallback.pageId,
+      channel: fallback.channel,
       token_kind: 'page',
       token_status: last?.isValid === true ? 'valid' : last?.isValid === false ? 'invalid' : 'unknown',
       monitoring_status: derived.status,
@@ -215,7 +224,7 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
       reasons: derived.reasons,
     };
     pages.push(page);
-    actions.push(...defaultTokenActions(page, logs));
+    actions.push(...defaultTokenActions(page, logs, fallback));
   }
 
   if (appIdMissing) {
@@ -231,7 +240,7 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
       ],
     });
   }
-  if (rows.length === 0 && !deps.defaultTokenConfigured) {
+  if (rows.length === 0 && !deps.defaultTokenConfigured && !deps.defaultWhatsAppTokenConfigured) {
     actions.push({
       priority: 'high',
       action: 'register_page_token',
@@ -350,32 +359,39 @@ function pageActions(page: PageMonitoring, invalidReason: string | null, dataAcc
   return out;
 }
 
-function defaultTokenActions(page: PageMonitoring, logs: Map<string, LatestLog>): ActionNeeded[] {
+/** The tokens used where none is registered: one for Pages and Instagram accounts, one for WhatsApp numbers. */
+const DEFAULT_TOKENS = [
+  { pageId: DEFAULT_TOKEN_PAGE_ID, channel: 'messenger', variable: 'FACEBOOK_PAGE_ACCESS_TOKEN', users: 'pages', permission: 'pages_messaging' },
+  { pageId: DEFAULT_WHATSAPP_TOKEN_PAGE_ID, channel: 'whatsapp', variable: 'WHATSAPP_ACCESS_TOKEN', users: 'WhatsApp numbers', permission: 'whatsapp_business_messaging' },
+] as const satisfies ReadonlyArray<{ pageId: string; channel: PageChannel; variable: string; users: string; permission: string }>;
+
+function defaultTokenActions(page: PageMonitoring, logs: Map<string, LatestLog>, fallback: (typeof DEFAULT_TOKENS)[number]): ActionNeeded[] {
   const out: ActionNeeded[] = [];
+  const { variable, users, channel } = fallback;
   const replaceDefault = (priority: ActionPriority, action: string, message: string): ActionNeeded => ({
     priority,
     action,
     message,
     instructions: [
       DEBUGGER_STEP,
-      ...newTokenSteps('messenger', 'page'),
-      'Either set FACEBOOK_PAGE_ACCESS_TOKEN to the new token and restart the API and the workers, or (better, one token per page) register it for each page: PUT /ops/pages/<page-id>.',
+      ...newTokenSteps(channel, 'page'),
+      `Either set ${variable} to the new token and restart the API and the workers, or (better, one token per page or number) register it for each: PUT /ops/pages/<id> with "channel": "${channel}".`,
       CHECK_STEP,
     ],
   });
   if (page.token_status === 'invalid') {
-    out.push(replaceDefault('critical', 'replace_default_token', 'The default token (FACEBOOK_PAGE_ACCESS_TOKEN) is invalid: pages without a registered token cannot be answered.'));
+    out.push(replaceDefault('critical', 'replace_default_token', `The default token (${variable}) is invalid: ${users} without a registered token cannot be answered.`));
   } else if (page.days_left !== null && page.days_left <= 30) {
     const priority: ActionPriority = page.days_left <= 3 ? 'critical' : page.days_left <= 7 ? 'high' : 'medium';
-    out.push(replaceDefault(priority, 'renew_default_token', `The default token (FACEBOOK_PAGE_ACCESS_TOKEN) expires in ${page.days_left} days.`));
+    out.push(replaceDefault(priority, 'renew_default_token', `The default token (${variable}) expires in ${page.days_left} days.`));
   }
-  if (page.scopes_ok === false) out.push(replaceDefault('critical', 'grant_permissions', 'The default token lacks the pages_messaging permission.'));
-  const checkFailed = unresolvedFailure(logs, DEFAULT_TOKEN_PAGE_ID, 'check');
+  if (page.scopes_ok === false) out.push(replaceDefault('critical', 'grant_permissions', `The default token (${variable}) lacks the ${fallback.permission} permission.`));
+  const checkFailed = unresolvedFailure(logs, fallback.pageId, 'check');
   if (checkFailed && checkFailed.error !== 'app id missing') {
-    out.push({ priority: 'medium', action: 'token_check_failed', message: `The last check of the default token could not complete: ${checkFailed.error ?? 'unknown error'}.`, instructions: [CHECK_STEP] });
+    out.push({ priority: 'medium', action: 'token_check_failed', message: `The last check of the default token (${variable}) could not complete: ${checkFailed.error ?? 'unknown error'}.`, instructions: [CHECK_STEP] });
   }
   if (page.last_checked_at === null && !checkFailed) {
-    out.push({ priority: 'low', action: 'run_token_check', message: 'The default token has not been checked yet.', instructions: [CHECK_STEP] });
+    out.push({ priority: 'low', action: 'run_token_check', message: `The default token (${variable}) has not been checked yet.`, instructions: [CHECK_STEP] });
   }
   return out;
 }

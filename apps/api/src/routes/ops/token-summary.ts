@@ -35,7 +35,7 @@ export async function summariseTokens(deps: OpsDeps, rows?: PageTokenRow[]) {
   const invalid = pages.filter((p) => p.token_status === 'invalid').length;
   const expiringSoon = pages.filter((p) => p.days_left !== null && p.days_left <= TOKEN_EXPIRY_WARNING_DAYS).length;
   const flagged = pages.filter((p) => p.monitoring_status === 'warning' || p.monitoring_status === 'critical').length;
-  const configured = defaultConfigured || pages.length > 0;
+  const configured = defaultConfigured || Boolean(deps.config.meta.defaultWhatsAppToken) || pages.length > 0;
   let status_message: string;
   if (!configured) status_message = 'No Page token configured: replies are recorded (dry run), not sent.';
   else if (invalid > 0) status_message = `${invalid} Page token(s) invalid: their sends are held until PUT /ops/pages/:pageId registers a new token.`;

@@ -127,6 +127,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
       pages: resources.pages,
       appId: config.meta.appId,
       defaultTokenConfigured: Boolean(config.meta.defaultPageToken),
+      defaultWhatsAppTokenConfigured: Boolean(config.meta.defaultWhatsAppToken),
       graphVersion: config.meta.graphVersion,
     });
 
@@ -145,6 +146,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
       graph,
       appId: config.meta.appId,
       defaultToken: config.meta.defaultPageToken,
+      defaultWhatsAppToken: config.meta.defaultWhatsAppToken,
       releaseHeld: release,
       instagramBaseUrl: config.meta.graphBaseUrl === 'https://graph.facebook.com' ? 'https://graph.instagram.com' : undefined,
       logger: request.log,
