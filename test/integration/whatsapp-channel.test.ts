@@ -158,6 +158,27 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.match(detail.body.last_error, /24-hour customer service window closed/, 'and the reason');
     t.equal(sendsTo(late).length, 0);
 
+    // The number is flagged for spam: dead-lettered (replayable), and an alert at error level, counted.
+    const flagged = user();
+    p.graph.failNextSends({ status: 400, code: 131048, message: 'Spam rate limit hit' });
+    const spam = userMessage(flagged, { type: 'text', text: { body: 'hello again' } });
+    texts.push('hello again');
+    await post(spam.body);
+    const spamRow = await eventually(async () => {
+      const r = await eventRow(eventIdOf(PHONE, spam.id));
+      return r?.status === 'dead_letter' ? r : null;
+    }, 20_000, 'dead-lettered after 131048');
+    t.match(spamRow.last_error, /spam/);
+    const alert = p
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('the sending account is restricted by Meta'))
+      .map((l) => JSON.parse(l) as { level: number | string; code: number });
+    t.match(alert, [{ code: 131048 }], 'one alert line');
+    t.ok(alert[0] && (alert[0].level === 50 || alert[0].level === 'error'), 'at error level');
+    // Counters reach Redis in the worker's next flush.
+    await eventually(async () => (await redis.hget(`${p.prefix}:counters`, 'send_alerts{channel="whatsapp",code="131048"}')) === '1', 10_000, 'the alert counted');
+
     const busy = user();
     p.graph.failNextSends({ status: 400, code: 130429, message: 'Rate limit hit' });
     const attempts = () => p.graph.requests.filter((r) => r.method === 'POST' && r.path === `/${p.env.GRAPH_API_VERSION ?? 'v25.0'}/${PHONE}/messages`).length;
