@@ -1,6 +1,14 @@
 import type { DbHandle } from '@switchboard/db';
 
+/**
+ * How far back a reply is looked for: Meta retries a status webhook for up to 7 days, and the bound
+ * lets the search use the replies' creation-time index instead of reading the whole table.
+ */
+const LOOK_BACK_DAYS = 8;
+
 export interface DeliveryFailure {
+  /** The WhatsApp phone number id the reply went out from. */
+  pageId: string;
   /** The message id Meta gave the reply (a WhatsApp `wamid`), as its `failed` status names it. */
   messageId: string;
   errorCode: number | null;
@@ -12,14 +20,16 @@ export interface DeliveryFailure {
  * A reply Meta accepted and later reported undelivered (a WhatsApp `failed` status): its reply row
  * turns `failed` and its event's outcome `delivery_failed`, with the code and the reason, so
  * /ops/events/:id shows why the user never got it. One statement; the reply is found by the id
- * kept among its `graph_message_ids`. Resolves to the event id, or null when no reply has that id
- * (a message sent by another app, or one older than the retention).
+ * kept among its `graph_message_ids`, among the number's replies of the last LOOK_BACK_DAYS.
+ * Resolves to the event id, or null when no reply has that id (a message another app sent, or
+ * one older than that).
  */
 export async function recordDeliveryFailure(dbh: DbHandle, f: DeliveryFailure): Promise<string | null> {
   const rows = await dbh.sql<{ id: string }[]>`
     with r as (
       update replies set status = 'failed', error_code = ${f.errorCode}
-      where channel = 'whatsapp' and graph_message_ids @> array[${f.messageId}]::text[]
+      where created_at > now() - make_interval(days => ${LOOK_BACK_DAYS})
+        and channel = 'whatsapp' and page_id = ${f.pageId} and graph_message_ids @> array[${f.messageId}]::text[]
       returning event_id
     )
     update events set outcome = 'delivery_failed', last_error = ${f.reason}, last_error_code = ${f.errorCode}, updated_at = now()

@@ -114,6 +114,8 @@ export function createInboundProcessor(r: WorkerResources) {
       counters.count('events_processed', { channel: data.channel, outcome });
       return outcome;
     }
+    // Before the arrival, which settles the event: a run that fails here is retried and notes it then.
+    if (data.channel === 'whatsapp' && settled) await noteWhatsAppProblem(data, personal);
     const first = await recordArrival(job, data, conversation, settled);
     if (first === 'already_processed') return 'duplicate';
     // A retried job (a crash or a stalled lock after the hand-over): the reply was decided and its
@@ -121,7 +123,6 @@ export function createInboundProcessor(r: WorkerResources) {
     // reply decided but not handed over (`data.reply`) is sent below, not decided again.
     if (first === 'again' && !settled && (await replyHandedOver(data))) return 'duplicate';
     if (settled === 'echo_ours') await noteEcho(personal);
-    if (data.channel === 'whatsapp' && first === 'first') await noteWhatsAppProblem(data, personal);
     if (settled) {
       counters.count('events_processed', { channel: data.channel, outcome: settled });
       return settled;
@@ -193,7 +194,7 @@ export function createInboundProcessor(r: WorkerResources) {
     if (data.type !== 'status' || personal.payload !== 'failed' || !personal.mid) return;
     const code = data.errorCode ?? null;
     const reason = code === null ? 'no error code given' : graphErrorReason(code);
-    const found = await recordDeliveryFailure(r.dbh, { messageId: personal.mid, errorCode: code, reason: `WhatsApp delivery failed: ${reason} (code=${code ?? 'none'})` });
+    const found = await recordDeliveryFailure(r.dbh, { pageId: data.pageId, messageId: personal.mid, errorCode: code, reason: `WhatsApp delivery failed: ${reason} (code=${code ?? 'none'})` });
     counters.count('whatsapp_delivery_failures', { code: String(code ?? 'none') });
     logger.warn({ eventId: data.eventId, pageId: data.pageId, code, reason, replyEventId: found }, 'WhatsApp could not deliver a reply');
   }
