@@ -87,6 +87,9 @@ export function sanitiseGraphMessage(message: string): string {
   return redacted.length > MAX_MESSAGE ? `${redacted.slice(0, MAX_MESSAGE - 1)}…` : redacted;
 }
 
+/** What a network failure's code looks like; anything else in its place is not kept. */
+const NETWORK_CODE = /^[A-Z][A-Z0-9_]{1,40}$/;
+
 export interface GraphApiErrorInit {
   status?: number | null;
   code?: number | null;
@@ -100,6 +103,8 @@ export interface GraphApiErrorInit {
   unconfirmed?: boolean;
   /** Graph's own message; sanitised before it is kept. */
   graphMessage?: string | null;
+  /** A network failure's code (ECONNREFUSED, ETIMEDOUT, ENOTFOUND, UND_ERR_…); anything else is dropped. */
+  networkCode?: string | null;
   /** Forces the kind instead of looking it up in the table. */
   kind?: GraphErrorKind;
 }
@@ -120,6 +125,16 @@ export class GraphApiError extends Error {
    * without a readable message id): a retry must first look for its echo, and resends at most once.
    */
   readonly deliveryUnknown: boolean;
+  /** The network failure's code, when there was no answer. */
+  readonly networkCode: string | null;
+  /** Graph's message (or ours, when Graph gave none), sanitised. */
+  readonly detail: string | null;
+  /**
+   * The failure in words, for the log, the dead-letter reason and an event's `last_error`:
+   * `network: ECONNREFUSED connecting to graph`, `graph 10/2018278 (status 400): <Graph's message>`.
+   * Built from codes and the sanitised message only, so it carries no token or user id.
+   */
+  readonly summary: string;
 
   constructor(init: GraphApiErrorInit) {
     const input: GraphErrorInput = {};
@@ -141,8 +156,10 @@ export class GraphApiError extends Error {
       // fbtrace_id is Meta's support reference, harmless and worth logging; anything else in its place is dropped.
       init.fbtraceId && /^[\w-]{1,64}$/.test(init.fbtraceId) ? `fbtrace_id=${init.fbtraceId}` : null,
     ].filter((f): f is string => f !== null);
+    const networkCode = init.networkCode && NETWORK_CODE.test(init.networkCode) ? init.networkCode : null;
     const what = init.timeout ? 'timed out' : init.network ? 'network error' : (row?.why ?? 'request failed');
-    const detail = init.graphMessage ? `: ${sanitiseGraphMessage(init.graphMessage)}` : '';
+    const said = init.graphMessage ? sanitiseGraphMessage(init.graphMessage) : networkCode;
+    const detail = said ? `: ${said}` : '';
     super(`Graph API ${what} (${facts.join(' ')})${detail}`);
 
     this.name = 'GraphApiError';
@@ -156,5 +173,26 @@ export class GraphApiError extends Error {
     this.timeout = init.timeout === true;
     this.network = init.network === true;
     this.deliveryUnknown = this.timeout || init.unconfirmed === true;
+    this.networkCode = networkCode;
+    this.detail = init.graphMessage ? sanitiseGraphMessage(init.graphMessage) : null;
+    this.summary = summarise(this, row?.why ?? null);
   }
+}
+
+function summarise(e: GraphApiError, why: string | null): string {
+  if (e.timeout) return `timeout: ${e.detail ?? 'no answer from graph'}`;
+  if (e.network) return `network: ${e.networkCode ?? 'unknown error'} connecting to graph`;
+  const said = e.detail ?? why ?? 'request failed';
+  if (e.code !== null) return `graph ${e.code}${e.subcode !== null ? `/${e.subcode}` : ''}${e.status !== null ? ` (status ${e.status})` : ''}: ${said}`;
+  if (e.status !== null) return `graph status ${e.status}: ${said}`;
+  return `graph: ${said}`;
+}
+
+/**
+ * The Graph error code a failure reason names: `graph 10/2018278 …` (GraphApiError.summary), or
+ * `code=10` as older reasons put it. Null for a network failure, a timeout or a bare status.
+ */
+export function graphErrorCodeIn(reason: string | null | undefined): number | null {
+  const code = reason ? (/^graph (\d+)\b/.exec(reason) ?? /\bcode=(\d+)/.exec(reason))?.[1] : undefined;
+  return code ? Number(code) : null;
 }

@@ -11,6 +11,7 @@ export {
   classifyGraphError,
   GRAPH_ERROR_TABLE,
   GraphApiError,
+  graphErrorCodeIn,
   sanitiseGraphMessage,
   type GraphApiErrorInit,
   type GraphErrorInput,
