@@ -5,7 +5,7 @@ import { aiStatus } from './ai.js';
 import { listDeadLetters } from './dead-letters.js';
 import type { OpsDeps } from './ops-deps.js';
 import { overview } from './overview.js';
-import { pageTokens, summariseTokens } from './token-summary.js';
+import { pageTokens } from './token-summary.js';
 
 /** Dead letters shown on the page; the rest are in GET /ops/dlq. */
 const DASHBOARD_DLQ_ROWS = 50;
@@ -28,7 +28,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: OpsDeps): Prom
       repliesSent: over.system_stats.replies_sent,
       queues: over.queues,
       ai,
-      token: await summariseTokens(deps, pages),
+      token: over.facebook_token,
       pages,
       deadLetters,
     });
