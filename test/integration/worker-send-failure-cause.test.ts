@@ -18,9 +18,10 @@ interface EventDetail {
 }
 
 t.test('a failed send says why: on the event after each attempt, in the dead-letter reason and in the log', async (t) => {
-  // Two attempts in all: the inbound job's own, then one by the send job. A network failure leaves
-  // its part's delivery open, and the send job's attempt does not wait for an echo that cannot come.
-  const p = await startPipeline(t, 'worker_send_cause', { workers: 0, env: { AI_ENABLED: 'false', SEND_MAX_ATTEMPTS: '1', SEND_ECHO_WAIT_MS: '0', LOG_LEVEL: 'info' } });
+  // A transient failure gets three attempts: the inbound job's own, then two by the send job, a
+  // second and then four apart (time to read the event between them). A network failure leaves its
+  // part's delivery open, and the send job's attempts do not wait for an echo that cannot come.
+  const p = await startPipeline(t, 'worker_send_cause', { workers: 0, env: { AI_ENABLED: 'false', SEND_MAX_ATTEMPTS: '2', SEND_ECHO_WAIT_MS: '0', LOG_LEVEL: 'info' } });
   const eventIdOf = (m: string) => createHmac('sha256', p.env.PSID_HASH_SECRET).update(`messenger:${PAGE}:${m}`).digest('hex').slice(0, 32);
   const auth = `Basic ${Buffer.from(`${p.env.ADMIN_USER}:${p.env.ADMIN_PASS}`).toString('base64')}`;
   const eventOf = async (id: string): Promise<EventDetail | null> => {
