@@ -231,3 +231,29 @@ t.test('a failed read of the instructions propagates (the job is retried) and sp
   t.equal(fake.calls.length, 0);
   t.same(await redis.keys(`${prefix}:ai:rl*`), [], 'no slot taken');
 });
+
+t.test('the conversation history is read only for an AI call, and reaches the model before the message', async (t) => {
+  let reads = 0;
+  const history = async () => {
+    reads++;
+    return [
+      { role: 'user' as const, text: 'Do you deliver?' },
+      { role: 'model' as const, text: 'Yes, within the city.' },
+    ];
+  };
+  const off = await setup(t, { enabled: false });
+  t.equal((await off.responder.decide({ userHash: 'u1', text: 'And on Sunday?', history })).reason, 'kill_switch');
+  t.equal(reads, 0, 'a fallback reads no history');
+
+  const { fake, counters, responder } = await setup(t);
+  fake.setReply('Not on Sundays.');
+  const decision = await responder.decide({ userHash: 'u2', text: 'And on Sunday?', history });
+  t.equal(decision.path, 'ai');
+  t.equal(reads, 1);
+  t.same(fake.calls[0]?.contents, [
+    { role: 'user', text: 'Do you deliver?' },
+    { role: 'model', text: 'Yes, within the city.' },
+    { role: 'user', text: 'And on Sunday?' },
+  ]);
+  t.equal(counters.get('ai_history_turns'), 2, 'history length counted');
+});

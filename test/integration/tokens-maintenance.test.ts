@@ -97,11 +97,15 @@ t.test('two workers starting together: one scheduler entry per task, one start-u
   await sql`insert into replies (event_id, channel, page_id, sender_hash, path, reason, decide_latency_ms, status, created_at) values
     ('old-1', 'messenger', ${PAGE}, 'h', 'fallback', 'kill_switch', 1, 'sent', now() - interval '200 days'),
     ('new-1', 'messenger', ${PAGE}, 'h', 'fallback', 'kill_switch', 1, 'sent', now() - interval '1 day')`;
+  await sql`insert into conversations (id, channel, page_id, user_hash, last_message_at) values
+    ('c-old', 'messenger', ${PAGE}, 'h1', now() - interval '91 days'),
+    ('c-new', 'messenger', ${PAGE}, 'h2', now() - interval '89 days')`;
   const retention = await queue.add('retention', { task: 'retention', requestedBy: 'test' });
   const done = await eventually(() => completedJob(queue, retention.id ?? ''), 15_000, 'retention job completed');
-  t.same(done.returnvalue, { events: 2, replies: 1 });
+  t.same(done.returnvalue, { events: 2, replies: 1, conversations: 1 });
   t.same((await sql`select id from events order by id`).map((r) => r.id), ['new-1'], 'only events inside RETENTION_DAYS remain');
   t.same((await sql`select event_id from replies`).map((r) => r.event_id), ['new-1']);
+  t.same((await sql`select id from conversations`).map((r) => r.id), ['c-new'], 'conversations whose last message is inside RETENTION_DAYS remain');
 });
 
 t.test('retention deletes in batches until nothing old is left', async (t) => {
@@ -111,6 +115,6 @@ t.test('retention deletes in batches until nothing old is left', async (t) => {
   await dbh.sql`insert into events (id, channel, page_id, type, event_at, received_at)
     select 'e' || g, 'messenger', '1', 'text', now() - interval '100 days', now() - interval '100 days' from generate_series(1, 7) g`;
   const result = await runRetention(dbh.db, 90, new Date(), 3);
-  t.same(result, { events: 7, replies: 0 }, 'three batches of at most 3');
+  t.same(result, { events: 7, replies: 0, conversations: 0 }, 'three batches of at most 3');
   t.equal((await dbh.sql`select count(*)::int as n from events`)[0]?.n, 0);
 });

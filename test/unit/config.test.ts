@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, DEFAULT_WORKER_NICE, DEVELOPMENT_DEFAULTS, editDistance, KNOWN_VARIABLES, loadConfig, MAX_AI_INSTRUCTIONS_CHARS } from '@switchboard/config';
+import { ConfigError, DEFAULT_HANDOFF_REPLY, DEFAULT_WORKER_NICE, DEVELOPMENT_DEFAULTS, editDistance, KNOWN_VARIABLES, loadConfig, MAX_AI_INSTRUCTIONS_CHARS } from '@switchboard/config';
 
 const strongProduction = {
   NODE_ENV: 'production',
@@ -185,4 +185,26 @@ t.test('editDistance counts insertions, deletions, substitutions and swapped nei
   t.equal(editDistance('HOME', 'HOST'), 2);
   t.equal(editDistance('', 'ABC'), 3);
   t.equal(editDistance('ADMIN_PASSWORD', 'ADMIN_PASS'), 4);
+});
+
+t.test('conversation memory and hand-off: defaults, parsing, limits', async (t) => {
+  const c = loadConfig({});
+  t.equal(c.ai.historyTurns, 12);
+  t.equal(c.ai.historyMaxAgeMs, 86_400_000);
+  t.equal(c.handoff.pauseMs, 1_800_000);
+  t.same(c.handoff.keywords, ['human', 'agent', 'person']);
+  t.equal(c.handoff.reply, DEFAULT_HANDOFF_REPLY);
+
+  const set = loadConfig({ AI_HISTORY_TURNS: '0', AI_HISTORY_MAX_AGE_S: '3600', HANDOFF_PAUSE_S: '600', HANDOFF_KEYWORDS: ' Mensch, ,OPERATOR ', HANDOFF_REPLY: 'Gleich meldet sich jemand.' });
+  t.equal(set.ai.historyTurns, 0, '0 turns memory off');
+  t.equal(set.ai.historyMaxAgeMs, 3_600_000);
+  t.equal(set.handoff.pauseMs, 600_000);
+  t.same(set.handoff.keywords, ['mensch', 'operator'], 'trimmed, lower-cased, empty ones dropped');
+  t.equal(set.handoff.reply, 'Gleich meldet sich jemand.');
+
+  const err = t.throws(() => loadConfig({ AI_HISTORY_TURNS: '-1', AI_HISTORY_MAX_AGE_S: 'a day', HANDOFF_PAUSE_S: '0', HANDOFF_REPLY: 'x'.repeat(1901) })) as ConfigError;
+  t.same(
+    err.problems.map((p) => p.split(':')[0]),
+    ['AI_HISTORY_TURNS', 'AI_HISTORY_MAX_AGE_S', 'HANDOFF_PAUSE_S', 'HANDOFF_REPLY'],
+  );
 });

@@ -36,6 +36,8 @@ t.test('each fixture becomes the expected event', async (t) => {
     ['instagram-unsupported', { channel: 'instagram', type: 'unsupported', mid: 'aWdfdGVzdC11bnN1cC0wMDAx' }],
     ['whatsapp-text', { channel: 'whatsapp', pageId: '400000000000001', senderId: '15550000001', recipientId: '400000000000001', type: 'text', mid: 'wamid.TEST0001', text: 'Hi there', timestamp: 1767225600000, dedupKey: 'whatsapp:400000000000001:wamid.TEST0001' }],
     ['whatsapp-status', { channel: 'whatsapp', type: 'status', mid: 'wamid.TEST0002', senderId: '15550000001', payload: 'delivered', timestamp: 1767225660000 }],
+    ['messenger-pass-thread-control', { type: 'handover', senderId: U1, payload: 'pass_thread_control', appId: '900000000000001', text: null, standby: false }],
+    ['messenger-take-thread-control', { type: 'handover', senderId: U1, payload: 'take_thread_control', appId: null, text: null, standby: true }],
     ['page-feed-change', { channel: 'messenger', pageId: P1, senderId: U1, recipientId: null, type: 'change', mid: null, text: null, payload: 'feed', appId: null, timestamp: T, standby: false }],
   ];
   for (const [name, expected] of table) {

@@ -4,7 +4,7 @@ import { KillSwitch, killSwitchKey } from '@switchboard/ai';
 import type { Config } from '@switchboard/config';
 import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
-import { HeldSends, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
+import { ConversationMemory, HeldSends, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createProducerConnection, QUEUES } from '@switchboard/queue';
 
@@ -26,6 +26,8 @@ export interface ApiResources {
   heldSends: HeldSends;
   /** Each page's instructions for the assistant (the ops API sets and reads them). */
   instructions: PageInstructionsStore;
+  /** The texts conversations keep for the model (the ops API opens and erases them). */
+  memory: ConversationMemory;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ export function createApiResources(config: Config): ApiResources {
     pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken }),
     heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
     instructions: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
+    memory: new ConversationMemory(redis, { prefix: config.queuePrefix, sealer, maxTurns: config.ai.historyTurns, maxAgeMs: config.ai.historyMaxAgeMs }),
     async close() {
       await counters.stop().catch(() => {});
       await latency.stop().catch(() => {});

@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { type DbHandle, events } from '@switchboard/db';
 import { graphErrorCodeIn } from '@switchboard/meta';
+import { type ConversationEvent, type ConversationState, conversationId, recordConversationEvents } from '@switchboard/pages';
 import { Batcher } from './batcher.js';
 
 /**
@@ -28,6 +29,11 @@ export interface ArrivalRow {
   /** Whether this event counts as a message of its sender in `users`. */
   countsAsMessage: boolean;
   /**
+   * The conversation a user's message belongs to, when this statement is to record it there (its
+   * last message, its count; ../conversations.ts): only on the event's first insert, like `users`.
+   */
+  conversationId?: string;
+  /**
    * Which run of the event's job this is (BullMQ's attemptsStarted; default 1). An event answered
    * at its first run is recorded only with its reply, so a run after a crash may be the first to
    * write the row: it starts `attempts` at its own number.
@@ -52,6 +58,24 @@ function countNewUsers(idColumn: 'id' | 'event_id'): string {
 }
 
 const USERS_OF_ARRIVALS = countNewUsers('id');
+
+/**
+ * The `conversations` part of the same statements: each conversation of a newly inserted message
+ * gets its last message time and count, created if new (expects `input` with `conv_id`, `event_at`
+ * and the event id in `idColumn`, and `ev`). A pause is not touched: the events that change one
+ * are recorded by their own upsert (@switchboard/pages recordConversationEvents).
+ */
+function recordNewConversationMessages(idColumn: 'id' | 'event_id'): string {
+  return `
+      insert into conversations as c (id, channel, page_id, user_hash, last_message_at, message_count)
+      select i.conv_id, i.channel, i.page_id, i.sender_hash, max(i.event_at), count(*) from input i join ev on ev.id = i.${idColumn}
+      where ev.inserted and i.conv_id is not null
+      group by i.conv_id, i.channel, i.page_id, i.sender_hash
+      on conflict (id) do update set last_message_at = greatest(c.last_message_at, excluded.last_message_at),
+        message_count = c.message_count + excluded.message_count, updated_at = now()`;
+}
+
+const CONVERSATIONS_OF_ARRIVALS = recordNewConversationMessages('id');
 
 export interface ArrivalState {
   inserted: boolean;
@@ -79,12 +103,13 @@ export async function recordArrivals(dbh: DbHandle, rows: readonly ArrivalRow[])
     received_at: a.receivedAt.toISOString(),
     counts: a.countsAsMessage && a.senderHash !== null,
     attempt: Math.max(1, a.attempt ?? 1),
+    conv_id: a.conversationId ?? null,
   }));
   const result = await dbh.sql<(ArrivalState & { id: string })[]>`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as t(
         id text, channel text, page_id text, sender_hash text, mid_hash text, type text, status text, outcome text,
-        event_at timestamptz, received_at timestamptz, counts boolean, attempt integer)
+        event_at timestamptz, received_at timestamptz, counts boolean, attempt integer, conv_id text)
     ), ev as (
       insert into events (id, channel, page_id, sender_hash, mid_hash, type, status, outcome, processed_at, attempts, event_at, received_at)
       select id, channel, page_id, sender_hash, mid_hash, type, status, outcome,
@@ -92,7 +117,8 @@ export async function recordArrivals(dbh: DbHandle, rows: readonly ArrivalRow[])
       from input
       on conflict (id) do update set attempts = greatest(events.attempts + 1, excluded.attempts), updated_at = now()
       returning id, status, outcome, (xmax = 0) as inserted
-    ), u as (${dbh.sql.unsafe(USERS_OF_ARRIVALS)})
+    ), u as (${dbh.sql.unsafe(USERS_OF_ARRIVALS)}
+    ), conv as (${dbh.sql.unsafe(CONVERSATIONS_OF_ARRIVALS)})
     select id, inserted, status, outcome from ev`;
   const byId = new Map(result.map((r) => [r.id, r]));
   return rows.map((a) => {
@@ -122,7 +148,7 @@ function replyColumns(r: ReplyRow) {
  * the whole message instead of two): the event row is inserted already processed, and its user
  * counted, by the send's statement.
  */
-export type DeferredArrival = Pick<ArrivalRow, 'midHash' | 'type' | 'eventAt' | 'receivedAt' | 'countsAsMessage'>;
+export type DeferredArrival = Pick<ArrivalRow, 'midHash' | 'type' | 'eventAt' | 'receivedAt' | 'countsAsMessage' | 'conversationId'>;
 
 export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number; arrival?: DeferredArrival };
 
@@ -154,7 +180,7 @@ export function sendsFinishedInput(rows: readonly SendFinishedRow[]): string {
         message_ids: r.messageIds,
         e2e_ms: r.endToEndMs,
         fresh: a !== undefined,
-        ...(a ? { mid_hash: a.midHash, type: a.type, event_at: a.eventAt.toISOString(), received_at: a.receivedAt.toISOString(), counts: a.countsAsMessage } : {}),
+        ...(a ? { mid_hash: a.midHash, type: a.type, event_at: a.eventAt.toISOString(), received_at: a.receivedAt.toISOString(), counts: a.countsAsMessage, conv_id: a.conversationId ?? null } : {}),
       };
     }),
   );
@@ -175,7 +201,7 @@ export const SENDS_FINISHED_SQL = `
       select * from jsonb_to_recordset($1::jsonb) as t(
         event_id text, channel text, page_id text, sender_hash text, path text, reason text, decide_ms integer, status text,
         parts integer, message_ids text[], e2e_ms integer,
-        fresh boolean, mid_hash text, type text, event_at timestamptz, received_at timestamptz, counts boolean)
+        fresh boolean, mid_hash text, type text, event_at timestamptz, received_at timestamptz, counts boolean, conv_id text)
     ), reply as (
       insert into replies (event_id, channel, page_id, sender_hash, path, reason, decide_latency_ms, status, parts, graph_message_ids, sent_at, end_to_end_ms, error_code)
       select event_id, channel, page_id, sender_hash, path, reason, decide_ms, status, parts, message_ids, now(), e2e_ms, null from input
@@ -189,6 +215,7 @@ export const SENDS_FINISHED_SQL = `
         last_error = null, last_error_code = null, updated_at = now()
       returning id, (xmax = 0) as inserted
     ), u as (${countNewUsers('event_id')}
+    ), conv as (${recordNewConversationMessages('event_id')}
     )
     update events set status = 'processed', outcome = 'replied', processed_at = coalesce(events.processed_at, now()),
       last_error = null, last_error_code = null, updated_at = now()
@@ -233,6 +260,8 @@ export interface HotWrites {
   sendFinished(row: SendFinishedRow): Promise<void>;
   /** The event's row, or null: asked before a first run answers, since Redis alone can lose its marks. */
   recorded(eventId: string): Promise<RecordedEvent | null>;
+  /** The event in its conversation (@switchboard/pages recordConversationEvents); answers the conversation's state. */
+  conversation(event: ConversationEvent): Promise<ConversationState>;
 }
 
 /**
@@ -258,9 +287,15 @@ export function createHotWrites(dbh: DbHandle, maxInFlight = 1, lingerMs = HOT_W
   // No linger: the read stands before the reply is decided, so it is shared by the jobs that reach
   // it while one is in flight, and never waits for company.
   const reads = new Batcher<string, RecordedEvent | null>((ids) => readEvents(dbh, ids), { maxInFlight });
+  const conversations = new Batcher<ConversationEvent, ConversationState>((rows) => recordConversationEvents(dbh, rows), {
+    key: (e) => conversationId(e.channel, e.pageId, e.userHash),
+    maxInFlight,
+    lingerMs,
+  });
   return {
     arrival: (row) => arrivals.add(row),
     sendFinished: (row) => sends.add(row),
     recorded: (eventId) => reads.add(eventId),
+    conversation: (event) => conversations.add(event),
   };
 }

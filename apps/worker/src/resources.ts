@@ -5,7 +5,7 @@ import type { Config } from '@switchboard/config';
 import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
 import { Counters, countersKey, LatencySamples, type Logger, type OutageTracker, outageTracker, reasonOf } from '@switchboard/observability';
-import { HeldSends, InstructionsCache, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
+import { ConversationMemory, HeldSends, InstructionsCache, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
@@ -28,6 +28,8 @@ export interface WorkerResources {
   /** The operator's AI switch; the responder obeys it. */
   killSwitch: KillSwitch;
   responder: Responder;
+  /** The turns each conversation keeps for the model (sealed, in Redis). */
+  memory: ConversationMemory;
   outboundQueue: Queue;
   maintenanceQueue: Queue;
   /** Redis outages: one line when one starts, one when it ends (the queue workers report to it too). */
@@ -76,6 +78,7 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     graph,
     killSwitch,
     responder,
+    memory: new ConversationMemory(redis, { prefix: config.queuePrefix, sealer, maxTurns: config.ai.historyTurns, maxAgeMs: config.ai.historyMaxAgeMs }),
     outboundQueue,
     maintenanceQueue,
     redisOutage,

@@ -1,6 +1,6 @@
-import { GoogleGenAI, type GenerateContentResponse } from '@google/genai';
+import { type Content, GoogleGenAI, type GenerateContentResponse } from '@google/genai';
 import { AiBlockedError, AiError } from './ai-errors.js';
-import type { GenerateResult, ReplyGenerator } from './reply-generator.js';
+import type { GenerateResult, HistoryTurn, ReplyGenerator } from './reply-generator.js';
 import { capReplyText } from './cap-reply.js';
 import { aiAgent, pooledFetch } from './pooled-fetch.js';
 import { runWithDeadline } from './run-with-deadline.js';
@@ -43,12 +43,12 @@ export class GeminiGenerator implements ReplyGenerator {
     });
   }
 
-  async generate(userText: string, signal: AbortSignal, businessInstructions?: string): Promise<GenerateResult> {
+  async generate(userText: string, signal: AbortSignal, businessInstructions?: string, history: readonly HistoryTurn[] = []): Promise<GenerateResult> {
     const response = await runWithDeadline(
       (abortSignal) =>
         this.#client.models.generateContent({
           model: this.#model,
-          contents: [{ role: 'user', parts: [{ text: userText }] }],
+          contents: conversationContents(history, userText),
           config: {
             systemInstruction: systemInstructionFor(businessInstructions),
             maxOutputTokens: MAX_OUTPUT_TOKENS,
@@ -61,6 +61,22 @@ export class GeminiGenerator implements ReplyGenerator {
     );
     return readAnswer(response);
   }
+}
+
+/**
+ * The conversation as Gemini's multi-turn `contents`: earlier turns oldest first, then the user's
+ * current message. Gemini expects the roles to alternate and the last turn to be the user's, so
+ * consecutive turns of one role (the user writing twice, the bot and then the staff) become one
+ * content with a part each.
+ */
+export function conversationContents(history: readonly HistoryTurn[], userText: string): Content[] {
+  const contents: Content[] = [];
+  for (const turn of [...history, { role: 'user' as const, text: userText }]) {
+    const last = contents.at(-1);
+    if (last?.role === turn.role) last.parts?.push({ text: turn.text });
+    else contents.push({ role: turn.role, parts: [{ text: turn.text }] });
+  }
+  return contents;
 }
 
 function readAnswer(response: GenerateContentResponse): GenerateResult {

@@ -11,5 +11,12 @@ export interface GenerateResult {
  * work when `signal` aborts.
  */
 export interface ReplyGenerator {
-  generate(userText: string, signal: AbortSignal, businessInstructions?: string): Promise<GenerateResult>;
+  /** `history`: the conversation's earlier turns, oldest first, without the current message. */
+  generate(userText: string, signal: AbortSignal, businessInstructions?: string, history?: readonly HistoryTurn[]): Promise<GenerateResult>;
+}
+
+/** One earlier message of the conversation as the model sees it: the user's, or the business's (bot or staff). */
+export interface HistoryTurn {
+  role: 'user' | 'model';
+  text: string;
 }

@@ -6,7 +6,7 @@ import type { BusinessInstructions } from './business-instructions.js';
 import type { CounterSink } from './counter-sink.js';
 import type { KillSwitch } from './kill-switch.js';
 import type { ReplyDecision, ReplyReason } from './reply-decision.js';
-import type { GenerateResult, ReplyGenerator } from './reply-generator.js';
+import type { GenerateResult, HistoryTurn, ReplyGenerator } from './reply-generator.js';
 import { runWithDeadline } from './run-with-deadline.js';
 import { sanitiseAiError } from './sanitise-ai-error.js';
 
@@ -49,7 +49,11 @@ export class Responder {
   }
 
   /** `pageId` names the Page, Instagram account or WhatsApp number the message was sent to. */
-  async decide(input: { userHash: string; text: string; pageId?: string }): Promise<ReplyDecision> {
+  /**
+   * `history` reads the conversation's earlier turns; it is called only for a reply that takes the
+   * AI path (after every gate admitted the call), so a fallback reads nothing.
+   */
+  async decide(input: { userHash: string; text: string; pageId?: string; history?: () => Promise<readonly HistoryTurn[]> }): Promise<ReplyDecision> {
     const { settings, killSwitch, limiter, budget, generator, counters } = this.#deps;
     const started = performance.now();
     const fallback = (reason: Exclude<ReplyReason, 'ai'>, error?: string): ReplyDecision => {
@@ -80,13 +84,15 @@ export class Responder {
       return fallback('rate_limited_global');
     }
 
+    const history = input.history ? await input.history() : [];
     counters.incr('ai_calls');
+    if (history.length > 0) counters.incr('ai_history_turns', history.length);
     let result: GenerateResult;
     try {
-      result = await this.#generate(generator, input.text, business);
+      result = await this.#generate(generator, input.text, business, history);
     } catch (err) {
       counters.incr('ai_errors');
-      const error = sanitiseAiError(err, [settings.apiKey, input.text, ...(business ? [business] : [])]);
+      const error = sanitiseAiError(err, [settings.apiKey, input.text, ...(business ? [business] : []), ...history.map((h) => h.text)]);
       if (err instanceof AiTimeoutError) {
         counters.incr('ai_timeouts');
         return fallback('timeout', error);
@@ -130,8 +136,8 @@ export class Responder {
   }
 
   /** The hard limit lives here as well as in the generator, so any generator is cut at timeoutMs. */
-  #generate(generator: ReplyGenerator, text: string, businessInstructions?: string): Promise<GenerateResult> {
-    return runWithDeadline((signal) => generator.generate(text, signal, businessInstructions), this.#deps.settings.timeoutMs);
+  #generate(generator: ReplyGenerator, text: string, businessInstructions?: string, history?: readonly HistoryTurn[]): Promise<GenerateResult> {
+    return runWithDeadline((signal) => generator.generate(text, signal, businessInstructions, history), this.#deps.settings.timeoutMs);
   }
 
   /**

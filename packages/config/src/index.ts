@@ -77,6 +77,8 @@ export const DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT = 100;
 export const DEFAULT_FALLBACK_REPLY =
   'Thanks for your message! We have received it and will get back to you as soon as we can.';
 
+export const DEFAULT_HANDOFF_REPLY = 'Thanks! A person from our team will answer you here as soon as possible.';
+
 export class ConfigError extends Error {
   readonly problems: string[];
   constructor(problems: string[]) {
@@ -139,6 +141,11 @@ const schema = z.object({
   FALLBACK_REPLY: z.string().min(1).max(1900).default(DEFAULT_FALLBACK_REPLY),
   AI_INSTRUCTIONS: z.string().optional(),
   AI_INSTRUCTIONS_FILE: z.string().optional(),
+  AI_HISTORY_TURNS: int(0, 100).default(12),
+  AI_HISTORY_MAX_AGE_S: int(60, 30 * 86_400).default(86_400),
+  HANDOFF_PAUSE_S: int(1, 30 * 86_400).default(1800),
+  HANDOFF_KEYWORDS: z.string().default('human,agent,person'),
+  HANDOFF_REPLY: z.string().min(1).max(1900).default(DEFAULT_HANDOFF_REPLY),
   ADMIN_USER: z.string().min(1).optional(),
   ADMIN_PASS: z.string().min(1).optional(),
   PSID_HASH_SECRET: z.string().optional(),
@@ -218,6 +225,18 @@ export interface Config {
      * for every page without instructions of its own; undefined when neither is set.
      */
     readonly instructions: string | undefined;
+    /** Earlier turns of the conversation the model sees (0: no memory, nothing kept). */
+    readonly historyTurns: number;
+    /** Older turns are neither shown to the model nor kept. */
+    readonly historyMaxAgeMs: number;
+  };
+  readonly handoff: {
+    /** How long the bot stays silent after a person from the business writes, from their latest message. */
+    readonly pauseMs: number;
+    /** Lower-cased, trimmed words; a user message equal to one asks for a person. */
+    readonly keywords: readonly string[];
+    /** What the bot says, once, when a user asks for a person. */
+    readonly reply: string;
   };
   readonly admin: { readonly user: string; readonly pass: string };
   readonly privacy: {
@@ -421,6 +440,15 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, readText:
       priceInputPerMTokUsd: e.AI_PRICE_INPUT_PER_MTOK_USD,
       priceOutputPerMTokUsd: e.AI_PRICE_OUTPUT_PER_MTOK_USD,
       instructions,
+      historyTurns: e.AI_HISTORY_TURNS,
+      historyMaxAgeMs: e.AI_HISTORY_MAX_AGE_S * 1000,
+    },
+    handoff: {
+      pauseMs: e.HANDOFF_PAUSE_S * 1000,
+      keywords: e.HANDOFF_KEYWORDS.split(',')
+        .map((k) => k.trim().toLowerCase())
+        .filter((k) => k.length > 0),
+      reply: e.HANDOFF_REPLY,
     },
     admin: { user: adminUser, pass: adminPass },
     privacy: { psidHashSecret, encryptionKey, previousEncryptionKeys },

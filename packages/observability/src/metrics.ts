@@ -22,7 +22,8 @@ import { LATENCY_BUCKETS_S, type Labels, parseSeries } from './series.js';
  *   switchboard_ai_calls_total, switchboard_ai_errors_total, switchboard_ai_timeouts_total,
  *   switchboard_ai_calls_blocked_per_psid_total, switchboard_ai_calls_blocked_global_total,
  *   switchboard_fallbacks_total, switchboard_ai_budget_blocked_total,
- *   gauges: switchboard_queue_depth{queue,state}, switchboard_queue_oldest_age_seconds{queue},
+ *   switchboard_handoffs_total{reason}, switchboard_ai_history_turns_total,
+ *   gauges: switchboard_conversations_paused, switchboard_queue_depth{queue,state}, switchboard_queue_oldest_age_seconds{queue},
  *   switchboard_dead_letter_jobs{queue}, switchboard_ai_enabled, switchboard_ai_budget_spend_usd{period},
  *   switchboard_ai_budget_usd{period}, switchboard_token_days_left{page}, switchboard_health_status.
  */
@@ -44,6 +45,7 @@ export const ALWAYS_EXPORTED_COUNTERS: readonly string[] = [
   'ai_calls_blocked_global',
   'ai_budget_blocked',
   'fallbacks',
+  'ai_history_turns',
   'dead_lettered{queue="inbound"}',
   'dead_lettered{queue="outbound"}',
 ];
@@ -67,6 +69,8 @@ const HELP: Record<string, string> = {
   ai_errors: 'AI calls that failed (including timeouts).',
   ai_budget_blocked: 'Replies that took the fallback because the AI budget was spent.',
   fallbacks: 'Replies that took the fallback path.',
+  handoffs: 'Conversations paused for a person, by reason (staff_replied, user_asked, operator, handover).',
+  ai_history_turns: 'Earlier conversation turns sent to the model, summed over AI calls (divide by ai_calls for the mean).',
 };
 
 export interface GaugeFamily {

@@ -8,3 +8,5 @@ export * from './token-check.js';
 export * from './graph-versions.js';
 export * from './instructions-store.js';
 export * from './instructions-cache.js';
+export * from './conversation-state.js';
+export * from './conversation-memory.js';

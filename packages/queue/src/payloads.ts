@@ -40,6 +40,11 @@ export const inboundJobSchema = z.object({
   pageId: z.string().min(1),
   type: z.string().min(1),
   senderHash: z.string().nullable(),
+  /**
+   * The conversation's user when it is not the sender: on an echo the sender is the Page, and the
+   * user is the recipient (hashed like every user id).
+   */
+  userHash: z.string().optional(),
   midHash: z.string().nullable(),
   timestamp: z.number().int().nonnegative(),
   receivedAt: z.number().int().nonnegative(),

@@ -1,4 +1,5 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import type { HistoryTurn, ReplyDecision } from '@switchboard/ai';
 import {
   DEDUP_WINDOW_MS,
   type InboundJob,
@@ -13,6 +14,7 @@ import {
   sentMarkerKey,
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
+import { type ConversationNote, createConversationKeeper, HANDOFF_REASON } from '../conversations.js';
 import type { DeferredArrival } from '../records.js';
 import type { WorkerResources } from '../resources.js';
 import { markEcho } from '../reply-marker.js';
@@ -30,7 +32,7 @@ const SENDABLE = new Set(['messenger', 'instagram']);
 /** When a conversation is busy, try again shortly (with jitter so waiting jobs do not collide). */
 const BUSY_RETRY_MS = 200;
 
-type Outcome = 'replied' | 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate';
+type Outcome = 'replied' | 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'unsupported_channel' | 'duplicate' | 'paused';
 
 /**
  * Decides what (if anything) to answer for one inbound event, idempotently:
@@ -44,6 +46,7 @@ export function createInboundProcessor(r: WorkerResources) {
   // The send job takes over after the inline attempt, which counts as the first.
   const outboundOptions = outboundJobOptions(Math.max(1, config.worker.sendMaxAttempts - 1));
   const sender = createSender(r);
+  const conversations = createConversationKeeper(r);
 
   return async function processInbound(job: Job, token?: string): Promise<Outcome> {
     const parsed = inboundJobSchema.safeParse(job.data);
@@ -86,20 +89,25 @@ export function createInboundProcessor(r: WorkerResources) {
    * an earlier run got further.
    */
   async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
-    const settled = outcomeWithoutReply(data, personal);
+    let settled = outcomeWithoutReply(data, personal);
+    const conversation = await conversations.note(data, personal, settled);
+    // While paused nothing is sent: the message is recorded and kept for memory. The one exception
+    // is the pause this very message started by asking for a person: it gets HANDOFF_REPLY.
+    if (!settled && conversation?.paused && !conversation.asksForPerson) settled = 'paused';
+    if (settled === 'paused' || settled === 'standby') await conversations.keepUnanswered(conversation, data, personal);
     if (!settled && firstRun(job, data) && !(await onRecord(data))) {
       let outcome: Outcome;
       try {
-        outcome = await answer(job, data, personal, arrivalOf(data));
+        outcome = await answer(job, data, personal, conversation, arrivalOf(data, conversation));
       } catch (err) {
         // The job fails (and may be retried or dead-lettered): its event must be on record.
-        await recordArrival(job, data, null).catch(() => {});
+        await recordArrival(job, data, conversation, null).catch(() => {});
         throw err;
       }
       counters.count('events_processed', { channel: data.channel, outcome });
       return outcome;
     }
-    const first = await recordArrival(job, data, settled);
+    const first = await recordArrival(job, data, conversation, settled);
     if (first === 'already_processed') return 'duplicate';
     // A retried job (a crash or a stalled lock after the hand-over): the reply was decided and its
     // send handed over already — deciding again would call the AI a second time for nothing. A
@@ -110,7 +118,7 @@ export function createInboundProcessor(r: WorkerResources) {
       counters.count('events_processed', { channel: data.channel, outcome: settled });
       return settled;
     }
-    const outcome = await answer(job, data, personal);
+    const outcome = await answer(job, data, personal, conversation);
     counters.count('events_processed', { channel: data.channel, outcome });
     return outcome;
   }
@@ -141,8 +149,15 @@ export function createInboundProcessor(r: WorkerResources) {
   }
 
   /** What an event's row holds beyond the ids a reply row carries too. */
-  function arrivalOf(data: InboundJob): DeferredArrival {
-    return { midHash: data.midHash, type: data.type, eventAt: new Date(data.timestamp), receivedAt: new Date(data.receivedAt), countsAsMessage: USER_MESSAGES.has(data.type) };
+  function arrivalOf(data: InboundJob, conversation: ConversationNote | null): DeferredArrival {
+    return {
+      midHash: data.midHash,
+      type: data.type,
+      eventAt: new Date(data.timestamp),
+      receivedAt: new Date(data.receivedAt),
+      countsAsMessage: USER_MESSAGES.has(data.type),
+      ...(conversation?.recordedWithEvent ? { conversationId: conversation.id } : {}),
+    };
   }
 
   /**
@@ -180,9 +195,9 @@ export function createInboundProcessor(r: WorkerResources) {
     return (await r.redis.exists(...keys)) > 0;
   }
 
-  async function recordArrival(job: Job, data: InboundJob, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
+  async function recordArrival(job: Job, data: InboundJob, conversation: ConversationNote | null, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
     const row = await r.writes.arrival({
-      ...arrivalOf(data),
+      ...arrivalOf(data, conversation),
       eventId: data.eventId,
       channel: data.channel,
       pageId: data.pageId,
@@ -204,13 +219,14 @@ export function createInboundProcessor(r: WorkerResources) {
    * when it finishes; until then the event is `processing` — or, answered at the job's first run
    * (`arrival`), not on record yet: that statement inserts it, unless the send is handed over.
    */
-  async function answer(job: Job, data: InboundJob, personal: InboundPersonal, arrival?: DeferredArrival): Promise<Outcome> {
-    const decided = data.reply ? { outbound: data.reply, reply: openReply(sealer, data.reply) } : await decide(job, data, personal);
+  async function answer(job: Job, data: InboundJob, personal: InboundPersonal, conversation: ConversationNote | null, arrival?: DeferredArrival): Promise<Outcome> {
+    const decided = data.reply ? { outbound: data.reply, reply: openReply(sealer, data.reply) } : await decide(job, data, personal, conversation);
     const log = logger.child({ queue: 'inbound', job: job.id, attempt: job.attemptsMade + 1, eventId: data.eventId, pageId: data.pageId });
     const result: SendOutcome | Handover = await sender.deliver(decided.outbound, decided.reply, { attemptsMade: 0, inline: true, log, ...(arrival ? { arrival } : {}) });
+    if (result === 'paused') return 'paused';
     if (typeof result === 'string') return 'replied';
     // The send job records the reply when it finishes; the event is on record, processing, until then.
-    if (arrival) await recordArrival(job, data, null);
+    if (arrival) await recordArrival(job, data, conversation, null);
     if (result.failure) await sender.noteFailure(data.eventId, result.failure, log);
     const outbound: OutboundJob = result.prior ? { ...decided.outbound, prior: result.prior } : decided.outbound;
     await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId, ...(result.delayMs > 0 ? { delay: result.delayMs } : {}) });
@@ -218,9 +234,14 @@ export function createInboundProcessor(r: WorkerResources) {
   }
 
   /** Asks the responder (AI or fallback) and writes the decision into the job before anything is sent. */
-  async function decide(job: Job, data: InboundJob, personal: InboundPersonal): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
+  async function decide(job: Job, data: InboundJob, personal: InboundPersonal, conversation: ConversationNote | null): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
     const senderHash = data.senderHash as string;
-    const decision = await responder.decide({ userHash: senderHash, text: (personal.text ?? personal.payload) as string, pageId: data.pageId });
+    const text = (personal.text ?? personal.payload) as string;
+    const decision: Pick<ReplyDecision, 'text' | 'path' | 'latencyMs' | 'error'> & { reason: string } = conversation?.asksForPerson
+      ? { text: config.handoff.reply, path: 'fallback', reason: HANDOFF_REASON, latencyMs: 0 }
+      : await responder.decide({ userHash: senderHash, text, pageId: data.pageId, ...(conversation && r.memory.enabled ? { history: () => historyOf(conversation.id) } : {}) });
+    // The user's message joins the memory once its reply is decided, so the model saw it only as the current one.
+    if (conversation) await r.memory.append(conversation.id, [{ at: new Date(data.timestamp), from: 'user', text }]);
     const decideMs = Math.round(decision.latencyMs);
     // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
     logger[decision.error ? 'info' : 'debug'](
@@ -242,5 +263,11 @@ export function createInboundProcessor(r: WorkerResources) {
     };
     await job.updateData({ ...data, reply: outbound });
     return { outbound, reply };
+  }
+
+  /** The conversation's kept turns as the model reads them: the user's as `user`, the bot's and the staff's as `model`. */
+  async function historyOf(id: string): Promise<HistoryTurn[]> {
+    const turns = await r.memory.read(id);
+    return turns.map((t) => ({ role: t.from === 'user' ? 'user' : 'model', text: t.text }));
   }
 }

@@ -1,6 +1,6 @@
 import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import { inArray, lt } from 'drizzle-orm';
-import { type Database, events, replies } from '@switchboard/db';
+import { conversations, type Database, events, replies } from '@switchboard/db';
 import { releaseHeldSends, runTokenCheck, type TokenCheckSummary } from '@switchboard/pages';
 import { maintenanceJobOptions, maintenanceJobSchema } from '@switchboard/queue';
 import type { WorkerResources } from '../resources.js';
@@ -98,15 +98,16 @@ export function createMaintenanceProcessor(r: WorkerResources) {
 export interface RetentionResult {
   events: number;
   replies: number;
+  conversations: number;
 }
 
 /**
- * Deletes events and replies older than RETENTION_DAYS, in batches of RETENTION_BATCH so each
+ * Deletes events, replies and conversations (by their last message) older than RETENTION_DAYS, in batches of RETENTION_BATCH so each
  * statement is short and the tables stay writable for the ingress and the workers meanwhile.
  */
 export async function runRetention(db: Database, retentionDays: number, now: Date = new Date(), batch = RETENTION_BATCH): Promise<RetentionResult> {
   const cutoff = new Date(now.getTime() - retentionDays * DAY_MS);
-  const result: RetentionResult = { events: 0, replies: 0 };
+  const result: RetentionResult = { events: 0, replies: 0, conversations: 0 };
   for (;;) {
     const doomed = db.select({ id: replies.eventId }).from(replies).where(lt(replies.createdAt, cutoff)).limit(batch);
     const deleted = await db.delete(replies).where(inArray(replies.eventId, doomed)).returning({ id: replies.eventId });
@@ -117,6 +118,12 @@ export async function runRetention(db: Database, retentionDays: number, now: Dat
     const doomed = db.select({ id: events.id }).from(events).where(lt(events.receivedAt, cutoff)).limit(batch);
     const deleted = await db.delete(events).where(inArray(events.id, doomed)).returning({ id: events.id });
     result.events += deleted.length;
+    if (deleted.length < batch) break;
+  }
+  for (;;) {
+    const doomed = db.select({ id: conversations.id }).from(conversations).where(lt(conversations.lastMessageAt, cutoff)).limit(batch);
+    const deleted = await db.delete(conversations).where(inArray(conversations.id, doomed)).returning({ id: conversations.id });
+    result.conversations += deleted.length;
     if (deleted.length < batch) break;
   }
   return result;

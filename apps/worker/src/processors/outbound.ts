@@ -2,13 +2,14 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import { type Database, events, replies } from '@switchboard/db';
 import { GraphApiError, graphErrorCodeIn, splitMessage } from '@switchboard/meta';
-import { releaseHeldSends } from '@switchboard/pages';
+import { conversationId, readPauseGate, releaseHeldSends } from '@switchboard/pages';
 import { echoField, inboundJobSchema, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema, SENDING, sendMetadata, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
+import { HANDOFF_REASON, keepBotTurn } from '../conversations.js';
 import { type DeferredArrival, recordSendFailure } from '../records.js';
 import { claimPart, markPart } from '../reply-marker.js';
 import type { WorkerResources } from '../resources.js';
 
-export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held';
+export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held' | 'paused';
 
 /**
  * What a first attempt made by the inbound job (inline) returns instead of throwing, holding or
@@ -97,9 +98,11 @@ export function createSender(r: WorkerResources) {
       if (before.done) return alreadySent(data, before, attempt);
     }
     if (!resolved) {
+      if (await pausedNow(data)) return paused(data, attempt);
       // No token known for this page: dry run, as FACEBOOK_PAGE_ACCESS_TOKEN promises (docs/configuration.md).
       log.info({ parts: parts.length, path: data.path, reason: data.reason }, 'dry run: no page token known; reply recorded, not sent');
       await finish(data, 'dry_run', parts.length, [], attempt.arrival);
+      await keepBotTurn(r, data, personal.text);
       counters.count('sends', { result: 'dry_run' });
       return 'dry_run';
     }
@@ -128,6 +131,8 @@ export function createSender(r: WorkerResources) {
         }
         log.warn({ part: index }, 'no echo for a part whose send was interrupted; sending it again');
       }
+      // A person from the business may have taken over while this reply was decided or retried.
+      if (await pausedNow(data)) return paused(data, attempt);
       try {
         const result = await graph.sendText({
           pageId: data.pageId,
@@ -144,6 +149,7 @@ export function createSender(r: WorkerResources) {
       }
     }
     await finish(data, 'sent', parts.length, messageIds, attempt.arrival);
+    await keepBotTurn(r, data, personal.text);
     const e2e = Date.now() - data.receivedAt;
     latency.record('reply_e2e', e2e);
     counters.count('sends', { result: 'ok' });
@@ -151,6 +157,27 @@ export function createSender(r: WorkerResources) {
     counters.observe('reply_latency_seconds', e2e / 1000, { channel: data.channel });
     log.info({ parts: parts.length, path: data.path, reason: data.reason, e2e_ms: e2e }, 'reply sent');
     return 'sent';
+  }
+
+  /**
+   * Whether the conversation is paused (README, "When a person takes over"). The reply that answers
+   * a user's request for a person goes out although that request started the pause.
+   */
+  async function pausedNow(data: OutboundJob): Promise<boolean> {
+    const reason = await readPauseGate(redis, config.queuePrefix, conversationId(data.channel, data.pageId, data.senderHash));
+    return reason !== null && !(reason === 'user_asked' && data.reason === HANDOFF_REASON);
+  }
+
+  /** The reply is not sent: its event is recorded as answered by nobody, `paused`. */
+  async function paused(data: OutboundJob, attempt: Attempt): Promise<SendOutcome> {
+    if (attempt.arrival) {
+      await r.writes.arrival({ ...attempt.arrival, eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash, settled: 'paused' });
+    } else {
+      await dbh.db.update(events).set({ status: 'processed', outcome: 'paused', processedAt: new Date(), updatedAt: new Date() }).where(eq(events.id, data.eventId));
+    }
+    counters.count('sends', { result: 'paused' });
+    attempt.log.info({ path: data.path, reason: data.reason }, 'conversation paused: reply not sent');
+    return 'paused';
   }
 
   /** Meta answered a part with an error: the table above, or the hand-over of an inline attempt. */

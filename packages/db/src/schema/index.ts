@@ -4,3 +4,4 @@ export * from './pages.js';
 export * from './audit.js';
 export * from './instructions.js';
 export * from './ai-switch.js';
+export * from './conversations.js';

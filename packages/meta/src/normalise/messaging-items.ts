@@ -27,6 +27,8 @@ export function messagingEvent(ctx: EntryContext, item: unknown): NormalisedEven
   if (isObj(item.delivery)) return deliveryEvent(ctx, base, senderId, item.delivery, ownTs);
   if (isObj(item.reaction)) return reactionEvent(ctx, base, senderId, item.reaction, ownTs);
   if (isObj(item.referral)) return referralEvent(ctx, base, senderId, item.referral, ownTs);
+  if (isObj(item.pass_thread_control)) return handoverEvent(ctx, base, senderId, 'pass_thread_control', item.pass_thread_control, ownTs);
+  if (isObj(item.take_thread_control)) return handoverEvent(ctx, base, senderId, 'take_thread_control', item.take_thread_control, ownTs);
   return null;
 }
 
@@ -118,4 +120,15 @@ function referralEvent(ctx: EntryContext, base: Base, senderId: string, r: Obj, 
   const adId = readId(r.ad_id);
   if (ref === INVALID || source === INVALID || adId === INVALID) return null;
   return { ...base, type: 'referral', payload: ref, dedupKey: derivedKey(ctx, 'referral', [senderId, source, ref, adId, ownTs]) };
+}
+
+/**
+ * Thread control changed hands (Messenger's handover protocol): `appId` is the new owner when Meta
+ * names it. The worker decides whether that is us (docs/meta-platform.md, "People from the business").
+ */
+function handoverEvent(ctx: EntryContext, base: Base, senderId: string, kind: string, h: Obj, ownTs: number | null): NormalisedEvent | null {
+  const newOwner = readId(h.new_owner_app_id);
+  const previousOwner = readId(h.previous_owner_app_id);
+  if (newOwner === INVALID || previousOwner === INVALID) return null;
+  return { ...base, type: 'handover', payload: kind, appId: newOwner, dedupKey: derivedKey(ctx, 'handover', [senderId, kind, newOwner, previousOwner, ownTs]) };
 }

@@ -7,6 +7,7 @@ export type EventType =
   | 'quick_reply'
   | 'attachment'
   | 'echo'
+  | 'handover'
   | 'read'
   | 'delivery'
   | 'reaction'
@@ -44,7 +45,11 @@ export interface NormalisedEvent {
    * optin/referral the ref, for changes the webhook field (`feed`, `comments`, `mentions`, …).
    */
   payload: string | null;
-  /** `message.app_id` on echoes: ours means our own send came back; another or none means a human replied. */
+  /**
+   * `message.app_id` on echoes: ours means our own send came back; another or none means a human
+   * replied. On handover events (`pass_thread_control` / `take_thread_control`) the app that owns
+   * the thread now, when Meta names it (`new_owner_app_id`); `payload` says which of the two it was.
+   */
   appId: string | null;
   /** `message.metadata` on echoes: the string we attached when sending. */
   metadata?: string;

@@ -7,6 +7,7 @@ import { opsAuthPlugin } from '../../plugins/ops-auth.js';
 import type { ApiResources } from '../../resources.js';
 import { aiRoutes } from './ai.js';
 import { auditLogRoutes } from './audit-log.js';
+import { conversationRoutes } from './conversations.js';
 import { dashboardRoutes } from './dashboard.js';
 import { dlqRoutes } from './dlq.js';
 import { eventRoutes } from './events.js';
@@ -44,6 +45,7 @@ export async function opsRoutes(app: FastifyInstance, opts: { config: Config; re
       await ops.register(aiRoutes, deps);
       await ops.register(telemetryRoutes, deps);
       await ops.register(eventRoutes, deps);
+      await ops.register(conversationRoutes, deps);
       await ops.register(dlqRoutes, deps);
       await ops.register(auditLogRoutes, deps);
       await ops.register(dashboardRoutes, deps);

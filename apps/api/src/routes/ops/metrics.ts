@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { pages } from '@switchboard/db';
 import type { GaugeFamily } from '@switchboard/observability';
 import { checkHealth } from '../health.js';
+import { pausedConversations } from './conversations.js';
 import type { OpsDeps } from './ops-deps.js';
 import { DEAD_LETTER_QUEUES, oldestWaitingAgeSeconds, QUEUE_STATES, queueCounts, queuesOf } from './queue-stats.js';
 
@@ -19,7 +20,7 @@ export async function scrapeGauges(deps: OpsDeps, now = Date.now()): Promise<Gau
   const { config, resources, budget } = deps;
   const queues = queuesOf(resources);
   const names = Object.keys(queues) as Array<keyof typeof queues>;
-  const [counts, ages, enabled, spend, tokens, health] = await Promise.all([
+  const [counts, ages, enabled, spend, tokens, health, paused] = await Promise.all([
     optional(Promise.all(names.map((n) => queueCounts(queues[n])))),
     optional(Promise.all(names.map((n) => oldestWaitingAgeSeconds(queues[n], now)))),
     optional(resources.killSwitch.setting()),
@@ -31,6 +32,7 @@ export async function scrapeGauges(deps: OpsDeps, now = Date.now()): Promise<Gau
         .where(and(isNotNull(pages.expiresAt), eq(pages.neverExpires, false))),
     ),
     checkHealth(config, resources),
+    optional(pausedConversations(deps)),
   ]);
 
   const families: GaugeFamily[] = [
@@ -55,6 +57,7 @@ export async function scrapeGauges(deps: OpsDeps, now = Date.now()): Promise<Gau
       samples: names.map((queue, i) => ({ labels: { queue }, value: Math.round((ages[i] ?? 0) * 1000) / 1000 })),
     });
   }
+  if (paused !== undefined) families.push({ name: 'conversations_paused', help: 'Conversations where the bot is silent right now.', samples: [{ value: paused }] });
   if (enabled !== undefined) families.push({ name: 'ai_enabled', help: 'The AI kill switch: 1 on, 0 off.', samples: [{ value: enabled ? 1 : 0 }] });
   if (spend) {
     families.push({

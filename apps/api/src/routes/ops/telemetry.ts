@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { parseSeries } from '@switchboard/observability';
 import { QUEUES } from '@switchboard/queue';
+import { pausedConversations } from './conversations.js';
 import type { OpsDeps } from './ops-deps.js';
 import { allQueueCounts, QUEUE_STATES } from './queue-stats.js';
 
@@ -37,6 +38,7 @@ const telemetrySchema = {
         held: { type: 'number' },
         dry_run: { type: 'number' },
         already_sent: { type: 'number' },
+        paused: { type: 'number' },
         dead_lettered: numberMap,
         errors: numberMap,
       },
@@ -47,6 +49,10 @@ const telemetrySchema = {
       properties: Object.fromEntries(Object.values(QUEUES).map((q) => [q, { type: 'object', properties: Object.fromEntries(QUEUE_STATES.map((s) => [s, { type: 'integer' }])) }])),
     },
     latency_ms: { type: 'object', properties: { ack: percentiles, reply_e2e: percentiles } },
+    conversations: {
+      type: 'object',
+      properties: { paused: { type: 'integer' }, handoffs: numberMap, history_turns_sent: { type: 'integer' }, ai_calls: { type: 'integer' } },
+    },
     counters: numberMap,
   },
 } as const;
@@ -69,11 +75,12 @@ function byLabel(hash: Record<string, number>, name: string, labels: string[]): 
 export async function telemetry(deps: OpsDeps) {
   const { resources } = deps;
   await resources.counters.flush();
-  const [hash, queues, ack, replyE2e] = await Promise.all([
+  const [hash, queues, ack, replyE2e, paused] = await Promise.all([
     resources.counters.read(),
     allQueueCounts(resources),
     resources.latency.percentiles('ack'),
     resources.latency.percentiles('reply_e2e'),
+    pausedConversations(deps),
   ]);
   const n = (field: string) => hash[field] ?? 0;
   const sends = byLabel(hash, 'sends', ['result']);
@@ -97,12 +104,16 @@ export async function telemetry(deps: OpsDeps) {
       held: sends.held ?? 0,
       dry_run: sends.dry_run ?? 0,
       already_sent: sends.already_sent ?? 0,
+      // Replies decided but not sent: a person took over the conversation meanwhile.
+      paused: sends.paused ?? 0,
       dead_lettered: byLabel(hash, 'dead_lettered', ['queue']),
       errors: byLabel(hash, 'send_errors', ['code', 'kind']),
     },
     replies_sent: byLabel(hash, 'replies_sent', ['channel', 'path', 'reason']),
     queues,
     latency_ms: { ack, reply_e2e: replyE2e },
+    // History length: turns sent to the model, and the AI calls they were spread over.
+    conversations: { paused, handoffs: byLabel(hash, 'handoffs', ['reason']), history_turns_sent: n('ai_history_turns'), ai_calls: n('ai_calls') },
     // Every field of the shared hash, histogram buckets included, for whatever the groups above omit.
     counters: hash,
   };

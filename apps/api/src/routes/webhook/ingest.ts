@@ -181,6 +181,7 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
         pageId: e.pageId,
         type: e.type,
         senderHash: e.senderId ? hash(e.senderId) : null,
+        ...(e.type === 'echo' && e.recipientId ? { userHash: hash(e.recipientId) } : {}),
         midHash: e.mid ? hash(e.mid) : null,
         timestamp: e.timestamp,
         receivedAt,

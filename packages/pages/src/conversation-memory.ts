@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import type { Sealer } from '@switchboard/privacy';
+
+/** Who wrote a turn: the user, the bot, or a person from the business. */
+export type TurnFrom = 'user' | 'bot' | 'staff';
+
+export interface Turn {
+  at: Date;
+  from: TurnFrom;
+  text: string;
+}
+
+const FROM_CODE: Record<TurnFrom, string> = { user: 'u', bot: 'b', staff: 's' };
+const CODE_FROM: Record<string, TurnFrom> = { u: 'user', b: 'bot', s: 'staff' };
+
+/** One Redis list per conversation, oldest turn first. */
+export const turnsKey = (prefix: string, conversationId: string) => `${prefix}:conv:${conversationId}:turns`;
+
+/** A turn's text is sealed for its conversation: a blob copied into another list does not open. */
+const turnAad = (conversationId: string) => `conversation-turn:${conversationId}`;
+
+/**
+ * Appends turns, keeps the newest `max`, drops those at the head older than the cutoff, and lets
+ * the whole list expire once its newest turn ages out: one round trip per append, and nothing
+ * outlives AI_HISTORY_MAX_AGE_S by more than the time to the conversation's next turn.
+ * KEYS[1] the list; ARGV: max, cutoff (ms), ttl (ms), then the items (`<ms>:<u|b|s>:<sealed>`).
+ */
+const APPEND_TURNS_LUA = `
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+local cutoff = tonumber(ARGV[2])
+while true do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head then break end
+  local at = tonumber(string.match(head, '^(%d+):'))
+  if at and at >= cutoff then break end
+  redis.call('LPOP', KEYS[1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`;
+
+type WithAppendTurns = Redis & { appendTurns(key: string, ...args: Array<string | number>): Promise<number> };
+
+/**
+ * The texts a conversation keeps so the model can follow it (AI_HISTORY_TURNS turns at most, none
+ * older than AI_HISTORY_MAX_AGE_S), sealed with AES-256-GCM. They live in Redis, not PostgreSQL:
+ * both take one round trip to keep a turn and one to read the history, but a PostgreSQL row with its
+ * index took twice the bytes, about 1.6 KB of WAL per turn and a sweep for aged rows, on the
+ * statements the worker's hot path already spends most of its time in; Redis trims and expires the
+ * list itself (bench/memory-storage.ts; README, "When a person takes over").
+ */
+export class ConversationMemory {
+  readonly #redis: WithAppendTurns;
+
+  constructor(
+    redis: Redis,
+    private readonly opts: { prefix: string; sealer: Sealer; maxTurns: number; maxAgeMs: number },
+  ) {
+    if (!('appendTurns' in redis)) redis.defineCommand('appendTurns', { numberOfKeys: 1, lua: APPEND_TURNS_LUA });
+    this.#redis = redis as WithAppendTurns;
+  }
+
+  /** Memory is off (AI_HISTORY_TURNS=0): nothing is read or kept. */
+  get enabled(): boolean {
+    return this.opts.maxTurns > 0;
+  }
+
+  async append(conversationId: string, turns: readonly Turn[], now = Date.now()): Promise<void> {
+    if (!this.enabled || turns.length === 0) return;
+    const { prefix, sealer, maxTurns, maxAgeMs } = this.opts;
+    const items = turns.map((t) => `${t.at.getTime()}:${FROM_CODE[t.from]}:${sealer.seal(t.text, turnAad(conversationId))}`);
+    await this.#redis.appendTurns(turnsKey(prefix, conversationId), maxTurns, now - maxAgeMs, maxAgeMs, ...items);
+  }
+
+  /**
+   * The kept turns within the age limit, oldest first (by when they were written, whatever order
+   * they were stored in). A turn that no configured key opens is skipped.
+   */
+  async read(conversationId: string, now = Date.now()): Promise<Turn[]> {
+    if (!this.enabled) return [];
+    const { prefix, maxTurns, maxAgeMs } = this.opts;
+    const raw = await this.#redis.lrange(turnsKey(prefix, conversationId), -maxTurns, -1);
+    return this.#open(conversationId, raw, now - maxAgeMs);
+  }
+
+  /** Erases a conversation's kept texts. */
+  async erase(conversationId: string): Promise<void> {
+    await this.#redis.del(turnsKey(this.opts.prefix, conversationId));
+  }
+
+  #open(conversationId: string, raw: readonly string[], cutoff: number): Turn[] {
+    const turns: Turn[] = [];
+    for (const item of raw) {
+      const match = /^(\d+):([ubs]):(.+)$/s.exec(item);
+      if (!match) continue;
+      const at = Number(match[1]);
+      const from = CODE_FROM[match[2] as string];
+      if (at < cutoff || !from) continue;
+      try {
+        turns.push({ at: new Date(at), from, text: this.opts.sealer.open(match[3] as string, turnAad(conversationId)) });
+      } catch {
+        // Sealed with a key no longer configured: the model simply does not see it.
+      }
+    }
+    return turns.sort((a, b) => a.at.getTime() - b.at.getTime());
+  }
+}
