@@ -63,6 +63,17 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
   t.equal(icon.statusCode, 200, 'the favicon is served');
   t.equal(icon.headers['content-type'], 'image/svg+xml', '…as an SVG');
 
+  // No inline script may run: the page's script is a same-origin file, kept for good under a versioned URL.
+  const auth = { authorization: `Basic ${Buffer.from(`${env.ADMIN_USER}:${env.ADMIN_PASS}`).toString('base64')}` };
+  const html = await app.inject({ url: '/ops/dashboard', headers: auth });
+  t.equal(/script-src ([^;]*)/.exec(String(html.headers['content-security-policy']))?.[1], "'self'", 'scripts: same origin only, none inline');
+  const scriptUrl = /<script src="([^"]+)"/.exec(html.body)?.[1] as string;
+  t.match(scriptUrl, /^\/ops\/dashboard\.js\?v=[0-9a-f]{12}$/);
+  const script = await app.inject({ url: scriptUrl, headers: auth });
+  t.equal(script.statusCode, 200);
+  t.match(script.headers['cache-control'], /max-age=31536000, immutable/);
+  t.equal((await app.inject({ url: scriptUrl })).statusCode, 401, 'the script is behind the ops login too');
+
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
   t.teardown(() => browser.close());
   const context = await browser.newContext({
@@ -111,6 +122,9 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
   t.ok(await page.isVisible('#ai-confirm'), 'a confirmation is asked');
   await page.click('#ai-confirm-no');
   t.notOk(await page.isVisible('#ai-confirm'), 'Cancel closes it');
+  await page.click('#ai-ask');
+  await page.keyboard.press('Escape');
+  t.notOk(await page.isVisible('#ai-confirm'), 'so does Escape');
   t.equal((await resources.killSwitch.setting()) as boolean, true, '…and changes nothing');
   await page.click('#ai-ask');
   // The confirmation survives a refresh that comes while it is open.

@@ -122,6 +122,11 @@ document.addEventListener('click', async (event) => {
   }
 });
 
+// Escape answers an open confirmation with Cancel.
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && confirmBox() && !confirmBox().hidden) actions['ai-cancel']();
+});
+
 document.addEventListener('input', (event) => {
   if (event.target.matches('textarea[data-max]')) showCount(event.target);
 });
