@@ -32,7 +32,7 @@ export const aiRepliesSection = section({
 </div>
 <div class="grid">
   <div class="card"><div>Provider</div><div>${e(ai.provider)} · <code>${e(ai.model)}</code></div><div class="${ai.configured ? 'muted' : 'warn'}">${ai.configured ? 'API key configured' : 'No API key: only the fallback text is sent'}</div></div>
-  <div class="card"><div>Since the last restart</div><div>${e(c.ai_calls ?? 0)} AI calls · ${e(c.ai_errors ?? 0)} errors · ${e(c.fallbacks ?? 0)} fallbacks</div>
+  <div class="card"><div>AI calls so far</div><div>${e(c.ai_calls ?? 0)} AI calls · ${e(c.ai_errors ?? 0)} errors · ${e(c.fallbacks ?? 0)} fallbacks</div>
     <div class="muted">held back by limits: ${e(c.ai_calls_blocked_global ?? 0)} overall · ${e(c.ai_calls_blocked_per_psid ?? 0)} per person · ${e(c.ai_budget_blocked ?? 0)} by budget</div></div>
   <div class="card"><div>Limits</div><div>${e(ai.limits.global_per_min)} AI calls a minute overall · ${e(ai.limits.per_psid_per_min)} per person</div></div>
   <div class="card"><div>Spend</div><div>today ${e(usd(ai.budget.daily_spend_usd))} of ${e(usd(ai.budget.daily_budget_usd))}</div><div>this month ${e(usd(ai.budget.monthly_spend_usd))} of ${e(usd(ai.budget.monthly_budget_usd))}</div>${ai.budget.exhausted ? '<div class="bad">Budget used up: fallback text is sent until it resets.</div>' : ''}</div>

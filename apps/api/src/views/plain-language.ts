@@ -1,4 +1,4 @@
-import { GRAPH_ERROR_TABLE, type GraphErrorKind } from '@switchboard/meta';
+import { GRAPH_ERROR_TABLE, type GraphErrorInput, type GraphErrorKind } from '@switchboard/meta';
 
 /**
  * The one catalogue that turns the codes the API and the workers speak in (health warnings,
@@ -60,8 +60,8 @@ const GRAPH_NEXT: Readonly<Record<GraphErrorKind, string>> = {
 const GRAPH_KINDS = new Set<string>(Object.keys(GRAPH_NEXT));
 
 /** Meta's own words for a Graph error, from the client's error table, or null when no row matches. */
-function graphWhy(code: number | undefined, subcode: number | undefined, status: number | undefined): { kind: GraphErrorKind; why: string } | null {
-  const row = GRAPH_ERROR_TABLE.find((r) => r.match({ code, subcode, status }));
+function graphWhy(input: GraphErrorInput): { kind: GraphErrorKind; why: string } | null {
+  const row = GRAPH_ERROR_TABLE.find((r) => r.match(input));
   return row ? { kind: row.kind, why: row.why } : null;
 }
 
@@ -81,9 +81,12 @@ export function describeFailure(reason: string): PlainText {
   if (graph && GRAPH_KINDS.has(graph[1] as string)) {
     const kind = graph[1] as GraphErrorKind;
     const code = numberOf(reason, 'code');
-    const found = graphWhy(code, numberOf(reason, 'subcode'), numberOf(reason, 'status'));
+    // The worker appends `timeout` or `unconfirmed` when Meta's answer never arrived or could not be read.
+    const timeout = /\btimeout$/.test(reason);
+    const unconfirmed = /\bunconfirmed$/.test(reason);
+    const found = graphWhy({ code, subcode: numberOf(reason, 'subcode'), status: numberOf(reason, 'status'), timeout, unconfirmed });
     const why = found?.why ?? 'an error it did not explain';
-    const unsure = /\b(timeout|unconfirmed)\b/.test(reason) ? ' Meta may have delivered it anyway: check the conversation before replaying.' : '';
+    const unsure = timeout || unconfirmed ? ' Meta may have delivered it anyway: check the conversation before replaying.' : '';
     return {
       text: `Meta refused the reply: ${why}${code === undefined ? '' : ` (Meta error ${code})`}.${unsure}`,
       next: GRAPH_NEXT[found?.kind ?? kind],
