@@ -16,7 +16,7 @@ const WIDTH = 600;
 const HEIGHT = 170;
 const AXIS = 22;
 /** Room at both ends, so the first and last labels are not cut. */
-const PAD = 20;
+const PAD = 32;
 
 /**
  * A stacked bar chart as inline SVG, drawn on the server: a few dozen rectangles need no library,
