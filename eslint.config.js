@@ -17,6 +17,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's script runs in the browser.
+    files: ['apps/api/public/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     // Tests and the bench may use non-null assertions freely.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },

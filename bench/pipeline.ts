@@ -43,13 +43,18 @@ export interface PipelineRun {
   cpuBenchMs: number;
   /** Context switches on the whole machine per message, same interval. */
   contextSwitches: number;
+  /** Redis commands per message, those run inside scripts included (INFO commandstats), same interval. */
+  redisCommands: number;
 }
 
 export interface PipelineResult {
   /** CPU per job (ms): the two no-op workers, Redis, and the bench process adding the jobs. */
   baseline: { jobsPerS: number; concurrency: number; contextSwitches: number; cpuWorkersMs: number; cpuRedisMs: number; cpuBenchMs: number };
   aiOff: PipelineRun;
+  /** AI on with the conversation memory at its default (AI_HISTORY_TURNS=12). */
   aiOn: PipelineRun;
+  /** AI on with memory off (AI_HISTORY_TURNS=0): what memory costs is the difference. */
+  aiOnNoMemory: PipelineRun;
   storage: StorageResult;
 }
 
@@ -151,6 +156,17 @@ export function deliveryFaults(perRecipient: ReadonlyMap<string, number>, acked:
   return { duplicates, missing };
 }
 
+/**
+ * Every command Redis has run, those called from inside Lua scripts included (INFO commandstats
+ * counts both). The bench's own admin commands are a handful per run, noise against thousands.
+ */
+export async function redisCommandCount(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(m[1]);
+  return calls;
+}
+
 async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, label: string, extra: Record<string, string>, expectAiText?: string): Promise<{ run: PipelineRun; sys: System }> {
   progress(`pipeline ${label}: starting api + 2 workers`);
   const sys = await startSystem(td, redis, envFor, label, extra, s);
@@ -186,6 +202,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   const cpuBefore = await cpuOf(sys);
   const machineBefore = await machineCpu();
   const switchesBefore = await machineContextSwitches();
+  const commandsBefore = await redisCommandCount(redis);
   const started = Date.now();
   const ticker = setInterval(() => progress(`pipeline ${label}: ${acks.size} acknowledged, ${sys.graph.sends.length} sent`), 5000);
   try {
@@ -199,6 +216,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   const cpuAfter = await cpuOf(sys);
   const machine = cpuBetween(machineBefore, await machineCpu());
   const switches = (await machineContextSwitches()) - switchesBefore;
+  const commands = (await redisCommandCount(redis)) - commandsBefore;
   // Anything sent twice would arrive shortly after the last first send: give it a moment.
   await sleep(2000);
   // Exactly once over every message posted, the warm-up's included.
@@ -224,6 +242,7 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
     cpuRedisMs: (machine.redis ?? 0) / messages,
     cpuBenchMs: (machine.bench ?? 0) / messages,
     contextSwitches: switches / messages,
+    redisCommands: commands / messages,
   };
   progress(`pipeline ${label}: ${run.messagesPerS.toFixed(0)} msg/s, ack→send p50 ${run.p50} ms p99 ${run.p99} ms, ${run.sends} sends, ${duplicates} duplicates, ${missing} missing`);
   return { run, sys };
@@ -299,8 +318,11 @@ export async function runPipeline(td: Teardown, redis: Redis, envFor: EnvFor, s:
   await deletePrefix(redis, off.sys.prefix);
 
   const ai = await startBenchGemini(td);
-  const on = await runOnce(td, redis, envFor, s, 'ai-on', ai.env, ai.text);
+  const on = await runOnce(td, redis, envFor, s, 'ai-on', { ...ai.env, AI_HISTORY_TURNS: '12' }, ai.text);
   await stopSystem(on.sys);
   await deletePrefix(redis, on.sys.prefix);
-  return { baseline: base, aiOff: off.run, aiOn: on.run, storage };
+  const noMemory = await runOnce(td, redis, envFor, s, 'ai-on-no-memory', { ...ai.env, AI_HISTORY_TURNS: '0' }, ai.text);
+  await stopSystem(noMemory.sys);
+  await deletePrefix(redis, noMemory.sys.prefix);
+  return { baseline: base, aiOff: off.run, aiOn: on.run, aiOnNoMemory: noMemory.run, storage };
 }

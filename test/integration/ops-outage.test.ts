@@ -24,6 +24,7 @@ const ROUTES: Array<{ method: 'GET' | 'POST' | 'PUT'; url: string; payload?: unk
   { method: 'POST', url: '/ops/tokens/check' },
   { method: 'POST', url: '/ops/ai/ping' },
   { method: 'GET', url: '/ops/dashboard' },
+  { method: 'GET', url: '/ops/stats/messages?range=7d' },
   { method: 'GET', url: '/metrics' },
 ];
 

@@ -184,7 +184,7 @@ t.test('PUT /ops/pages/:pageId validates its body and needs auth', async (t) => 
   t.ok(listed.some((p: { page_id: string; channel: string }) => p.page_id === '400000000000001' && p.channel === 'whatsapp'), 'GET /ops/pages lists the number');
 });
 
-t.test('without FACEBOOK_APP_ID the check records critical "app id missing" and holds nothing', async (t) => {
+t.test('without FACEBOOK_APP_ID the check records "app id missing", rates the page a warning and holds nothing', async (t) => {
   const graph = await startFakeGraph({ appId: APP_ID });
   t.teardown(() => graph.close());
   const { app, env, databaseUrl } = await buildTestApp(t, 'tokens_noappid', { FACEBOOK_APP_ID: '', GRAPH_API_BASE_URL: graph.url, GRAPH_API_VERSION: 'v21.0' });
@@ -196,8 +196,8 @@ t.test('without FACEBOOK_APP_ID the check records critical "app id missing" and 
   t.equal(res.statusCode, 200);
   const monitoring = res.json().refresh_monitoring;
   t.equal(monitoring.status, 'critical');
-  t.equal(monitoring.pages[0].monitoring_status, 'critical');
-  t.match(monitoring.pages[0].reasons.join(' '), /app id missing/);
+  t.equal(monitoring.pages[0].monitoring_status, 'warning', 'not checked, and not known to be broken');
+  t.match(monitoring.pages[0].reasons.join(' '), /FACEBOOK_APP_ID is not set/);
   t.equal(monitoring.pages[0].token_status, 'unknown', 'not marked invalid: its sends are not held');
   const action = monitoring.actions_needed.find((a: { action: string }) => a.action === 'set_facebook_app_id');
   t.equal(action?.priority, 'critical');

@@ -210,7 +210,7 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     p.graph.setTokenInfo('test-wa-token-new', { is_valid: true, expires_at: 0, scopes: ['whatsapp_business_messaging'], type: 'SYSTEM_USER' });
     const put = await ops(`/ops/pages/${HELD_PHONE}`, { method: 'PUT', body: JSON.stringify({ access_token: 'test-wa-token-new', channel: 'whatsapp' }) });
     t.equal(put.status, 200);
-    await eventually(async () => sendsTo(held).length === 1, 15_000, 'released');
+    await eventually(async () => sendsTo(held).length === 1, 30_000, 'released');
     t.equal(sendsTo(held)[0]?.accessToken, 'test-wa-token-new');
     await eventually(async () => (await replyStatus()) === 'sent', 10_000, 'recorded as sent');
 

@@ -97,7 +97,7 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     t.equal(sendsTo(user).length, 0, 'the first attempt failed');
     const handed = await worker.outboundQueue.getJob(eventId);
     t.ok(handed, 'the send is its own job now');
-    t.match(handed?.data.prior, { detail: /graph transient code=2/, timeout: false, final: false }, 'saying how the first attempt ended');
+    t.match(handed?.data.prior, { detail: 'graph 2 (status 500): Service temporarily unavailable', timeout: false, final: false }, 'saying how the first attempt ended');
     t.ok((handed?.opts.delay ?? 0) > 0, 'after a backoff');
     t.equal(handed?.opts.attempts, config.worker.sendMaxAttempts - 1, 'the inline attempt counts as the first');
     const [event] = await sql`select status, outcome from events where id = ${eventId}`;
@@ -134,7 +134,7 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     t.equal(await processInbound(job), 'reply_queued');
     await worker.outboundQueue.remove(eventId);
     // What the registry does when the job fails for good (its attempts used up).
-    await recordDeadLetter(worker, (await reread(job)).data, 'graph transient code=2 subcode=none status=500');
+    await recordDeadLetter(worker, (await reread(job)).data, 'graph 2 (status 500): temporary Graph API error');
     const [reply] = await sql`select status, error_code, path from replies where event_id = ${eventId}`;
     t.same([reply?.status, reply?.error_code, reply?.path], ['dead_letter', 2, 'ai'], 'the decided reply, dead-lettered');
     const [event] = await sql`select status, last_error_code from events where id = ${eventId}`;

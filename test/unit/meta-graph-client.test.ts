@@ -114,7 +114,7 @@ t.test('a slow Graph times out as a transient GraphApiError', async (t) => {
   graph.setSendDelay(1500);
   const started = Date.now();
   const err = await rejection(client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'hi' }));
-  t.match(err, { kind: 'transient', timeout: true, network: false, status: null });
+  t.match(err, { kind: 'transient', timeout: true, network: false, status: null, summary: 'timeout: no answer from graph within 100 ms' });
   t.ok(Date.now() - started < 1000, 'cut at the timeout (100 ms), not when Graph answers (1500 ms)');
   // Like Meta, the fake still delivers it: a timeout is ambiguous.
   await graph.waitForSends(1, 5000);
@@ -130,7 +130,7 @@ t.test('a refused connection is a transient network error', async (t) => {
   const client = new GraphClient({ baseUrl: `http://127.0.0.1:${port}`, version: 'v25.0', appSecret: APP_SECRET, timeoutMs: 1000 });
   t.teardown(() => client.close());
   const err = await rejection(client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'hi' }));
-  t.match(err, { kind: 'transient', network: true, timeout: false });
+  t.match(err, { kind: 'transient', network: true, timeout: false, networkCode: 'ECONNREFUSED', summary: 'network: ECONNREFUSED connecting to graph' });
 });
 
 t.test('the token, proof, recipient and text never appear in an error', async (t) => {

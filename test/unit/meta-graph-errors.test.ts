@@ -1,6 +1,6 @@
 // Fakes nothing: the error table is pure; Graph answers are described by their code, subcode and status.
 import t from 'tap';
-import { classifyGraphError, GraphApiError, graphErrorReason, sanitiseGraphMessage, type GraphErrorInput, type GraphErrorKind } from '@switchboard/meta';
+import { classifyGraphError, GraphApiError, graphErrorCodeIn, graphErrorReason, sanitiseGraphMessage, type GraphErrorInput, type GraphErrorKind } from '@switchboard/meta';
 
 t.test('every row of the Errors → action table', async (t) => {
   const rows: Array<[string, GraphErrorInput, GraphErrorKind]> = [
@@ -103,4 +103,21 @@ t.test('sanitiseGraphMessage truncates after redacting', async (t) => {
   t.notMatch(sanitiseGraphMessage(`${'a '.repeat(95)}EAAGtoken${'x'.repeat(40)}`), /EAAG/, 'a token straddling the cut is still gone');
   t.equal(sanitiseGraphMessage('(#4) Application request limit reached'), '(#4) Application request limit reached');
   t.equal(sanitiseGraphMessage('phone 15550000001 ok'), 'phone [redacted] ok');
+});
+
+t.test('a failure in words: the summary an operator reads, and the code read back from it', async (t) => {
+  const cases: Array<[string, ConstructorParameters<typeof GraphApiError>[0], string, number | null]> = [
+    ['Graph error with subcode', { status: 400, code: 10, subcode: 2018278, graphMessage: 'Outside of allowed window.' }, 'graph 10/2018278 (status 400): Outside of allowed window.', 10],
+    ['Graph error without a message', { status: 400, code: 613 }, 'graph 613 (status 400): rate limited', 613],
+    ['bare status', { status: 502 }, 'graph status 502: HTTP 5xx', null],
+    ['network failure', { network: true, networkCode: 'UND_ERR_CONNECT_TIMEOUT' }, 'network: UND_ERR_CONNECT_TIMEOUT connecting to graph', null],
+    ['network failure with an odd code', { network: true, networkCode: 'token=EAAB secret' }, 'network: unknown error connecting to graph', null],
+    ['timeout', { timeout: true, graphMessage: 'no answer from graph within 100 ms' }, 'timeout: no answer from graph within 100 ms', null],
+  ];
+  for (const [name, init, summary, code] of cases) {
+    const e = new GraphApiError(init);
+    t.equal(e.summary, summary, name);
+    t.equal(graphErrorCodeIn(e.summary), code, `${name}: code`);
+  }
+  t.equal(graphErrorCodeIn('graph permanent code=10 subcode=2018278 status=400'), 10, 'older reasons name the code as code=');
 });

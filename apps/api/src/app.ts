@@ -8,6 +8,7 @@ import { connectionLimitsPlugin } from './plugins/connection-limits.js';
 import { type ResponseHeaders, responseHeaders, securityPlugin } from './plugins/security.js';
 import type { ApiResources } from './resources.js';
 import { healthRoutes } from './routes/health.js';
+import { rootRoutes } from './routes/root.js';
 import { opsRoutes } from './routes/ops/index.js';
 import { webhookRoutes } from './routes/webhook/index.js';
 
@@ -113,6 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(connectionLimitsPlugin, { config, counters: resources.counters, isTrustedProxy });
   await app.register(securityPlugin, { config, resources, headers });
   await app.register(healthRoutes, { config, resources });
+  await app.register(rootRoutes);
   await app.register(webhookRoutes, { config, resources });
   await app.register(opsRoutes, { config, resources });
   return app;

@@ -1,4 +1,6 @@
-import type { DbHandle } from '@switchboard/db';
+import { eq } from 'drizzle-orm';
+import { type DbHandle, events } from '@switchboard/db';
+import { graphErrorCodeIn } from '@switchboard/meta';
 import { type ConversationEvent, type ConversationState, conversationId, recordConversationEvents } from '@switchboard/pages';
 import { Batcher } from './batcher.js';
 
@@ -218,6 +220,19 @@ export const SENDS_FINISHED_SQL = `
     update events set status = 'processed', outcome = 'replied', processed_at = coalesce(events.processed_at, now()),
       last_error = null, last_error_code = null, updated_at = now()
     where events.id = any(array(select event_id from input where not fresh))`;
+
+/**
+ * A send attempt failed: its cause goes on the event (`last_error`, and `last_error_code` when it
+ * names a Graph code) at once, so an operator sees why while the send still waits for its retry.
+ * Off the hot path: only failed attempts write it, and a delivered send clears it
+ * (SENDS_FINISHED_SQL).
+ */
+export async function recordSendFailure(dbh: DbHandle, eventId: string, reason: string): Promise<void> {
+  await dbh.db
+    .update(events)
+    .set({ lastError: reason.slice(0, 500), lastErrorCode: graphErrorCodeIn(reason), updatedAt: new Date() })
+    .where(eq(events.id, eventId));
+}
 
 /** What PostgreSQL holds of an event: its status and outcome. */
 export type RecordedEvent = Pick<ArrivalState, 'status' | 'outcome'>;

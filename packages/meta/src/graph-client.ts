@@ -65,6 +65,19 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * The code of a failed connection: on the error itself (undici's UND_ERR_…, a socket's
+ * ECONNREFUSED), on its cause, or on the first of an AggregateError's attempts (Node tries each
+ * address of a name in turn and reports them all).
+ */
+function networkCodeOf(err: unknown): string | null {
+  if (!isObj(err)) return null;
+  if (typeof err.code === 'string') return err.code;
+  if (isObj(err.cause) && typeof err.cause.code === 'string') return err.cause.code;
+  const first: unknown = Array.isArray(err.errors) ? err.errors[0] : null;
+  return isObj(first) && typeof first.code === 'string' ? first.code : null;
+}
+
 interface Usage {
   percent: number | null;
   regainMs: number | null;
@@ -334,10 +347,9 @@ export class GraphClient {
       });
     } catch (err) {
       if (err instanceof GraphApiError) throw err;
-      if (timedOut) throw new GraphApiError({ timeout: true, graphMessage: `no answer within ${this.timeoutMs} ms` });
+      if (timedOut) throw new GraphApiError({ timeout: true, graphMessage: `no answer from graph within ${this.timeoutMs} ms` });
       // Only the error code is kept: the original error is not attached, so nothing of the request leaks.
-      const code = isObj(err) && typeof err.code === 'string' ? err.code : 'unknown';
-      throw new GraphApiError({ network: true, graphMessage: `network failure ${code}` });
+      throw new GraphApiError({ network: true, networkCode: networkCodeOf(err) });
     } finally {
       clearTimeout(timer);
     }

@@ -22,6 +22,11 @@ export interface GraphErrorInput {
 interface Row {
   readonly kind: GraphErrorKind;
   readonly why: string;
+  /**
+   * Graph's own message for these codes is a bare title ("Re-engagement message"): the failure's
+   * summary leads with the table's reason, which says what happened and what it means.
+   */
+  readonly explains?: boolean;
   readonly match: (e: GraphErrorInput) => boolean;
 }
 
@@ -43,20 +48,21 @@ export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
   { kind: 'token_invalid', why: 'access token invalid, expired or revoked', match: codeIn(190, 102) },
   { kind: 'page_restricted', why: 'Page restricted for policy reasons', match: (e) => codeIn(368)(e) || codeSub(10, 1893063)(e) },
   // WhatsApp: a number flagged for spam or restricted/locked stops sending; an operator must act.
-  { kind: 'page_restricted', why: 'WhatsApp spam rate limit hit: this number may not send for now', match: codeIn(131048) },
-  { kind: 'page_restricted', why: 'WhatsApp account restricted or locked', match: codeIn(131031) },
+  { kind: 'page_restricted', why: 'WhatsApp spam rate limit hit: this number may not send for now', match: codeIn(131048), explains: true },
+  { kind: 'page_restricted', why: 'WhatsApp account restricted or locked', match: codeIn(131031), explains: true },
   { kind: 'permanent', why: 'outside the 24-hour messaging window', match: codeSub(10, 2018278, 2534022) },
   {
     kind: 'permanent',
     why: 'the 24-hour customer service window closed: only an approved template may be sent now',
     match: codeIn(131047),
+    explains: true,
   },
-  { kind: 'permanent', why: 'message undeliverable to this WhatsApp user', match: codeIn(131026) },
-  { kind: 'permanent', why: 'WhatsApp message type not supported', match: codeIn(131051) },
-  { kind: 'permanent', why: 'WhatsApp media could not be downloaded or uploaded', match: codeIn(131052, 131053) },
-  { kind: 'permanent', why: 'WhatsApp parameter missing or invalid', match: codeIn(131008, 131009) },
-  { kind: 'permanent', why: 'WhatsApp phone number not registered', match: codeIn(133010) },
-  { kind: 'transient', why: 'temporary WhatsApp service error', match: codeIn(131000, 131016) },
+  { kind: 'permanent', why: 'message undeliverable to this WhatsApp user', match: codeIn(131026), explains: true },
+  { kind: 'permanent', why: 'WhatsApp message type not supported', match: codeIn(131051), explains: true },
+  { kind: 'permanent', why: 'WhatsApp media could not be downloaded or uploaded', match: codeIn(131052, 131053), explains: true },
+  { kind: 'permanent', why: 'WhatsApp parameter missing or invalid', match: codeIn(131008, 131009), explains: true },
+  { kind: 'permanent', why: 'WhatsApp phone number not registered', match: codeIn(133010), explains: true },
+  { kind: 'transient', why: 'temporary WhatsApp service error', match: codeIn(131000, 131016), explains: true },
   { kind: 'permanent', why: 'another app owns the thread', match: (e) => e.code === 2018300 || e.subcode === 2018300 },
   { kind: 'permanent', why: 'person not available or blocked the Page', match: (e) => codeIn(551)(e) || codeSub(200, 1545041)(e) },
   { kind: 'permanent', why: 'permission error', match: (e) => codeIn(10, 230)(e) || codeRange(200, 299)(e) },
@@ -107,6 +113,9 @@ export function sanitiseGraphMessage(message: string): string {
   return redacted.length > MAX_MESSAGE ? `${redacted.slice(0, MAX_MESSAGE - 1)}…` : redacted;
 }
 
+/** What a network failure's code looks like; anything else in its place is not kept. */
+const NETWORK_CODE = /^[A-Z][A-Z0-9_]{1,40}$/;
+
 export interface GraphApiErrorInit {
   status?: number | null;
   code?: number | null;
@@ -120,6 +129,8 @@ export interface GraphApiErrorInit {
   unconfirmed?: boolean;
   /** Graph's own message; sanitised before it is kept. */
   graphMessage?: string | null;
+  /** A network failure's code (ECONNREFUSED, ETIMEDOUT, ENOTFOUND, UND_ERR_…); anything else is dropped. */
+  networkCode?: string | null;
   /** Forces the kind instead of looking it up in the table. */
   kind?: GraphErrorKind;
 }
@@ -142,6 +153,16 @@ export class GraphApiError extends Error {
   readonly deliveryUnknown: boolean;
   /** The table's reason for this failure, in plain words (no personal data). */
   readonly why: string;
+  /** The network failure's code, when there was no answer. */
+  readonly networkCode: string | null;
+  /** Graph's message (or ours, when Graph gave none), sanitised. */
+  readonly detail: string | null;
+  /**
+   * The failure in words, for the log, the dead-letter reason and an event's `last_error`:
+   * `network: ECONNREFUSED connecting to graph`, `graph 10/2018278 (status 400): <Graph's message>`.
+   * Built from codes and the sanitised message only, so it carries no token or user id.
+   */
+  readonly summary: string;
 
   constructor(init: GraphApiErrorInit) {
     const input: GraphErrorInput = {};
@@ -163,8 +184,10 @@ export class GraphApiError extends Error {
       // fbtrace_id is Meta's support reference, harmless and worth logging; anything else in its place is dropped.
       init.fbtraceId && /^[\w-]{1,64}$/.test(init.fbtraceId) ? `fbtrace_id=${init.fbtraceId}` : null,
     ].filter((f): f is string => f !== null);
+    const networkCode = init.networkCode && NETWORK_CODE.test(init.networkCode) ? init.networkCode : null;
     const what = init.timeout ? 'timed out' : init.network ? 'network error' : (row?.why ?? 'request failed');
-    const detail = init.graphMessage ? `: ${sanitiseGraphMessage(init.graphMessage)}` : '';
+    const said = init.graphMessage ? sanitiseGraphMessage(init.graphMessage) : networkCode;
+    const detail = said ? `: ${said}` : '';
     super(`Graph API ${what} (${facts.join(' ')})${detail}`);
 
     this.name = 'GraphApiError';
@@ -179,5 +202,26 @@ export class GraphApiError extends Error {
     this.network = init.network === true;
     this.deliveryUnknown = this.timeout || init.unconfirmed === true;
     this.why = what;
+    this.networkCode = networkCode;
+    this.detail = init.graphMessage ? sanitiseGraphMessage(init.graphMessage) : null;
+    this.summary = summarise(this, row?.why ?? null, row?.explains === true);
   }
+}
+
+function summarise(e: GraphApiError, why: string | null, explains: boolean): string {
+  if (e.timeout) return `timeout: ${e.detail ?? 'no answer from graph'}`;
+  if (e.network) return `network: ${e.networkCode ?? 'unknown error'} connecting to graph`;
+  const said = explains && why ? (e.detail ? `${why} (${e.detail})` : why) : (e.detail ?? why ?? 'request failed');
+  if (e.code !== null) return `graph ${e.code}${e.subcode !== null ? `/${e.subcode}` : ''}${e.status !== null ? ` (status ${e.status})` : ''}: ${said}`;
+  if (e.status !== null) return `graph status ${e.status}: ${said}`;
+  return `graph: ${said}`;
+}
+
+/**
+ * The Graph error code a failure reason names: `graph 10/2018278 …` (GraphApiError.summary), or
+ * `code=10` as older reasons put it. Null for a network failure, a timeout or a bare status.
+ */
+export function graphErrorCodeIn(reason: string | null | undefined): number | null {
+  const code = reason ? (/^graph (\d+)\b/.exec(reason) ?? /\bcode=(\d+)/.exec(reason))?.[1] : undefined;
+  return code ? Number(code) : null;
 }

@@ -11,6 +11,7 @@ export {
   classifyGraphError,
   GRAPH_ERROR_TABLE,
   GraphApiError,
+  graphErrorCodeIn,
   graphErrorReason,
   sanitiseGraphMessage,
   type GraphApiErrorInit,

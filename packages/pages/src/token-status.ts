@@ -51,10 +51,16 @@ export interface DerivedTokenStatus {
   reasons: string[];
 }
 
+/** What an operator reads for a token whose validity no check has established yet. */
+export const NOT_CHECKED_REASON = 'not checked yet: run POST /ops/tokens/check';
+export const NO_APP_ID_REASON = 'cannot be checked: FACEBOOK_APP_ID is not set, so debug_token cannot be called';
+
 /**
  * ok; notice within 30 days of expiry; warning within 7; critical within 3, when invalid, or when
  * the messaging permission is missing. A token that never expires (expires_at = 0) is still
- * judged on validity and permissions.
+ * judged on validity and permissions. A token not checked yet is a notice: nothing says it is
+ * broken, nothing says it works. It is a warning when it cannot be checked at all (no app id), and
+ * critical only for what a check found (or what Meta's answers to sends showed).
  */
 export function deriveTokenStatus(facts: TokenFacts, now: Date = new Date()): DerivedTokenStatus {
   const statuses: MonitoringStatus[] = [];
@@ -64,7 +70,6 @@ export function deriveTokenStatus(facts: TokenFacts, now: Date = new Date()): De
     reasons.push(reason);
   };
 
-  if (facts.appIdMissing) flag('critical', 'app id missing: debug_token cannot be called');
   if (facts.isValid === false) flag('critical', 'token invalid');
   const scopesOk = facts.scopes === null ? null : scopesSatisfied(facts.channel, facts.scopes);
   if (scopesOk === false) {
@@ -80,7 +85,29 @@ export function deriveTokenStatus(facts: TokenFacts, now: Date = new Date()): De
     else if (msLeft <= EXPIRY_THRESHOLD_DAYS.warning * DAY_MS) flag('warning', `token expires in ${daysLeft} days`);
     else if (msLeft <= EXPIRY_THRESHOLD_DAYS.notice * DAY_MS) flag('notice', `token expires in ${daysLeft} days`);
   }
-  if (facts.isValid === null && !facts.appIdMissing) flag('notice', 'token not checked yet');
+  if (facts.isValid === null) flag(facts.appIdMissing ? 'warning' : 'notice', facts.appIdMissing ? NO_APP_ID_REASON : NOT_CHECKED_REASON);
 
   return { status: worstStatus(statuses), daysLeft, scopesOk, reasons };
+}
+
+/** What the pages table holds of a token, as PageTokenStore.list() returns it. */
+export interface StoredTokenFacts {
+  channel: string;
+  tokenStatus: string;
+  expiresAt: Date | null;
+  neverExpires: boolean;
+  scopes: string[] | null;
+}
+
+/**
+ * A registered page's token status, derived now from what its last check stored (days left move
+ * with the clock). The one place every route that rates a page's token asks: GET /ops, /ops/pages,
+ * /ops/token-refresh-status and the dashboard agree because they all come through here.
+ */
+export function storedTokenStatus(row: StoredTokenFacts, opts: { appIdMissing: boolean; now?: Date }): DerivedTokenStatus {
+  const isValid = row.tokenStatus === 'valid' ? true : row.tokenStatus === 'invalid' ? false : null;
+  return deriveTokenStatus(
+    { channel: row.channel as PageChannel, isValid, expiresAt: row.expiresAt, neverExpires: row.neverExpires, scopes: row.scopes, appIdMissing: opts.appIdMissing },
+    opts.now,
+  );
 }

@@ -1,168 +1,90 @@
 import { escapeHtml as e } from './escape-html.js';
 
-/** Everything the on-call page shows, gathered by the route; this module only renders. */
-export interface DashboardData {
-  generatedAt: string;
-  health: { status: string; database: string; redis: string; queue_depth: number; warnings: string[] };
-  messages: { today: number; last_hour: number; total: number };
-  users: number;
-  repliesSent: number;
-  queues: Record<string, Record<string, number>>;
-  ai: {
-    enabled: boolean;
-    provider: string;
-    model: string;
-    configured: boolean;
-    limits: { per_psid_per_min: number; global_per_min: number };
-    counters: Record<string, number>;
-    budget: { daily_spend_usd: number; daily_budget_usd: number | null; monthly_spend_usd: number; monthly_budget_usd: number | null };
-  };
-  token: { status_message: string; needs_refresh: boolean };
-  pages: Array<{ page_id: string; channel: string; token_status: string; monitoring_status: string; days_left: number | null; never_expires: boolean }>;
-  deadLetters: Array<{ id: string; queue: string; reason: string; error_code: number | null; failed_at: string | null; attempts: number; page_id: string | null }>;
+export interface RenderedSection {
+  id: string;
+  /** Escaped HTML. */
+  heading: string;
+  /** Escaped HTML. */
+  body: string;
 }
 
-const usd = (n: number | null) => (n === null ? 'no limit' : `$${n.toFixed(2)}`);
+const STYLE = `
+  :root { color-scheme: light; --fg: #1d1d1f; --muted: #5f6368; --line: #dadce0; --focus: #1a73e8; }
+  *, *::before, *::after { box-sizing: border-box; }
+  body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem; color: var(--fg); }
+  td, p, li, code, figcaption { overflow-wrap: anywhere; }
+  h1 { font-size: 1.35rem; margin: 0 0 .25rem; } h2 { font-size: 1.1rem; margin: 1.75rem 0 .75rem; padding-bottom: .25rem; border-bottom: 1px solid var(--line); }
+  h3 { font-size: 1rem; margin: 1rem 0 .5rem; }
+  .top { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; }
+  .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 10rem), 1fr)); gap: .75rem; }
+  .card { border: 1px solid var(--line); border-radius: 8px; padding: .6rem .8rem; }
+  .big { font-size: 1.35rem; font-weight: 600; margin: .25rem 0; }
+  .ok { color: #137333; } .warn { color: #a04d00; } .bad { color: #c5221f; } .muted, .next { color: var(--muted); }
+  .next { display: block; }
+  ul.warnings, ul.replays, ul.actions { padding-left: 1.2rem; } ul.warnings li, ul.replays li, ul.actions li { margin-bottom: .5rem; }
+  .table-wrap { overflow-x: auto; max-width: 100%; }
+  table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+  button { font: inherit; white-space: nowrap; padding: .45rem .9rem; min-height: 2.5rem; cursor: pointer; border: 1px solid #5f6368; border-radius: 6px; background: #fff; color: var(--fg); }
+  button:hover { background: #f1f3f4; } button.danger { background: #c5221f; border-color: #c5221f; color: #fff; }
+  button:disabled { opacity: .6; cursor: default; }
+  :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+  .switch { margin-bottom: 1rem; }
+  td.num { white-space: nowrap; }
+  .confirm { margin-top: .6rem; padding: .6rem .8rem; border: 2px solid #a04d00; border-radius: 8px; background: #fff8e1; }
+  .confirm p { margin: 0 0 .5rem; } .confirm button { margin: 0 .4rem .4rem 0; }
+  #flash { min-height: 1.5em; font-weight: 600; margin: .5rem 0; }
+  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 24rem), 1fr)); gap: 1rem; margin-top: 1rem; }
+  figure.chart { margin: 0; } figure.chart svg { width: 100%; height: auto; display: block; font: 17px system-ui, sans-serif; fill: var(--muted); }
+  .axis { stroke: var(--line); }
+  .s-ai { fill: #1a73e8; background: #1a73e8; } .s-fallback { fill: #f9ab00; background: #f9ab00; } .s-paused { fill: #9334e6; background: #9334e6; } .s-failed { fill: #d93025; background: #d93025; }
+  .legend-row { display: flex; flex-wrap: wrap; gap: .25rem 1rem; font-size: .9rem; }
+  .swatch { display: inline-block; width: .8rem; height: .8rem; border-radius: 2px; margin-right: .3rem; vertical-align: -.05rem; }
+  .editor { margin-bottom: 1.25rem; } .editor label { font-weight: 600; display: block; }
+  textarea { width: 100%; font: inherit; padding: .5rem; border: 1px solid #5f6368; border-radius: 6px; resize: vertical; }
+  .editor-bar { display: flex; flex-wrap: wrap; gap: .5rem; justify-content: space-between; align-items: center; margin-top: .4rem; }
+  .count.over { color: #c5221f; font-weight: 600; }
+  .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+  @media (max-width: 40rem) {
+    body { padding: .75rem; }
+    figure.chart svg { font-size: 24px; }
+    table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+    table.cards tr { display: block; border: 1px solid var(--line); border-radius: 8px; margin-bottom: .6rem; padding: .3rem .5rem; }
+    table.cards td { display: block; border: 0; padding: .2rem 0; }
+    table.cards td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
+  }
+`;
 
-function table(headers: string[], rows: string[][], empty: string): string {
-  if (rows.length === 0) return `<p class="muted">${e(empty)}</p>`;
-  const head = headers.map((h) => `<th>${e(h)}</th>`).join('');
-  // Cells arrive already escaped (some hold a button), see the callers.
-  const body = rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('');
-  return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
-}
-
-export function renderDashboard(d: DashboardData): string {
-  const statusClass = d.health.status === 'ok' ? 'ok' : d.health.status === 'degraded' ? 'warn' : 'bad';
-  const queueRows = Object.entries(d.queues).map(([name, c]) => [e(name), e(c.waiting ?? 0), e(c.active ?? 0), e(c.delayed ?? 0), e(c.failed ?? 0)]);
-  const blocks = d.ai.counters;
-  const pageRows = d.pages.map((p) => [
-    e(p.page_id),
-    e(p.channel),
-    `<span class="${p.token_status === 'invalid' ? 'bad' : ''}">${e(p.token_status)}</span>`,
-    e(p.monitoring_status),
-    e(p.never_expires ? 'never expires' : p.days_left === null ? 'unknown' : `${p.days_left} days`),
-  ]);
-  const dlqRows = d.deadLetters.map((j) => [
-    `<code>${e(j.id)}</code>`,
-    e(j.reason),
-    e(j.error_code ?? ''),
-    e(j.failed_at ?? ''),
-    e(j.attempts),
-    e(j.page_id ?? ''),
-    `<button type="button" class="replay" data-job-id="${e(j.id)}">Replay</button>`,
-  ]);
-
+/**
+ * The ops dashboard's page: a header, then each section in its own element that the page's
+ * script (public/dashboard.js, served same-origin) refreshes in place.
+ */
+export function renderDashboard(generatedAt: string, scriptUrl: string, sections: RenderedSection[]): string {
+  const body = sections
+    .map((s) => `<section id="section-${e(s.id)}" data-section="${e(s.id)}" aria-labelledby="heading-${e(s.id)}">
+<h2 id="heading-${e(s.id)}">${s.heading}</h2>
+${s.body}
+</section>`)
+    .join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Switchboard — ops</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem; color: #1d1d1f; }
-  h1 { font-size: 1.3rem; } h2 { font-size: 1.05rem; margin-top: 1.5rem; border-bottom: 1px solid #ddd; }
-  .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)); gap: .75rem; }
-  .card { border: 1px solid #ddd; border-radius: 6px; padding: .6rem .8rem; }
-  .big { font-size: 1.6rem; font-weight: 600; }
-  .ok { color: #137333; } .warn { color: #b06000; } .bad { color: #c5221f; } .muted { color: #666; }
-  table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #eee; vertical-align: top; }
-  button { font: inherit; padding: .3rem .8rem; cursor: pointer; }
-  #flash { min-height: 1.4em; font-weight: 600; }
-</style>
+<title>Switchboard — operations</title>
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
+<style>${STYLE}</style>
+<script src="${e(scriptUrl)}" defer></script>
 </head>
 <body>
+<header>
 <h1>Switchboard — operations</h1>
-<p class="muted">Generated ${e(d.generatedAt)} · <a href="/ops/dashboard">refresh</a> · <a href="/ops/telemetry">telemetry</a> · <a href="/metrics">metrics</a></p>
-<p id="flash" role="status"></p>
-
-<h2>Health</h2>
-<div class="grid">
-  <div class="card"><div>Status</div><div id="health-status" class="big ${statusClass}">${e(d.health.status)}</div></div>
-  <div class="card"><div>PostgreSQL</div><div class="big">${e(d.health.database)}</div></div>
-  <div class="card"><div>Redis</div><div class="big">${e(d.health.redis)}</div></div>
-  <div class="card"><div>Inbound queue depth</div><div class="big">${e(d.health.queue_depth)}</div></div>
-</div>
-${d.health.warnings.length > 0 ? `<p class="warn">Warnings: ${d.health.warnings.map(e).join(', ')}</p>` : ''}
-
-<h2>Today</h2>
-<div class="grid">
-  <div class="card"><div>Messages today (UTC)</div><div id="messages-today" class="big">${e(d.messages.today)}</div></div>
-  <div class="card"><div>Last hour</div><div class="big">${e(d.messages.last_hour)}</div></div>
-  <div class="card"><div>All time</div><div class="big">${e(d.messages.total)}</div></div>
-  <div class="card"><div>Users</div><div class="big">${e(d.users)}</div></div>
-  <div class="card"><div>Replies sent</div><div class="big">${e(d.repliesSent)}</div></div>
-</div>
-${table(['queue', 'waiting', 'active', 'delayed', 'failed'], queueRows, 'No queues.')}
-
-<h2>AI</h2>
-<div class="grid">
-  <div class="card">
-    <div>Kill switch</div>
-    <div id="ai-state" class="big ${d.ai.enabled ? 'ok' : 'bad'}" data-enabled="${d.ai.enabled ? 'true' : 'false'}">${d.ai.enabled ? 'ON' : 'OFF'}</div>
-    <button type="button" id="ai-toggle">${d.ai.enabled ? 'Turn AI off' : 'Turn AI on'}</button>
-  </div>
-  <div class="card"><div>Provider</div><div>${e(d.ai.provider)} · <code>${e(d.ai.model)}</code></div><div class="${d.ai.configured ? 'muted' : 'warn'}">${d.ai.configured ? 'API key configured' : 'no API key: fallback replies only'}</div></div>
-  <div class="card"><div>Limits</div><div>${e(d.ai.limits.global_per_min)} calls/min overall · ${e(d.ai.limits.per_psid_per_min)} calls/min per user</div>
-    <div class="muted">blocked: ${e(blocks.ai_calls_blocked_global ?? 0)} overall · ${e(blocks.ai_calls_blocked_per_psid ?? 0)} per user · ${e(blocks.ai_budget_blocked ?? 0)} by budget</div></div>
-  <div class="card"><div>Calls</div><div>${e(blocks.ai_calls ?? 0)} calls · ${e(blocks.ai_errors ?? 0)} errors · ${e(blocks.fallbacks ?? 0)} fallbacks</div></div>
-  <div class="card"><div>Budget</div><div>today ${e(usd(d.ai.budget.daily_spend_usd))} of ${e(usd(d.ai.budget.daily_budget_usd))}</div><div>month ${e(usd(d.ai.budget.monthly_spend_usd))} of ${e(usd(d.ai.budget.monthly_budget_usd))}</div></div>
-</div>
-
-<h2>Page tokens</h2>
-<p class="${d.token.needs_refresh ? 'warn' : 'muted'}">${e(d.token.status_message)}</p>
-${table(['page', 'channel', 'token', 'monitoring', 'expires in'], pageRows, 'No pages registered.')}
-
-<h2>Dead letters <span id="dlq-count" class="muted">(${e(d.deadLetters.length)})</span></h2>
-<div id="dlq">${table(['job', 'reason', 'Graph code', 'failed at', 'attempts', 'page', ''], dlqRows, 'The dead-letter queue is empty.')}</div>
-
-<script>
-(() => {
-  const flash = document.getElementById('flash');
-  const say = (text, ok) => { flash.textContent = text; flash.className = ok ? 'ok' : 'bad'; };
-  // Same-origin fetch: the browser re-sends the Basic credentials it used for this page.
-  const post = (url, body) => fetch(url, {
-    method: 'POST',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const state = document.getElementById('ai-state');
-  document.getElementById('ai-toggle').addEventListener('click', async (ev) => {
-    const want = state.dataset.enabled !== 'true';
-    if (!want && !confirm('Turn the AI off for every worker? Replies will use the fallback text.')) return;
-    ev.target.disabled = true;
-    try {
-      const res = await post('/ops/ai/toggle', { enabled: want });
-      if (!res.ok) throw new Error('HTTP ' + res.status);
-      const { enabled } = await res.json();
-      state.dataset.enabled = String(enabled);
-      state.textContent = enabled ? 'ON' : 'OFF';
-      state.className = 'big ' + (enabled ? 'ok' : 'bad');
-      ev.target.textContent = enabled ? 'Turn AI off' : 'Turn AI on';
-      say('AI turned ' + (enabled ? 'on' : 'off') + '.', true);
-    } catch (err) {
-      say('Toggle failed: ' + err.message, false);
-    } finally {
-      ev.target.disabled = false;
-    }
-  });
-  for (const button of document.querySelectorAll('button.replay')) {
-    button.addEventListener('click', async () => {
-      const id = button.dataset.jobId;
-      button.disabled = true;
-      try {
-        const res = await post('/ops/dlq/' + encodeURIComponent(id) + '/retry');
-        if (res.status !== 202) throw new Error('HTTP ' + res.status);
-        button.closest('tr').remove();
-        say('Job ' + id + ' re-queued.', true);
-      } catch (err) {
-        button.disabled = false;
-        say('Replay of ' + id + ' failed: ' + err.message, false);
-      }
-    });
-  }
-})();
-</script>
+<div class="top"><span class="muted">Updated <time id="generated-at" datetime="${e(generatedAt)}">${e(generatedAt.slice(11, 19))} UTC</time>; refreshes every 20 seconds.</span>
+<button type="button" id="refresh" data-action="refresh">Refresh now</button></div>
+<p id="flash" role="status" aria-live="polite"></p>
+</header>
+<main>
+${body}
+</main>
 </body>
 </html>
 `;

@@ -260,6 +260,7 @@ export function createInboundProcessor(r: WorkerResources) {
     if (typeof result === 'string') return 'replied';
     // The send job records the reply when it finishes; the event is on record, processing, until then.
     if (arrival) await recordArrival(job, data, conversation, null);
+    if (result.failure) await sender.noteFailure(data.eventId, result.failure, log);
     const outbound: OutboundJob = result.prior ? { ...decided.outbound, prior: result.prior } : decided.outbound;
     await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId, ...(result.delayMs > 0 ? { delay: result.delayMs } : {}) });
     return 'reply_queued';

@@ -1,11 +1,11 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import { type Database, events, replies } from '@switchboard/db';
-import { GraphApiError, splitMessage } from '@switchboard/meta';
+import { GraphApiError, graphErrorCodeIn, splitMessage } from '@switchboard/meta';
 import { conversationId, readPauseGate, releaseHeldSends } from '@switchboard/pages';
 import { echoField, inboundJobSchema, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema, SENDING, sendMetadata, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
 import { HANDOFF_REASON, keepBotTurn } from '../conversations.js';
-import type { DeferredArrival } from '../records.js';
+import { type DeferredArrival, recordSendFailure } from '../records.js';
 import { claimPart, markPart } from '../reply-marker.js';
 import type { WorkerResources } from '../resources.js';
 
@@ -19,6 +19,8 @@ export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held' | 'paused
 export interface Handover {
   delayMs: number;
   prior?: NonNullable<OutboundJob['prior']>;
+  /** The inline attempt's Graph failure in words, for the event's `last_error` once its row is written. */
+  failure?: string;
 }
 
 export interface Attempt {
@@ -203,30 +205,34 @@ export function createSender(r: WorkerResources) {
     // part whose delivery is unknown stays `sending`, so the retry waits for its echo first.
     if (err.status !== null && !err.deliveryUnknown) await redis.hdel(marker, String(index));
     counters.count('send_errors', { code: err.code ?? (err.status ? `http_${err.status}` : 'network'), kind: err.kind });
+    // The cause in words, the same in the log, the event's last_error and the dead-letter reason.
+    const detail = err.summary;
+    const facts = { error: detail, code: err.code, subcode: err.subcode, status: err.status, kind: err.kind, fbtrace_id: err.fbtraceId };
+    // An inline attempt's event row may not be written yet: the inbound job records its failure.
+    if (!attempt.inline) await noteFailure(data.eventId, detail, log);
     if (err.kind === 'token_invalid') {
       await pages.markInvalid(data.pageId, data.channel, `graph error ${err.code ?? ''}`.trim());
-      log.error({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId }, "page token rejected by Meta; holding this page's sends");
-      return attempt.inline ? { delayMs: 0 } : hold(data, log);
+      log.error(facts, "page token rejected by Meta; holding this page's sends");
+      return attempt.inline ? { delayMs: 0, failure: detail } : hold(data, log);
     }
-    const detail = `graph ${err.kind} code=${err.code ?? 'none'} subcode=${err.subcode ?? 'none'} status=${err.status ?? 'none'}: ${err.why}`;
     if (err.kind === 'page_restricted') {
       // The account itself may not send (restricted, locked, flagged for spam): every reply from it
       // fails alike until a person acts in Meta's Business Manager, so this alerts at error level.
       counters.count('send_alerts', { channel: data.channel, code: String(err.code ?? 'none') });
-      log.error({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId, reason: err.why }, 'the sending account is restricted by Meta; replies from it fail until that is resolved');
+      log.error({ ...facts, reason: err.why }, 'the sending account is restricted by Meta; replies from it fail until that is resolved');
     }
     if (err.kind === 'permanent' || err.kind === 'page_restricted') {
-      log.warn({ code: err.code, subcode: err.subcode, fbtrace_id: err.fbtraceId, kind: err.kind }, 'permanent send error; dead-lettered');
-      if (attempt.inline) return { delayMs: 0, prior: { detail, timeout: false, final: true } };
+      log.warn(facts, 'permanent send error; dead-lettered');
+      if (attempt.inline) return { delayMs: 0, prior: { detail, timeout: false, final: true }, failure: detail };
       throw new UnrecoverableError(detail);
     }
     // A send that timed out or was accepted unreadably may have been delivered: retry it at most
     // once (docs/meta-platform.md, Errors).
-    if (err.deliveryUnknown && attempt.attemptsMade >= 1) throw new UnrecoverableError(`${detail} ${err.timeout ? 'timeout' : 'unconfirmed'}`);
+    if (err.deliveryUnknown && attempt.attemptsMade >= 1) throw new UnrecoverableError(`${detail}; not sent again, it may have been delivered`);
     counters.count('sends', { result: 'retried' });
-    log.warn({ code: err.code, subcode: err.subcode, kind: err.kind, fbtrace_id: err.fbtraceId }, 'transient send error; will retry');
+    log.warn(facts, 'transient send error; will retry');
     const rateLimited = err.kind === 'rate_limited';
-    if (attempt.inline) return { delayMs: sendRetryDelay(1, rateLimited, err.retryAfterMs), prior: { detail, timeout: err.deliveryUnknown, final: false } };
+    if (attempt.inline) return { delayMs: sendRetryDelay(1, rateLimited, err.retryAfterMs), prior: { detail, timeout: err.deliveryUnknown, final: false }, failure: detail };
     const retry = new Error(detail) as Error & { retryAfterMs?: number | null; rateLimited?: boolean };
     retry.retryAfterMs = err.retryAfterMs;
     retry.rateLimited = rateLimited;
@@ -247,6 +253,14 @@ export function createSender(r: WorkerResources) {
     counters.count('sends', { result: 'already_sent' });
     attempt.log.info({ parts: ids.length, path: data.path, reason: data.reason }, 'reply sent by an interrupted run; recorded, not sent again');
     return 'already_sent';
+  }
+
+  /**
+   * Writes the attempt's failure on the event. A PostgreSQL failure here is logged, not thrown:
+   * the Graph error decides what happens to the send.
+   */
+  async function noteFailure(eventId: string, detail: string, log: Attempt['log']): Promise<void> {
+    await recordSendFailure(dbh, eventId, detail).catch((e: unknown) => log.warn({ err: { message: (e as Error).message } }, 'send failure not recorded on the event'));
   }
 
   /** Polls for Meta's echo of one part, up to SEND_ECHO_WAIT_MS. */
@@ -289,7 +303,7 @@ export function createSender(r: WorkerResources) {
     return 'held';
   }
 
-  return { deliver };
+  return { deliver, noteFailure };
 }
 
 type ReplyUpdate = Partial<Pick<typeof replies.$inferInsert, 'status' | 'parts' | 'graphMessageIds' | 'sentAt' | 'endToEndMs' | 'errorCode'>>;
@@ -307,8 +321,7 @@ async function upsertReply(db: Pick<Database, 'insert'>, data: OutboundJob, set:
 
 /** Marks the event (and, for a send, its reply) dead-lettered: called when a job fails for good. */
 export async function recordDeadLetter(r: Pick<WorkerResources, 'dbh'>, jobData: unknown, reason: string): Promise<void> {
-  const code = /code=(\d+)/.exec(reason)?.[1];
-  const errorCode = code ? Number(code) : null;
+  const errorCode = graphErrorCodeIn(reason);
   // A send job, or an inbound job that had decided its reply (and may have tried to send it).
   const reply = outboundJobSchema.safeParse(jobData).data ?? inboundJobSchema.safeParse(jobData).data?.reply;
   if (reply) await upsertReply(r.dbh.db, reply, { status: 'dead_letter', errorCode });

@@ -1,38 +1,37 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { DASHBOARD_SECTIONS } from '../../dashboard/sections.js';
+import { escapeHtml } from '../../views/escape-html.js';
 import { renderDashboard } from '../../views/dashboard.js';
-import { checkHealth } from '../health.js';
-import { aiStatus } from './ai.js';
-import { listDeadLetters } from './dead-letters.js';
 import type { OpsDeps } from './ops-deps.js';
-import { overview } from './overview.js';
-import { pageTokens, summariseTokens } from './token-summary.js';
 
-/** Dead letters shown on the page; the rest are in GET /ops/dlq. */
-const DASHBOARD_DLQ_ROWS = 50;
+/** The page's script, read once: the same file from src/ (tests) and dist/ (deployments). */
+const SCRIPT = readFileSync(new URL('../../../public/dashboard.js', import.meta.url));
+/** Part of the script's URL, so a browser may keep it for good and still fetch a new release's. */
+const SCRIPT_VERSION = createHash('sha256').update(SCRIPT).digest('hex').slice(0, 12);
 
-/** GET /ops/dashboard: one server-rendered page for whoever is on call (no build step, no assets). */
+/**
+ * GET /ops/dashboard: one server-rendered page for the people who run the bot. Each section loads
+ * on its own: one that cannot (PostgreSQL out of reach, say) says so, and the others still show.
+ */
 export async function dashboardRoutes(app: FastifyInstance, deps: OpsDeps): Promise<void> {
-  app.get('/dashboard', { schema: { response: { 200: { type: 'string' } } } }, async (_request, reply) => {
-    const [health, over, ai, deadLetters, pages] = await Promise.all([
-      checkHealth(deps.config, deps.resources),
-      overview(deps),
-      aiStatus(deps),
-      listDeadLetters(deps.resources, DASHBOARD_DLQ_ROWS),
-      pageTokens(deps),
-    ]);
-    const html = renderDashboard({
-      generatedAt: new Date().toISOString(),
-      health,
-      messages: over.message_counts,
-      users: over.system_stats.total_users,
-      repliesSent: over.system_stats.replies_sent,
-      queues: over.queues,
-      ai,
-      token: await summariseTokens(deps, pages),
-      pages,
-      deadLetters,
-    });
+  app.get('/dashboard', { schema: { response: { 200: { type: 'string' } } } }, async (request, reply) => {
+    const rendered = await Promise.all(
+      DASHBOARD_SECTIONS.map(async (s) => {
+        try {
+          const data = await s.load(deps);
+          return { id: s.id, heading: s.heading ? s.heading(data) : escapeHtml(s.title), body: s.render(data) };
+        } catch (err) {
+          request.log.warn({ err, section: s.id }, 'dashboard section could not be loaded');
+          return { id: s.id, heading: escapeHtml(s.title), body: '<p class="bad">This part of the page could not be loaded just now; it is tried again at the next refresh.</p>' };
+        }
+      }),
+    );
     // The page shows live state: never from a cache.
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderDashboard(new Date().toISOString(), `/ops/dashboard.js?v=${SCRIPT_VERSION}`, rendered));
   });
+  app.get('/dashboard.js', async (_request, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'private, max-age=31536000, immutable').send(SCRIPT),
+  );
 }

@@ -1,7 +1,9 @@
+import { graphErrorCodeIn } from '@switchboard/meta';
+
 /**
  * What an operator may see of a job's failure: BullMQ keeps the thrower's message verbatim
  * (`failedReason`), and a message from a library can quote what it was given. Ours carry Graph
- * codes (`graph permanent code=10 subcode=2018278 status=400`), but a stray one might carry a
+ * codes (`graph 10/2018278 (status 400): …`), but a stray one might carry a
  * token or a user id, so anything shaped like those is blanked before it leaves the API.
  */
 const MAX_LENGTH = 300;
@@ -25,8 +27,5 @@ export function sanitiseFailureReason(reason: string | null | undefined): string
   return out.length > MAX_LENGTH ? `${out.slice(0, MAX_LENGTH)}…` : out;
 }
 
-/** The Graph error code a dead-letter reason names (`code=190`), if any. */
-export function errorCodeOf(reason: string | null | undefined): number | null {
-  const code = reason ? /\bcode=(\d+)/.exec(reason)?.[1] : undefined;
-  return code ? Number(code) : null;
-}
+/** The Graph error code a dead-letter reason names (`graph 190 …`), if any. */
+export const errorCodeOf = graphErrorCodeIn;

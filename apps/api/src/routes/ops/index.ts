@@ -12,6 +12,7 @@ import { dashboardRoutes } from './dashboard.js';
 import { dlqRoutes } from './dlq.js';
 import { eventRoutes } from './events.js';
 import { instructionsRoutes } from './instructions.js';
+import { messageStatsRoutes } from './message-stats.js';
 import { metricsRoutes } from './metrics.js';
 import type { OpsDeps } from './ops-deps.js';
 import { overviewRoutes } from './overview.js';
@@ -48,6 +49,7 @@ export async function opsRoutes(app: FastifyInstance, opts: { config: Config; re
       await ops.register(conversationRoutes, deps);
       await ops.register(dlqRoutes, deps);
       await ops.register(auditLogRoutes, deps);
+      await ops.register(messageStatsRoutes, deps);
       await ops.register(dashboardRoutes, deps);
     },
     { prefix: '/ops' },

@@ -11,6 +11,7 @@ import {
   type PageTokenStore,
   requiredFields,
   requiredScopes,
+  storedTokenStatus,
   worstStatus,
 } from '@switchboard/pages';
 
@@ -179,12 +180,7 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
   const actions: ActionNeeded[] = [];
 
   for (const row of rows) {
-    const channel = row.channel as PageChannel;
-    const isValid = row.tokenStatus === 'valid' ? true : row.tokenStatus === 'invalid' ? false : null;
-    const derived = deriveTokenStatus(
-      { channel, isValid, expiresAt: row.expiresAt, neverExpires: row.neverExpires, scopes: row.scopes, appIdMissing },
-      now,
-    );
+    const derived = storedTokenStatus(row, { appIdMissing, now });
     const page: PageMonitoring = {
       page_id: row.pageId,
       channel: row.channel,

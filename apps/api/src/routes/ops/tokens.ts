@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '@switchboard/config';
 import { graphClientFor } from '@switchboard/meta';
-import { releaseHeldSends, runTokenCheck } from '@switchboard/pages';
+import { releaseHeldSends, runTokenCheck, storedTokenStatus } from '@switchboard/pages';
 import { auditContext, writeAudit } from '../../audit.js';
 import type { ApiResources } from '../../resources.js';
-import { buildTokenRefreshStatus } from './token-refresh-status.js';
+import { tokenRefreshStatus } from './token-summary.js';
 
 /** Meta's tokens are a few hundred characters; anything far longer is not one. */
 const MAX_TOKEN_LENGTH = 1024;
@@ -121,20 +121,13 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
 
   const releaseDeps = { pages: resources.pages, heldSends: resources.heldSends, outbound: resources.outboundQueue, maxAttempts: config.worker.sendMaxAttempts };
   const release = (pageId: string) => releaseHeldSends(releaseDeps, pageId);
-  const status = () =>
-    buildTokenRefreshStatus({
-      db: resources.dbh.db,
-      pages: resources.pages,
-      appId: config.meta.appId,
-      defaultTokenConfigured: Boolean(config.meta.defaultPageToken),
-      defaultWhatsAppTokenConfigured: Boolean(config.meta.defaultWhatsAppToken),
-      graphVersion: config.meta.graphVersion,
-    });
+  const status = () => tokenRefreshStatus({ config, resources });
+  const appIdMissing = !config.meta.appId;
 
   async function describePage(pageId: string) {
     const [rows, held] = await Promise.all([resources.pages.list(), resources.heldSends.counts()]);
     const row = rows.find((p) => p.pageId === pageId);
-    return row ? pageView(row, held[row.pageId] ?? 0) : null;
+    return row ? pageView(row, held[row.pageId] ?? 0, appIdMissing) : null;
   }
 
   app.get('/ops/token-refresh-status', { schema: { response: { 200: refreshStatusSchema } } }, async () => status());
@@ -211,19 +204,20 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
     schema: { response: { 200: { type: 'object', properties: { pages: { type: 'array', items: pageSchema } } } } },
   }, async () => {
     const [rows, held] = await Promise.all([resources.pages.list(), resources.heldSends.counts()]);
-    return { pages: rows.map((row) => pageView(row, held[row.pageId] ?? 0)) };
+    return { pages: rows.map((row) => pageView(row, held[row.pageId] ?? 0, appIdMissing)) };
   });
 }
 
 type PageRow = Awaited<ReturnType<ApiResources['pages']['list']>>[number];
 
-function pageView(row: PageRow, held: number) {
+/** A registered page as GET /ops/pages shows it; its monitoring_status is the one every ops route gives it. */
+function pageView(row: PageRow, held: number, appIdMissing: boolean) {
   return {
     page_id: row.pageId,
     channel: row.channel,
     token_kind: row.tokenKind,
     token_status: row.tokenStatus,
-    monitoring_status: row.monitoringStatus,
+    monitoring_status: storedTokenStatus(row, { appIdMissing }).status,
     expires_at: iso(row.expiresAt),
     data_access_expires_at: iso(row.dataAccessExpiresAt),
     never_expires: row.neverExpires,

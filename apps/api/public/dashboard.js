@@ -1,0 +1,136 @@
+// The ops dashboard's behaviour: refresh the sections in place, the AI switch with its
+// confirmation, replays, and the instructions editors. Served same-origin, so the page's CSP
+// allows no inline script; fetches re-send the Basic credentials the browser used for the page.
+'use strict';
+
+const REFRESH_MS = 20_000;
+
+const flash = (text, ok) => {
+  const el = document.getElementById('flash');
+  el.textContent = text;
+  el.className = ok ? 'ok' : 'bad';
+};
+
+/** A section is left alone while someone is busy in it: unsaved text, the focus in an editor, an open confirmation. */
+function busy(section) {
+  for (const area of section.querySelectorAll('textarea')) if (area.value !== area.defaultValue) return true;
+  const active = document.activeElement;
+  if (active && section.contains(active) && (active.tagName === 'TEXTAREA' || active.tagName === 'INPUT')) return true;
+  return [...section.querySelectorAll('.confirm')].some((c) => !c.hidden);
+}
+
+let refreshing = null;
+
+async function refresh() {
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    const res = await fetch('/ops/dashboard', { headers: { accept: 'text/html' }, cache: 'no-store' });
+    if (!res.ok) throw new Error('HTTP ' + res.status);
+    const fresh = new DOMParser().parseFromString(await res.text(), 'text/html');
+    const focusedId = document.activeElement && document.activeElement.id;
+    for (const next of fresh.querySelectorAll('section[data-section]')) {
+      const current = document.querySelector('section[data-section="' + next.dataset.section + '"]');
+      if (!current) {
+        document.querySelector('main').append(document.adoptNode(next));
+        continue;
+      }
+      if (busy(current)) continue;
+      current.replaceWith(document.adoptNode(next));
+    }
+    const stamp = fresh.getElementById('generated-at');
+    if (stamp) document.getElementById('generated-at').replaceWith(document.adoptNode(stamp));
+    // Keyboard users keep their place when the element they were on was redrawn.
+    if (focusedId && document.activeElement === document.body) document.getElementById(focusedId)?.focus();
+    for (const area of document.querySelectorAll('textarea[data-max]')) showCount(area);
+  })().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
+function showCount(area) {
+  const max = Number(area.dataset.max);
+  const n = [...area.value].length;
+  const count = document.getElementById(area.id + '-count');
+  count.textContent = n.toLocaleString('en-GB') + ' / ' + max.toLocaleString('en-GB') + ' characters' + (n > max ? ': too long to save' : '');
+  count.classList.toggle('over', n > max);
+  document.getElementById(area.id + '-save').disabled = n > max;
+}
+
+async function send(method, url, body) {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(json.message || 'HTTP ' + res.status);
+  return json;
+}
+
+const confirmBox = () => document.getElementById('ai-confirm');
+
+const actions = {
+  refresh: () => refresh(),
+  'ai-ask': (button) => {
+    confirmBox().hidden = false;
+    button.setAttribute('aria-expanded', 'true');
+    document.getElementById('ai-confirm-yes').focus();
+  },
+  'ai-cancel': () => {
+    confirmBox().hidden = true;
+    document.getElementById('ai-ask').setAttribute('aria-expanded', 'false');
+    document.getElementById('ai-ask').focus();
+  },
+  'ai-confirm': async (button) => {
+    const enabled = button.dataset.enabled === 'true';
+    const result = await send('POST', '/ops/ai/toggle', { enabled });
+    confirmBox().hidden = true;
+    await refresh();
+    document.getElementById('ai-ask')?.focus();
+    flash(result.enabled ? 'AI replies are running again.' : 'AI replies are stopped: customers get the fallback text.', true);
+  },
+  replay: async (button) => {
+    const id = button.dataset.jobId;
+    await send('POST', '/ops/dlq/' + encodeURIComponent(id) + '/retry');
+    await refresh();
+    flash('Message ' + id + ' is queued again; its result appears under "Replays".', true);
+  },
+  'save-instructions': async (button) => {
+    const pageId = button.dataset.pageId;
+    const area = document.getElementById('instructions-' + pageId);
+    const url = '/ops/pages/' + encodeURIComponent(pageId) + '/instructions';
+    await send('PUT', url, { instructions: area.value });
+    const stored = await send('GET', url);
+    area.value = stored.instructions;
+    area.defaultValue = stored.instructions;
+    showCount(area);
+    flash('Instructions for Page ' + pageId + ' saved.', true);
+  },
+};
+
+document.addEventListener('click', async (event) => {
+  const button = event.target.closest('button[data-action]');
+  if (!button || !actions[button.dataset.action]) return;
+  button.disabled = true;
+  try {
+    await actions[button.dataset.action](button);
+  } catch (err) {
+    flash('That did not work: ' + err.message, false);
+  } finally {
+    if (button.isConnected) button.disabled = false;
+  }
+});
+
+// Escape answers an open confirmation with Cancel.
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && confirmBox() && !confirmBox().hidden) actions['ai-cancel']();
+});
+
+document.addEventListener('input', (event) => {
+  if (event.target.matches('textarea[data-max]')) showCount(event.target);
+});
+
+setInterval(() => {
+  if (!document.hidden) refresh().catch((err) => flash('Could not refresh: ' + err.message, false));
+}, REFRESH_MS);
