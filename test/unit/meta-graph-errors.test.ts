@@ -109,6 +109,12 @@ t.test('a failure in words: the summary an operator reads, and the code read bac
   const cases: Array<[string, ConstructorParameters<typeof GraphApiError>[0], string, number | null]> = [
     ['Graph error with subcode', { status: 400, code: 10, subcode: 2018278, graphMessage: 'Outside of allowed window.' }, 'graph 10/2018278 (status 400): Outside of allowed window.', 10],
     ['Graph error without a message', { status: 400, code: 613 }, 'graph 613 (status 400): rate limited', 613],
+    [
+      'WhatsApp error: the reason leads, Graph\'s bare title follows',
+      { status: 400, code: 131047, graphMessage: 'Re-engagement message' },
+      'graph 131047 (status 400): the 24-hour customer service window closed: only an approved template may be sent now (Re-engagement message)',
+      131047,
+    ],
     ['bare status', { status: 502 }, 'graph status 502: HTTP 5xx', null],
     ['network failure', { network: true, networkCode: 'UND_ERR_CONNECT_TIMEOUT' }, 'network: UND_ERR_CONNECT_TIMEOUT connecting to graph', null],
     ['network failure with an odd code', { network: true, networkCode: 'token=EAAB secret' }, 'network: unknown error connecting to graph', null],
