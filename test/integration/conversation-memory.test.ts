@@ -52,6 +52,20 @@ t.test('conversation memory in Redis', async (t) => {
     t.same(await memory.read(to), []);
   });
 
+  await t.test('a dry-run bot turn keeps its flag, its text sealed like any other', async (t) => {
+    const id = 'd'.repeat(32);
+    await memory.append(id, [
+      { at: at(2), from: 'bot', text: 'would be sent', dryRun: true },
+      { at: at(1), from: 'bot', text: 'was sent' },
+    ]);
+    t.same(await memory.read(id, now), [
+      { at: at(2), from: 'bot', text: 'would be sent', dryRun: true },
+      { at: at(1), from: 'bot', text: 'was sent' },
+    ]);
+    const raw = await redis.lrange(turnsKey(prefix, id), 0, -1);
+    t.notOk(raw.some((item) => item.includes('sent')), 'no text in clear');
+  });
+
   await t.test('erase removes every kept text', async (t) => {
     const id = 'e'.repeat(32);
     await memory.append(id, [{ at: at(1), from: 'user', text: 'erase me' }]);

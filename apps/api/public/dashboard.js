@@ -1,5 +1,5 @@
 // The ops dashboard's behaviour: refresh the sections in place, the AI switch with its
-// confirmation, replays, and the instructions editors. Served same-origin, so the page's CSP
+// confirmation, replays, the instructions editors, and conversations (transcripts, pause, resume). Served same-origin, so the page's CSP
 // allows no inline script; fetches re-send the Basic credentials the browser used for the page.
 'use strict';
 
@@ -19,6 +19,20 @@ function busy(section) {
   return [...section.querySelectorAll('.confirm')].some((c) => !c.hidden);
 }
 
+/** Open transcripts move into the section's fresh copy, with their buttons' state: a refresh closes none. */
+function carryOpenTranscripts(current, next) {
+  for (const open of current.querySelectorAll('.transcript:not([hidden])')) {
+    const fresh = next.querySelector('#' + CSS.escape(open.id));
+    if (!fresh) continue;
+    fresh.replaceWith(open);
+    const button = next.querySelector('[aria-controls="' + open.id + '"]');
+    if (button) {
+      button.textContent = 'Hide transcript';
+      button.setAttribute('aria-expanded', 'true');
+    }
+  }
+}
+
 let refreshing = null;
 
 async function refresh() {
@@ -35,7 +49,9 @@ async function refresh() {
         continue;
       }
       if (busy(current)) continue;
-      current.replaceWith(document.adoptNode(next));
+      const adopted = document.adoptNode(next);
+      carryOpenTranscripts(current, adopted);
+      current.replaceWith(adopted);
     }
     const stamp = fresh.getElementById('generated-at');
     if (stamp) document.getElementById('generated-at').replaceWith(document.adoptNode(stamp));
@@ -70,6 +86,58 @@ async function send(method, url, body) {
 
 const confirmBox = () => document.getElementById('ai-confirm');
 
+const TURN_LABELS = { user: 'Customer', bot: 'Bot', staff: 'Your team' };
+const conversationUrl = (id) => '/ops/conversations/' + encodeURIComponent(id);
+const when = (iso) => iso.slice(0, 10) + ' ' + iso.slice(11, 16) + ' UTC';
+
+/** The turns as a chat, built from text nodes: a customer's words never become markup. */
+function showTranscript(box, turns) {
+  box.replaceChildren();
+  if (turns.length === 0) {
+    const p = document.createElement('p');
+    p.className = 'muted';
+    p.textContent = 'No messages are kept for this conversation (they expire, or memory is off).';
+    box.append(p);
+    return;
+  }
+  const list = document.createElement('ol');
+  list.className = 'turns';
+  list.setAttribute('aria-label', 'Transcript, oldest first');
+  for (const turn of turns) {
+    const item = document.createElement('li');
+    item.className = 'turn turn-' + turn.from;
+    const meta = document.createElement('span');
+    meta.className = 'turn-meta';
+    meta.textContent = (TURN_LABELS[turn.from] || turn.from) + ', ' + when(turn.at);
+    if (turn.dry_run) {
+      const dry = document.createElement('span');
+      dry.className = 'dry-run';
+      dry.textContent = ': would have been sent (dry run)';
+      meta.append(dry);
+    }
+    item.append(meta, document.createTextNode(turn.text));
+    list.append(item);
+  }
+  box.append(list);
+}
+
+function closePauseForm(id) {
+  document.getElementById('pause-' + id).hidden = true;
+  const ask = document.getElementById('pause-ask-' + id);
+  ask.setAttribute('aria-expanded', 'false');
+  ask.focus();
+}
+
+async function pauseConversation(form) {
+  const id = form.dataset.conversationId;
+  const minutes = Number(form.elements.minutes.value);
+  const done = await send('POST', conversationUrl(id) + '/pause', { minutes });
+  form.hidden = true;
+  await refresh();
+  document.getElementById('resume-' + id)?.focus();
+  flash('The bot is silent in that conversation until ' + when(done.paused_until) + '.', true);
+}
+
 const actions = {
   refresh: () => refresh(),
   'ai-ask': (button) => {
@@ -95,6 +163,36 @@ const actions = {
     await send('POST', '/ops/dlq/' + encodeURIComponent(id) + '/retry');
     await refresh();
     flash('Message ' + id + ' is queued again; its result appears under "Replays".', true);
+  },
+  'conv-transcript': async (button) => {
+    const id = button.dataset.conversationId;
+    const box = document.getElementById('transcript-' + id);
+    if (!box.hidden) {
+      box.hidden = true;
+      box.replaceChildren();
+      button.textContent = 'Show transcript';
+      button.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    // Fetched only now, so the read is audit-logged when someone reads it.
+    const conversation = await send('GET', conversationUrl(id));
+    showTranscript(box, conversation.turns);
+    box.hidden = false;
+    button.textContent = 'Hide transcript';
+    button.setAttribute('aria-expanded', 'true');
+  },
+  'conv-pause-ask': (button) => {
+    const id = button.dataset.conversationId;
+    document.getElementById('pause-' + id).hidden = false;
+    button.setAttribute('aria-expanded', 'true');
+    document.getElementById('pause-minutes-' + id).focus();
+  },
+  'conv-pause-cancel': (button) => closePauseForm(button.dataset.conversationId),
+  'conv-resume': async (button) => {
+    await send('POST', conversationUrl(button.dataset.conversationId) + '/resume');
+    await refresh();
+    document.getElementById('pause-ask-' + button.dataset.conversationId)?.focus();
+    flash('The bot answers that conversation again from the next message.', true);
   },
   'save-instructions': async (button) => {
     const pageId = button.dataset.pageId;
@@ -122,9 +220,27 @@ document.addEventListener('click', async (event) => {
   }
 });
 
+document.addEventListener('submit', async (event) => {
+  const form = event.target.closest('form.pause-form');
+  if (!form) return;
+  event.preventDefault();
+  const button = form.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    await pauseConversation(form);
+  } catch (err) {
+    flash('That did not work: ' + err.message, false);
+  } finally {
+    if (button.isConnected) button.disabled = false;
+  }
+});
+
 // Escape answers an open confirmation with Cancel.
 document.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape' && confirmBox() && !confirmBox().hidden) actions['ai-cancel']();
+  if (event.key !== 'Escape') return;
+  if (confirmBox() && !confirmBox().hidden) actions['ai-cancel']();
+  const form = event.target.closest && event.target.closest('form.pause-form');
+  if (form && !form.hidden) closePauseForm(form.dataset.conversationId);
 });
 
 document.addEventListener('input', (event) => {

@@ -89,7 +89,7 @@ export function createConversationKeeper(r: WorkerResources) {
 }
 
 /** The bot's reply as a turn of its conversation (sent, or decided in dry run). */
-export async function keepBotTurn(r: Pick<WorkerResources, 'memory'>, reply: { channel: string; pageId: string; senderHash: string }, text: string): Promise<void> {
-  const turn: Turn = { at: new Date(), from: 'bot', text };
+export async function keepBotTurn(r: Pick<WorkerResources, 'memory'>, reply: { channel: string; pageId: string; senderHash: string }, text: string, dryRun = false): Promise<void> {
+  const turn: Turn = dryRun ? { at: new Date(), from: 'bot', text, dryRun } : { at: new Date(), from: 'bot', text };
   await r.memory.append(conversationId(reply.channel, reply.pageId, reply.senderHash), [turn]);
 }

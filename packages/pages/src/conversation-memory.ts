@@ -8,10 +8,15 @@ export interface Turn {
   at: Date;
   from: TurnFrom;
   text: string;
+  /** A bot turn decided in dry run (no token for the page): kept, never sent. */
+  dryRun?: boolean;
 }
 
 const FROM_CODE: Record<TurnFrom, string> = { user: 'u', bot: 'b', staff: 's' };
-const CODE_FROM: Record<string, TurnFrom> = { u: 'user', b: 'bot', s: 'staff' };
+/** A dry-run bot turn has its own code, so the flag costs no byte of the sealed text and needs no second format. */
+const DRY_RUN_CODE = 'd';
+const CODE_FROM: Record<string, TurnFrom> = { u: 'user', b: 'bot', s: 'staff', [DRY_RUN_CODE]: 'bot' };
+const codeOf = (t: Turn) => (t.from === 'bot' && t.dryRun ? DRY_RUN_CODE : FROM_CODE[t.from]);
 
 /** One Redis list per conversation, oldest turn first. */
 export const turnsKey = (prefix: string, conversationId: string) => `${prefix}:conv:${conversationId}:turns`;
@@ -23,7 +28,7 @@ const turnAad = (conversationId: string) => `conversation-turn:${conversationId}
  * Appends turns, keeps the newest `max`, drops those at the head older than the cutoff, and lets
  * the whole list expire once its newest turn ages out: one round trip per append, and nothing
  * outlives AI_HISTORY_MAX_AGE_S by more than the time to the conversation's next turn.
- * KEYS[1] the list; ARGV: max, cutoff (ms), ttl (ms), then the items (`<ms>:<u|b|s>:<sealed>`).
+ * KEYS[1] the list; ARGV: max, cutoff (ms), ttl (ms), then the items (`<ms>:<u|b|s|d>:<sealed>`, d a dry-run bot turn).
  */
 const APPEND_TURNS_LUA = `
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
@@ -68,7 +73,7 @@ export class ConversationMemory {
   async append(conversationId: string, turns: readonly Turn[], now = Date.now()): Promise<void> {
     if (!this.enabled || turns.length === 0) return;
     const { prefix, sealer, maxTurns, maxAgeMs } = this.opts;
-    const items = turns.map((t) => `${t.at.getTime()}:${FROM_CODE[t.from]}:${sealer.seal(t.text, turnAad(conversationId))}`);
+    const items = turns.map((t) => `${t.at.getTime()}:${codeOf(t)}:${sealer.seal(t.text, turnAad(conversationId))}`);
     await this.#redis.appendTurns(turnsKey(prefix, conversationId), maxTurns, now - maxAgeMs, maxAgeMs, ...items);
   }
 
@@ -91,13 +96,14 @@ export class ConversationMemory {
   #open(conversationId: string, raw: readonly string[], cutoff: number): Turn[] {
     const turns: Turn[] = [];
     for (const item of raw) {
-      const match = /^(\d+):([ubs]):(.+)$/s.exec(item);
+      const match = /^(\d+):([ubsd]):(.+)$/s.exec(item);
       if (!match) continue;
       const at = Number(match[1]);
       const from = CODE_FROM[match[2] as string];
       if (at < cutoff || !from) continue;
       try {
-        turns.push({ at: new Date(at), from, text: this.opts.sealer.open(match[3] as string, turnAad(conversationId)) });
+        const text = this.opts.sealer.open(match[3] as string, turnAad(conversationId));
+        turns.push(match[2] === DRY_RUN_CODE ? { at: new Date(at), from, text, dryRun: true } : { at: new Date(at), from, text });
       } catch {
         // Sealed with a key no longer configured: the model simply does not see it.
       }

@@ -43,6 +43,17 @@ const STYLE = `
   textarea { width: 100%; font: inherit; padding: .5rem; border: 1px solid #5f6368; border-radius: 6px; resize: vertical; }
   .editor-bar { display: flex; flex-wrap: wrap; gap: .5rem; justify-content: space-between; align-items: center; margin-top: .4rem; }
   .count.over { color: #c5221f; font-weight: 600; }
+  ul.convs { list-style: none; padding: 0; margin: 0; }
+  li.conv { border: 1px solid var(--line); border-radius: 8px; padding: .5rem .8rem; margin-bottom: .6rem; }
+  li.conv[data-status="waiting_for_human"] { border-color: #c5221f; border-width: 2px; }
+  .conv p { margin: 0 0 .3rem; }
+  .conv-actions, .form-bar { display: flex; flex-wrap: wrap; gap: .4rem; margin-top: .3rem; }
+  .pause-form input { font: inherit; width: 6rem; padding: .35rem; border: 1px solid #5f6368; border-radius: 6px; }
+  ol.turns { list-style: none; padding: 0; margin: .6rem 0 0; display: flex; flex-direction: column; gap: .4rem; }
+  li.turn { max-width: min(100%, 36rem); padding: .4rem .7rem; border-radius: 10px; background: #f1f3f4; white-space: pre-wrap; overflow-wrap: anywhere; }
+  li.turn-bot { align-self: flex-end; background: #e8f0fe; } li.turn-staff { align-self: flex-end; background: #e6f4ea; }
+  .turn-meta { display: block; font-size: .85rem; color: var(--muted); white-space: normal; }
+  .dry-run { font-weight: 600; color: #a04d00; }
   .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
   @media (max-width: 40rem) {
     body { padding: .75rem; }

@@ -100,9 +100,10 @@ export function createSender(r: WorkerResources) {
     if (!resolved) {
       if (await pausedNow(data)) return paused(data, attempt);
       // No token known for this page: dry run, as FACEBOOK_PAGE_ACCESS_TOKEN promises (docs/configuration.md).
-      log.info({ parts: parts.length, path: data.path, reason: data.reason }, 'dry run: no page token known; reply recorded, not sent');
+      // Which event, how and how long, never what: the text is read in the conversation's transcript.
+      log.info({ answered: data.eventId, path: data.path, reason: data.reason, parts: parts.length, chars: [...personal.text].length }, 'dry run: no page token known; reply recorded, not sent');
       await finish(data, 'dry_run', parts.length, [], attempt.arrival);
-      await keepBotTurn(r, data, personal.text);
+      await keepBotTurn(r, data, personal.text, true);
       counters.count('sends', { result: 'dry_run' });
       return 'dry_run';
     }

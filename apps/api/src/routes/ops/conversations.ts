@@ -31,7 +31,7 @@ const params = { type: 'object', required: ['id'], properties: { id: { type: 'st
 type Row = typeof conversations.$inferSelect;
 
 /** A row as operators see it: a pause that has run out reads as active, with no reason. */
-function present(row: Row, now = Date.now()) {
+export function present(row: Row, now = Date.now()) {
   const paused = row.pausedUntil !== null && row.pausedUntil.getTime() > now;
   return {
     id: row.id,
@@ -47,7 +47,7 @@ function present(row: Row, now = Date.now()) {
 }
 
 /** The status as stored rows mean it now (see `present`), for filtering in SQL. */
-const effectiveStatus = sql`case when ${conversations.pausedUntil} > now() then ${conversations.status} else 'active' end`;
+export const effectiveStatus = sql`case when ${conversations.pausedUntil} > now() then ${conversations.status} else 'active' end`;
 
 /** Keyset pagination on (last_message_at, id), most recent first; the cursor is opaque to clients. */
 function encodeCursor(row: Row): string {
@@ -134,7 +134,7 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
             type: 'object',
             properties: {
               ...conversationSchema.properties,
-              turns: { type: 'array', items: { type: 'object', properties: { at: { type: 'string' }, from: { type: 'string' }, text: { type: 'string' } } } },
+              turns: { type: 'array', items: { type: 'object', properties: { at: { type: 'string' }, from: { type: 'string' }, text: { type: 'string' }, dry_run: { type: 'boolean' } } } },
             },
           },
           400: errorSchema,
@@ -147,7 +147,7 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
       if (!row) return reply.code(404).send({ error: 'not_found', message: 'no such conversation' });
       const turns = await resources.memory.read(row.id);
       await writeAudit(db, { ...auditContext(request), action: 'conversation.read', target: row.id, details: { turns: turns.length } });
-      return { ...present(row), turns: turns.map((t) => ({ at: t.at.toISOString(), from: t.from, text: t.text })) };
+      return { ...present(row), turns: turns.map((t) => ({ at: t.at.toISOString(), from: t.from, text: t.text, ...(t.dryRun ? { dry_run: true } : {}) })) };
     },
   );
 
