@@ -39,7 +39,9 @@ export async function calibrationLine(): Promise<string> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const trip = () =>
     new Promise<void>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', resolve).on('error', reject));
+      const req = request({ host: '127.0.0.1', port, agent }, (res) =>
+        res.resume().on('end', resolve).on('error', reject),
+      );
       req.on('error', reject).end();
     });
   /** Round trips for `ms`: their count and the time they took. */

@@ -9,7 +9,19 @@ import { metaJson } from '@switchboard/meta';
 import { freePort } from '../test/helpers/processes.js';
 import { type LoadResult, load, loadAtRate } from './load.js';
 import type { PayloadSource } from './payload.js';
-import { type Child, cpuBetween, cpuMsOf, machineCpu, progress, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import {
+  type Child,
+  cpuBetween,
+  cpuMsOf,
+  machineCpu,
+  progress,
+  scriptArgs,
+  sleep,
+  startChild,
+  type Teardown,
+  tempFile,
+  tsEntry,
+} from './stack.js';
 
 export interface IngressRow {
   route: (typeof LABELS)[Which];
@@ -39,7 +51,12 @@ export interface IngressSettings {
 /** The real API sits behind a TLS proxy in production: the proxy's header, from loopback, passes the HTTPS check. */
 export const FORWARDED_HTTPS = { 'x-forwarded-proto': 'https' };
 
-async function startServer(td: Teardown, which: Which, env: Record<string, string>, s: IngressSettings): Promise<{ child: Child; url: string }> {
+async function startServer(
+  td: Teardown,
+  which: Which,
+  env: Record<string, string>,
+  s: IngressSettings,
+): Promise<{ child: Child; url: string }> {
   const port = await freePort();
   const childEnv = { ...env, PORT: String(port), HOST: '127.0.0.1' };
   const prof = s.cpuProfDir ? { cpuProfDir: s.cpuProfDir } : {};
@@ -55,11 +72,21 @@ async function startServer(td: Teardown, which: Which, env: Record<string, strin
   if (which === 'i' || which === 'l') {
     // The ladder's rungs log (or not) to a real file like the API; a GET of the POST-only route answers 404 once it listens.
     const logFile = tempFile(td, `ladder-${which}-${port}.log`);
-    const child = startChild(td, [...flags, ...tsEntry('servers/ladder-server.ts')], { ...childEnv, LADDER_RUNG: which === 'i' ? 'ingest' : 'log' }, { logFile, ...prof });
+    const child = startChild(
+      td,
+      [...flags, ...tsEntry('servers/ladder-server.ts')],
+      { ...childEnv, LADDER_RUNG: which === 'i' ? 'ingest' : 'log' },
+      { logFile, ...prof },
+    );
     await waitHttp(url);
     return { child, url };
   }
-  const child = startChild(td, [...flags, ...tsEntry(which === 'a' ? 'servers/bare-server.ts' : 'servers/floor-server.ts')], childEnv, prof);
+  const child = startChild(
+    td,
+    [...flags, ...tsEntry(which === 'a' ? 'servers/bare-server.ts' : 'servers/floor-server.ts')],
+    childEnv,
+    prof,
+  );
   await child.waitFor(/^listening /);
   return { child, url };
 }
@@ -103,13 +130,24 @@ async function measureMax(
   payloads: PayloadSource,
   s: IngressSettings,
   order: Which[],
-): Promise<{ servers: Servers; rows: Partial<Record<Which, IngressRow>>; base: (which: Which) => Parameters<typeof load>[0] & { durationS: number }; answered: Record<Which, number> }> {
+): Promise<{
+  servers: Servers;
+  rows: Partial<Record<Which, IngressRow>>;
+  base: (which: Which) => Parameters<typeof load>[0] & { durationS: number };
+  answered: Record<Which, number>;
+}> {
   const servers: Servers = {};
   for (const which of order) {
     progress(`ingress ${LABELS[which]}: starting server`);
     servers[which] = await startServer(td, which, env, s);
   }
-  const base = (which: Which) => ({ url: (servers[which] as { url: string }).url, payloads, connections: s.connections, durationS: s.durationS, headers: which === 'c' ? FORWARDED_HTTPS : {} });
+  const base = (which: Which) => ({
+    url: (servers[which] as { url: string }).url,
+    payloads,
+    connections: s.connections,
+    durationS: s.durationS,
+    headers: which === 'c' ? FORWARDED_HTTPS : {},
+  });
   // Requests answered (all 200: `check`) per route, warm-ups included.
   const answered = Object.fromEntries(order.map((w) => [w, 0])) as Record<Which, number>;
   for (const which of order) {
@@ -125,16 +163,25 @@ async function measureMax(
       const which = order[(k + round) % order.length] as Which;
       const label = LABELS[which];
       await sleep(1000);
-      progress(`ingress ${label}: round ${round + 1}/${s.rounds}, max throughput, ${s.durationS}s, ${s.connections} connections`);
+      progress(
+        `ingress ${label}: round ${round + 1}/${s.rounds}, max throughput, ${s.durationS}s, ${s.connections} connections`,
+      );
       const { pid } = (servers[which] as { child: Child }).child;
       const [serverBefore, before] = [await cpuMsOf(pid), await machineCpu()];
       const max = await load(base(which));
       const [serverAfter, used] = [await cpuMsOf(pid), cpuBetween(before, await machineCpu())];
       const perReq = (ms: number | undefined) => (max.requests > 0 ? ((ms ?? 0) * 1000) / max.requests : Number.NaN);
-      const run = { max, cpuUsPerReq: perReq(serverAfter - serverBefore), redisUsPerReq: perReq(used.redis), benchUsPerReq: perReq(used.bench) };
+      const run = {
+        max,
+        cpuUsPerReq: perReq(serverAfter - serverBefore),
+        redisUsPerReq: perReq(used.redis),
+        benchUsPerReq: perReq(used.bench),
+      };
       check(which, max);
       answered[which] += max.requests;
-      progress(`ingress ${label}: ${max.rps.toFixed(0)} req/s, p50 ${max.p50} ms, p99 ${max.p99} ms, CPU µs/req server ${run.cpuUsPerReq.toFixed(0)} redis ${run.redisUsPerReq.toFixed(0)} bench ${run.benchUsPerReq.toFixed(0)}`);
+      progress(
+        `ingress ${label}: ${max.rps.toFixed(0)} req/s, p50 ${max.p50} ms, p99 ${max.p99} ms, CPU µs/req server ${run.cpuUsPerReq.toFixed(0)} redis ${run.redisUsPerReq.toFixed(0)} bench ${run.benchUsPerReq.toFixed(0)}`,
+      );
       runs[which].push(run);
     }
   }
@@ -144,13 +191,25 @@ async function measureMax(
     const chosen = runs[which].find((r) => r.max.rps === mid) as Run;
     const all = runs[which].map((r) => r.max.rps);
     const med = (k: 'cpuUsPerReq' | 'redisUsPerReq' | 'benchUsPerReq') => median(runs[which].map((r) => r[k]));
-    rows[which] = { route: LABELS[which], max: chosen.max, rpsRange: [Math.min(...all), Math.max(...all)], cpuUsPerReq: med('cpuUsPerReq'), redisUsPerReq: med('redisUsPerReq'), benchUsPerReq: med('benchUsPerReq') };
+    rows[which] = {
+      route: LABELS[which],
+      max: chosen.max,
+      rpsRange: [Math.min(...all), Math.max(...all)],
+      cpuUsPerReq: med('cpuUsPerReq'),
+      redisUsPerReq: med('redisUsPerReq'),
+      benchUsPerReq: med('benchUsPerReq'),
+    };
   }
   return { servers, rows, base, answered };
 }
 
 /** Part 1: (a), (b) and (c) at maximum throughput, then latency at a fixed rate of half of (c)'s median maximum. */
-export async function runIngress(td: Teardown, env: Record<string, string>, payloads: PayloadSource, s: IngressSettings): Promise<IngressRow[]> {
+export async function runIngress(
+  td: Teardown,
+  env: Record<string, string>,
+  payloads: PayloadSource,
+  s: IngressSettings,
+): Promise<IngressRow[]> {
   const order: Which[] = ['c', 'a', 'b'];
   const { servers, rows, base } = await measureMax(td, env, payloads, s, order);
   const [a, b, c] = [rows.a, rows.b, rows.c] as [IngressRow, IngressRow, IngressRow];
@@ -174,20 +233,36 @@ export async function runIngress(td: Teardown, env: Record<string, string>, payl
  * single event, fresh ids each, `rounds` of each. The ratio of their median acknowledgement times
  * says what a full batch costs the ingress in units of the ordinary delivery, whatever the machine.
  */
-async function measureLargeDelivery(url: string, appSecret: string, items = 1000, rounds = 15): Promise<NonNullable<IngressRow['largeDelivery']>> {
+async function measureLargeDelivery(
+  url: string,
+  appSecret: string,
+  items = 1000,
+  rounds = 15,
+): Promise<NonNullable<IngressRow['largeDelivery']>> {
   const run = Date.now().toString(36);
   let n = 0;
   const body = (count: number) => {
     const ts = Date.now();
     const entry = Array.from({ length: count }, () => {
       n += 1;
-      const messaging = [{ sender: { id: String(300000000000000 + n) }, recipient: { id: '100000000000042' }, timestamp: ts, message: { mid: `m_large-${run}-${n}`, text: `Hallo, habt ihr am Samstag geöffnet? (${n})` } }];
+      const messaging = [
+        {
+          sender: { id: String(300000000000000 + n) },
+          recipient: { id: '100000000000042' },
+          timestamp: ts,
+          message: { mid: `m_large-${run}-${n}`, text: `Hallo, habt ihr am Samstag geöffnet? (${n})` },
+        },
+      ];
       return { id: '100000000000042', time: ts, messaging };
     });
     return metaJson({ object: 'page', entry });
   };
   const ack = async (payload: string) => {
-    const headers = { ...FORWARDED_HTTPS, 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${createHmac('sha256', appSecret).update(payload).digest('hex')}` };
+    const headers = {
+      ...FORWARDED_HTTPS,
+      'content-type': 'application/json',
+      'x-hub-signature-256': `sha256=${createHmac('sha256', appSecret).update(payload).digest('hex')}`,
+    };
     const started = performance.now();
     const res = await fetch(url, { method: 'POST', headers, body: payload });
     await res.arrayBuffer();
@@ -202,7 +277,9 @@ async function measureLargeDelivery(url: string, appSecret: string, items = 1000
     single.push(await ack(body(1)));
   }
   const result = { items, ms: median(large), baselineMs: median(single) };
-  progress(`ingress c switchboard /webhook: ${items} events acknowledged in ${result.ms.toFixed(0)} ms, 1 in ${result.baselineMs.toFixed(1)} ms (medians)`);
+  progress(
+    `ingress c switchboard /webhook: ${items} events acknowledged in ${result.ms.toFixed(0)} ms, 1 in ${result.baselineMs.toFixed(1)} ms (medians)`,
+  );
   return result;
 }
 
@@ -213,20 +290,29 @@ async function measureLargeDelivery(url: string, appSecret: string, items = 1000
  * the real inbound queue, where no worker takes jobs: every webhook they answered must be there
  * (`queuedJobs`), or the rung did not do the work it is named for.
  */
-export async function runLadder(td: Teardown, env: Record<string, string>, payloads: PayloadSource, s: IngressSettings, queuedJobs: () => Promise<number>): Promise<IngressRow[]> {
+export async function runLadder(
+  td: Teardown,
+  env: Record<string, string>,
+  payloads: PayloadSource,
+  s: IngressSettings,
+  queuedJobs: () => Promise<number>,
+): Promise<IngressRow[]> {
   const order: Which[] = ['b', 'i', 'l', 'c'];
   const { servers, rows, answered } = await measureMax(td, env, payloads, s, order);
   for (const which of order) await servers[which]?.child.stop();
   const expected = answered.i + answered.l + answered.c;
   const queued = await queuedJobs();
   // More is possible (a request in flight when a measurement ends is stored but not counted); fewer is a lost webhook.
-  if (queued < expected) throw new Error(`ladder: the rungs answered ${expected} webhooks with 200 but only ${queued} jobs are queued`);
+  if (queued < expected)
+    throw new Error(`ladder: the rungs answered ${expected} webhooks with 200 but only ${queued} jobs are queued`);
   progress(`ladder: ${queued} jobs queued for ${expected} webhooks answered by the enqueuing rungs`);
   return order.map((which) => rows[which] as IngressRow);
 }
 
 function check(which: string, r: LoadResult): void {
   if (r.non2xx > 0 || r.errors > 0) {
-    throw new Error(`route ${which}: ${r.non2xx} non-2xx answers, ${r.errors} errors — the numbers would not be of real work`);
+    throw new Error(
+      `route ${which}: ${r.non2xx} non-2xx answers, ${r.errors} errors — the numbers would not be of real work`,
+    );
   }
 }

@@ -40,7 +40,10 @@ interface Ctx {
  * of one connection each, started 1000/lanes ms apart, so the bursts interleave; latencies come
  * from every response and are merged.
  */
-export async function loadAtRate(o: LoadOptions & { overallRate: number; durationS: number }, lanes = 20): Promise<LoadResult> {
+export async function loadAtRate(
+  o: LoadOptions & { overallRate: number; durationS: number },
+  lanes = 20,
+): Promise<LoadResult> {
   const n = Math.max(1, Math.min(lanes, o.overallRate));
   const latencies: number[] = [];
   const runs: Array<Promise<LoadResult>> = [];
@@ -51,9 +54,18 @@ export async function loadAtRate(o: LoadOptions & { overallRate: number; duratio
   }
   const results = await Promise.all(runs);
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN) * 10) / 10;
+  const at = (q: number) =>
+    Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN) * 10) / 10;
   const sum = (k: 'requests' | 'non2xx' | 'errors' | 'timeouts') => results.reduce((a, r) => a + r[k], 0);
-  return { requests: sum('requests'), rps: results.reduce((a, r) => a + r.rps, 0), p50: at(0.5), p99: at(0.99), non2xx: sum('non2xx'), errors: sum('errors'), timeouts: sum('timeouts') };
+  return {
+    requests: sum('requests'),
+    rps: results.reduce((a, r) => a + r.rps, 0),
+    p50: at(0.5),
+    p99: at(0.99),
+    non2xx: sum('non2xx'),
+    errors: sum('errors'),
+    timeouts: sum('timeouts'),
+  };
 }
 
 export async function load(o: LoadOptions & { onLatency?: (ms: number) => void }): Promise<LoadResult> {

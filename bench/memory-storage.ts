@@ -45,7 +45,10 @@ async function main(): Promise<void> {
     const send = redis.sendCommand.bind(redis);
     redis.sendCommand = ((command: { name: string; args: Array<string | Buffer | number> }) => {
       redisCost.roundTrips += 1;
-      redisCost.bytesSent += command.args.reduce<number>((n, a) => n + Buffer.byteLength(String(a)), command.name.length);
+      redisCost.bytesSent += command.args.reduce<number>(
+        (n, a) => n + Buffer.byteLength(String(a)),
+        command.name.length,
+      );
       return send(command as never);
     }) as typeof redis.sendCommand;
     const memory = new ConversationMemory(redis, { prefix, sealer, maxTurns: HISTORY, maxAgeMs: MAX_AGE_MS });
@@ -63,7 +66,8 @@ async function main(): Promise<void> {
     }
     const redisCounted = { ...redisCost };
     let redisBytes = 0;
-    for (let c = 0; c < CONVERSATIONS; c++) redisBytes += (await redis.memory('USAGE', turnsKey(prefix, c.toString(16).padStart(32, '0')))) ?? 0;
+    for (let c = 0; c < CONVERSATIONS; c++)
+      redisBytes += (await redis.memory('USAGE', turnsKey(prefix, c.toString(16).padStart(32, '0')))) ?? 0;
 
     // --- PostgreSQL --------------------------------------------------------------------------
     const url = await testDatabase({ teardown: (fn) => cleanups.push(fn) }, 'memory_bench');
@@ -74,7 +78,8 @@ async function main(): Promise<void> {
     const pgCost: Cost = { roundTrips: 0, bytesSent: 0 };
     const run = async (text: string, params: Array<string | number>) => {
       pgCost.roundTrips += 1;
-      pgCost.bytesSent += Buffer.byteLength(text) + params.reduce<number>((n, p) => n + Buffer.byteLength(String(p)), 0);
+      pgCost.bytesSent +=
+        Buffer.byteLength(text) + params.reduce<number>((n, p) => n + Buffer.byteLength(String(p)), 0);
       return sql.unsafe(text, params);
     };
     const walBefore = (await sql<Array<{ lsn: string }>>`select pg_current_wal_lsn()::text as lsn`)[0]?.lsn as string;
@@ -82,7 +87,11 @@ async function main(): Promise<void> {
       const id = c.toString(16).padStart(32, '0');
       for (let i = 0; i < TURNS_EACH; i++) {
         const user = i % 2 === 0;
-        if (user) await run('select at, sender, sealed from turns where conversation_id = $1 and at > now() - make_interval(secs => $2) order by at desc limit $3', [id, MAX_AGE_MS / 1000, HISTORY]);
+        if (user)
+          await run(
+            'select at, sender, sealed from turns where conversation_id = $1 and at > now() - make_interval(secs => $2) order by at desc limit $3',
+            [id, MAX_AGE_MS / 1000, HISTORY],
+          );
         const sealed = sealer.seal(TEXT, `conversation-turn:${id}`);
         // Keeping the last HISTORY turns needs a delete too: in one statement with the insert.
         await run(
@@ -93,7 +102,11 @@ async function main(): Promise<void> {
       }
     }
     // Turns past the age limit need a sweep as well (a daily job): one statement, not counted per turn.
-    const walBytes = Number((await sql<Array<{ d: string }>>`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${walBefore}::pg_lsn)::text as d`)[0]?.d);
+    const walBytes = Number(
+      (
+        await sql<Array<{ d: string }>>`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${walBefore}::pg_lsn)::text as d`
+      )[0]?.d,
+    );
     await sql`vacuum turns`;
     const pgBytes = Number((await sql<Array<{ b: string }>>`select pg_total_relation_size('turns')::text as b`)[0]?.b);
     const kept = CONVERSATIONS * HISTORY;
@@ -101,11 +114,25 @@ async function main(): Promise<void> {
     const perTurn = (n: number) => Math.round((n / turns) * 100) / 100;
     const table = [
       ['store', 'round trips/turn', 'bytes sent/turn', 'bytes stored/kept turn', 'WAL bytes/turn'],
-      ['redis', perTurn(redisCounted.roundTrips), perTurn(redisCounted.bytesSent), Math.round(redisBytes / kept), '— (AOF: about the bytes sent)'],
-      ['postgresql', perTurn(pgCost.roundTrips), perTurn(pgCost.bytesSent), Math.round(pgBytes / kept), `${perTurn(walBytes)} (server-wide, includes other clients)`],
+      [
+        'redis',
+        perTurn(redisCounted.roundTrips),
+        perTurn(redisCounted.bytesSent),
+        Math.round(redisBytes / kept),
+        '— (AOF: about the bytes sent)',
+      ],
+      [
+        'postgresql',
+        perTurn(pgCost.roundTrips),
+        perTurn(pgCost.bytesSent),
+        Math.round(pgBytes / kept),
+        `${perTurn(walBytes)} (server-wide, includes other clients)`,
+      ],
     ];
     for (const row of table) process.stdout.write(`${row.map((c) => String(c).padEnd(24)).join('')}\n`);
-    process.stdout.write(`ratio postgresql/redis: round trips ${(pgCost.roundTrips / redisCounted.roundTrips).toFixed(2)}, bytes stored ${(pgBytes / redisBytes).toFixed(2)}\n`);
+    process.stdout.write(
+      `ratio postgresql/redis: round trips ${(pgCost.roundTrips / redisCounted.roundTrips).toFixed(2)}, bytes stored ${(pgBytes / redisBytes).toFixed(2)}\n`,
+    );
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }

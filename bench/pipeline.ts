@@ -16,7 +16,23 @@ import { load } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { type StorageResult, measureStorage } from './storage.js';
-import { type Child, cpuBetween, cpuMsOf, freshDatabase, machineContextSwitches, machineCpu, freshPrefix, progress, rssOf, scriptArgs, sleep, startChild, type Teardown, tempFile, tsEntry } from './stack.js';
+import {
+  type Child,
+  cpuBetween,
+  cpuMsOf,
+  freshDatabase,
+  machineContextSwitches,
+  machineCpu,
+  freshPrefix,
+  progress,
+  rssOf,
+  scriptArgs,
+  sleep,
+  startChild,
+  type Teardown,
+  tempFile,
+  tsEntry,
+} from './stack.js';
 
 export type EnvFor = (databaseUrl: string, prefix: string, extra?: Record<string, string>) => Record<string, string>;
 
@@ -49,7 +65,14 @@ export interface PipelineRun {
 
 export interface PipelineResult {
   /** CPU per job (ms): the two no-op workers, Redis, and the bench process adding the jobs. */
-  baseline: { jobsPerS: number; concurrency: number; contextSwitches: number; cpuWorkersMs: number; cpuRedisMs: number; cpuBenchMs: number };
+  baseline: {
+    jobsPerS: number;
+    concurrency: number;
+    contextSwitches: number;
+    cpuWorkersMs: number;
+    cpuRedisMs: number;
+    cpuBenchMs: number;
+  };
   aiOff: PipelineRun;
   /** AI on with the conversation memory at its default (AI_HISTORY_TURNS=12). */
   aiOn: PipelineRun;
@@ -80,7 +103,14 @@ export interface System {
 }
 
 /** The API and two workers, as production runs them (node apps/…/dist), logging at info to files. */
-export async function startSystem(td: Teardown, redis: Redis, envFor: EnvFor, label: string, extra: Record<string, string>, s: Pick<Settings, 'cpuProfDir'>): Promise<System> {
+export async function startSystem(
+  td: Teardown,
+  redis: Redis,
+  envFor: EnvFor,
+  label: string,
+  extra: Record<string, string>,
+  s: Pick<Settings, 'cpuProfDir'>,
+): Promise<System> {
   const databaseUrl = await freshDatabase(td, label);
   const prefix = freshPrefix(td, redis, label);
   const port = await freePort();
@@ -90,16 +120,22 @@ export async function startSystem(td: Teardown, redis: Redis, envFor: EnvFor, la
   const env = { ...base, GRAPH_API_BASE_URL: graph.url, FACEBOOK_PAGE_ACCESS_TOKEN: 'bench-page-token' };
   const prof = s.cpuProfDir ? { cpuProfDir: s.cpuProfDir } : {};
   const api = startChild(td, scriptArgs('start:api'), env, { logFile: tempFile(td, `api-${label}.log`), ...prof });
-  const workers = [0, 1].map((i) => startChild(td, scriptArgs('start:worker'), env, { logFile: tempFile(td, `worker-${label}-${i}.log`), ...prof }));
+  const workers = [0, 1].map((i) =>
+    startChild(td, scriptArgs('start:worker'), env, { logFile: tempFile(td, `worker-${label}-${i}.log`), ...prof }),
+  );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   const inbound = new Queue(QUEUES.inbound, { connection: redis.duplicate(), prefix: `{${prefix}}` });
   try {
     for (;;) {
-      const up = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+      const up = await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
       const workerCount = await inbound.getWorkersCount().catch(() => 0);
       if (up && workerCount >= 2) break;
-      if (Date.now() > deadline) throw new Error(`system ${label} did not start (api up: ${up}, workers: ${workerCount})`);
+      if (Date.now() > deadline)
+        throw new Error(`system ${label} did not start (api up: ${up}, workers: ${workerCount})`);
       await sleep(200);
     }
   } finally {
@@ -142,13 +178,19 @@ export function sendLatencies(sends: readonly FakeGraphSend[], acks: ReadonlyMap
 }
 
 /** Adds every send to its recipient's count (every bench message comes from a sender of its own). */
-export function countSends(sends: readonly FakeGraphSend[], perRecipient = new Map<string, number>()): Map<string, number> {
+export function countSends(
+  sends: readonly FakeGraphSend[],
+  perRecipient = new Map<string, number>(),
+): Map<string, number> {
   for (const send of sends) perRecipient.set(send.recipientId, (perRecipient.get(send.recipientId) ?? 0) + 1);
   return perRecipient;
 }
 
 /** Exactly once: sends beyond the first to a recipient, and acknowledged senders never answered. */
-export function deliveryFaults(perRecipient: ReadonlyMap<string, number>, acked: Iterable<string>): { duplicates: number; missing: number } {
+export function deliveryFaults(
+  perRecipient: ReadonlyMap<string, number>,
+  acked: Iterable<string>,
+): { duplicates: number; missing: number } {
   let duplicates = 0;
   for (const count of perRecipient.values()) duplicates += count - 1;
   let missing = 0;
@@ -167,7 +209,15 @@ export async function redisCommandCount(redis: Redis): Promise<number> {
   return calls;
 }
 
-async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, label: string, extra: Record<string, string>, expectAiText?: string): Promise<{ run: PipelineRun; sys: System }> {
+async function runOnce(
+  td: Teardown,
+  redis: Redis,
+  envFor: EnvFor,
+  s: Settings,
+  label: string,
+  extra: Record<string, string>,
+  expectAiText?: string,
+): Promise<{ run: PipelineRun; sys: System }> {
   progress(`pipeline ${label}: starting api + 2 workers`);
   const sys = await startSystem(td, redis, envFor, label, extra, s);
   const payloads = new PayloadSource(sys.env.FACEBOOK_APP_SECRET as string);
@@ -183,7 +233,8 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
         for (const sender of senders) acks.set(sender, at);
       },
     });
-    if (result.non2xx > 0 || result.errors > 0) throw new Error(`pipeline ${label}: ${result.non2xx} non-2xx, ${result.errors} errors while posting`);
+    if (result.non2xx > 0 || result.errors > 0)
+      throw new Error(`pipeline ${label}: ${result.non2xx} non-2xx, ${result.errors} errors while posting`);
   };
   // Warm-up: fresh processes spend their first seconds compiling (TurboFan was ~12 % of a worker's
   // CPU in its first 12 s, ~2 % after 30 s); a deployed gateway runs for days. Its messages are
@@ -204,7 +255,10 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
   const switchesBefore = await machineContextSwitches();
   const commandsBefore = await redisCommandCount(redis);
   const started = Date.now();
-  const ticker = setInterval(() => progress(`pipeline ${label}: ${acks.size} acknowledged, ${sys.graph.sends.length} sent`), 5000);
+  const ticker = setInterval(
+    () => progress(`pipeline ${label}: ${acks.size} acknowledged, ${sys.graph.sends.length} sent`),
+    5000,
+  );
   try {
     await post(messages);
     await sys.graph.waitForSends(warmup + messages, Math.max(120_000, messages * 20));
@@ -244,17 +298,29 @@ async function runOnce(td: Teardown, redis: Redis, envFor: EnvFor, s: Settings, 
     contextSwitches: switches / messages,
     redisCommands: commands / messages,
   };
-  progress(`pipeline ${label}: ${run.messagesPerS.toFixed(0)} msg/s, ack→send p50 ${run.p50} ms p99 ${run.p99} ms, ${run.sends} sends, ${duplicates} duplicates, ${missing} missing`);
+  progress(
+    `pipeline ${label}: ${run.messagesPerS.toFixed(0)} msg/s, ack→send p50 ${run.p50} ms p99 ${run.p99} ms, ${run.sends} sends, ${duplicates} duplicates, ${missing} missing`,
+  );
   return { run, sys };
 }
 
 /** N no-op jobs (same options and a payload of the same size) through two processes of BullMQ Workers. */
-export async function baseline(td: Teardown, redis: Redis, s: Pick<Settings, 'n' | 'warmup' | 'concurrency' | 'nice'>): Promise<PipelineResult['baseline']> {
+export async function baseline(
+  td: Teardown,
+  redis: Redis,
+  s: Pick<Settings, 'n' | 'warmup' | 'concurrency' | 'nice'>,
+): Promise<PipelineResult['baseline']> {
   const prefix = freshPrefix(td, redis, 'noop');
   const concurrency = Number(s.concurrency ?? DEFAULT_WORKER_CONCURRENCY);
   const nice = s.nice ?? String(DEFAULT_WORKER_NICE);
   progress(`baseline: ${s.n} no-op jobs, 2 processes × concurrency ${concurrency}, nice ${nice}`);
-  const env = { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, BENCH_QUEUE: 'noop', WORKER_CONCURRENCY: String(concurrency), WORKER_NICE: nice };
+  const env = {
+    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: prefix,
+    BENCH_QUEUE: 'noop',
+    WORKER_CONCURRENCY: String(concurrency),
+    WORKER_NICE: nice,
+  };
   // With the real worker's node flags (its package.json script) and niceness, so the two differ only in the work.
   const flags = scriptArgs('start:worker').filter((a) => a.startsWith('--'));
   const workers = [0, 1].map(() => startChild(td, [...flags, ...tsEntry('servers/noop-worker.ts')], env));
@@ -289,7 +355,14 @@ export async function baseline(td: Teardown, redis: Redis, s: Pick<Settings, 'n'
   await Promise.all(workers.map((w) => w.stop()));
   await deletePrefix(redis, prefix);
   progress(`baseline: ${jobsPerS.toFixed(0)} no-op jobs/s, ${contextSwitches.toFixed(1)} context switches per job`);
-  return { jobsPerS, concurrency, contextSwitches, cpuWorkersMs, cpuRedisMs: (machine.redis ?? 0) / s.n, cpuBenchMs: (machine.bench ?? 0) / s.n };
+  return {
+    jobsPerS,
+    concurrency,
+    contextSwitches,
+    cpuWorkersMs,
+    cpuRedisMs: (machine.redis ?? 0) / s.n,
+    cpuBenchMs: (machine.bench ?? 0) / s.n,
+  };
 }
 
 /**
@@ -303,7 +376,13 @@ export async function startBenchGemini(td: Teardown): Promise<{ env: Record<stri
   const text = 'Thanks! Yes, we are open on Saturday from 10 to 18.';
   gemini.setReply(text);
   return {
-    env: { AI_ENABLED: 'true', GEMINI_API_KEY: 'bench-gemini-key', GEMINI_BASE_URL: gemini.url, AI_MAX_CALLS_PER_MIN: '1000000000', AI_MAX_CALLS_PER_MIN_PER_PSID: '1000000000' },
+    env: {
+      AI_ENABLED: 'true',
+      GEMINI_API_KEY: 'bench-gemini-key',
+      GEMINI_BASE_URL: gemini.url,
+      AI_MAX_CALLS_PER_MIN: '1000000000',
+      AI_MAX_CALLS_PER_MIN_PER_PSID: '1000000000',
+    },
     text,
   };
 }
@@ -321,7 +400,15 @@ export async function runPipeline(td: Teardown, redis: Redis, envFor: EnvFor, s:
   const on = await runOnce(td, redis, envFor, s, 'ai-on', { ...ai.env, AI_HISTORY_TURNS: '12' }, ai.text);
   await stopSystem(on.sys);
   await deletePrefix(redis, on.sys.prefix);
-  const noMemory = await runOnce(td, redis, envFor, s, 'ai-on-no-memory', { ...ai.env, AI_HISTORY_TURNS: '0' }, ai.text);
+  const noMemory = await runOnce(
+    td,
+    redis,
+    envFor,
+    s,
+    'ai-on-no-memory',
+    { ...ai.env, AI_HISTORY_TURNS: '0' },
+    ai.text,
+  );
   await stopSystem(noMemory.sys);
   await deletePrefix(redis, noMemory.sys.prefix);
   return { baseline: base, aiOff: off.run, aiOn: on.run, aiOnNoMemory: noMemory.run, storage };

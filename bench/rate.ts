@@ -15,7 +15,18 @@ import { deletePrefix } from '../test/helpers/redis.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { load, loadAtRate } from './load.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
-import { countSends, deliveryFaults, type EnvFor, forgetSends, percentile, sendLatencies, startBenchGemini, startSystem, stopSystem, type System } from './pipeline.js';
+import {
+  countSends,
+  deliveryFaults,
+  type EnvFor,
+  forgetSends,
+  percentile,
+  sendLatencies,
+  startBenchGemini,
+  startSystem,
+  stopSystem,
+  type System,
+} from './pipeline.js';
 import { machineTicks, progress, sleep, type Teardown } from './stack.js';
 
 export interface RateProbe {
@@ -97,14 +108,28 @@ export function sustainedRate(probes: RateProbe[]): number {
 }
 
 /** Whether a probe kept up, and if not, why. */
-export function judgeProbe(p: { rate: number; durationS: number; posted: number; failedRequests: number; p99: number; p99LimitMs: number }): string {
+export function judgeProbe(p: {
+  rate: number;
+  durationS: number;
+  posted: number;
+  failedRequests: number;
+  p99: number;
+  p99LimitMs: number;
+}): string {
   if (p.failedRequests > 0) return `${p.failedRequests} requests failed`;
-  if (p.posted < DELIVERED * p.rate * p.durationS) return `only ${p.posted} of ${Math.round(p.rate * p.durationS)} messages accepted`;
+  if (p.posted < DELIVERED * p.rate * p.durationS)
+    return `only ${p.posted} of ${Math.round(p.rate * p.durationS)} messages accepted`;
   if (!(p.p99 <= p.p99LimitMs)) return `p99 ${Math.round(p.p99)} ms`;
   return '';
 }
 
-async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSettings, ai: boolean): Promise<RateSearchRun> {
+async function search(
+  td: Teardown,
+  redis: Redis,
+  envFor: EnvFor,
+  s: RateSettings,
+  ai: boolean,
+): Promise<RateSearchRun> {
   const label = ai ? 'rate-ai-on' : 'rate-ai-off';
   const extra = ai ? (await startBenchGemini(td)).env : { AI_ENABLED: 'false' };
   progress(`${label}: starting api + 2 workers`);
@@ -121,8 +146,16 @@ async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSetting
       const count = Math.max(warmup, 1000);
       progress(`${label}: warm-up, ${count} messages at full load`);
       const began = Date.now();
-      const r = await load({ url, payloads, connections: s.connections, amount: Math.ceil(count / MESSAGES_PER_BATCH), headers: FORWARDED_HTTPS, onAck: (senders, at) => senders.forEach((x) => acks.set(x, at)) });
-      if (r.non2xx > 0 || r.errors > 0) throw new Error(`${label}: ${r.non2xx} non-2xx, ${r.errors} errors during the warm-up`);
+      const r = await load({
+        url,
+        payloads,
+        connections: s.connections,
+        amount: Math.ceil(count / MESSAGES_PER_BATCH),
+        headers: FORWARDED_HTTPS,
+        onAck: (senders, at) => senders.forEach((x) => acks.set(x, at)),
+      });
+      if (r.non2xx > 0 || r.errors > 0)
+        throw new Error(`${label}: ${r.non2xx} non-2xx, ${r.errors} errors during the warm-up`);
       await drained(acks.size);
       const burst = acks.size / ((Date.now() - began) / 1000);
       if (start === 0) start = 0.8 * burst;
@@ -142,7 +175,11 @@ async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSetting
     tally();
 
     const probes: RateProbe[] = [];
-    for (let rate = nextRate(probes, { start, maxProbes: s.maxProbes }); rate !== null; rate = nextRate(probes, { start, maxProbes: s.maxProbes })) {
+    for (
+      let rate = nextRate(probes, { start, maxProbes: s.maxProbes });
+      rate !== null;
+      rate = nextRate(probes, { start, maxProbes: s.maxProbes })
+    ) {
       probes.push(await probe(sys, payloads, acks, rate, s, label));
       tally();
       await sleep(2000);
@@ -152,8 +189,17 @@ async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSetting
     await sleep(2000);
     tally();
     const { duplicates, missing } = deliveryFaults(perRecipient, acks.keys());
-    const run: RateSearchRun = { ai, probes, sustained: sustainedRate(probes), acknowledged: acks.size, duplicates, missing };
-    progress(`${label}: sustained ${run.sustained} msg/s; ${acks.size} acknowledged, ${duplicates} duplicates, ${missing} missing`);
+    const run: RateSearchRun = {
+      ai,
+      probes,
+      sustained: sustainedRate(probes),
+      acknowledged: acks.size,
+      duplicates,
+      missing,
+    };
+    progress(
+      `${label}: sustained ${run.sustained} msg/s; ${acks.size} acknowledged, ${duplicates} duplicates, ${missing} missing`,
+    );
     return run;
   } finally {
     await stopSystem(sys);
@@ -161,7 +207,14 @@ async function search(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSetting
   }
 }
 
-async function probe(sys: System, payloads: PayloadSource, acks: Map<string, number>, rate: number, s: RateSettings, label: string): Promise<RateProbe> {
+async function probe(
+  sys: System,
+  payloads: PayloadSource,
+  acks: Map<string, number>,
+  rate: number,
+  s: RateSettings,
+  label: string,
+): Promise<RateProbe> {
   progress(`${label}: ${rate} msg/s for ${s.durationS} s`);
   const sentBefore = sys.graph.sends.length;
   const mine = new Map<string, number>();
@@ -185,7 +238,14 @@ async function probe(sys: System, payloads: PayloadSource, acks: Map<string, num
   await sys.graph.waitForSends(sentBefore + mine.size, Math.max(120_000, mine.size * 20));
   const latencies = sendLatencies(sys.graph.sends.slice(sentBefore), mine);
   const p99 = percentile(latencies, 0.99);
-  const why = judgeProbe({ rate, durationS: s.durationS, posted: mine.size, failedRequests: r.non2xx + r.errors + r.timeouts, p99, p99LimitMs: s.p99LimitMs });
+  const why = judgeProbe({
+    rate,
+    durationS: s.durationS,
+    posted: mine.size,
+    failedRequests: r.non2xx + r.errors + r.timeouts,
+    p99,
+    p99LimitMs: s.p99LimitMs,
+  });
   const result: RateProbe = {
     rate,
     posted: mine.size,
@@ -196,11 +256,18 @@ async function probe(sys: System, payloads: PayloadSource, acks: Map<string, num
     why,
   };
   const heap = process.memoryUsage();
-  progress(`${label}: ${rate} msg/s — p50 ${result.p50} ms, p99 ${result.p99} ms, machine ${(result.machineBusy * 100).toFixed(0)} % busy: ${why || 'kept up'} (bench heap ${(heap.heapUsed / 2 ** 20).toFixed(0)} MiB, rss ${(heap.rss / 2 ** 20).toFixed(0)} MiB)`);
+  progress(
+    `${label}: ${rate} msg/s — p50 ${result.p50} ms, p99 ${result.p99} ms, machine ${(result.machineBusy * 100).toFixed(0)} % busy: ${why || 'kept up'} (bench heap ${(heap.heapUsed / 2 ** 20).toFixed(0)} MiB, rss ${(heap.rss / 2 ** 20).toFixed(0)} MiB)`,
+  );
   return result;
 }
 
-export async function runRateSearch(td: Teardown, redis: Redis, envFor: EnvFor, s: RateSettings): Promise<RateSearchResult> {
+export async function runRateSearch(
+  td: Teardown,
+  redis: Redis,
+  envFor: EnvFor,
+  s: RateSettings,
+): Promise<RateSearchResult> {
   const aiOff = await search(td, redis, envFor, s, false);
   const aiOn = await search(td, redis, envFor, s, true);
   return { durationS: s.durationS, p99LimitMs: s.p99LimitMs, aiOff, aiOn };

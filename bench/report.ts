@@ -28,8 +28,13 @@ const BULLMQ_COMPLETED_CAP = 10_000;
 function table(head: string[], rows: Array<Array<string | number>>): string {
   const cells = [head, ...rows.map((r) => r.map(String))];
   const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`;
-  return [line(head), `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`;
+  return [
+    line(head),
+    `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...cells.slice(1).map(line),
+  ].join('\n');
 }
 
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
@@ -51,10 +56,21 @@ export function printReport(r: Report): void {
 
   if (r.ingress) {
     const rate = r.ingress[2]?.max.rps ? Math.floor((r.ingress[2]?.max.rps ?? 0) / 2) : 0;
-    out.push(`## Ingress — ${MESSAGES_PER_BATCH}-message Messenger batch (~1.1 KB), ${r.settings.connections} connections, ${r.settings.durationS} s per measurement, median of ${r.settings.rounds} rounds`);
+    out.push(
+      `## Ingress — ${MESSAGES_PER_BATCH}-message Messenger batch (~1.1 KB), ${r.settings.connections} connections, ${r.settings.durationS} s per measurement, median of ${r.settings.rounds} rounds`,
+    );
     out.push(
       table(
-        ['route', 'req/s', 'req/s range', 'p50 ms', 'p99 ms', `p50 ms @${rate}/s`, `p99 ms @${rate}/s`, 'CPU µs/req server / redis / bench'],
+        [
+          'route',
+          'req/s',
+          'req/s range',
+          'p50 ms',
+          'p99 ms',
+          `p50 ms @${rate}/s`,
+          `p99 ms @${rate}/s`,
+          'CPU µs/req server / redis / bench',
+        ],
         r.ingress.map((row) => [
           row.route,
           f0(row.max.rps),
@@ -70,7 +86,9 @@ export function printReport(r: Report): void {
     out.push('');
     const large = r.ingress[2]?.largeDelivery;
     if (large) {
-      out.push(`One delivery of ${large.items} events acknowledged in ${f0(large.ms)} ms, one of 1 event in ${f1(large.baselineMs)} ms (medians, one request at a time): ${f0(large.ms / large.baselineMs)}× the single event, ${f0((large.ms * 1000) / large.items)} µs per event.`);
+      out.push(
+        `One delivery of ${large.items} events acknowledged in ${f0(large.ms)} ms, one of 1 event in ${f1(large.baselineMs)} ms (medians, one request at a time): ${f0(large.ms / large.baselineMs)}× the single event, ${f0((large.ms * 1000) / large.items)} µs per event.`,
+      );
       out.push('');
     }
     const [a, b, c] = r.ingress as [IngressRow, IngressRow, IngressRow];
@@ -82,12 +100,23 @@ export function printReport(r: Report): void {
   }
 
   if (r.ladder) {
-    const bill = (row: IngressRow) => (row.cpuUsPerReq ?? Number.NaN) + (row.redisUsPerReq ?? Number.NaN) + (row.benchUsPerReq ?? Number.NaN);
+    const bill = (row: IngressRow) =>
+      (row.cpuUsPerReq ?? Number.NaN) + (row.redisUsPerReq ?? Number.NaN) + (row.benchUsPerReq ?? Number.NaN);
     const floor = r.ladder[0] as IngressRow;
-    out.push(`## Ladder — from the floor (b) to /webhook (c), the real work a piece at a time; ${r.settings.connections} connections, ${r.settings.durationS} s per measurement, median of ${r.settings.rounds} rounds`);
+    out.push(
+      `## Ladder — from the floor (b) to /webhook (c), the real work a piece at a time; ${r.settings.connections} connections, ${r.settings.durationS} s per measurement, median of ${r.settings.rounds} rounds`,
+    );
     out.push(
       table(
-        ['route', 'req/s', 'req/s range', 'CPU µs/req server / redis / bench', 'machine µs/req', 'added by the step', 'req/s ÷ (b)'],
+        [
+          'route',
+          'req/s',
+          'req/s range',
+          'CPU µs/req server / redis / bench',
+          'machine µs/req',
+          'added by the step',
+          'req/s ÷ (b)',
+        ],
         r.ladder.map((row, i) => [
           row.route,
           f0(row.max.rps),
@@ -99,13 +128,17 @@ export function printReport(r: Report): void {
         ]),
       ),
     );
-    out.push(`(machine µs/req: server + Redis + load generator, the bill that sets req/s once the two cores are busy; c/b >= 0.80 needs (c)'s within 1.25 × (b)'s, i.e. ${f0(bill(floor) * 1.25)} µs in this run; the ladder has no target of its own)`);
+    out.push(
+      `(machine µs/req: server + Redis + load generator, the bill that sets req/s once the two cores are busy; c/b >= 0.80 needs (c)'s within 1.25 × (b)'s, i.e. ${f0(bill(floor) * 1.25)} µs in this run; the ladder has no target of its own)`,
+    );
     out.push('');
   }
 
   if (r.pipeline) {
     const p = r.pipeline;
-    out.push(`## Pipeline — ${p.aiOff.messages} messages, API + 2 workers (concurrency ${p.baseline.concurrency}) → fake Graph`);
+    out.push(
+      `## Pipeline — ${p.aiOff.messages} messages, API + 2 workers (concurrency ${p.baseline.concurrency}) → fake Graph`,
+    );
     const row = (name: string, x: PipelineResult['aiOff']) => [
       name,
       f0(x.messagesPerS),
@@ -121,7 +154,19 @@ export function printReport(r: Report): void {
     ];
     out.push(
       table(
-        ['run', 'msg/s', 'ack→send p50 ms', 'ack→send p99 ms', 'sends', 'dupl.', 'missing', 'RSS MiB api / workers', 'CPU µs/msg api / workers / postgres / redis / bench', 'ctx switches/msg', 'redis cmds/msg'],
+        [
+          'run',
+          'msg/s',
+          'ack→send p50 ms',
+          'ack→send p99 ms',
+          'sends',
+          'dupl.',
+          'missing',
+          'RSS MiB api / workers',
+          'CPU µs/msg api / workers / postgres / redis / bench',
+          'ctx switches/msg',
+          'redis cmds/msg',
+        ],
         [
           [
             'no-op BullMQ worker baseline (jobs/s; per job)',
@@ -133,7 +178,13 @@ export function printReport(r: Report): void {
             '',
             '',
             // The bench column is the adding of the jobs (addBulk), the load generator's part here.
-            ['–', f0(p.baseline.cpuWorkersMs * 1000), '–', f0(p.baseline.cpuRedisMs * 1000), f0(p.baseline.cpuBenchMs * 1000)].join(' / '),
+            [
+              '–',
+              f0(p.baseline.cpuWorkersMs * 1000),
+              '–',
+              f0(p.baseline.cpuRedisMs * 1000),
+              f0(p.baseline.cpuBenchMs * 1000),
+            ].join(' / '),
             p.baseline.contextSwitches.toFixed(1),
             '',
           ],
@@ -144,13 +195,27 @@ export function printReport(r: Report): void {
       ),
     );
     out.push('');
-    target('e2e/noop', p.aiOff.messagesPerS / p.baseline.jobsPerS, p.aiOff.messagesPerS / p.baseline.jobsPerS >= 0.15, '>=0.15');
-    target('e2e_ai/noop', p.aiOn.messagesPerS / p.baseline.jobsPerS, p.aiOn.messagesPerS / p.baseline.jobsPerS >= 0.15, '>=0.15');
+    target(
+      'e2e/noop',
+      p.aiOff.messagesPerS / p.baseline.jobsPerS,
+      p.aiOff.messagesPerS / p.baseline.jobsPerS >= 0.15,
+      '>=0.15',
+    );
+    target(
+      'e2e_ai/noop',
+      p.aiOn.messagesPerS / p.baseline.jobsPerS,
+      p.aiOn.messagesPerS / p.baseline.jobsPerS >= 0.15,
+      '>=0.15',
+    );
     // Memory may cost at most 15 % of throughput; the command counts say what it costs Redis.
     const memory = p.aiOn.messagesPerS / p.aiOnNoMemory.messagesPerS;
     target('memory_on/off', memory, memory >= 0.85, '>=0.85');
-    ratios.push(`redis_cmds_per_msg_memory_on=${f0(p.aiOn.redisCommands)} redis_cmds_per_msg_memory_off=${f0(p.aiOnNoMemory.redisCommands)}`);
-    const exact = [p.aiOff, p.aiOn, p.aiOnNoMemory].every((x) => x.sends === x.messages && x.duplicates === 0 && x.missing === 0 && x.distinctRecipients === x.messages);
+    ratios.push(
+      `redis_cmds_per_msg_memory_on=${f0(p.aiOn.redisCommands)} redis_cmds_per_msg_memory_off=${f0(p.aiOnNoMemory.redisCommands)}`,
+    );
+    const exact = [p.aiOff, p.aiOn, p.aiOnNoMemory].every(
+      (x) => x.sends === x.messages && x.duplicates === 0 && x.missing === 0 && x.distinctRecipients === x.messages,
+    );
     ratios.push(`exactly_once=${exact ? 'yes' : 'NO'}`);
     if (!exact) met = false;
 
@@ -175,7 +240,14 @@ export function printReport(r: Report): void {
             perDayRedis += k.keys * k.avgBytes;
             retained = 'fixed';
           }
-          return [k.pattern, k.keys, f0(k.avgBytes), f1(perMsg), k.ttlS === null ? 'none' : `${f1(k.ttlS / 3600)} h`, retained];
+          return [
+            k.pattern,
+            k.keys,
+            f0(k.avgBytes),
+            f1(perMsg),
+            k.ttlS === null ? 'none' : `${f1(k.ttlS / 3600)} h`,
+            retained,
+          ];
         }),
       ),
     );
@@ -184,20 +256,37 @@ export function printReport(r: Report): void {
     out.push(
       table(
         ['postgres table', 'rows', 'bytes', 'rows/message', 'bytes/message', 'per day at 1 M msg'],
-        s.tables.map((t) => [t.table, t.rows, t.bytes, f2(t.rows / s.messages), f0(t.bytes / s.messages), `${f0((t.bytes / s.messages) * PER_DAY / MiB)} MiB`]),
+        s.tables.map((t) => [
+          t.table,
+          t.rows,
+          t.bytes,
+          f2(t.rows / s.messages),
+          f0(t.bytes / s.messages),
+          `${f0(((t.bytes / s.messages) * PER_DAY) / MiB)} MiB`,
+        ]),
       ),
     );
-    out.push('(every bench message comes from a new user: users rows/message is the worst case; a day of traffic × RETENTION_DAYS is what PostgreSQL holds)');
+    out.push(
+      '(every bench message comes from a new user: users rows/message is the worst case; a day of traffic × RETENTION_DAYS is what PostgreSQL holds)',
+    );
     out.push('');
   }
 
   if (r.soak) {
     const k = r.soak;
-    out.push(`## Soak — ${k.seconds} s at ${k.ratePerS} req/s (${k.ratePerS * MESSAGES_PER_BATCH} msg/s), p99 ${k.p99} ms, inbound backlog at end ${k.backlogAtEnd}`);
+    out.push(
+      `## Soak — ${k.seconds} s at ${k.ratePerS} req/s (${k.ratePerS * MESSAGES_PER_BATCH} msg/s), p99 ${k.p99} ms, inbound backlog at end ${k.backlogAtEnd}`,
+    );
     out.push(
       table(
         ['process', 'RSS first third MiB', 'RSS last third MiB', 'max MiB', 'growth'],
-        k.series.map((x) => [x.process, f1(x.firstThird / MiB), f1(x.lastThird / MiB), f1(x.max / MiB), `${f1(x.growth * 100)} %`]),
+        k.series.map((x) => [
+          x.process,
+          f1(x.firstThird / MiB),
+          f1(x.lastThird / MiB),
+          f1(x.max / MiB),
+          `${f1(x.growth * 100)} %`,
+        ]),
       ),
     );
     out.push('');
@@ -208,7 +297,9 @@ export function printReport(r: Report): void {
   if (r.steady) {
     const k = r.steady;
     const opt = (x: number | null) => (x === null ? 'n/a' : f2(x));
-    out.push(`## Steady — AI ${k.ai ? 'on (fake Gemini 50 ms)' : 'off'}, ${k.messages} messages ${k.rate ? `at ${k.rate} req/s` : 'at full load'} after ${k.warmup}, ${f0(k.messagesPerS)} msg/s; per message`);
+    out.push(
+      `## Steady — AI ${k.ai ? 'on (fake Gemini 50 ms)' : 'off'}, ${k.messages} messages ${k.rate ? `at ${k.rate} req/s` : 'at full load'} after ${k.warmup}, ${f0(k.messagesPerS)} msg/s; per message`,
+    );
     out.push(
       table(
         ['process', 'CPU µs', 'voluntary switches', 'involuntary switches', 'read calls', 'write calls'],
@@ -219,16 +310,25 @@ export function printReport(r: Report): void {
       ),
     );
     const pg = k.postgres;
-    out.push(`PostgreSQL per message: ${f2(pg.commits)} commits, ${f2(pg.inserted)} rows inserted, ${f2(pg.updated)} updated, ${f1(pg.walRecords)} WAL records, ${f2(pg.walFlushes)} WAL flushes`);
-    out.push(`normalised (API + workers + PostgreSQL + Redis CPU ÷ the bench process's, per message): ${f2(k.normalised)}`);
-    out.push('(read/write calls: the read(2)/write(2) family from /proc/<pid>/io; PostgreSQL talks to its clients with recv/send, which that does not count)');
+    out.push(
+      `PostgreSQL per message: ${f2(pg.commits)} commits, ${f2(pg.inserted)} rows inserted, ${f2(pg.updated)} updated, ${f1(pg.walRecords)} WAL records, ${f2(pg.walFlushes)} WAL flushes`,
+    );
+    out.push(
+      `normalised (API + workers + PostgreSQL + Redis CPU ÷ the bench process's, per message): ${f2(k.normalised)}`,
+    );
+    out.push(
+      '(read/write calls: the read(2)/write(2) family from /proc/<pid>/io; PostgreSQL talks to its clients with recv/send, which that does not count)',
+    );
     out.push('');
   }
 
   if (r.rate) {
     const k = r.rate;
-    out.push(`## Rate search — the highest rate kept up with for ${k.durationS} s (every request accepted, p99 ack→send ≤ ${k.p99LimitMs} ms), API + 2 workers → fake Graph`);
-    const probes = (run: RateSearchResult['aiOff']) => run.probes.map((p) => `${p.rate} ${p.keptUp ? '✓' : '✗'}`).join(', ');
+    out.push(
+      `## Rate search — the highest rate kept up with for ${k.durationS} s (every request accepted, p99 ack→send ≤ ${k.p99LimitMs} ms), API + 2 workers → fake Graph`,
+    );
+    const probes = (run: RateSearchResult['aiOff']) =>
+      run.probes.map((p) => `${p.rate} ${p.keptUp ? '✓' : '✗'}`).join(', ');
     out.push(
       table(
         ['run', 'sustained msg/s', '÷ no-op jobs/s', 'probes (msg/s, in order)', 'acknowledged', 'dupl.', 'missing'],
@@ -254,17 +354,31 @@ export function printReport(r: Report): void {
       table(
         ['probe', 'msg/s offered', 'accepted', 'ack→send p50 ms', 'ack→send p99 ms', 'machine busy', 'result'],
         [k.aiOff, k.aiOn].flatMap((run) =>
-          run.probes.map((p, i) => [`AI ${run.ai ? 'on' : 'off'} #${i + 1}`, p.rate, p.posted, f0(p.p50), f0(p.p99), `${f0(p.machineBusy * 100)} %`, p.keptUp ? 'kept up' : p.why]),
+          run.probes.map((p, i) => [
+            `AI ${run.ai ? 'on' : 'off'} #${i + 1}`,
+            p.rate,
+            p.posted,
+            f0(p.p50),
+            f0(p.p99),
+            `${f0(p.machineBusy * 100)} %`,
+            p.keptUp ? 'kept up' : p.why,
+          ]),
         ),
       ),
     );
-    out.push(`(no-op baseline: ${f0(k.noopJobsPerS)} jobs/s, a burst drained in this run; the sustained rates are not held to a target)`);
+    out.push(
+      `(no-op baseline: ${f0(k.noopJobsPerS)} jobs/s, a burst drained in this run; the sustained rates are not held to a target)`,
+    );
     out.push('');
     const exact = [k.aiOff, k.aiOn].every((x) => x.duplicates === 0 && x.missing === 0);
     ratios.push(`rate_exactly_once=${exact ? 'yes' : 'NO'}`);
     if (!exact) met = false;
   }
 
-  out.push(ratios.length > 0 ? `ratios: ${ratios.join(' ')} — targets ${met ? 'met' : 'MISSED'}` : 'ratios: none (this run measured no part with a target)');
+  out.push(
+    ratios.length > 0
+      ? `ratios: ${ratios.join(' ')} — targets ${met ? 'met' : 'MISSED'}`
+      : 'ratios: none (this run measured no part with a target)',
+  );
   process.stdout.write(`${out.join('\n')}\n`);
 }

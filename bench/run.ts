@@ -93,7 +93,10 @@ async function main(): Promise<void> {
     });
 
   /** The ingress servers' own database and Redis prefix; the jobs they queued are deleted afterwards. */
-  const withIngressServers = async <T>(label: string, part: (env: Record<string, string>, payloads: PayloadSource, prefix: string) => Promise<T>): Promise<T> => {
+  const withIngressServers = async <T>(
+    label: string,
+    part: (env: Record<string, string>, payloads: PayloadSource, prefix: string) => Promise<T>,
+  ): Promise<T> => {
     const prefix = freshPrefix(td, redis, label);
     const env = envFor(await freshDatabase(td, label), prefix);
     const result = await part(env, new PayloadSource(env.FACEBOOK_APP_SECRET as string), prefix);
@@ -103,27 +106,40 @@ async function main(): Promise<void> {
   };
 
   let ingress: IngressRow[] | undefined;
-  if (settings.only.has('ingress')) ingress = await withIngressServers('ingress', (env, payloads) => runIngress(td, env, payloads, settings));
+  if (settings.only.has('ingress'))
+    ingress = await withIngressServers('ingress', (env, payloads) => runIngress(td, env, payloads, settings));
 
   let ladder: IngressRow[] | undefined;
   if (settings.only.has('ladder')) {
-    ladder = await withIngressServers('ladder', (env, payloads, prefix) => runLadder(td, env, payloads, settings, () => redis.llen(`${bullPrefix(prefix)}:${QUEUES.inbound}:wait`)));
+    ladder = await withIngressServers('ladder', (env, payloads, prefix) =>
+      runLadder(td, env, payloads, settings, () => redis.llen(`${bullPrefix(prefix)}:${QUEUES.inbound}:wait`)),
+    );
   }
 
   let pipeline: PipelineResult | undefined;
   if (settings.only.has('pipeline')) pipeline = await runPipeline(td, redis, envFor, settings);
 
   let soak: SoakResult | undefined;
-  if (settings.only.has('soak')) soak = await runSoak(td, redis, envFor, { ...settings, ratePerS: soakRate(ingress, pipeline) });
+  if (settings.only.has('soak'))
+    soak = await runSoak(td, redis, envFor, { ...settings, ratePerS: soakRate(ingress, pipeline) });
 
   let steady: SteadyResult | undefined;
-  if (settings.only.has('steady')) steady = await runSteady(td, redis, envFor, { ...settings.steady, connections: settings.connections, cpuProfDir: settings.cpuProfDir });
+  if (settings.only.has('steady'))
+    steady = await runSteady(td, redis, envFor, {
+      ...settings.steady,
+      connections: settings.connections,
+      cpuProfDir: settings.cpuProfDir,
+    });
 
   let rate: (RateSearchResult & { noopJobsPerS: number }) | undefined;
   if (settings.only.has('rate')) {
     // The no-op baseline of this run, measured again when the pipeline part did not run.
     const noopJobsPerS = pipeline?.baseline.jobsPerS ?? (await baseline(td, redis, settings)).jobsPerS;
-    const search = await runRateSearch(td, redis, envFor, { ...settings.rate, warmup: settings.warmup, connections: settings.connections });
+    const search = await runRateSearch(td, redis, envFor, {
+      ...settings.rate,
+      warmup: settings.warmup,
+      connections: settings.connections,
+    });
     rate = { ...search, noopJobsPerS };
   }
 

@@ -32,7 +32,12 @@ export interface SoakResult {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-export async function runSoak(td: Teardown, redis: Redis, envFor: EnvFor, s: { soakS: number; ratePerS: number; connections: number; cpuProfDir?: string | undefined }): Promise<SoakResult> {
+export async function runSoak(
+  td: Teardown,
+  redis: Redis,
+  envFor: EnvFor,
+  s: { soakS: number; ratePerS: number; connections: number; cpuProfDir?: string | undefined },
+): Promise<SoakResult> {
   progress(`soak: ${s.soakS}s at ${s.ratePerS} req/s`);
   const sys = await startSystem(td, redis, envFor, 'soak', {}, s);
   const pids = [
@@ -41,10 +46,16 @@ export async function runSoak(td: Teardown, redis: Redis, envFor: EnvFor, s: { s
   ];
   const samples = new Map<string, number[]>(pids.map((p) => [p.process, []]));
   const sampler = setInterval(() => {
-    for (const p of pids) void rssOf(p.pid).then((b) => samples.get(p.process)?.push(b), () => {});
+    for (const p of pids)
+      void rssOf(p.pid).then(
+        (b) => samples.get(p.process)?.push(b),
+        () => {},
+      );
   }, 1000);
   const ticker = setInterval(() => {
-    const line = pids.map((p) => `${p.process} ${((samples.get(p.process)?.at(-1) ?? 0) / 2 ** 20).toFixed(0)} MiB`).join(', ');
+    const line = pids
+      .map((p) => `${p.process} ${((samples.get(p.process)?.at(-1) ?? 0) / 2 ** 20).toFixed(0)} MiB`)
+      .join(', ');
     progress(`soak: ${sys.graph.sends.length} sent; rss ${line}`);
   }, 15_000);
   let result: Awaited<ReturnType<typeof loadAtRate>>;
@@ -70,11 +81,19 @@ export async function runSoak(td: Teardown, redis: Redis, envFor: EnvFor, s: { s
     const third = Math.max(1, Math.floor(xs.length / 3));
     const firstThird = mean(xs.slice(0, third));
     const lastThird = mean(xs.slice(-third));
-    return { process: p.process, firstThird, lastThird, max: Math.max(...xs), growth: (lastThird - firstThird) / firstThird };
+    return {
+      process: p.process,
+      firstThird,
+      lastThird,
+      max: Math.max(...xs),
+      growth: (lastThird - firstThird) / firstThird,
+    };
   });
   await stopSystem(sys);
   await deletePrefix(redis, sys.prefix);
   const backlogAtEnd = Object.values(counts).reduce((a, b) => a + b, 0);
-  progress(`soak: done; ${series.map((x) => `${x.process} ${(x.growth * 100).toFixed(1)} %`).join(', ')}; backlog ${backlogAtEnd}`);
+  progress(
+    `soak: done; ${series.map((x) => `${x.process} ${(x.growth * 100).toFixed(1)} %`).join(', ')}; backlog ${backlogAtEnd}`,
+  );
   return { seconds: s.soakS, ratePerS: s.ratePerS, requests: result.requests, p99: result.p99, backlogAtEnd, series };
 }

@@ -65,10 +65,19 @@ export interface Child {
  * Starts a child process. `logFile` receives its stdout (the API's pino lines, at `info`):
  * a real file, so logging costs what it costs in production, deleted at teardown.
  */
-export function startChild(td: Teardown, args: string[], env: Record<string, string>, opts: { logFile?: string; cpuProfDir?: string } = {}): Child {
+export function startChild(
+  td: Teardown,
+  args: string[],
+  env: Record<string, string>,
+  opts: { logFile?: string; cpuProfDir?: string } = {},
+): Child {
   const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`, ...args] : args;
   const out = opts.logFile ? openSync(opts.logFile, 'a') : 'pipe';
-  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', out, 'pipe'] });
+  const child = spawn(process.execPath, nodeArgs, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', out, 'pipe'],
+  });
   if (typeof out === 'number') closeSync(out);
   const lines: string[] = [];
   const waiters = new Set<() => void>();
@@ -213,7 +222,10 @@ async function procStatLine(name: string): Promise<string | undefined> {
 }
 
 /** CPU ms per group used between two `machineCpu` snapshots. */
-export function cpuBetween(before: Map<string, { group: string; ms: number }>, after: Map<string, { group: string; ms: number }>): Record<string, number> {
+export function cpuBetween(
+  before: Map<string, { group: string; ms: number }>,
+  after: Map<string, { group: string; ms: number }>,
+): Record<string, number> {
   const used: Record<string, number> = {};
   for (const [key, { group, ms }] of after) used[group] = (used[group] ?? 0) + ms - (before.get(key)?.ms ?? 0);
   return used;

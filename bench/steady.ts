@@ -52,7 +52,9 @@ export interface SteadyResult {
 }
 
 /** Every process's counters, keyed by pid and start time (a reused pid is not confused). */
-async function snapshot(groupOf: (pid: number, cmd: string) => Group | null): Promise<Map<string, { group: Group; c: ProcessCounters }>> {
+async function snapshot(
+  groupOf: (pid: number, cmd: string) => Group | null,
+): Promise<Map<string, { group: Group; c: ProcessCounters }>> {
   const out = new Map<string, { group: Group; c: ProcessCounters }>();
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -82,8 +84,14 @@ async function snapshot(groupOf: (pid: number, cmd: string) => Group | null): Pr
 }
 
 /** Per group, what changed between two snapshots, divided by `n`. */
-export function perMessage(before: Map<string, { group: Group; c: ProcessCounters }>, after: Map<string, { group: Group; c: ProcessCounters }>, n: number): Record<Group, ProcessCounters> {
-  const sums = Object.fromEntries(STEADY_GROUPS.map((g) => [g, { cpuMs: 0, voluntary: 0, involuntary: 0, reads: 0, writes: 0 } as ProcessCounters])) as Record<Group, ProcessCounters>;
+export function perMessage(
+  before: Map<string, { group: Group; c: ProcessCounters }>,
+  after: Map<string, { group: Group; c: ProcessCounters }>,
+  n: number,
+): Record<Group, ProcessCounters> {
+  const sums = Object.fromEntries(
+    STEADY_GROUPS.map((g) => [g, { cpuMs: 0, voluntary: 0, involuntary: 0, reads: 0, writes: 0 } as ProcessCounters]),
+  ) as Record<Group, ProcessCounters>;
   for (const [key, { group, c }] of after) {
     const b = before.get(key)?.c;
     const sum = sums[group];
@@ -103,7 +111,19 @@ export function perMessage(before: Map<string, { group: Group; c: ProcessCounter
   return sums;
 }
 
-export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: { n: number; warmup: number; ai: boolean; rate?: number | undefined; connections: number; cpuProfDir?: string | undefined }): Promise<SteadyResult> {
+export async function runSteady(
+  td: Teardown,
+  redis: Redis,
+  envFor: EnvFor,
+  s: {
+    n: number;
+    warmup: number;
+    ai: boolean;
+    rate?: number | undefined;
+    connections: number;
+    cpuProfDir?: string | undefined;
+  },
+): Promise<SteadyResult> {
   const extra = s.ai ? (await startBenchGemini(td)).env : {};
   progress(`steady: starting api + 2 workers (AI ${s.ai ? 'on' : 'off'})`);
   const sys = await startSystem(td, redis, envFor, 'steady', extra, { cpuProfDir: s.cpuProfDir });
@@ -111,14 +131,32 @@ export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: {
   try {
     const payloads = new PayloadSource(sys.env.FACEBOOK_APP_SECRET as string);
     const accepted = (r: LoadResult) => {
-      if (r.non2xx > 0 || r.errors > 0) throw new Error(`steady: ${r.non2xx} non-2xx, ${r.errors} errors while posting`);
+      if (r.non2xx > 0 || r.errors > 0)
+        throw new Error(`steady: ${r.non2xx} non-2xx, ${r.errors} errors while posting`);
       return r.requests * MESSAGES_PER_BATCH;
     };
     const post = async (count: number) =>
-      accepted(await load({ url: `${sys.url}/webhook`, payloads, connections: s.connections, amount: Math.ceil(count / MESSAGES_PER_BATCH), headers: FORWARDED_HTTPS }));
+      accepted(
+        await load({
+          url: `${sys.url}/webhook`,
+          payloads,
+          connections: s.connections,
+          amount: Math.ceil(count / MESSAGES_PER_BATCH),
+          headers: FORWARDED_HTTPS,
+        }),
+      );
     /** At the fixed rate for as long as `count` messages take; returns how many were posted. */
     const postAtRate = async (rate: number, count: number) =>
-      accepted(await loadAtRate({ url: `${sys.url}/webhook`, payloads, connections: 1, overallRate: rate, durationS: Math.max(1, Math.round(count / MESSAGES_PER_BATCH / rate)), headers: FORWARDED_HTTPS }));
+      accepted(
+        await loadAtRate({
+          url: `${sys.url}/webhook`,
+          payloads,
+          connections: 1,
+          overallRate: rate,
+          durationS: Math.max(1, Math.round(count / MESSAGES_PER_BATCH / rate)),
+          headers: FORWARDED_HTTPS,
+        }),
+      );
     const warmup = Math.ceil(s.warmup / MESSAGES_PER_BATCH) * MESSAGES_PER_BATCH;
     let messages = Math.ceil(s.n / MESSAGES_PER_BATCH) * MESSAGES_PER_BATCH;
     if (warmup > 0) {
@@ -127,12 +165,18 @@ export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: {
       await sys.graph.waitForSends(warmup, Math.max(120_000, warmup * 20));
       await sleep(1000);
     }
-    const pids = new Map<number, Group>([[sys.api.pid, 'api'], ...sys.workers.map((w) => [w.pid, 'workers'] as [number, Group]), [process.pid, 'bench']]);
+    const pids = new Map<number, Group>([
+      [sys.api.pid, 'api'],
+      ...sys.workers.map((w) => [w.pid, 'workers'] as [number, Group]),
+      [process.pid, 'bench'],
+    ]);
     const groupOf = (pid: number, cmd: string): Group | null => pids.get(pid) ?? serverGroupOf(cmd);
     const pgCounters = async () =>
-      (await sql`select xact_commit::float8 as commits, tup_inserted::float8 as inserted, tup_updated::float8 as updated,
+      (
+        await sql`select xact_commit::float8 as commits, tup_inserted::float8 as inserted, tup_updated::float8 as updated,
                   (select wal_records::float8 from pg_stat_wal) as wal_records, (select wal_sync::float8 from pg_stat_wal) as wal_flushes
-                 from pg_stat_database where datname = current_database()`)[0] as Record<string, number>;
+                 from pg_stat_database where datname = current_database()`
+      )[0] as Record<string, number>;
     progress(`steady: ${messages} messages ${s.rate ? `at ${s.rate}/s` : 'at full load'}`);
     const [before, pgBefore] = [await snapshot(groupOf), await pgCounters()];
     const started = Date.now();
@@ -151,7 +195,13 @@ export async function runSteady(td: Teardown, redis: Redis, envFor: EnvFor, s: {
       messagesPerS: messages / ((lastSendAt - started) / 1000),
       rate: s.rate ?? null,
       perMessage: per,
-      postgres: { commits: pg('commits'), inserted: pg('inserted'), updated: pg('updated'), walRecords: pg('wal_records'), walFlushes: pg('wal_flushes') },
+      postgres: {
+        commits: pg('commits'),
+        inserted: pg('inserted'),
+        updated: pg('updated'),
+        walRecords: pg('wal_records'),
+        walFlushes: pg('wal_flushes'),
+      },
       normalised: own / per.bench.cpuMs,
     };
     progress(`steady: ${result.messagesPerS.toFixed(0)} msg/s, normalised ${result.normalised.toFixed(2)}`);

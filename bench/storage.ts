@@ -29,14 +29,21 @@ export interface StorageResult {
 const SAMPLE = 200;
 
 function shape(key: string, prefix: string): string {
-  return key
-    .replace(prefix, '<prefix>')
-    // Event ids and hashes; an inbound job id is `<event id>-<delivery nonce>`.
-    .replace(/[0-9a-f]{32,}(-[0-9a-z]+)?/g, '*')
-    .replace(/:\d+$/g, ':*');
+  return (
+    key
+      .replace(prefix, '<prefix>')
+      // Event ids and hashes; an inbound job id is `<event id>-<delivery nonce>`.
+      .replace(/[0-9a-f]{32,}(-[0-9a-z]+)?/g, '*')
+      .replace(/:\d+$/g, ':*')
+  );
 }
 
-export async function measureStorage(redis: Redis, prefix: string, databaseUrl: string, messages: number): Promise<StorageResult> {
+export async function measureStorage(
+  redis: Redis,
+  prefix: string,
+  databaseUrl: string,
+  messages: number,
+): Promise<StorageResult> {
   const groups = new Map<string, string[]>();
   for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
     let cursor = '0';
@@ -73,7 +80,9 @@ export async function measureStorage(redis: Redis, prefix: string, databaseUrl: 
   try {
     const tables: TableSize[] = [];
     for (const table of ['events', 'users', 'replies']) {
-      const [row] = await sql.unsafe(`select count(*)::bigint as rows, pg_total_relation_size('${table}')::bigint as bytes from ${table}`);
+      const [row] = await sql.unsafe(
+        `select count(*)::bigint as rows, pg_total_relation_size('${table}')::bigint as bytes from ${table}`,
+      );
       tables.push({ table, rows: Number(row?.rows ?? 0), bytes: Number(row?.bytes ?? 0) });
     }
     return { messages, redis: classes, tables };

@@ -32,22 +32,41 @@ const logger = createLogger({ level: rung === 'log' ? 'info' : 'silent', service
 
 const app =
   rung === 'log'
-    ? Fastify({ loggerInstance: logger, genReqId: () => randomUUID(), requestIdLogLabel: 'reqId', disableRequestLogging: true })
+    ? Fastify({
+        loggerInstance: logger,
+        genReqId: () => randomUUID(),
+        requestIdLogLabel: 'reqId',
+        disableRequestLogging: true,
+      })
     : Fastify({ logger: false });
 app.removeAllContentTypeParsers();
-app.addContentTypeParser(['application/json'], { parseAs: 'buffer', bodyLimit: config.http.bodyLimit }, (_req, body, done) => done(null, body));
+app.addContentTypeParser(
+  ['application/json'],
+  { parseAs: 'buffer', bodyLimit: config.http.bodyLimit },
+  (_req, body, done) => done(null, body),
+);
 app.post('/webhook', async (request, reply) => {
   const raw = request.body as Buffer;
-  if (!verify(raw, request.headers['x-hub-signature-256'] as string | undefined)) return reply.code(403).send({ error: 'invalid_signature' });
+  if (!verify(raw, request.headers['x-hub-signature-256'] as string | undefined))
+    return reply.code(403).send({ error: 'invalid_signature' });
   const log = rung === 'log' ? request.log : logger;
   const outcome = await ingest(raw, log);
-  if (outcome.kind !== 'accepted') return reply.code(outcome.kind === 'invalid' ? 400 : 503).send({ error: outcome.kind });
-  if (rung === 'log') log.info({ events: outcome.events, enqueued: outcome.enqueued, duplicates: outcome.duplicates, status: 200 }, 'webhook accepted');
+  if (outcome.kind !== 'accepted')
+    return reply.code(outcome.kind === 'invalid' ? 400 : 503).send({ error: outcome.kind });
+  if (rung === 'log')
+    log.info(
+      { events: outcome.events, enqueued: outcome.enqueued, duplicates: outcome.duplicates, status: 200 },
+      'webhook accepted',
+    );
   return reply.code(200).type('text/plain; charset=utf-8').send('EVENT_RECEIVED');
 });
 const address = await app.listen({ host: '127.0.0.1', port: config.port });
 process.stdout.write(`listening ${address}\n`);
-process.once('SIGTERM', () => void app.close().then(async () => {
-  await resources.close();
-  process.exit(0);
-}));
+process.once(
+  'SIGTERM',
+  () =>
+    void app.close().then(async () => {
+      await resources.close();
+      process.exit(0);
+    }),
+);

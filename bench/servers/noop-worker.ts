@@ -17,7 +17,11 @@ const worker = new Worker(env.BENCH_QUEUE ?? 'noop', async () => undefined, {
 });
 await worker.waitUntilReady();
 process.stdout.write('ready\n');
-process.once('SIGTERM', () => void worker.close().then(() => {
-  redis.disconnect();
-  process.exit(0);
-}));
+process.once(
+  'SIGTERM',
+  () =>
+    void worker.close().then(() => {
+      redis.disconnect();
+      process.exit(0);
+    }),
+);

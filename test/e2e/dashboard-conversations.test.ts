@@ -13,15 +13,29 @@ import { messengerEcho, messengerText } from '../helpers/sign.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const PAGE = '100000000000093';
 const INBOX_APP = '263902037430900';
 const DRY_RUN_LOG = 'dry run: no page token known; reply recorded, not sent';
 
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
+const skip = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
 
 let seq = 0;
-const hashOf = (p: Pipeline, id: string) => createHmac('sha256', p.env.PSID_HASH_SECRET as string).update(id).digest('hex');
+const hashOf = (p: Pipeline, id: string) =>
+  createHmac('sha256', p.env.PSID_HASH_SECRET as string)
+    .update(id)
+    .digest('hex');
 const idOf = (p: Pipeline, user: string) => conversationId('messenger', PAGE, hashOf(p, user));
 
 /** A user's message; resolves with its event's id once the worker finished it. */
@@ -30,18 +44,32 @@ async function say(p: Pipeline, user: string, text: string): Promise<string> {
   const res = await p.post(messengerText({ pageId: PAGE, senderId: user, mid, text, timestamp: Date.now() }));
   if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
   const midHash = hashOf(p, mid);
-  return eventually(async () => (await p.sql<Array<{ id: string }>>`select id from events where mid_hash = ${midHash} and status = 'processed'`)[0]?.id, 15_000, `the event of "${text}"`);
+  return eventually(
+    async () =>
+      (
+        await p.sql<Array<{ id: string }>>`select id from events where mid_hash = ${midHash} and status = 'processed'`
+      )[0]?.id,
+    15_000,
+    `the event of "${text}"`,
+  );
 }
 
 async function staffWrites(p: Pipeline, user: string, text: string): Promise<void> {
   const mid = `m_dash_staff_${++seq}`;
-  const res = await p.post(messengerEcho({ pageId: PAGE, recipientId: user, mid, text, appId: INBOX_APP, timestamp: Date.now() }));
+  const res = await p.post(
+    messengerEcho({ pageId: PAGE, recipientId: user, mid, text, appId: INBOX_APP, timestamp: Date.now() }),
+  );
   if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
   const midHash = hashOf(p, mid);
-  await eventually(async () => (await p.sql`select 1 from events where mid_hash = ${midHash} and outcome = 'echo_human'`).length > 0, 15_000, 'the staff echo');
+  await eventually(
+    async () => (await p.sql`select 1 from events where mid_hash = ${midHash} and outcome = 'echo_human'`).length > 0,
+    15_000,
+    'the staff echo',
+  );
 }
 
-const reads = async (p: Pipeline, id: string) => (await p.sql`select 1 from audit_log where action = 'conversation.read' and target = ${id}`).length;
+const reads = async (p: Pipeline, id: string) =>
+  (await p.sql`select 1 from audit_log where action = 'conversation.read' and target = ${id}`).length;
 
 async function refreshNow(page: Page): Promise<void> {
   await page.click('#refresh');
@@ -55,10 +83,20 @@ const fitsWidth = (page: Page) => page.evaluate<boolean>('document.documentEleme
 
 t.test('conversations on the ops dashboard, and dry-run replies shown as such', { skip }, async (t) => {
   const p = await startPipeline(t, 'e2e-dash-conv', {
-    env: { FACEBOOK_PAGE_ACCESS_TOKEN: '', HANDOFF_KEYWORDS: 'human', HANDOFF_REPLY: 'A colleague will write to you shortly.', HANDOFF_PAUSE_S: '1800', AI_HISTORY_TURNS: '12' },
+    env: {
+      FACEBOOK_PAGE_ACCESS_TOKEN: '',
+      HANDOFF_KEYWORDS: 'human',
+      HANDOFF_REPLY: 'A colleague will write to you shortly.',
+      HANDOFF_PAUSE_S: '1800',
+      AI_HISTORY_TURNS: '12',
+    },
   });
   const auth = `Basic ${Buffer.from(`${p.env.ADMIN_USER}:${p.env.ADMIN_PASS}`).toString('base64')}`;
-  const get = async (id: string) => (await (await fetch(`${p.apiUrl}/ops/conversations/${id}`, { headers: { authorization: auth } })).json()) as Record<string, unknown>;
+  const get = async (id: string) =>
+    (await (await fetch(`${p.apiUrl}/ops/conversations/${id}`, { headers: { authorization: auth } })).json()) as Record<
+      string,
+      unknown
+    >;
 
   const [answered, waiting, staffed] = ['9000000093001', '9000000093002', '9000000093003'];
   const question = 'Do you open on Sundays? qz7x';
@@ -70,19 +108,40 @@ t.test('conversations on the ops dashboard, and dry-run replies shown as such', 
   await say(p, waiting, 'human');
   await say(p, staffed, 'my parcel is late pw3t');
   await staffWrites(p, staffed, 'I am looking into it now. pw3s');
-  const texts = [question, answer, 'hello kx9u', 'Hello there. kx9v', 'my parcel is late pw3t', 'I am looking into it now. pw3s'];
+  const texts = [
+    question,
+    answer,
+    'hello kx9u',
+    'Hello there. kx9v',
+    'my parcel is late pw3t',
+    'I am looking into it now. pw3s',
+  ];
 
-  await t.test('the dry-run log line names the event, the path and reason, the parts and characters, never the text', async (t) => {
-    const line = await eventually(async () => p.logs().split('\n').find((l) => l.includes(DRY_RUN_LOG) && l.includes(answeredEvent)), 5_000, 'the dry-run line');
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    t.match(entry, { answered: answeredEvent, path: 'ai', parts: 1, chars: [...answer].length });
-    t.type(entry.reason, 'string');
-    for (const text of texts) t.notOk(p.logs().includes(text), `no log carries "${text}"`);
-  });
+  await t.test(
+    'the dry-run log line names the event, the path and reason, the parts and characters, never the text',
+    async (t) => {
+      const line = await eventually(
+        async () =>
+          p
+            .logs()
+            .split('\n')
+            .find((l) => l.includes(DRY_RUN_LOG) && l.includes(answeredEvent)),
+        5_000,
+        'the dry-run line',
+      );
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      t.match(entry, { answered: answeredEvent, path: 'ai', parts: 1, chars: [...answer].length });
+      t.type(entry.reason, 'string');
+      for (const text of texts) t.notOk(p.logs().includes(text), `no log carries "${text}"`);
+    },
+  );
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
   t.teardown(() => browser.close());
-  const context = await browser.newContext({ httpCredentials: { username: p.env.ADMIN_USER as string, password: p.env.ADMIN_PASS as string }, viewport: { width: 1280, height: 900 } });
+  const context = await browser.newContext({
+    httpCredentials: { username: p.env.ADMIN_USER as string, password: p.env.ADMIN_PASS as string },
+    viewport: { width: 1280, height: 900 },
+  });
   const page = await context.newPage();
   const consoleErrors: string[] = [];
   page.on('console', (message) => {
@@ -94,46 +153,80 @@ t.test('conversations on the ops dashboard, and dry-run replies shown as such', 
   const answeredId = idOf(p, answered);
   const row = (user: string) => page.locator(`li.conv[data-conversation-id="${idOf(p, user)}"]`);
 
-  await t.test('listed after Health: waiting first, then paused, then active, reasons in words, no text in the page', async (t) => {
-    const sections = await page.locator('section[data-section]').evaluateAll((els) => els.map((el) => el.getAttribute('data-section')));
-    t.same(sections.slice(0, 2), ['health', 'conversations']);
-    const order = await page.locator('li.conv').evaluateAll((els) => els.map((el) => [el.getAttribute('data-conversation-id'), el.getAttribute('data-status')]));
-    t.same(order, [
-      [idOf(p, waiting), 'waiting_for_human'],
-      [idOf(p, staffed), 'paused'],
-      [answeredId, 'active'],
-    ]);
-    t.match(await row(waiting).textContent(), /^Waiting for a person · asked for a person · the bot is silent until \d{4}-\d\d-\d\d \d\d:\d\d UTC$/m);
-    t.match(await row(staffed).textContent(), /^Paused · a person from your team replied · the bot is silent until /m);
-    t.match(await row(answered).textContent(), new RegExp(`Messenger, Page ${PAGE}, user ${hashOf(p, answered).slice(0, 8)}, last message`));
-    t.equal(await page.textContent('#conversations-waiting'), '(1 waiting for a person)');
-    const html = await page.content();
-    t.notOk(html.includes(hashOf(p, answered)), 'the user is shown as a prefix of the hash only');
-    for (const text of texts) t.notOk(html.includes(text), `"${text}" is not in the page at load`);
-    t.equal(await reads(p, answeredId), 0, 'nothing read yet');
-  });
+  await t.test(
+    'listed after Health: waiting first, then paused, then active, reasons in words, no text in the page',
+    async (t) => {
+      const sections = await page
+        .locator('section[data-section]')
+        .evaluateAll((els) => els.map((el) => el.getAttribute('data-section')));
+      t.same(sections.slice(0, 2), ['health', 'conversations']);
+      const order = await page
+        .locator('li.conv')
+        .evaluateAll((els) =>
+          els.map((el) => [el.getAttribute('data-conversation-id'), el.getAttribute('data-status')]),
+        );
+      t.same(order, [
+        [idOf(p, waiting), 'waiting_for_human'],
+        [idOf(p, staffed), 'paused'],
+        [answeredId, 'active'],
+      ]);
+      t.match(
+        await row(waiting).textContent(),
+        /^Waiting for a person · asked for a person · the bot is silent until \d{4}-\d\d-\d\d \d\d:\d\d UTC$/m,
+      );
+      t.match(
+        await row(staffed).textContent(),
+        /^Paused · a person from your team replied · the bot is silent until /m,
+      );
+      t.match(
+        await row(answered).textContent(),
+        new RegExp(`Messenger, Page ${PAGE}, user ${hashOf(p, answered).slice(0, 8)}, last message`),
+      );
+      t.equal(await page.textContent('#conversations-waiting'), '(1 waiting for a person)');
+      const html = await page.content();
+      t.notOk(html.includes(hashOf(p, answered)), 'the user is shown as a prefix of the hash only');
+      for (const text of texts) t.notOk(html.includes(text), `"${text}" is not in the page at load`);
+      t.equal(await reads(p, answeredId), 0, 'nothing read yet');
+    },
+  );
 
-  await t.test('a transcript is fetched when asked for, audit-logged then, and the dry-run reply is labelled', async (t) => {
-    await page.click(`#transcript-ask-${answeredId}`);
-    const transcript = page.locator(`#transcript-${answeredId}`);
-    await transcript.locator('li.turn').first().waitFor();
-    t.equal(await reads(p, answeredId), 1, 'the read is audit-logged when the transcript is opened');
-    const turns = await transcript.locator('li.turn').evaluateAll((els) => els.map((el) => [el.className, el.textContent]));
-    t.equal(turns.length, 2);
-    t.match(turns[0], ['turn turn-user', new RegExp(`^Customer, .* UTC${literally(question)}$`)]);
-    t.match(turns[1], ['turn turn-bot', new RegExp(`^Bot, .* UTC: would have been sent \\(dry run\\)${literally(answer)}$`)]);
-    t.equal(await page.getAttribute(`#transcript-ask-${answeredId}`, 'aria-expanded'), 'true');
-    await refreshNow(page);
-    t.ok(await transcript.isVisible(), 'a refresh leaves the transcript open');
-    t.equal(await page.textContent(`#transcript-ask-${answeredId}`), 'Hide transcript');
-    t.equal(await reads(p, answeredId), 1, '…without reading it again');
-    const api = (await get(answeredId)) as { turns: Array<Record<string, unknown>> };
-    t.same(api.turns.map((turn) => turn.dry_run ?? false), [false, true], 'the API flags the dry-run turn only');
-  });
+  await t.test(
+    'a transcript is fetched when asked for, audit-logged then, and the dry-run reply is labelled',
+    async (t) => {
+      await page.click(`#transcript-ask-${answeredId}`);
+      const transcript = page.locator(`#transcript-${answeredId}`);
+      await transcript.locator('li.turn').first().waitFor();
+      t.equal(await reads(p, answeredId), 1, 'the read is audit-logged when the transcript is opened');
+      const turns = await transcript
+        .locator('li.turn')
+        .evaluateAll((els) => els.map((el) => [el.className, el.textContent]));
+      t.equal(turns.length, 2);
+      t.match(turns[0], ['turn turn-user', new RegExp(`^Customer, .* UTC${literally(question)}$`)]);
+      t.match(turns[1], [
+        'turn turn-bot',
+        new RegExp(`^Bot, .* UTC: would have been sent \\(dry run\\)${literally(answer)}$`),
+      ]);
+      t.equal(await page.getAttribute(`#transcript-ask-${answeredId}`, 'aria-expanded'), 'true');
+      await refreshNow(page);
+      t.ok(await transcript.isVisible(), 'a refresh leaves the transcript open');
+      t.equal(await page.textContent(`#transcript-ask-${answeredId}`), 'Hide transcript');
+      t.equal(await reads(p, answeredId), 1, '…without reading it again');
+      const api = (await get(answeredId)) as { turns: Array<Record<string, unknown>> };
+      t.same(
+        api.turns.map((turn) => turn.dry_run ?? false),
+        [false, true],
+        'the API flags the dry-run turn only',
+      );
+    },
+  );
 
   await t.test('pause with minutes and resume from the page', async (t) => {
     await page.click(`#pause-ask-${answeredId}`);
-    t.equal(await page.evaluate<string>('document.activeElement.id'), `pause-minutes-${answeredId}`, 'the focus goes to the minutes');
+    t.equal(
+      await page.evaluate<string>('document.activeElement.id'),
+      `pause-minutes-${answeredId}`,
+      'the focus goes to the minutes',
+    );
     t.equal(await page.inputValue(`#pause-minutes-${answeredId}`), '30', 'HANDOFF_PAUSE_S by default');
     await page.fill(`#pause-minutes-${answeredId}`, '15');
     await refreshNow(page);
@@ -147,7 +240,11 @@ t.test('conversations on the ops dashboard, and dry-run replies shown as such', 
     const minutes = (Date.parse(paused.paused_until) - before) / 60_000;
     t.ok(minutes > 14 && minutes <= 15.1, `paused for the 15 minutes typed (${minutes})`);
     t.match(await row(answered).textContent(), /^Paused · paused by an operator · the bot is silent until /m);
-    t.equal(await page.evaluate<string>('document.activeElement.id'), `resume-${answeredId}`, 'the focus lands on Resume');
+    t.equal(
+      await page.evaluate<string>('document.activeElement.id'),
+      `resume-${answeredId}`,
+      'the focus lands on Resume',
+    );
     await page.keyboard.press('Enter');
     await page.locator(`li.conv[data-conversation-id="${answeredId}"][data-status="active"]`).waitFor();
     t.match(await get(answeredId), { status: 'active', paused_until: null, pause_reason: null });

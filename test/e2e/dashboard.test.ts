@@ -27,7 +27,9 @@ const CHROMIUM_ARGS = [
 ];
 const PAGE_ID = '1000000042';
 
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
+const skip = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
 
 /** Clicks "Refresh now" and waits until the sections are redrawn (the button is disabled meanwhile). */
 async function refreshNow(page: Page): Promise<void> {
@@ -66,7 +68,11 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
   // No inline script may run: the page's script is a same-origin file, kept for good under a versioned URL.
   const auth = { authorization: `Basic ${Buffer.from(`${env.ADMIN_USER}:${env.ADMIN_PASS}`).toString('base64')}` };
   const html = await app.inject({ url: '/ops/dashboard', headers: auth });
-  t.equal(/script-src ([^;]*)/.exec(String(html.headers['content-security-policy']))?.[1], "'self'", 'scripts: same origin only, none inline');
+  t.equal(
+    /script-src ([^;]*)/.exec(String(html.headers['content-security-policy']))?.[1],
+    "'self'",
+    'scripts: same origin only, none inline',
+  );
   const scriptUrl = /<script src="([^"]+)"/.exec(html.body)?.[1] as string;
   t.match(scriptUrl, /^\/ops\/dashboard\.js\?v=[0-9a-f]{12}$/);
   const script = await app.inject({ url: scriptUrl, headers: auth });
@@ -101,7 +107,10 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
   // The dead letter: its reason from Meta's error table, in words.
   t.equal(await page.textContent('#dlq-count'), '(1)');
   const row = page.locator(`tr[data-job-id="${dead!.id}"]`);
-  t.match(await row.locator('.reason').textContent(), /^Meta refused the reply: outside the 24-hour messaging window \(Meta error 10\)\.$/);
+  t.match(
+    await row.locator('.reason').textContent(),
+    /^Meta refused the reply: outside the 24-hour messaging window \(Meta error 10\)\.$/,
+  );
   t.notMatch(await row.textContent(), /code=10/, 'the raw reason is not shown');
 
   // Charts: one for 24 hours (24 bars), one for 7 days (7 bars), each with its table of numbers.
@@ -109,8 +118,12 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
   t.equal(await page.locator('figure.chart').nth(0).locator('tbody tr').count(), 24);
   t.equal(await page.locator('figure.chart').nth(1).locator('tbody tr').count(), 7);
   const lastDay = await page.locator('figure.chart').nth(0).locator('tbody td:last-child').allTextContents();
-  t.equal(lastDay.reduce((sum, n) => sum + Number(n), 0), 9, 'the last 24 hours: every seeded message once');
-  t.equal(await page.locator('figure.chart').nth(0).locator('rect').count() > 0, true, 'bars drawn');
+  t.equal(
+    lastDay.reduce((sum, n) => sum + Number(n), 0),
+    9,
+    'the last 24 hours: every seeded message once',
+  );
+  t.equal((await page.locator('figure.chart').nth(0).locator('rect').count()) > 0, true, 'bars drawn');
   // Dry-run replies are counted, apart from the ones sent.
   t.equal(await page.textContent('#replies-sent'), '9');
   t.equal(await page.textContent('#replies-dry-run'), '2');
@@ -146,7 +159,11 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
   t.equal(await result.getAttribute('data-result'), 'pending');
   t.match(await result.textContent(), /Waiting to be handled again/);
   const jobId = dead!.id.split(':')[1] as string;
-  await eventually(async () => (await (await resources.outboundQueue.getJob(jobId))?.getState()) === 'waiting', 5_000, 'replayed job waiting');
+  await eventually(
+    async () => (await (await resources.outboundQueue.getJob(jobId))?.getState()) === 'waiting',
+    5_000,
+    'replayed job waiting',
+  );
 
   // The replayed job fails again (its Page token is now refused): the page says so, and why.
   const connection = createWorkerConnection(env.REDIS_URL as string);
@@ -157,12 +174,19 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
     },
     { connection, prefix: bullPrefix(prefix) },
   );
-  await eventually(async () => (await (await resources.outboundQueue.getJob(jobId))?.getState()) === 'failed', 10_000, 'replayed job failed again');
+  await eventually(
+    async () => (await (await resources.outboundQueue.getJob(jobId))?.getState()) === 'failed',
+    10_000,
+    'replayed job failed again',
+  );
   await worker.close();
   connection.disconnect();
   await refreshNow(page);
   await page.locator(`li.replay-result[data-result="failed"]`).waitFor();
-  t.match(await result.textContent(), /Failed again\. Meta refused the reply: access token invalid, expired or revoked \(Meta error 190\)\..*What to do: Register a new token/);
+  t.match(
+    await result.textContent(),
+    /Failed again\. Meta refused the reply: access token invalid, expired or revoked \(Meta error 190\)\..*What to do: Register a new token/,
+  );
   t.equal(await page.textContent('#dlq-count'), '(1)', 'back in the list');
   t.match(await row.textContent(), /failed again after a replay/);
 
@@ -174,7 +198,11 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
   t.equal(await editor.inputValue(), 'Answer in French. Opening hours: 9–17.', 'a refresh keeps unsaved text');
   await page.click(`#instructions-${PAGE_ID}-save`);
   await page.locator('#flash', { hasText: `Instructions for Page ${PAGE_ID} saved.` }).waitFor();
-  t.same(await resources.instructions.resolve(PAGE_ID), { instructions: 'Answer in French. Opening hours: 9–17.', source: 'page' }, 'stored');
+  t.same(
+    await resources.instructions.resolve(PAGE_ID),
+    { instructions: 'Answer in French. Opening hours: 9–17.', source: 'page' },
+    'stored',
+  );
   await editor.fill('x'.repeat(20_001));
   t.ok(await page.isDisabled(`#instructions-${PAGE_ID}-save`), 'too long: Save is disabled');
   t.match(await page.textContent(`#instructions-${PAGE_ID}-count`), /20,001 \/ 20,000 characters: too long to save/);
@@ -187,7 +215,11 @@ t.test('the ops dashboard in a real browser', { skip }, async (t) => {
   );
 
   await page.reload();
-  t.equal(await page.textContent('#ai-state'), 'AI replies: stopped (fallback text is sent)', 'the state survives a reload');
+  t.equal(
+    await page.textContent('#ai-state'),
+    'AI replies: stopped (fallback text is sent)',
+    'the state survives a reload',
+  );
   t.ok(await fitsWidth(page), 'no sideways scroll at 1280 px');
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-1280.png'), fullPage: true });

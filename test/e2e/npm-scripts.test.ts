@@ -16,7 +16,11 @@ function processesWithEnv(entry: string): Array<{ pid: number; cmd: string }> {
   const found: Array<{ pid: number; cmd: string }> = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry)) found.push({ pid: Number(pid), cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim() });
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry))
+        found.push({
+          pid: Number(pid),
+          cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim(),
+        });
     } catch {
       // The process ended meanwhile, or is not ours to read.
     }
@@ -24,8 +28,16 @@ function processesWithEnv(entry: string): Array<{ pid: number; cmd: string }> {
   return found;
 }
 
-function runNpm(t: { teardown(fn: () => unknown): void }, script: string, env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null>; output: string[] } {
-  const child = spawn(npm, ['run', '-s', script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function runNpm(
+  t: { teardown(fn: () => unknown): void },
+  script: string,
+  env: Record<string, string>,
+): { child: ChildProcess; exited: Promise<number | null>; output: string[] } {
+  const child = spawn(npm, ['run', '-s', script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   child.stdout?.setEncoding('utf8').on('data', (d: string) => output.push(d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => output.push(d));
@@ -50,30 +62,48 @@ for (const [script, signal] of [
   ['start', 'SIGTERM'],
   ['start', 'SIGINT'],
 ] as const) {
-  t.test(`npm ${script === 'start' ? 'start' : `run ${script}`}: ${signal} to npm stops everything it started`, async (t) => {
-    const databaseUrl = await testDatabase(t, 'npm_scripts');
-    const prefix = uniquePrefix('npm-scripts');
-    const { redis } = await testRedis(t, 'npm-scripts-conn');
-    t.teardown(() => deletePrefix(redis, prefix));
-    const port = await freePort();
-    const env = testEnv({ databaseUrl, prefix, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', AI_ENABLED: 'false' });
-    const run = runNpm(t, script, env);
-    await waitForHttp(`http://127.0.0.1:${port}/health`, 60_000);
-    // Every process npm started carries the test's prefix in its environment, whatever its parent.
-    const mine = `QUEUE_PREFIX=${prefix}`;
-    t.teardown(() => {
-      for (const { pid } of processesWithEnv(mine)) process.kill(pid, 'SIGKILL');
-    });
-    const expected = script === 'start' ? ['start-all.js', 'server.js', 'main.js'] : ['server.js'];
-    await eventually(async () => expected.every((name) => processesWithEnv(mine).some((p) => p.cmd.includes(name))), 20_000, `${expected.join(', ')} running`);
+  t.test(
+    `npm ${script === 'start' ? 'start' : `run ${script}`}: ${signal} to npm stops everything it started`,
+    async (t) => {
+      const databaseUrl = await testDatabase(t, 'npm_scripts');
+      const prefix = uniquePrefix('npm-scripts');
+      const { redis } = await testRedis(t, 'npm-scripts-conn');
+      t.teardown(() => deletePrefix(redis, prefix));
+      const port = await freePort();
+      const env = testEnv({
+        databaseUrl,
+        prefix,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        AI_ENABLED: 'false',
+      });
+      const run = runNpm(t, script, env);
+      await waitForHttp(`http://127.0.0.1:${port}/health`, 60_000);
+      // Every process npm started carries the test's prefix in its environment, whatever its parent.
+      const mine = `QUEUE_PREFIX=${prefix}`;
+      t.teardown(() => {
+        for (const { pid } of processesWithEnv(mine)) process.kill(pid, 'SIGKILL');
+      });
+      const expected = script === 'start' ? ['start-all.js', 'server.js', 'main.js'] : ['server.js'];
+      await eventually(
+        async () => expected.every((name) => processesWithEnv(mine).some((p) => p.cmd.includes(name))),
+        20_000,
+        `${expected.join(', ')} running`,
+      );
 
-    run.child.kill(signal);
-    const code = await run.exited;
-    t.equal(code, 0, `npm exits 0 (${run.output.join('').slice(-300)})`);
-    await eventually(() => portClosed(port), 15_000, 'the API port to close');
-    t.ok(await portClosed(port), 'nothing answers on the API port');
-    // No orphan keeps running.
-    await eventually(async () => processesWithEnv(mine).length === 0, 15_000, 'no process of this test left');
-    t.same(processesWithEnv(mine).map((p) => p.cmd), [], 'every process npm started has exited');
-  });
+      run.child.kill(signal);
+      const code = await run.exited;
+      t.equal(code, 0, `npm exits 0 (${run.output.join('').slice(-300)})`);
+      await eventually(() => portClosed(port), 15_000, 'the API port to close');
+      t.ok(await portClosed(port), 'nothing answers on the API port');
+      // No orphan keeps running.
+      await eventually(async () => processesWithEnv(mine).length === 0, 15_000, 'no process of this test left');
+      t.same(
+        processesWithEnv(mine).map((p) => p.cmd),
+        [],
+        'every process npm started has exited',
+      );
+    },
+  );
 }

@@ -35,7 +35,10 @@ t.test('a signed Messenger text travels webhook → queue → worker → Send AP
   t.equal(health.redis, 'connected');
 
   const text = 'Grüße aus Köln — habt ihr offen? 🙂';
-  const req = signedRequest(env.FACEBOOK_APP_SECRET, messengerText({ pageId: PAGE_ID, senderId: USER_ID, mid: 'm_e2e_skeleton_1', text }));
+  const req = signedRequest(
+    env.FACEBOOK_APP_SECRET,
+    messengerText({ pageId: PAGE_ID, senderId: USER_ID, mid: 'm_e2e_skeleton_1', text }),
+  );
   const res = await fetch(`http://127.0.0.1:${port}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
   t.equal(res.status, 200);
   t.equal(await res.text(), 'EVENT_RECEIVED');
@@ -51,10 +54,14 @@ t.test('a signed Messenger text travels webhook → queue → worker → Send AP
 
   const sql = postgres(databaseUrl, { max: 1 });
   t.teardown(() => sql.end());
-  const [reply] = await eventually(async () => {
-    const rows = await sql`select path, reason, status, parts, graph_message_ids from replies`;
-    return rows.length === 1 && rows[0]?.status === 'sent' ? rows : null;
-  }, 10_000, 'reply recorded as sent');
+  const [reply] = await eventually(
+    async () => {
+      const rows = await sql`select path, reason, status, parts, graph_message_ids from replies`;
+      return rows.length === 1 && rows[0]?.status === 'sent' ? rows : null;
+    },
+    10_000,
+    'reply recorded as sent',
+  );
   t.equal(reply?.path, 'fallback');
   t.equal(reply?.reason, 'kill_switch');
   t.same(reply?.graph_message_ids, [send?.messageId]);
@@ -66,7 +73,11 @@ t.test('a signed Messenger text travels webhook → queue → worker → Send AP
   t.equal(Number(user?.message_count), 1);
 
   // The same delivery again is acknowledged and not answered twice.
-  const again = await fetch(`http://127.0.0.1:${port}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
+  const again = await fetch(`http://127.0.0.1:${port}/webhook`, {
+    method: 'POST',
+    headers: req.headers,
+    body: req.body,
+  });
   t.equal(again.status, 200);
   await new Promise((r) => setTimeout(r, 500));
   t.equal(graph.sends.length, 1, 'a duplicate delivery gets no second reply');

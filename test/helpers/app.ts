@@ -26,13 +26,22 @@ export interface TestApp {
  * and Redis prefix; everything is closed and removed at teardown. Log lines are captured so tests
  * can assert what was (and was not) logged.
  */
-export async function buildTestApp(t: Teardown, label: string, extraEnv: Record<string, string | undefined> = {}, shared?: { databaseUrl: string; prefix: string }): Promise<TestApp> {
+export async function buildTestApp(
+  t: Teardown,
+  label: string,
+  extraEnv: Record<string, string | undefined> = {},
+  shared?: { databaseUrl: string; prefix: string },
+): Promise<TestApp> {
   const databaseUrl = shared?.databaseUrl ?? (await testDatabase(t, label));
   const prefix = shared?.prefix ?? uniquePrefix(label);
   const env = testEnv({ databaseUrl, prefix, LOG_LEVEL: 'info', ...extraEnv });
   const config = loadConfig(env);
   const logs: string[] = [];
-  const logger: Logger = createLogger({ level: config.logLevel, service: 'api', destination: { write: (line: string) => void logs.push(line) } });
+  const logger: Logger = createLogger({
+    level: config.logLevel,
+    service: 'api',
+    destination: { write: (line: string) => void logs.push(line) },
+  });
   const resources = createApiResources(config);
   const app = await buildApp({ config, logger, resources });
   t.teardown(async () => {
@@ -44,7 +53,11 @@ export async function buildTestApp(t: Teardown, label: string, extraEnv: Record<
     // Likewise the queues: each writes its meta key once the connection is ready, which a fast
     // test can outrun — the write would then land after the prefix is gone. A closed queue writes
     // nothing more (and leaves the shared connection open for the deletion).
-    await Promise.allSettled([resources.inboundQueue.close(), resources.outboundQueue.close(), resources.maintenanceQueue.close()]);
+    await Promise.allSettled([
+      resources.inboundQueue.close(),
+      resources.outboundQueue.close(),
+      resources.maintenanceQueue.close(),
+    ]);
     if (!shared) await deletePrefix(resources.redis, prefix).catch(() => {});
     await resources.close();
   });

@@ -15,14 +15,23 @@ export interface DeadLetterSpec {
  * then lets a real Worker throw UnrecoverableError with the given reason. The worker is closed
  * before returning, so a replayed job stays waiting where the test can see it.
  */
-export async function makeDeadLetters(resources: ApiResources, redisUrl: string, prefix: string, specs: DeadLetterSpec[]): Promise<Array<{ id: string; eventId: string }>> {
+export async function makeDeadLetters(
+  resources: ApiResources,
+  redisUrl: string,
+  prefix: string,
+  specs: DeadLetterSpec[],
+): Promise<Array<{ id: string; eventId: string }>> {
   const out: Array<{ id: string; eventId: string }> = [];
   const reasons = new Map<string, string>();
   for (const spec of specs) {
     const queueName = spec.queue ?? 'outbound';
     const queue = queueName === 'inbound' ? resources.inboundQueue : resources.outboundQueue;
     const eventId = randomBytes(16).toString('hex');
-    const job = await queue.add('send', { v: 1, eventId, channel: 'messenger', pageId: spec.pageId ?? '1000000001', sealed: 'v1.x.y.z.w' }, { attempts: 3, removeOnFail: false });
+    const job = await queue.add(
+      'send',
+      { v: 1, eventId, channel: 'messenger', pageId: spec.pageId ?? '1000000001', sealed: 'v1.x.y.z.w' },
+      { attempts: 3, removeOnFail: false },
+    );
     reasons.set(`${queueName}:${job.id}`, spec.reason ?? 'graph permanent code=10 subcode=2018278 status=400');
     out.push({ id: `${queueName}:${job.id}`, eventId });
   }

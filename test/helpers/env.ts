@@ -14,9 +14,15 @@ export function testSecrets() {
 }
 
 /** The environment a test process or in-process app runs with. */
-export type TestEnv = Record<string, string> & ReturnType<typeof testSecrets> & { DATABASE_URL: string; REDIS_URL: string; QUEUE_PREFIX: string };
+export type TestEnv = Record<string, string> &
+  ReturnType<typeof testSecrets> & { DATABASE_URL: string; REDIS_URL: string; QUEUE_PREFIX: string };
 
-export function testEnv(over: { databaseUrl: string; prefix: string; graphUrl?: string; geminiUrl?: string } & Record<string, string | undefined>): TestEnv {
+export function testEnv(
+  over: { databaseUrl: string; prefix: string; graphUrl?: string; geminiUrl?: string } & Record<
+    string,
+    string | undefined
+  >,
+): TestEnv {
   const { databaseUrl, prefix, graphUrl, geminiUrl, ...rest } = over;
   const env: Record<string, string | undefined> = {
     NODE_ENV: 'test',

@@ -75,14 +75,15 @@ export async function startFakeGemini(opts: { recordCalls?: boolean } = {}): Pro
     }
     const header = req.headers['x-goog-api-key'];
     const body = recordCalls ? (JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as GenerateBody) : undefined;
-    if (body) calls.push({
-      model: decodeURIComponent(match[1]),
-      apiKeyPresent: typeof header === 'string' && header.length > 0,
-      systemInstruction: textOf(body.systemInstruction),
-      contents: (body.contents ?? []).map((c) => ({ role: c.role ?? '', text: textOf(c) ?? '' })),
-      userText: textOf(body.contents?.at(-1)) ?? '',
-      at: Date.now(),
-    });
+    if (body)
+      calls.push({
+        model: decodeURIComponent(match[1]),
+        apiKeyPresent: typeof header === 'string' && header.length > 0,
+        systemInstruction: textOf(body.systemInstruction),
+        contents: (body.contents ?? []).map((c) => ({ role: c.role ?? '', text: textOf(c) ?? '' })),
+        userText: textOf(body.contents?.at(-1)) ?? '',
+        at: Date.now(),
+      });
 
     inFlight += 1;
     maxInFlight = Math.max(maxInFlight, inFlight);
@@ -102,7 +103,9 @@ export async function startFakeGemini(opts: { recordCalls?: boolean } = {}): Pro
     if (failures && failures.remaining > 0) {
       failures.remaining -= 1;
       const { status, message } = failures;
-      answer(res, status, { error: { code: status, message, status: status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT' } });
+      answer(res, status, {
+        error: { code: status, message, status: status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT' },
+      });
       return;
     }
     const usageMetadata = {
@@ -115,14 +118,18 @@ export async function startFakeGemini(opts: { recordCalls?: boolean } = {}): Pro
       return;
     }
     answer(res, 200, {
-      candidates: [{ content: { role: 'model', parts: [{ text: reply }] }, finishReason: finishReason ?? 'STOP', index: 0 }],
+      candidates: [
+        { content: { role: 'model', parts: [{ text: reply }] }, finishReason: finishReason ?? 'STOP', index: 0 },
+      ],
       usageMetadata,
       modelVersion: match[1],
     });
   };
 
   const server = createServer((req, res) => {
-    handle(req, res).catch(() => answer(res, 500, { error: { code: 500, message: 'fake failure', status: 'INTERNAL' } }));
+    handle(req, res).catch(() =>
+      answer(res, 500, { error: { code: 500, message: 'fake failure', status: 'INTERNAL' } }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -142,7 +142,8 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     f: { status: number; code?: number; subcode?: number; message?: string; headers?: Record<string, string> },
   ) => {
     const error: Record<string, unknown> = {
-      message: f.message ?? (f.code === undefined ? 'An unexpected error has occurred.' : `(#${f.code}) Scripted failure`),
+      message:
+        f.message ?? (f.code === undefined ? 'An unexpected error has occurred.' : `(#${f.code}) Scripted failure`),
       type: 'OAuthException',
       fbtrace_id: `AfakeTrace${++traceCounter}`,
     };
@@ -161,14 +162,20 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
   const checkProof = (res: ServerResponse, token: string, proof: string | null): boolean => {
     if (opts.appSecret === undefined) return true;
     const expected = createHmac('sha256', opts.appSecret).update(token).digest('hex');
-    const ok = proof !== null && proof.length === expected.length && timingSafeEqual(Buffer.from(proof), Buffer.from(expected));
-    if (!ok) graphError(res, { status: 400, code: 100, message: 'Invalid appsecret_proof provided in the API argument' });
+    const ok =
+      proof !== null && proof.length === expected.length && timingSafeEqual(Buffer.from(proof), Buffer.from(expected));
+    if (!ok)
+      graphError(res, { status: 400, code: 100, message: 'Invalid appsecret_proof provided in the API argument' });
     return ok;
   };
 
   const requireToken = (res: ServerResponse, token: string | null): token is string => {
     if (token) return true;
-    graphError(res, { status: 400, code: 2500, message: 'An active access token must be used to query information about the current user.' });
+    graphError(res, {
+      status: 400,
+      code: 2500,
+      message: 'An active access token must be used to query information about the current user.',
+    });
     return false;
   };
 
@@ -189,7 +196,11 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     } catch {
       // answered below, after any scripted failure, like Meta
     }
-    if (typeof parsed === 'object' && parsed !== null && (parsed as Record<string, unknown>).messaging_product === 'whatsapp') {
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      (parsed as Record<string, unknown>).messaging_product === 'whatsapp'
+    ) {
       return handleWhatsApp(res, pageId, token, proof, parsed as Record<string, unknown>);
     }
     const next = scripted.shift();
@@ -204,16 +215,30 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     } catch {
       return graphError(res, { status: 400, code: 100, message: '(#100) Invalid JSON body' });
     }
-    const field = (v: unknown, key: string): unknown => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined);
+    const field = (v: unknown, key: string): unknown =>
+      typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
     const recipientId = field(field(body, 'recipient'), 'id');
     const message = field(body, 'message');
     const text = field(message, 'text');
     const messagingType = field(body, 'messaging_type');
-    if (typeof recipientId !== 'string' || typeof text !== 'string' || text === '' || typeof messagingType !== 'string') {
-      return graphError(res, { status: 400, code: 100, message: '(#100) The parameter recipient, message or messaging_type is missing' });
+    if (
+      typeof recipientId !== 'string' ||
+      typeof text !== 'string' ||
+      text === '' ||
+      typeof messagingType !== 'string'
+    ) {
+      return graphError(res, {
+        status: 400,
+        code: 100,
+        message: '(#100) The parameter recipient, message or messaging_type is missing',
+      });
     }
     if (text.length > MESSENGER_MAX_TEXT) {
-      return graphError(res, { status: 400, code: 100, message: '(#100) Length of param message[text] must be less than or equal to 2000' });
+      return graphError(res, {
+        status: 400,
+        code: 100,
+        message: '(#100) Length of param message[text] must be less than or equal to 2000',
+      });
     }
     const metadata = field(message, 'metadata');
     const send: FakeGraphSend = {
@@ -240,20 +265,33 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
    * The Cloud API's messages endpoint: a text send (`type: text`) or a mark-read (`status: read`).
    * Scripted failures apply to sends only, so a test scripts a send's answer whatever reads follow.
    */
-  function handleWhatsApp(res: ServerResponse, phoneNumberId: string, token: string, proof: string | null, body: Record<string, unknown>): void {
+  function handleWhatsApp(
+    res: ServerResponse,
+    phoneNumberId: string,
+    token: string,
+    proof: string | null,
+    body: Record<string, unknown>,
+  ): void {
     if (body.status === 'read') {
-      if (typeof body.message_id !== 'string') return graphError(res, { status: 400, code: 100, message: '(#100) Param message_id is required' });
+      if (typeof body.message_id !== 'string')
+        return graphError(res, { status: 400, code: 100, message: '(#100) Param message_id is required' });
       if (readFailure) return graphError(res, readFailure);
       reads.push({ phoneNumberId, messageId: body.message_id, accessToken: token });
       return json(res, 200, { success: true });
     }
     const next = scripted.shift();
     if (next) return graphError(res, next);
-    const text = typeof body.text === 'object' && body.text !== null ? (body.text as Record<string, unknown>).body : undefined;
+    const text =
+      typeof body.text === 'object' && body.text !== null ? (body.text as Record<string, unknown>).body : undefined;
     if (body.type !== 'text' || typeof body.to !== 'string' || typeof text !== 'string' || text === '') {
       return graphError(res, { status: 400, code: 131008, message: '(#131008) Required parameter is missing' });
     }
-    if (text.length > WHATSAPP_MAX_TEXT) return graphError(res, { status: 400, code: 100, message: '(#100) Param text[body] must be at most 4096 characters long.' });
+    if (text.length > WHATSAPP_MAX_TEXT)
+      return graphError(res, {
+        status: 400,
+        code: 100,
+        message: '(#100) Param text[body] must be at most 4096 characters long.',
+      });
     const send: FakeGraphSend = {
       pageId: phoneNumberId,
       accessToken: token,
@@ -268,7 +306,11 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     };
     sends.push(send);
     for (const wake of waiters) wake();
-    json(res, 200, { messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id: send.messageId }] });
+    json(res, 200, {
+      messaging_product: 'whatsapp',
+      contacts: [{ input: body.to, wa_id: body.to }],
+      messages: [{ id: send.messageId }],
+    });
   }
 
   /** Like Meta with the message_echoes field subscribed: each delivered send comes back as a signed echo webhook. */
@@ -276,9 +318,34 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     const ts = Date.now();
     const body = metaJson({
       object: 'page',
-      entry: [{ id: send.pageId, time: ts, messaging: [{ sender: { id: send.pageId }, recipient: { id: send.recipientId }, timestamp: ts, message: { mid: send.messageId, is_echo: true, app_id: Number(target.appId), metadata: send.metadata ?? undefined, text: send.text } }] }],
+      entry: [
+        {
+          id: send.pageId,
+          time: ts,
+          messaging: [
+            {
+              sender: { id: send.pageId },
+              recipient: { id: send.recipientId },
+              timestamp: ts,
+              message: {
+                mid: send.messageId,
+                is_echo: true,
+                app_id: Number(target.appId),
+                metadata: send.metadata ?? undefined,
+                text: send.text,
+              },
+            },
+          ],
+        },
+      ],
     });
-    await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signPayload(target.appSecret, body) }, body }).then((r) => r.arrayBuffer()).catch(() => undefined);
+    await fetch(target.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': signPayload(target.appSecret, body) },
+      body,
+    })
+      .then((r) => r.arrayBuffer())
+      .catch(() => undefined);
   }
 
   async function handleDebugToken(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -290,7 +357,11 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     const info = tokenInfo.get(input);
     if (!info) {
       return json(res, 200, {
-        data: { is_valid: false, scopes: [], error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' } },
+        data: {
+          is_valid: false,
+          scopes: [],
+          error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' },
+        },
       });
     }
     json(res, 200, {
@@ -306,7 +377,12 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     });
   }
 
-  async function handleSubscribedApps(req: IncomingMessage, res: ServerResponse, url: URL, pageId: string): Promise<void> {
+  async function handleSubscribedApps(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    pageId: string,
+  ): Promise<void> {
     await readBody(req);
     const token = tokenOf(req, url);
     if (!requireToken(res, token) || !checkProof(res, token, url.searchParams.get('appsecret_proof'))) return;
@@ -314,10 +390,18 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     if (byToken) return graphError(res, byToken);
     const apps = subscribedApps.get(pageId) ?? [];
     if (req.method === 'GET') {
-      return json(res, 200, { data: apps.map((a) => ({ category: 'Business', link: 'https://example.test/', name: 'Switchboard Test', ...a })) });
+      return json(res, 200, {
+        data: apps.map((a) => ({
+          category: 'Business',
+          link: 'https://example.test/',
+          name: 'Switchboard Test',
+          ...a,
+        })),
+      });
     }
     const fields = (url.searchParams.get('subscribed_fields') ?? '').split(',').filter(Boolean);
-    if (fields.length === 0) return graphError(res, { status: 400, code: 100, message: '(#100) Param subscribed_fields is required' });
+    if (fields.length === 0)
+      return graphError(res, { status: 400, code: 100, message: '(#100) Param subscribed_fields is required' });
     const others = apps.filter((a) => a.id !== appId);
     subscribedApps.set(pageId, [...others, { id: appId, subscribed_fields: fields }]);
     json(res, 200, { success: true });
@@ -331,7 +415,11 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     if (!requireToken(res, token)) return;
     const byToken = tokenFailures.get(token);
     if (byToken) return graphError(res, byToken);
-    json(res, 200, { access_token: `test-ig-token-refreshed-${++refreshCounter}`, token_type: 'bearer', expires_in: SIXTY_DAYS_S });
+    json(res, 200, {
+      access_token: `test-ig-token-refreshed-${++refreshCounter}`,
+      token_type: 'bearer',
+      expires_in: SIXTY_DAYS_S,
+    });
   }
 
   const server = createServer((req, res) => {
@@ -341,13 +429,19 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     requests.push({ method, path: url.pathname });
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const handle = async () => {
-      if (method === 'GET' && parts.at(-1) === 'refresh_access_token' && parts.length <= 2) return handleInstagramRefresh(res, url);
+      if (method === 'GET' && parts.at(-1) === 'refresh_access_token' && parts.length <= 2)
+        return handleInstagramRefresh(res, url);
       if (method === 'GET' && parts.length === 2 && parts[1] === 'debug_token') return handleDebugToken(req, res, url);
-      if (parts.length === 3 && parts[2] === 'messages' && method === 'POST') return handleSend(req, res, url, parts[1] as string);
+      if (parts.length === 3 && parts[2] === 'messages' && method === 'POST')
+        return handleSend(req, res, url, parts[1] as string);
       if (parts.length === 3 && parts[2] === 'subscribed_apps' && (method === 'GET' || method === 'POST')) {
         return handleSubscribedApps(req, res, url, parts[1] as string);
       }
-      graphError(res, { status: 400, code: 100, message: 'Unsupported request - method type or path not known to the fake Graph API' });
+      graphError(res, {
+        status: 400,
+        code: 100,
+        message: 'Unsupported request - method type or path not known to the fake Graph API',
+      });
     };
     handle().catch(() => graphError(res, { status: 500, code: 1, message: 'An unknown error occurred' }));
   });
@@ -384,7 +478,10 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
       tokenInfo.set(token, data);
     },
     setSubscribedApps: (pageId, apps) => {
-      subscribedApps.set(pageId, apps.map((a) => ({ id: a.id, subscribed_fields: [...a.subscribed_fields] })));
+      subscribedApps.set(
+        pageId,
+        apps.map((a) => ({ id: a.id, subscribed_fields: [...a.subscribed_fields] })),
+      );
     },
     waitForSends: (n, timeoutMs = 5000) =>
       new Promise<FakeGraphSend[]>((resolve, reject) => {

@@ -38,7 +38,11 @@ export interface Pipeline {
  * migrated database and a Redis prefix of their own, the fake Graph and Gemini servers. AI is on
  * with a (fake) key unless the caller's env says otherwise.
  */
-export async function startPipeline(t: Teardown, label: string, opts: { workers?: number; apis?: number; env?: Record<string, string> } = {}): Promise<Pipeline> {
+export async function startPipeline(
+  t: Teardown,
+  label: string,
+  opts: { workers?: number; apis?: number; env?: Record<string, string> } = {},
+): Promise<Pipeline> {
   const databaseUrl = await testDatabase(t, label);
   const prefix = uniquePrefix(label);
   const { redis } = await testRedis(t, `${label}-conn`);

@@ -30,13 +30,23 @@ export interface RunningProcess {
  * Runs one of the real production entry points (`node apps/…/dist/…js`, as `npm run start:*`
  * does) with the given environment; its output is kept for assertions; it is stopped at teardown.
  */
-export function startProcess(t: Teardown, entry: 'api' | 'worker' | string, env: Record<string, string>): RunningProcess {
+export function startProcess(
+  t: Teardown,
+  entry: 'api' | 'worker' | string,
+  env: Record<string, string>,
+): RunningProcess {
   const script = entry === 'api' ? 'apps/api/dist/server.js' : entry === 'worker' ? 'apps/worker/dist/main.js' : entry;
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   child.stdout?.setEncoding('utf8').on('data', (d: string) => output.push(d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => output.push(d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     return exited;
@@ -46,7 +56,11 @@ export function startProcess(t: Teardown, entry: 'api' | 'worker' | string, env:
 }
 
 /** Polls `url` until it answers (any status below 500, or `accept`), or throws after `timeoutMs`. */
-export async function waitForHttp(url: string, timeoutMs = 15_000, accept: (status: number) => boolean = (s) => s < 500): Promise<void> {
+export async function waitForHttp(
+  url: string,
+  timeoutMs = 15_000,
+  accept: (status: number) => boolean = (s) => s < 500,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -64,7 +78,11 @@ export async function waitForHttp(url: string, timeoutMs = 15_000, accept: (stat
 }
 
 /** Polls `check` until it returns a truthy value, or throws after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

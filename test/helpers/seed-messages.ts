@@ -27,7 +27,14 @@ export async function seedMessages(db: Database, messages: SeededMessage[]): Pro
     const id = randomBytes(16).toString('hex');
     const senderHash = randomBytes(16).toString('hex');
     const status = fate === 'failed_event' ? 'dead_letter' : 'processed';
-    const outcome = fate === 'paused' ? 'paused' : fate === 'unanswered' ? 'not_answered' : fate === 'not_a_message' ? 'recorded' : 'replied';
+    const outcome =
+      fate === 'paused'
+        ? 'paused'
+        : fate === 'unanswered'
+          ? 'not_answered'
+          : fate === 'not_a_message'
+            ? 'recorded'
+            : 'replied';
     await db.insert(events).values({
       id,
       channel: 'messenger',
@@ -39,7 +46,11 @@ export async function seedMessages(db: Database, messages: SeededMessage[]): Pro
       eventAt: at,
       receivedAt: at,
     });
-    const path = fate.startsWith('ai') ? 'ai' : fate.startsWith('fallback') || fate === 'failed_reply' ? 'fallback' : null;
+    const path = fate.startsWith('ai')
+      ? 'ai'
+      : fate.startsWith('fallback') || fate === 'failed_reply'
+        ? 'fallback'
+        : null;
     if (path === null) continue;
     await db.insert(replies).values({
       eventId: id,

@@ -60,7 +60,11 @@ export function messengerPostback(args: {
   const ts = args.timestamp ?? Date.now();
   const postback: Record<string, unknown> = { title: args.title, payload: args.payload };
   if (args.mid !== undefined) postback.mid = args.mid;
-  return messagingEnvelope('page', args.pageId, ts, { sender: { id: args.senderId }, recipient: { id: args.pageId }, postback });
+  return messagingEnvelope('page', args.pageId, ts, {
+    sender: { id: args.senderId },
+    recipient: { id: args.pageId },
+    postback,
+  });
 }
 
 /** Our own send coming back: the Page is the sender; `app_id` is a number in Meta's payloads. */
@@ -74,9 +78,18 @@ export function messengerEcho(args: {
   timestamp?: number;
 }): Envelope {
   const ts = args.timestamp ?? Date.now();
-  const message: Record<string, unknown> = { mid: args.mid, is_echo: true, app_id: Number(args.appId), text: args.text };
+  const message: Record<string, unknown> = {
+    mid: args.mid,
+    is_echo: true,
+    app_id: Number(args.appId),
+    text: args.text,
+  };
   if (args.metadata !== undefined) message.metadata = args.metadata;
-  return messagingEnvelope('page', args.pageId, ts, { sender: { id: args.pageId }, recipient: { id: args.recipientId }, message });
+  return messagingEnvelope('page', args.pageId, ts, {
+    sender: { id: args.pageId },
+    recipient: { id: args.recipientId },
+    message,
+  });
 }
 
 /** A DM to an Instagram professional account (object "instagram"; ids are IGSIDs). */

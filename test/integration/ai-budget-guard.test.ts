@@ -18,7 +18,12 @@ t.test('spend reaching the daily budget exhausts it, for that UTC day only', asy
   await guard.record({ inputTokens: 200_000, outputTokens: 0 }, DAY1); // 0.5 in total
   t.equal(await guard.isExhausted(DAY1), true, 'spend ≥ budget');
   t.equal(await guard.isExhausted(DAY2), false, 'a new UTC day starts from zero');
-  t.same(await guard.status(DAY1), { dailySpendUsd: 0.5, dailyBudgetUsd: 0.5, monthlySpendUsd: 0.5, monthlyBudgetUsd: null });
+  t.same(await guard.status(DAY1), {
+    dailySpendUsd: 0.5,
+    dailyBudgetUsd: 0.5,
+    monthlySpendUsd: 0.5,
+    monthlyBudgetUsd: null,
+  });
 });
 
 t.test('the monthly budget adds up across days and resets with the month', async (t) => {
@@ -39,7 +44,12 @@ t.test('no budget means unlimited; spend is still counted and its keys expire', 
   const guard = new BudgetGuard(redis, `${prefix}:ai:budget`, PRICES);
   await guard.record({ inputTokens: 50_000_000, outputTokens: 0 }, DAY1);
   t.equal(await guard.isExhausted(DAY1), false);
-  t.same(await guard.status(DAY1), { dailySpendUsd: 50, dailyBudgetUsd: null, monthlySpendUsd: 50, monthlyBudgetUsd: null });
+  t.same(await guard.status(DAY1), {
+    dailySpendUsd: 50,
+    dailyBudgetUsd: null,
+    monthlySpendUsd: 50,
+    monthlyBudgetUsd: null,
+  });
   const keys = await scanAll(redis, `${prefix}:ai:budget*`);
   t.equal(keys.length, 2);
   for (const key of keys) t.ok((await redis.ttl(key)) > 0, `${key} expires`);
@@ -52,6 +62,8 @@ t.test('a zero budget means no AI calls; spend from separate workers adds up', a
   t.equal(await new BudgetGuard(one.redis, keyPrefix, { ...PRICES, dailyBudgetUsd: 0 }).isExhausted(DAY1), true);
   const a = new BudgetGuard(one.redis, keyPrefix, PRICES);
   const b = new BudgetGuard(two.redis, keyPrefix, PRICES);
-  await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).record({ inputTokens: 1000, outputTokens: 1000 }, DAY1)));
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).record({ inputTokens: 1000, outputTokens: 1000 }, DAY1)),
+  );
   t.equal((await a.status(DAY1)).dailySpendUsd, 0.1);
 });

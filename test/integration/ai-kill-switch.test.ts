@@ -22,7 +22,11 @@ t.test('with nothing stored, AI_ENABLED becomes the stored value, and the first 
   t.equal(await store.read(), false, 'stored in PostgreSQL');
   t.equal(await redis.get(key), '0', 'and copied into Redis');
   const other = await testRedis(t, 'ai-ks');
-  t.equal(await new KillSwitch(other.redis, killSwitchKey(other.prefix), store, true).setting(), false, 'another process with AI_ENABLED=true finds the stored value');
+  t.equal(
+    await new KillSwitch(other.redis, killSwitchKey(other.prefix), store, true).setting(),
+    false,
+    'another process with AI_ENABLED=true finds the stored value',
+  );
 });
 
 t.test('a toggle is stored in PostgreSQL and seen by another worker on another connection within 1 s', async (t) => {
@@ -65,9 +69,17 @@ t.test('the stored toggle survives a restart and wins over AI_ENABLED', async (t
   const other = await testRedis(t, 'ai-ks');
   const key = killSwitchKey(prefix);
   await new KillSwitch(redis, key, store, true).set(false);
-  t.equal(await new KillSwitch(other.redis, key, store, true).isEnabled(), false, 'a fresh instance with AI_ENABLED=true stays off');
+  t.equal(
+    await new KillSwitch(other.redis, key, store, true).isEnabled(),
+    false,
+    'a fresh instance with AI_ENABLED=true stays off',
+  );
   await new KillSwitch(redis, key, store, false).set(true);
-  t.equal(await new KillSwitch(other.redis, key, store, false).isEnabled(), true, 'a fresh instance with AI_ENABLED=false stays on');
+  t.equal(
+    await new KillSwitch(other.redis, key, store, false).isEnabled(),
+    true,
+    'a fresh instance with AI_ENABLED=false stays on',
+  );
 });
 
 t.test('when Redis loses the copy, the switch reads off until PostgreSQL has restored it', async (t) => {
@@ -79,7 +91,11 @@ t.test('when Redis loses the copy, the switch reads off until PostgreSQL has res
   await operator.set(false);
   await redis.del(key);
   t.equal(await worker.isEnabled(), false, 'switched off, copy lost, AI_ENABLED=true: still off');
-  t.equal(await eventually(async () => redis.get(key), 2000, 'the copy restored'), '0', 'restored from PostgreSQL, not from AI_ENABLED');
+  t.equal(
+    await eventually(async () => redis.get(key), 2000, 'the copy restored'),
+    '0',
+    'restored from PostgreSQL, not from AI_ENABLED',
+  );
   t.equal(await worker.isEnabled(), false);
   t.equal(await worker.setting(), false);
 

@@ -16,17 +16,26 @@ const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    });
     if (req.url === '/empty') {
       res.writeHead(204).end();
     } else if (req.url === '/error') {
-      res.writeHead(429, { 'content-type': 'application/json', 'Retry-After': '7' }).end(JSON.stringify({ error: { code: 429, message: 'slow down' } }));
+      res
+        .writeHead(429, { 'content-type': 'application/json', 'Retry-After': '7' })
+        .end(JSON.stringify({ error: { code: 429, message: 'slow down' } }));
     } else if (req.url === '/plain') {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('overloaded');
     } else if (req.url === '/slow') {
       setTimeout(() => res.writeHead(200).end('late'), 2000);
     } else {
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'x-answer': ['a', 'b'] }).end(JSON.stringify({ ok: true, text: 'grüß dich' }));
+      res
+        .writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'x-answer': ['a', 'b'] })
+        .end(JSON.stringify({ ok: true, text: 'grüß dich' }));
     }
   });
 });
@@ -40,27 +49,38 @@ const agent = aiAgent(4);
 t.teardown(() => agent.close());
 const fetchFn = pooledFetch(agent);
 
-t.test('sends method, headers (a Headers object or a record) and the body; reads status, headers and JSON', async (t) => {
-  const res = await fetchFn(`${origin}/generate`, { method: 'POST', headers: new Headers({ 'Content-Type': 'application/json', 'X-Goog-Api-Key': 'k' }), body: '{"q":1}' });
-  t.equal(res.ok, true);
-  t.equal(res.status, 200);
-  t.equal(res.headers.get('Content-Type'), 'application/json; charset=utf-8', 'header names are case-insensitive');
-  t.equal(res.headers.get('x-answer'), 'a, b', 'repeated headers are joined');
-  t.equal(res.headers.get('x-missing'), null);
-  t.same(Object.fromEntries(res.headers.entries())['x-answer'], 'a, b');
-  t.same(await res.json(), { ok: true, text: 'grüß dich' });
-  t.equal(res.bodyUsed, true);
-  await t.rejects(res.text(), /already been read/, 'a body is read once');
-  const last = seen.at(-1) as Seen;
-  t.equal(last.method, 'POST');
-  t.equal(last.headers['x-goog-api-key'], 'k');
-  t.equal(last.headers['content-type'], 'application/json');
-  t.equal(last.body, '{"q":1}');
+t.test(
+  'sends method, headers (a Headers object or a record) and the body; reads status, headers and JSON',
+  async (t) => {
+    const res = await fetchFn(`${origin}/generate`, {
+      method: 'POST',
+      headers: new Headers({ 'Content-Type': 'application/json', 'X-Goog-Api-Key': 'k' }),
+      body: '{"q":1}',
+    });
+    t.equal(res.ok, true);
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('Content-Type'), 'application/json; charset=utf-8', 'header names are case-insensitive');
+    t.equal(res.headers.get('x-answer'), 'a, b', 'repeated headers are joined');
+    t.equal(res.headers.get('x-missing'), null);
+    t.same(Object.fromEntries(res.headers.entries())['x-answer'], 'a, b');
+    t.same(await res.json(), { ok: true, text: 'grüß dich' });
+    t.equal(res.bodyUsed, true);
+    await t.rejects(res.text(), /already been read/, 'a body is read once');
+    const last = seen.at(-1) as Seen;
+    t.equal(last.method, 'POST');
+    t.equal(last.headers['x-goog-api-key'], 'k');
+    t.equal(last.headers['content-type'], 'application/json');
+    t.equal(last.body, '{"q":1}');
 
-  await fetchFn(`${origin}/generate`, { method: 'POST', headers: { 'X-Record': 'yes' }, body: new TextEncoder().encode('bytes') });
-  t.equal(seen.at(-1)?.headers['x-record'], 'yes');
-  t.equal(seen.at(-1)?.body, 'bytes');
-});
+    await fetchFn(`${origin}/generate`, {
+      method: 'POST',
+      headers: { 'X-Record': 'yes' },
+      body: new TextEncoder().encode('bytes'),
+    });
+    t.equal(seen.at(-1)?.headers['x-record'], 'yes');
+    t.equal(seen.at(-1)?.body, 'bytes');
+  },
+);
 
 t.test('errors come back as responses, with their body, for the SDK to turn into ApiError', async (t) => {
   const json = await fetchFn(`${origin}/error`, { method: 'POST', body: '{}' });
@@ -83,6 +103,9 @@ t.test('an abort signal cuts the call; an unsupported body is refused before any
   await t.rejects(fetchFn(`${origin}/slow`, { signal: controller.signal }));
   t.ok(Date.now() - started < 1500, 'aborted well before the answer');
   const before = seen.length;
-  await t.rejects(fetchFn(`${origin}/generate`, { method: 'POST', body: new Blob(['x']) }), /string and byte bodies only/);
+  await t.rejects(
+    fetchFn(`${origin}/generate`, { method: 'POST', body: new Blob(['x']) }),
+    /string and byte bodies only/,
+  );
   t.equal(seen.length, before, 'nothing was sent');
 });

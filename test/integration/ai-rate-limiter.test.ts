@@ -63,8 +63,14 @@ t.test('a call refused by one limit consumes nothing from the other', async (t) 
 
 t.test('a limit of 0 means no AI calls', async (t) => {
   const { redis, prefix } = await testRedis(t, 'ai-rl');
-  t.equal(await new AiRateLimiter(redis, `${prefix}:a`, { perMin: 10, perUserPerMin: 0 }).tryAcquire('u', T0), 'rate_limited_user');
-  t.equal(await new AiRateLimiter(redis, `${prefix}:b`, { perMin: 0, perUserPerMin: 10 }).tryAcquire('u', T0), 'rate_limited_global');
+  t.equal(
+    await new AiRateLimiter(redis, `${prefix}:a`, { perMin: 10, perUserPerMin: 0 }).tryAcquire('u', T0),
+    'rate_limited_user',
+  );
+  t.equal(
+    await new AiRateLimiter(redis, `${prefix}:b`, { perMin: 0, perUserPerMin: 10 }).tryAcquire('u', T0),
+    'rate_limited_global',
+  );
 });
 
 t.test('50 parallel acquisitions over two connections: exactly the global limit is admitted', async (t) => {
@@ -77,7 +83,11 @@ t.test('50 parallel acquisitions over two connections: exactly the global limit 
     Array.from({ length: 50 }, (_, i) => workers[i % 2]!.tryAcquire(`user-${i % 25}`)),
   );
   t.equal(verdicts.filter((v) => v === 'ok').length, 10);
-  t.equal(verdicts.filter((v) => v === 'rate_limited_global').length + verdicts.filter((v) => v === 'rate_limited_user').length, 40);
+  t.equal(
+    verdicts.filter((v) => v === 'rate_limited_global').length +
+      verdicts.filter((v) => v === 'rate_limited_user').length,
+    40,
+  );
 });
 
 t.test('parallel calls of one user over two connections never exceed the per-user limit', async (t) => {

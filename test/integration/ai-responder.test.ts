@@ -1,6 +1,15 @@
 // Fakes Google's Gemini API with a loopback HTTP server (the real one is unreachable from tests and costs money); Redis and PostgreSQL (the kill switch's store) are real.
 import t from 'tap';
-import { type AiSettings, type BusinessInstructions, type CounterSink, createResponder, KillSwitch, killSwitchKey, type ReplyGenerator, SYSTEM_INSTRUCTION } from '@switchboard/ai';
+import {
+  type AiSettings,
+  type BusinessInstructions,
+  type CounterSink,
+  createResponder,
+  KillSwitch,
+  killSwitchKey,
+  type ReplyGenerator,
+  SYSTEM_INSTRUCTION,
+} from '@switchboard/ai';
 import { aiSwitchStore, createDb } from '@switchboard/db';
 import type { Redis } from 'ioredis';
 import { testDatabase } from '../helpers/db.js';
@@ -60,7 +69,15 @@ async function setup(
   await dbh.sql`delete from ai_switch`;
   const killSwitch = new KillSwitch(redis, killSwitchKey(prefix), aiSwitchStore(dbh.db), settings.enabled);
   await killSwitch.restore();
-  const responder = createResponder({ redis, prefix, settings, killSwitch, counters, ...(generator === undefined ? {} : { generator }), ...(instructions ? { instructions } : {}) });
+  const responder = createResponder({
+    redis,
+    prefix,
+    settings,
+    killSwitch,
+    counters,
+    ...(generator === undefined ? {} : { generator }),
+    ...(instructions ? { instructions } : {}),
+  });
   return { fake, redis, prefix, counters, killSwitch, responder };
 }
 
@@ -69,7 +86,12 @@ t.test('the AI answers when every gate admits the call', async (t) => {
   fake.setReply('Hi! How can I help?');
   fake.setUsage(100, 20);
   const decision = await responder.decide({ userHash: 'u1', text: USER_TEXT });
-  t.match(decision, { text: 'Hi! How can I help?', path: 'ai', reason: 'ai', usage: { inputTokens: 100, outputTokens: 20 } });
+  t.match(decision, {
+    text: 'Hi! How can I help?',
+    path: 'ai',
+    reason: 'ai',
+    usage: { inputTokens: 100, outputTokens: 20 },
+  });
   t.equal(decision.error, undefined);
   t.type(decision.latencyMs, 'number');
   t.equal(fake.calls.length, 1);
@@ -94,7 +116,11 @@ t.test('AI_ENABLED=false with no stored toggle → kill_switch', async (t) => {
 
 t.test('no API key → ai_unconfigured, and ping says so', async (t) => {
   const { fake, counters, responder } = await setup(t, { apiKey: undefined });
-  t.match(await responder.decide({ userHash: 'u1', text: USER_TEXT }), { path: 'fallback', reason: 'ai_unconfigured', text: FALLBACK });
+  t.match(await responder.decide({ userHash: 'u1', text: USER_TEXT }), {
+    path: 'fallback',
+    reason: 'ai_unconfigured',
+    text: FALLBACK,
+  });
   t.same(await responder.ping(), { ok: false, error: 'ai_unconfigured' });
   t.equal(fake.calls.length, 0);
   t.equal(counters.get('fallbacks'), 1);
@@ -103,9 +129,15 @@ t.test('no API key → ai_unconfigured, and ping says so', async (t) => {
 t.test('per-user and global rate limits → rate_limited_user / rate_limited_global', async (t) => {
   const { fake, counters, responder } = await setup(t, { maxCallsPerMinPerPsid: 1, maxCallsPerMin: 2 });
   t.equal((await responder.decide({ userHash: 'a', text: USER_TEXT })).reason, 'ai');
-  t.match(await responder.decide({ userHash: 'a', text: USER_TEXT }), { path: 'fallback', reason: 'rate_limited_user' });
+  t.match(await responder.decide({ userHash: 'a', text: USER_TEXT }), {
+    path: 'fallback',
+    reason: 'rate_limited_user',
+  });
   t.equal((await responder.decide({ userHash: 'b', text: USER_TEXT })).reason, 'ai');
-  t.match(await responder.decide({ userHash: 'c', text: USER_TEXT }), { path: 'fallback', reason: 'rate_limited_global' });
+  t.match(await responder.decide({ userHash: 'c', text: USER_TEXT }), {
+    path: 'fallback',
+    reason: 'rate_limited_global',
+  });
   t.equal(fake.calls.length, 2);
   t.equal(counters.get('ai_calls'), 2);
   t.equal(counters.get('ai_calls_blocked_per_psid'), 1);
@@ -169,7 +201,11 @@ t.test('spend crossing the daily budget switches replies to budget', async (t) =
   fake.setUsage(100_000, 25_000);
   t.equal((await responder.decide({ userHash: 'a', text: USER_TEXT })).reason, 'ai');
   t.equal((await responder.decide({ userHash: 'b', text: USER_TEXT })).reason, 'ai', '0.2 < 0.3: still admitted');
-  t.match(await responder.decide({ userHash: 'c', text: USER_TEXT }), { path: 'fallback', reason: 'budget', text: FALLBACK });
+  t.match(await responder.decide({ userHash: 'c', text: USER_TEXT }), {
+    path: 'fallback',
+    reason: 'budget',
+    text: FALLBACK,
+  });
   t.equal(fake.calls.length, 2);
   t.equal(counters.get('ai_budget_blocked'), 1);
   t.equal(counters.get('fallbacks'), 1);
@@ -197,7 +233,7 @@ t.test('ping: one minimal call, past the limits, within the timeout, sanitised o
   t.ok(Date.now() - started < 1000);
 });
 
-t.test('the business\'s instructions: read per page on the AI path only, after the built-in rules', async (t) => {
+t.test("the business's instructions: read per page on the AI path only, after the built-in rules", async (t) => {
   const asked: string[] = [];
   const source: BusinessInstructions = {
     forPage: async (pageId) => {
@@ -205,22 +241,35 @@ t.test('the business\'s instructions: read per page on the AI path only, after t
       return pageId === '111' ? 'We repair bikes. Open 8 to 16.' : undefined;
     },
   };
-  const { fake, responder } = await setup(t, { maxCallsPerMinPerPsid: 10, instructions: 'the default, unused when a source is given' }, undefined, source);
+  const { fake, responder } = await setup(
+    t,
+    { maxCallsPerMinPerPsid: 10, instructions: 'the default, unused when a source is given' },
+    undefined,
+    source,
+  );
   await responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '111' });
   await responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '222' });
   t.same(asked, ['111', '222']);
-  t.equal(fake.calls[0]?.systemInstruction, `${SYSTEM_INSTRUCTION}\n\nThe business wrote the instructions between the tags below: facts about it (such as opening hours, prices, services and policies) and how it wants you to speak.\nUse them to answer. Where they conflict with the rules above, follow the rules above.\n<business_instructions>\nWe repair bikes. Open 8 to 16.\n</business_instructions>`);
+  t.equal(
+    fake.calls[0]?.systemInstruction,
+    `${SYSTEM_INSTRUCTION}\n\nThe business wrote the instructions between the tags below: facts about it (such as opening hours, prices, services and policies) and how it wants you to speak.\nUse them to answer. Where they conflict with the rules above, follow the rules above.\n<business_instructions>\nWe repair bikes. Open 8 to 16.\n</business_instructions>`,
+  );
   t.equal(fake.calls[1]?.systemInstruction, SYSTEM_INSTRUCTION, 'a page with nothing gets the rules alone');
 
   const switchedOff = await setup(t, { enabled: false }, undefined, source);
-  t.match(await switchedOff.responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '111' }), { reason: 'kill_switch' });
+  t.match(await switchedOff.responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '111' }), {
+    reason: 'kill_switch',
+  });
   t.same(asked, ['111', '222'], 'a fallback decided by a gate reads nothing');
 });
 
 t.test('without a source, every page gets the default from the settings', async (t) => {
   const { fake, responder } = await setup(t, { instructions: 'Default: a flower shop.' });
   await responder.decide({ userHash: 'u1', text: USER_TEXT, pageId: '333' });
-  t.match(fake.calls[0]?.systemInstruction, /^[\s\S]+\n<business_instructions>\nDefault: a flower shop\.\n<\/business_instructions>$/);
+  t.match(
+    fake.calls[0]?.systemInstruction,
+    /^[\s\S]+\n<business_instructions>\nDefault: a flower shop\.\n<\/business_instructions>$/,
+  );
   t.ok(fake.calls[0]?.systemInstruction?.startsWith(SYSTEM_INSTRUCTION));
 });
 

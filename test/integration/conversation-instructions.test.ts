@@ -13,7 +13,8 @@ import { messengerText } from '../helpers/sign.js';
 const OWN_PAGE = '100000000000031';
 const OTHER_PAGE = '100000000000032';
 const DEFAULT_TEXT = 'We are Kaffeehaus Quellenstraße. Default facts: open daily 8 to 18.';
-const HOURS = 'Opening hours: Monday to Friday 7:30–19:00, Saturday 9–14, closed on Sunday.\nPrices: espresso 2.40 EUR, flat white 3.90 EUR.\nTone: warm, brief, use "du".';
+const HOURS =
+  'Opening hours: Monday to Friday 7:30–19:00, Saturday 9–14, closed on Sunday.\nPrices: espresso 2.40 EUR, flat white 3.90 EUR.\nTone: warm, brief, use "du".';
 const NEW_HOURS = 'Opening hours from December: every day 10–16 (winter hours).\nTone: formal.';
 
 let seq = 0;
@@ -23,7 +24,10 @@ function ops(p: Pipeline) {
   return async (method: 'GET' | 'PUT', path: string, body?: unknown, rawBody?: string) => {
     const res = await fetch(`${p.apiUrl}${path}`, {
       method,
-      headers: { authorization: auth, ...(body !== undefined || rawBody !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: auth,
+        ...(body !== undefined || rawBody !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       ...(rawBody !== undefined ? { body: rawBody } : body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -31,11 +35,21 @@ function ops(p: Pipeline) {
 }
 
 /** Sends one message to `pageId` and returns the system instruction the model got for it. */
-async function askModel(p: Pipeline, pageId: string, sender = `9000000003${String(++seq).padStart(5, '0')}`): Promise<string> {
+async function askModel(
+  p: Pipeline,
+  pageId: string,
+  sender = `9000000003${String(++seq).padStart(5, '0')}`,
+): Promise<string> {
   const text = `question ${++seq} for ${pageId}`;
-  const res = await p.post(messengerText({ pageId, senderId: sender, mid: `m_instructions_${seq}_${Date.now()}`, text }));
+  const res = await p.post(
+    messengerText({ pageId, senderId: sender, mid: `m_instructions_${seq}_${Date.now()}`, text }),
+  );
   if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
-  const call = await eventually(async () => p.gemini.calls.find((c) => c.userText === text), 15_000, `the model call for "${text}"`);
+  const call = await eventually(
+    async () => p.gemini.calls.find((c) => c.userText === text),
+    15_000,
+    `the model call for "${text}"`,
+  );
   await eventually(async () => p.graph.sends.some((s) => s.recipientId === sender), 15_000, 'the reply');
   return call.systemInstruction ?? '';
 }
@@ -61,52 +75,77 @@ async function readKey(p: Pipeline, key: string): Promise<unknown> {
 t.test('the assistant knows the business: per page, by default, changed at run time', async (t) => {
   const p = await startPipeline(t, 'instructions', {
     workers: 2,
-    env: { AI_INSTRUCTIONS: DEFAULT_TEXT, AI_MAX_CALLS_PER_MIN: '1000', AI_MAX_CALLS_PER_MIN_PER_PSID: '100', LOG_LEVEL: 'debug' },
+    env: {
+      AI_INSTRUCTIONS: DEFAULT_TEXT,
+      AI_MAX_CALLS_PER_MIN: '1000',
+      AI_MAX_CALLS_PER_MIN_PER_PSID: '100',
+      LOG_LEVEL: 'debug',
+    },
   });
   const call = ops(p);
   p.gemini.setReply('Happy to help.');
 
-  await t.test('a page\'s own instructions reach the model after the built-in rules', async (t) => {
+  await t.test("a page's own instructions reach the model after the built-in rules", async (t) => {
     const put = await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: HOURS });
     t.equal(put.status, 200);
     t.same(Object.keys(put.body).sort(), ['instructions_chars', 'page_id', 'updated_at']);
     t.match(put.body, { page_id: OWN_PAGE, instructions_chars: [...HOURS].length });
     t.ok(Math.abs(Date.parse(put.body.updated_at as string) - Date.now()) < 60_000, 'updated_at is a time of now');
-    t.same((await call('GET', `/ops/pages/${OWN_PAGE}/instructions`)).body, { page_id: OWN_PAGE, instructions: HOURS, source: 'page' });
+    t.same((await call('GET', `/ops/pages/${OWN_PAGE}/instructions`)).body, {
+      page_id: OWN_PAGE,
+      instructions: HOURS,
+      source: 'page',
+    });
 
     const system = await askModel(p, OWN_PAGE);
     t.ok(system.startsWith(`${SYSTEM_INSTRUCTION}\n`), 'the built-in rules come first, unchanged');
-    t.equal(businessPart(system), HOURS, 'then the page\'s text, whole, between the tags');
+    t.equal(businessPart(system), HOURS, "then the page's text, whole, between the tags");
     t.notOk(system.includes(DEFAULT_TEXT), 'not the default');
-    t.equal(p.gemini.calls.at(-1)?.contents.at(-1)?.role, 'user', 'the user\'s message stays the user\'s turn');
+    t.equal(p.gemini.calls.at(-1)?.contents.at(-1)?.role, 'user', "the user's message stays the user's turn");
   });
 
   await t.test('a page without its own gets AI_INSTRUCTIONS', async (t) => {
-    t.same((await call('GET', `/ops/pages/${OTHER_PAGE}/instructions`)).body, { page_id: OTHER_PAGE, instructions: DEFAULT_TEXT, source: 'default' });
+    t.same((await call('GET', `/ops/pages/${OTHER_PAGE}/instructions`)).body, {
+      page_id: OTHER_PAGE,
+      instructions: DEFAULT_TEXT,
+      source: 'default',
+    });
     const system = await askModel(p, OTHER_PAGE);
     t.ok(system.startsWith(`${SYSTEM_INSTRUCTION}\n`));
     t.equal(businessPart(system), DEFAULT_TEXT);
   });
 
   await t.test('a change applies to the next reply in every worker, without a restart', async (t) => {
-    const decided = (w: number) => (p.workers[w]?.output.join('') ?? '').split('\n').filter((l) => l.includes('"reply decided"') && l.includes('"reason":"ai"')).length;
+    const decided = (w: number) =>
+      (p.workers[w]?.output.join('') ?? '')
+        .split('\n')
+        .filter((l) => l.includes('"reply decided"') && l.includes('"reason":"ai"')).length;
     // Until both workers have answered this page (so each holds the old text in its cache).
-    for (let i = 0; i < 40 && (decided(0) === 0 || decided(1) === 0); i++) t.equal(businessPart(await askModel(p, OWN_PAGE)), HOURS);
+    for (let i = 0; i < 40 && (decided(0) === 0 || decided(1) === 0); i++)
+      t.equal(businessPart(await askModel(p, OWN_PAGE)), HOURS);
     t.ok(decided(0) > 0 && decided(1) > 0, 'both workers answered with the old text');
     const before = [decided(0), decided(1)];
 
     t.equal((await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: NEW_HOURS })).status, 200);
     const seen: string[] = [];
-    for (let i = 0; i < 40 && (decided(0) === before[0] || decided(1) === before[1]); i++) seen.push(businessPart(await askModel(p, OWN_PAGE)) ?? '');
+    for (let i = 0; i < 40 && (decided(0) === before[0] || decided(1) === before[1]); i++)
+      seen.push(businessPart(await askModel(p, OWN_PAGE)) ?? '');
     t.ok(decided(0) > (before[0] ?? 0) && decided(1) > (before[1] ?? 0), 'both workers answered again');
-    t.ok(seen.length > 0 && seen.every((s) => s === NEW_HOURS), `every reply after the change had the new text (${seen.length} replies)`);
+    t.ok(
+      seen.length > 0 && seen.every((s) => s === NEW_HOURS),
+      `every reply after the change had the new text (${seen.length} replies)`,
+    );
   });
 
   await t.test('"" removes a page\'s instructions, so the default applies again', async (t) => {
     const put = await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: '' });
     t.equal(put.status, 200);
     t.match(put.body, { page_id: OWN_PAGE, instructions_chars: 0 });
-    t.same((await call('GET', `/ops/pages/${OWN_PAGE}/instructions`)).body, { page_id: OWN_PAGE, instructions: DEFAULT_TEXT, source: 'default' });
+    t.same((await call('GET', `/ops/pages/${OWN_PAGE}/instructions`)).body, {
+      page_id: OWN_PAGE,
+      instructions: DEFAULT_TEXT,
+      source: 'default',
+    });
     t.equal(businessPart(await askModel(p, OWN_PAGE)), DEFAULT_TEXT);
     const [row] = await p.sql`select count(*)::int as n from page_instructions where page_id = ${OWN_PAGE}`;
     t.equal(row?.n, 0, 'nothing is kept for the page');
@@ -123,7 +162,11 @@ t.test('the assistant knows the business: per page, by default, changed at run t
       ['an object', OWN_PAGE, { instructions: { hours: '9-5' } }],
       ['a boolean', OWN_PAGE, { instructions: true }],
       ['too long', OWN_PAGE, { instructions: 'x'.repeat(20_001) }],
-      ['too long in characters that take two UTF-16 units', OWN_PAGE, { instructions: '☕'.repeat(10_000) + '🙂'.repeat(10_001) }],
+      [
+        'too long in characters that take two UTF-16 units',
+        OWN_PAGE,
+        { instructions: '☕'.repeat(10_000) + '🙂'.repeat(10_001) },
+      ],
       ['a page id that is not numeric', 'my-page', { instructions: 'hello' }],
       ['a page id that is too long', '1'.repeat(65), { instructions: 'hello' }],
       ['a body that is not JSON', OWN_PAGE, undefined, '{"instructions": '],
@@ -134,9 +177,18 @@ t.test('the assistant knows the business: per page, by default, changed at run t
       t.equal(res.status, 400, `${what}: 400`);
       t.equal(res.body.error, 'invalid_request', `${what}: invalid_request`);
     }
-    t.match((await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: 7 })).body.message, /instructions must be a string/);
-    t.match((await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, {})).body.message, /required property 'instructions'/);
-    t.match((await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: 'x'.repeat(20_001) })).body.message, /more than 20000 characters/);
+    t.match(
+      (await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: 7 })).body.message,
+      /instructions must be a string/,
+    );
+    t.match(
+      (await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, {})).body.message,
+      /required property 'instructions'/,
+    );
+    t.match(
+      (await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: 'x'.repeat(20_001) })).body.message,
+      /more than 20000 characters/,
+    );
     t.match((await call('PUT', '/ops/pages/abc/instructions', { instructions: 'x' })).body.message, /pageId/);
     t.equal((await call('GET', '/ops/pages/abc/instructions')).status, 400, 'GET with a bad page id: 400');
     const after = await p.sql`select count(*)::int as n from audit_log`;
@@ -156,12 +208,20 @@ t.test('the assistant knows the business: per page, by default, changed at run t
   await t.test('a page with no registered token can have instructions', async (t) => {
     const [registered] = await p.sql`select count(*)::int as n from pages`;
     t.equal(registered?.n, 0, 'no page is registered in this test');
-    t.equal((await call('PUT', '/ops/pages/100000000000039/instructions', { instructions: 'Dry-run shop.' })).status, 200);
-    t.same((await call('GET', '/ops/pages/100000000000039/instructions')).body, { page_id: '100000000000039', instructions: 'Dry-run shop.', source: 'page' });
+    t.equal(
+      (await call('PUT', '/ops/pages/100000000000039/instructions', { instructions: 'Dry-run shop.' })).status,
+      200,
+    );
+    t.same((await call('GET', '/ops/pages/100000000000039/instructions')).body, {
+      page_id: '100000000000039',
+      instructions: 'Dry-run shop.',
+      source: 'page',
+    });
   });
 
   await t.test('every change is in the audit log, with the length and never the text', async (t) => {
-    const rows = await p.sql`select actor, action, target, ip, request_id, details from audit_log where action like 'page.instructions%' order by id`;
+    const rows =
+      await p.sql`select actor, action, target, ip, request_id, details from audit_log where action like 'page.instructions%' order by id`;
     t.same(
       rows.map((r) => [r.action, r.target, r.details]),
       [
@@ -182,9 +242,17 @@ t.test('the assistant knows the business: per page, by default, changed at run t
   await t.test('the texts are nowhere in clear: PostgreSQL, Redis, logs', async (t) => {
     t.equal((await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: HOURS })).status, 200);
     await askModel(p, OWN_PAGE);
-    const needles = ['Monday to Friday', 'flat white', 'winter hours', 'Quellenstraße', 'Quellenstra\\u00dfe', 'Dry-run shop'];
+    const needles = [
+      'Monday to Friday',
+      'flat white',
+      'winter hours',
+      'Quellenstraße',
+      'Quellenstra\\u00dfe',
+      'Dry-run shop',
+    ];
 
-    const tables = await p.sql`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`;
+    const tables =
+      await p.sql`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`;
     let rows = 0;
     for (const { table_name: table } of tables) {
       for (const row of await p.sql`select row_to_json(x)::text as j from ${p.sql(table as string)} x`) {
@@ -205,7 +273,8 @@ t.test('the assistant knows the business: per page, by default, changed at run t
         for (const key of found) {
           keys++;
           const content = JSON.stringify(await readKey(p, key));
-          for (const needle of needles) t.notOk(key.includes(needle) || content.includes(needle), `${key} holds no "${needle}"`);
+          for (const needle of needles)
+            t.notOk(key.includes(needle) || content.includes(needle), `${key} holds no "${needle}"`);
         }
       } while (cursor !== '0');
     }
@@ -223,12 +292,18 @@ t.test('AI_INSTRUCTIONS_FILE: the default read from a file reaches the model', a
   const file = join(dir, 'business.txt');
   const text = 'Bäckerei Sonnenblume — Brot ab 6 Uhr.\nWir sprechen Deutsch und Englisch.';
   writeFileSync(file, `${text}\n`, 'utf8');
-  const p = await startPipeline(t, 'instructions_file', { env: { AI_INSTRUCTIONS_FILE: file, AI_MAX_CALLS_PER_MIN_PER_PSID: '100' } });
+  const p = await startPipeline(t, 'instructions_file', {
+    env: { AI_INSTRUCTIONS_FILE: file, AI_MAX_CALLS_PER_MIN_PER_PSID: '100' },
+  });
   p.gemini.setReply('Gern.');
   const system = await askModel(p, OTHER_PAGE);
   t.ok(system.startsWith(`${SYSTEM_INSTRUCTION}\n`));
-  t.equal(businessPart(system), text, 'the file\'s UTF-8 text, trimmed');
-  t.same((await ops(p)('GET', `/ops/pages/${OTHER_PAGE}/instructions`)).body, { page_id: OTHER_PAGE, instructions: text, source: 'default' });
+  t.equal(businessPart(system), text, "the file's UTF-8 text, trimmed");
+  t.same((await ops(p)('GET', `/ops/pages/${OTHER_PAGE}/instructions`)).body, {
+    page_id: OTHER_PAGE,
+    instructions: text,
+    source: 'default',
+  });
 
   // A file that cannot be read stops the process at start, listed with the other problems.
   const missing = join(dir, 'moved-away.txt');
@@ -242,5 +317,9 @@ t.test('AI_INSTRUCTIONS_FILE: the default read from a file reaches the model', a
 t.test('without any instructions the model gets the built-in rules alone', async (t) => {
   const p = await startPipeline(t, 'instructions_none', { env: { AI_MAX_CALLS_PER_MIN_PER_PSID: '100' } });
   t.equal(await askModel(p, OTHER_PAGE), SYSTEM_INSTRUCTION);
-  t.same((await ops(p)('GET', `/ops/pages/${OTHER_PAGE}/instructions`)).body, { page_id: OTHER_PAGE, instructions: '', source: 'none' });
+  t.same((await ops(p)('GET', `/ops/pages/${OTHER_PAGE}/instructions`)).body, {
+    page_id: OTHER_PAGE,
+    instructions: '',
+    source: 'none',
+  });
 });

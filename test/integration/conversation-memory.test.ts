@@ -41,7 +41,10 @@ t.test('conversation memory in Redis', async (t) => {
     const id = 'b'.repeat(32);
     await memory.append(id, [{ at: at(30), from: 'user', text: 'long ago' }], now);
     await memory.append(id, [{ at: at(1), from: 'bot', text: 'recent' }], now);
-    t.same((await memory.read(id, now)).map((x) => x.text), ['recent']);
+    t.same(
+      (await memory.read(id, now)).map((x) => x.text),
+      ['recent'],
+    );
     t.equal(await redis.llen(turnsKey(prefix, id)), 1, 'the aged turn was dropped when the next one was kept');
   });
 
@@ -63,7 +66,10 @@ t.test('conversation memory in Redis', async (t) => {
       { at: at(1), from: 'bot', text: 'was sent' },
     ]);
     const raw = await redis.lrange(turnsKey(prefix, id), 0, -1);
-    t.notOk(raw.some((item) => item.includes('sent')), 'no text in clear');
+    t.notOk(
+      raw.some((item) => item.includes('sent')),
+      'no text in clear',
+    );
   });
 
   await t.test('erase removes every kept text', async (t) => {

@@ -36,7 +36,7 @@ async function open(port: number, from = '127.0.0.1'): Promise<Client> {
 async function exchange(client: Client, request: string): Promise<string | null> {
   const before = client.received().length;
   client.socket.write(request);
-  for (const deadline = Date.now() + 5000; ; ) {
+  for (const deadline = Date.now() + 5000; ;) {
     if (Date.now() > deadline) return 'no answer, and the socket still open';
     const answer = client.received().slice(before);
     const end = answer.indexOf('\r\n\r\n');
@@ -60,24 +60,29 @@ async function closesWithin(client: Client, ms: number): Promise<boolean> {
   return result;
 }
 
-t.test('a request whose body never finishes, or that never starts, gets 408 and its socket is closed; keep-alive still works', async (t) => {
-  const ctx = await buildTestApp(t, 'edge-conn', { HTTP_REQUEST_TIMEOUT_MS: '1000' });
-  const port = await listen(ctx.app);
+t.test(
+  'a request whose body never finishes, or that never starts, gets 408 and its socket is closed; keep-alive still works',
+  async (t) => {
+    const ctx = await buildTestApp(t, 'edge-conn', { HTTP_REQUEST_TIMEOUT_MS: '1000' });
+    const port = await listen(ctx.app);
 
-  // The attack: headers announcing 1000 bytes, one byte of body, then nothing. No signature needed.
-  const slow = await open(port);
-  slow.socket.write('POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
-  const idle = await open(port);
-  const keptAlive = await open(port);
-  t.match(await exchange(keptAlive, HEALTH), /^HTTP\/1\.1 200 /, 'a complete request is answered');
+    // The attack: headers announcing 1000 bytes, one byte of body, then nothing. No signature needed.
+    const slow = await open(port);
+    slow.socket.write(
+      'POST /webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+    );
+    const idle = await open(port);
+    const keptAlive = await open(port);
+    t.match(await exchange(keptAlive, HEALTH), /^HTTP\/1\.1 200 /, 'a complete request is answered');
 
-  t.equal(await closesWithin(slow, 8000), true, 'the unfinished body is cut');
-  t.match(slow.received(), /^HTTP\/1\.1 408 /, 'with 408');
-  t.equal(await closesWithin(idle, 2000), true, 'a connection that never sends a request is cut too');
-  t.equal(keptAlive.isClosed(), false, 'an idle keep-alive connection between requests is not');
-  t.match(await exchange(keptAlive, HEALTH), /^HTTP\/1\.1 200 /, 'and carries the next request');
-  keptAlive.socket.destroy();
-});
+    t.equal(await closesWithin(slow, 8000), true, 'the unfinished body is cut');
+    t.match(slow.received(), /^HTTP\/1\.1 408 /, 'with 408');
+    t.equal(await closesWithin(idle, 2000), true, 'a connection that never sends a request is cut too');
+    t.equal(keptAlive.isClosed(), false, 'an idle keep-alive connection between requests is not');
+    t.match(await exchange(keptAlive, HEALTH), /^HTTP\/1\.1 200 /, 'and carries the next request');
+    keptAlive.socket.destroy();
+  },
+);
 
 t.test('open connections per client are capped; other clients, and trusted proxies, are not affected', async (t) => {
   const ctx = await buildTestApp(t, 'edge-conn', { HTTP_MAX_CONNECTIONS_PER_CLIENT: '3', TRUST_PROXY: '10.0.0.1' });
@@ -94,7 +99,8 @@ t.test('open connections per client are capped; other clients, and trusted proxi
 
   const other = await open(port, '127.0.0.2');
   t.match(await exchange(other, HEALTH), /^HTTP\/1\.1 200 /, 'another address is served');
-  for (const client of mine) t.match(await exchange(client, HEALTH), /^HTTP\/1\.1 200 /, 'the first three keep working (keep-alive)');
+  for (const client of mine)
+    t.match(await exchange(client, HEALTH), /^HTTP\/1\.1 200 /, 'the first three keep working (keep-alive)');
 
   mine[0]?.socket.destroy();
   await mine[0]?.closed;

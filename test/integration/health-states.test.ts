@@ -31,12 +31,26 @@ t.test('ok: everything configured and reachable; queue depth counts waiting even
   t.equal(body.queue_depth, 0);
   t.equal(body.security.https_enforced, true);
   t.equal(body.ai.enabled, true);
-  for (const name of ['FACEBOOK_APP_SECRET', 'FACEBOOK_VERIFY_TOKEN', 'ADMIN_PASS', 'PSID_HASH_SECRET', 'ENCRYPTION_KEY']) {
+  for (const name of [
+    'FACEBOOK_APP_SECRET',
+    'FACEBOOK_VERIFY_TOKEN',
+    'ADMIN_PASS',
+    'PSID_HASH_SECRET',
+    'ENCRYPTION_KEY',
+  ]) {
     t.notOk(res.body.includes(ctx.env[name] as string), `no ${name} in /health`);
   }
 
-  const req = signedRequest(ctx.env.FACEBOOK_APP_SECRET as string, messengerText({ pageId: '100000000000001', senderId: '200000000000001', mid: 'm_test-health-1', text: 'x' }));
-  await ctx.app.inject({ method: 'POST', url: '/webhook', headers: { ...req.headers, 'x-forwarded-proto': 'https' }, payload: req.body });
+  const req = signedRequest(
+    ctx.env.FACEBOOK_APP_SECRET as string,
+    messengerText({ pageId: '100000000000001', senderId: '200000000000001', mid: 'm_test-health-1', text: 'x' }),
+  );
+  await ctx.app.inject({
+    method: 'POST',
+    url: '/webhook',
+    headers: { ...req.headers, 'x-forwarded-proto': 'https' },
+    payload: req.body,
+  });
   t.equal((await ctx.app.inject('/health')).json().queue_depth, 1);
   await ctx.resources.killSwitch.set(false);
   t.equal((await ctx.app.inject('/health')).json().ai.enabled, false, 'the runtime kill switch, not AI_ENABLED');
@@ -98,7 +112,7 @@ t.test('degraded on AI errors in the last minutes, whatever the history', async 
   t.equal(Number(await redis.hget(key, 'ai_calls')), 100_010, 'the totals still count every call');
   const past = recentKey(key, minute - AI_ERROR_WINDOW_MIN - 5);
   const copies = (await redis.keys(`${key}:m:*`)).filter((k) => k !== past);
-  t.ok(copies.length > 0, 'the workers\' counts are also kept per minute');
+  t.ok(copies.length > 0, "the workers' counts are also kept per minute");
   for (const copy of copies) t.ok((await redis.ttl(copy)) > 0, `${copy} expires`);
 });
 
@@ -130,7 +144,10 @@ t.test('down (503): Redis unreachable', async (t) => {
   t.equal(res.json().database, 'connected');
   t.equal(res.json().ai.enabled, false, 'a switch that cannot be read counts as off (AI_ENABLED is true)');
   t.ok(ms < 2500, `answered in ${Math.round(ms)} ms`);
-  const req = signedRequest(ctx.env.FACEBOOK_APP_SECRET as string, messengerText({ pageId: '1', senderId: '2', mid: 'm_test-health-r', text: 'x' }));
+  const req = signedRequest(
+    ctx.env.FACEBOOK_APP_SECRET as string,
+    messengerText({ pageId: '1', senderId: '2', mid: 'm_test-health-r', text: 'x' }),
+  );
   const post = await ctx.app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body });
   t.equal(post.statusCode, 503, 'and webhooks are refused with 503, not 200 or 500');
 });

@@ -8,7 +8,7 @@ import { Sealer } from '@switchboard/privacy';
 import { testDatabase } from '../helpers/db.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
-t.test('a worker\'s cache: read once per version, the default for pages without their own', async (t) => {
+t.test("a worker's cache: read once per version, the default for pages without their own", async (t) => {
   const databaseUrl = await testDatabase(t, 'instructions_cache');
   const { redis } = await testRedis(t, 'instructions-cache');
   const prefix = uniquePrefix('instructions');
@@ -20,14 +20,25 @@ t.test('a worker\'s cache: read once per version, the default for pages without 
 
   // The worker's store counts its database reads.
   let reads = 0;
-  const workerStore = new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer, defaultInstructions: 'the default' });
+  const workerStore = new PageInstructionsStore({
+    db: dbh.db,
+    redis,
+    prefix,
+    sealer,
+    defaultInstructions: 'the default',
+  });
   const own = workerStore.own.bind(workerStore);
   workerStore.own = (pageId) => {
     reads++;
     return own(pageId);
   };
   const unreadable: string[] = [];
-  const cache = new InstructionsCache({ store: workerStore, redis, prefix, onUnreadable: (pageId) => unreadable.push(pageId) });
+  const cache = new InstructionsCache({
+    store: workerStore,
+    redis,
+    prefix,
+    onUnreadable: (pageId) => unreadable.push(pageId),
+  });
 
   t.equal(await cache.forPage('1'), 'the default');
   t.equal(await cache.forPage('1'), 'the default');
@@ -43,10 +54,17 @@ t.test('a worker\'s cache: read once per version, the default for pages without 
   t.equal(await cache.forPage('1'), 'the default', 'removed: the default again');
 
   // A blob no configured key opens (the key was changed without ENCRYPTION_KEY_PREVIOUS).
-  await new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer: new Sealer(randomBytes(32)) }).set('3', 'sealed with another key');
+  await new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer: new Sealer(randomBytes(32)) }).set(
+    '3',
+    'sealed with another key',
+  );
   t.equal(await cache.forPage('3'), 'the default', 'that page gets the default rather than failing every reply');
   t.same(unreadable, ['3'], 'and the worker is told, to log it');
 
-  const none = new InstructionsCache({ store: new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer }), redis, prefix });
+  const none = new InstructionsCache({
+    store: new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer }),
+    redis,
+    prefix,
+  });
   t.equal(await none.forPage('2'), undefined, 'no default, no own text: nothing');
 });

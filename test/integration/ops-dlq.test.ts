@@ -15,12 +15,17 @@ t.test('dead-letter queue', async (t) => {
   const { app, env, resources, prefix } = await buildTestApp(t, 'ops-dlq');
   const headers = { authorization: basic(env.ADMIN_USER as string, env.ADMIN_PASS as string) };
   const get = (url: string) => app.inject({ method: 'GET', url, headers });
-  const post = (url: string, payload?: Record<string, unknown>) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) });
+  const post = (url: string, payload?: Record<string, unknown>) =>
+    app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) });
 
   const made = await makeDeadLetters(resources, env.REDIS_URL as string, prefix, [
     { queue: 'outbound', pageId: '111', reason: 'graph permanent code=10 subcode=2018278 status=400' },
     { queue: 'outbound', pageId: '222', reason: 'graph permanent code=551 subcode=1545041 status=400' },
-    { queue: 'outbound', pageId: '111', reason: 'graph permanent code=100 subcode=none status=400 to 1234567890123456' },
+    {
+      queue: 'outbound',
+      pageId: '111',
+      reason: 'graph permanent code=100 subcode=none status=400 to 1234567890123456',
+    },
     { queue: 'inbound', pageId: '111', reason: 'inbound payload cannot be opened (wrong ENCRYPTION_KEY?)' },
   ]);
 
@@ -31,7 +36,14 @@ t.test('dead-letter queue', async (t) => {
     t.equal(jobs.length, 4);
     t.same(jobs.map((j: { id: string }) => j.id).sort(), made.map((m) => m.id).sort());
     const first = jobs.find((j: { id: string }) => j.id === made[0]!.id);
-    t.match(first, { queue: 'outbound', reason: 'graph permanent code=10 subcode=2018278 status=400', error_code: 10, attempts: 1, page_id: '111', event_id: made[0]!.eventId });
+    t.match(first, {
+      queue: 'outbound',
+      reason: 'graph permanent code=10 subcode=2018278 status=400',
+      error_code: 10,
+      attempts: 1,
+      page_id: '111',
+      event_id: made[0]!.eventId,
+    });
     t.ok(!Number.isNaN(Date.parse(first.failed_at)));
     const third = jobs.find((j: { id: string }) => j.id === made[2]!.id);
     t.notOk(third.reason.includes('1234567890123456'), 'reasons are sanitised');
@@ -52,7 +64,11 @@ t.test('dead-letter queue', async (t) => {
     t.equal(await job?.getState(), 'waiting', 'back in the queue');
     t.equal(job?.attemptsMade, 0, 'with its attempts reset');
 
-    t.equal((await post(`/ops/dlq/${encodeURIComponent(target.id)}/retry`)).statusCode, 404, 'no longer dead-lettered → 404');
+    t.equal(
+      (await post(`/ops/dlq/${encodeURIComponent(target.id)}/retry`)).statusCode,
+      404,
+      'no longer dead-lettered → 404',
+    );
     t.equal((await post('/ops/dlq/outbound:999999/retry')).statusCode, 404, 'unknown → 404');
     t.equal((await post('/ops/dlq/maintenance:1/retry')).statusCode, 404, 'not a dead-letter queue → 404');
     t.equal((await post('/ops/dlq/bad%20id/retry')).statusCode, 400, 'malformed id → 400');
@@ -82,8 +98,16 @@ t.test('dead-letter queue', async (t) => {
     t.equal(audit[0]?.actor, env.ADMIN_USER);
     t.match(audit[0]?.details, { queue: 'outbound', page_id: '222', event_id: target.eventId });
     // BullMQ's Job.retry clears failedReason: the audit row keeps the reason the listing showed.
-    t.equal((audit[0]?.details as { reason?: unknown } | null)?.reason, listed?.reason, 'the audit row carries the failure reason');
-    t.equal((audit[2]?.details as { reason?: unknown } | null)?.reason, 'graph permanent code=100 subcode=none status=400 to [id]', 'sanitised as the listing shows it');
+    t.equal(
+      (audit[0]?.details as { reason?: unknown } | null)?.reason,
+      listed?.reason,
+      'the audit row carries the failure reason',
+    );
+    t.equal(
+      (audit[2]?.details as { reason?: unknown } | null)?.reason,
+      'graph permanent code=100 subcode=none status=400 to [id]',
+      'sanitised as the listing shows it',
+    );
   });
 
   t.test('POST /ops/dlq/retry (bulk replay)', async (t) => {
@@ -96,7 +120,13 @@ t.test('dead-letter queue', async (t) => {
     const all = await post('/ops/dlq/retry', { dry_run: true });
     t.equal(all.json().matched, 1, 'no filter matches every dead letter');
 
-    for (const bad of [{ error_code: 'ten' }, { from: 'yesterday' }, { dry_run: 'yes' }, { queue: 'maintenance' }, { from: '2030-01-02T00:00:00Z', to: '2030-01-01T00:00:00Z' }]) {
+    for (const bad of [
+      { error_code: 'ten' },
+      { from: 'yesterday' },
+      { dry_run: 'yes' },
+      { queue: 'maintenance' },
+      { from: '2030-01-02T00:00:00Z', to: '2030-01-01T00:00:00Z' },
+    ]) {
       t.equal((await post('/ops/dlq/retry', bad)).statusCode, 400, `${JSON.stringify(bad)} → 400`);
     }
     const future = await post('/ops/dlq/retry', { from: new Date(Date.now() + 3600_000).toISOString(), dry_run: true });
@@ -107,12 +137,16 @@ t.test('dead-letter queue', async (t) => {
     t.same(real.json(), { dry_run: false, matched: 1, retried: 1, jobs: [made[0]!.id] });
     t.equal(await resources.outboundQueue.getFailedCount(), 0);
     const [entry] = await resources.dbh.db.select().from(auditLog).orderBy(auditLog.id).offset(before);
-    t.match(entry, { action: 'dlq.replay', actor: env.ADMIN_USER, details: { filter: { error_code: 10 }, matched: 1, retried: 1 } });
+    t.match(entry, {
+      action: 'dlq.replay',
+      actor: env.ADMIN_USER,
+      details: { filter: { error_code: 10 }, matched: 1, retried: 1 },
+    });
     t.same((await get('/ops/dlq')).json().jobs, []);
   });
 });
 
-t.test('attempts of a dead-lettered send count every Send API call, the inbound job\'s inline one too', async (t) => {
+t.test("attempts of a dead-lettered send count every Send API call, the inbound job's inline one too", async (t) => {
   // SEND_MAX_ATTEMPTS counts the first attempt, which the inbound job makes itself (README, "Workers").
   const p = await startPipeline(t, 'ops_dlq_attempts', { env: { AI_ENABLED: 'false', SEND_MAX_ATTEMPTS: '2' } });
   const { app, env } = await buildTestApp(t, 'ops-dlq-attempts', {}, { databaseUrl: p.databaseUrl, prefix: p.prefix });
@@ -122,36 +156,55 @@ t.test('attempts of a dead-lettered send count every Send API call, the inbound 
   const page = '100000000000061';
   type Listed = { event_id: string; attempts: number; reason: string };
   const deadLetterOf = (eventId: string) =>
-    eventually(async () => ((await get('/ops/dlq')).jobs as Listed[]).find((j) => j.event_id === eventId), 30_000, 'the send dead-lettered');
+    eventually(
+      async () => ((await get('/ops/dlq')).jobs as Listed[]).find((j) => j.event_id === eventId),
+      30_000,
+      'the send dead-lettered',
+    );
   const seen: string[] = [];
   const newDeadEvent = async () => {
-    const id = await eventually(async () => {
-      const rows = await p.sql<Array<{ id: string }>>`select id from events where status = 'dead_letter'`;
-      return rows.map((r) => r.id).find((id) => !seen.includes(id));
-    }, 30_000, 'an event dead-lettered');
+    const id = await eventually(
+      async () => {
+        const rows = await p.sql<Array<{ id: string }>>`select id from events where status = 'dead_letter'`;
+        return rows.map((r) => r.id).find((id) => !seen.includes(id));
+      },
+      30_000,
+      'an event dead-lettered',
+    );
     seen.push(id);
     return id;
   };
 
-  await t.test('transient errors: the inline attempt and the send job\'s one', async (t) => {
+  await t.test("transient errors: the inline attempt and the send job's one", async (t) => {
     const transient = { status: 500, code: 2, message: 'Service temporarily unavailable' };
     p.graph.failNextSends(transient, transient);
     const before = sendCalls();
-    await p.post(messengerText({ pageId: page, senderId: '900000000000301', mid: `m_ops_attempts_1_${Date.now()}`, text: 'hi' }));
+    await p.post(
+      messengerText({ pageId: page, senderId: '900000000000301', mid: `m_ops_attempts_1_${Date.now()}`, text: 'hi' }),
+    );
     const eventId = await newDeadEvent();
     const listed = await deadLetterOf(eventId);
     t.equal(sendCalls() - before, 2, 'the fake Graph saw two send attempts');
     t.equal(listed.reason, 'graph 2 (status 500): Service temporarily unavailable');
     t.equal(listed.attempts, 2, '/ops/dlq counts both');
     t.equal((await get(`/ops/events/${eventId}`)).attempts, 2, '/ops/events/:id agrees');
-    const summary = ((await get('/ops/events?status=dead_letter')).events as Array<{ id: string; attempts: number }>).find((e) => e.id === eventId);
+    const summary = (
+      (await get('/ops/events?status=dead_letter')).events as Array<{ id: string; attempts: number }>
+    ).find((e) => e.id === eventId);
     t.equal(summary?.attempts, 2, '/ops/events agrees');
   });
 
   await t.test('a permanent error: one call, dead-lettered without calling Meta again', async (t) => {
-    p.graph.failNextSends({ status: 400, code: 10, subcode: 2018278, message: 'This message is sent outside of allowed window.' });
+    p.graph.failNextSends({
+      status: 400,
+      code: 10,
+      subcode: 2018278,
+      message: 'This message is sent outside of allowed window.',
+    });
     const before = sendCalls();
-    await p.post(messengerText({ pageId: page, senderId: '900000000000302', mid: `m_ops_attempts_2_${Date.now()}`, text: 'hi' }));
+    await p.post(
+      messengerText({ pageId: page, senderId: '900000000000302', mid: `m_ops_attempts_2_${Date.now()}`, text: 'hi' }),
+    );
     const eventId = await newDeadEvent();
     const listed = await deadLetterOf(eventId);
     t.equal(sendCalls() - before, 1, 'the fake Graph saw one send attempt');

@@ -5,7 +5,9 @@ import { messageStats } from '../../apps/api/src/routes/ops/message-stats.js';
 import { buildTestApp } from '../helpers/app.js';
 import { seedMessages } from '../helpers/seed-messages.js';
 
-const basic = (env: Record<string, string>) => ({ authorization: `Basic ${Buffer.from(`${env.ADMIN_USER}:${env.ADMIN_PASS}`).toString('base64')}` });
+const basic = (env: Record<string, string>) => ({
+  authorization: `Basic ${Buffer.from(`${env.ADMIN_USER}:${env.ADMIN_PASS}`).toString('base64')}`,
+});
 
 t.test('messages per hour and per day, each counted once by what became of it', async (t) => {
   const { app, env, resources } = await buildTestApp(t, 'ops-message-stats');
@@ -63,7 +65,11 @@ t.test('messages per hour and per day, each counted once by what became of it', 
   const ok = await app.inject({ url: '/ops/stats/messages?range=7d', headers: basic(env) });
   t.equal(ok.statusCode, 200);
   t.equal(ok.json().buckets.length, 7);
-  t.equal((await app.inject({ url: '/ops/stats/messages', headers: basic(env) })).json().range, '24h', '24h unless asked');
+  t.equal(
+    (await app.inject({ url: '/ops/stats/messages', headers: basic(env) })).json().range,
+    '24h',
+    '24h unless asked',
+  );
   for (const bad of ['30d', '', '24h%27--', '1']) {
     const res = await app.inject({ url: `/ops/stats/messages?range=${bad}`, headers: basic(env) });
     t.equal(res.statusCode, 400, `range=${bad}: 400`);

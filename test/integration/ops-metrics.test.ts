@@ -28,7 +28,8 @@ function parsePrometheus(text: string): { samples: Sample[]; types: Map<string, 
     if (line.startsWith('# HELP ')) continue;
     if (line.startsWith('# TYPE ')) {
       const [, , name, type] = line.split(' ');
-      if (!name || !type || !['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(type)) throw new Error(`bad TYPE line: ${line}`);
+      if (!name || !type || !['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(type))
+        throw new Error(`bad TYPE line: ${line}`);
       if (types.has(name)) throw new Error(`TYPE declared twice: ${name}`);
       types.set(name, type);
       continue;
@@ -58,7 +59,10 @@ const value = (samples: Sample[], name: string, labels: Record<string, string> =
   samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
 t.test('GET /metrics', async (t) => {
-  const { app, env, resources, prefix, config } = await buildTestApp(t, 'ops-metrics', { AI_DAILY_BUDGET_USD: '3', AI_MONTHLY_BUDGET_USD: '50' });
+  const { app, env, resources, prefix, config } = await buildTestApp(t, 'ops-metrics', {
+    AI_DAILY_BUDGET_USD: '3',
+    AI_MONTHLY_BUDGET_USD: '50',
+  });
   const headers = { authorization: basic(env.ADMIN_USER as string, env.ADMIN_PASS as string) };
   const scrape = async () => {
     const res = await app.inject({ method: 'GET', url: '/metrics', headers });
@@ -68,7 +72,13 @@ t.test('GET /metrics', async (t) => {
   };
 
   await resources.dbh.db.insert(pages).values([
-    { pageId: '555', channel: 'messenger', tokenSealed: 'x', tokenKeyId: 'k', expiresAt: new Date(Date.now() + 10 * 86_400_000) },
+    {
+      pageId: '555',
+      channel: 'messenger',
+      tokenSealed: 'x',
+      tokenKeyId: 'k',
+      expiresAt: new Date(Date.now() + 10 * 86_400_000),
+    },
     { pageId: '556', channel: 'messenger', tokenSealed: 'x', tokenKeyId: 'k', neverExpires: true },
   ]);
   await makeDeadLetters(resources, env.REDIS_URL as string, prefix, [{ queue: 'outbound' }]);
@@ -93,14 +103,21 @@ t.test('GET /metrics', async (t) => {
   }
   t.equal(value(s, 'switchboard_dead_lettered_total', { queue: 'outbound' }), 0);
   t.equal(first.types.get('switchboard_health_status'), 'gauge');
-  t.equal(value(s, 'switchboard_health_status'), 0, 'health ok → 0 (real secrets, an app id, no token within 7 days of expiry)');
+  t.equal(
+    value(s, 'switchboard_health_status'),
+    0,
+    'health ok → 0 (real secrets, an app id, no token within 7 days of expiry)',
+  );
   t.equal(value(s, 'switchboard_dead_letter_jobs', { queue: 'outbound' }), 1);
   t.equal(value(s, 'switchboard_dead_letter_jobs', { queue: 'inbound' }), 0);
   t.equal(value(s, 'switchboard_queue_depth', { queue: 'outbound', state: 'waiting' }), 1);
   t.equal(value(s, 'switchboard_queue_depth', { queue: 'outbound', state: 'failed' }), 1);
   // The age is taken at some moment of the scrape, rounded to the millisecond.
   const age = value(s, 'switchboard_queue_oldest_age_seconds', { queue: 'outbound' }) as number;
-  t.ok(age >= (scrapeStart - waitingSince) / 1000 - 0.0005 && age <= (scrapeEnd - waitingSince) / 1000 + 0.0005, `the waiting job's age (${age} s) as of the scrape`);
+  t.ok(
+    age >= (scrapeStart - waitingSince) / 1000 - 0.0005 && age <= (scrapeEnd - waitingSince) / 1000 + 0.0005,
+    `the waiting job's age (${age} s) as of the scrape`,
+  );
   t.equal(value(s, 'switchboard_queue_oldest_age_seconds', { queue: 'inbound' }), 0);
   t.equal(value(s, 'switchboard_ai_enabled'), 0, 'kill switch off');
   t.equal(value(s, 'switchboard_ai_budget_usd', { period: 'day' }), 3);
@@ -116,7 +133,12 @@ t.test('GET /metrics', async (t) => {
   const { body, headers: signed } = signedRequest(config.meta.appSecret, payload);
   const hook = await app.inject({ method: 'POST', url: '/webhook', headers: signed, payload: body });
   t.equal(hook.statusCode, 200);
-  const bad = await app.inject({ method: 'POST', url: '/webhook', headers: { ...signed, 'x-hub-signature-256': 'sha256=00' }, payload: body });
+  const bad = await app.inject({
+    method: 'POST',
+    url: '/webhook',
+    headers: { ...signed, 'x-hub-signature-256': 'sha256=00' },
+    payload: body,
+  });
   t.equal(bad.statusCode, 403);
 
   await resources.pages.markInvalid('556', 'messenger', 'graph error 190');
@@ -124,15 +146,28 @@ t.test('GET /metrics', async (t) => {
   const second = await scrape();
   const s2 = second.samples;
   t.equal(value(s2, 'switchboard_health_status'), 1, 'an invalid page token: degraded → 1');
-  t.equal(value(s2, 'switchboard_webhooks_received_total'), 1, 'switchboard_webhooks_received_total moved with traffic');
+  t.equal(
+    value(s2, 'switchboard_webhooks_received_total'),
+    1,
+    'switchboard_webhooks_received_total moved with traffic',
+  );
   t.equal(value(s2, 'switchboard_webhook_signature_failures_total'), 1);
   t.equal(value(s2, 'switchboard_webhooks_rejected_total', { reason: 'invalid_signature' }), 1);
   t.equal(second.types.get('switchboard_webhook_ack_seconds'), 'histogram');
   const buckets = s2.filter((x) => x.name === 'switchboard_webhook_ack_seconds_bucket');
   t.ok(buckets.length >= 2);
   t.equal(buckets[buckets.length - 1]?.labels.le, '+Inf', '+Inf bucket last');
-  for (let i = 1; i < buckets.length; i++) t.ok((buckets[i]?.value ?? 0) >= (buckets[i - 1]?.value ?? 0), 'buckets are cumulative');
-  t.equal(value(s2, 'switchboard_webhook_ack_seconds_count'), buckets[buckets.length - 1]?.value, '_count equals the +Inf bucket');
-  t.equal(value(s2, 'switchboard_queue_depth', { queue: 'inbound', state: 'waiting' }), 1, 'the event is waiting in the inbound queue');
+  for (let i = 1; i < buckets.length; i++)
+    t.ok((buckets[i]?.value ?? 0) >= (buckets[i - 1]?.value ?? 0), 'buckets are cumulative');
+  t.equal(
+    value(s2, 'switchboard_webhook_ack_seconds_count'),
+    buckets[buckets.length - 1]?.value,
+    '_count equals the +Inf bucket',
+  );
+  t.equal(
+    value(s2, 'switchboard_queue_depth', { queue: 'inbound', state: 'waiting' }),
+    1,
+    'the event is waiting in the inbound queue',
+  );
   t.notOk(JSON.stringify(s2).includes('2400000000000001'), 'no user id in any label');
 });

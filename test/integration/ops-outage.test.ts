@@ -4,7 +4,9 @@ import { buildTestApp } from '../helpers/app.js';
 import { freePort } from '../helpers/processes.js';
 import { startPrivateRedis } from '../helpers/private-redis.js';
 
-const basic = (env: Record<string, string>) => ({ authorization: `Basic ${Buffer.from(`${env.ADMIN_USER}:${env.ADMIN_PASS}`).toString('base64')}` });
+const basic = (env: Record<string, string>) => ({
+  authorization: `Basic ${Buffer.from(`${env.ADMIN_USER}:${env.ADMIN_PASS}`).toString('base64')}`,
+});
 
 /** The ops routes, reads and writes, that need Redis, PostgreSQL or both. */
 const ROUTES: Array<{ method: 'GET' | 'POST' | 'PUT'; url: string; payload?: unknown }> = [
@@ -19,7 +21,11 @@ const ROUTES: Array<{ method: 'GET' | 'POST' | 'PUT'; url: string; payload?: unk
   { method: 'POST', url: '/ops/dlq/retry', payload: { dry_run: true } },
   { method: 'GET', url: '/ops/audit' },
   { method: 'GET', url: '/ops/pages' },
-  { method: 'PUT', url: '/ops/pages/100000000000001', payload: { access_token: 'EAAB-outage-token', channel: 'messenger' } },
+  {
+    method: 'PUT',
+    url: '/ops/pages/100000000000001',
+    payload: { access_token: 'EAAB-outage-token', channel: 'messenger' },
+  },
   { method: 'GET', url: '/ops/token-refresh-status' },
   { method: 'POST', url: '/ops/tokens/check' },
   { method: 'POST', url: '/ops/ai/ping' },
@@ -32,16 +38,29 @@ t.test('Redis down: the ops API answers 503 redis_unavailable, never 500', async
   const redis = await startPrivateRedis(t);
   const ctx = await buildTestApp(t, 'ops-outage', { REDIS_URL: redis.url });
   await ctx.app.ready();
-  t.equal((await ctx.app.inject({ url: '/ops/ai/status', headers: basic(ctx.env) })).statusCode, 200, 'served while Redis is up');
+  t.equal(
+    (await ctx.app.inject({ url: '/ops/ai/status', headers: basic(ctx.env) })).statusCode,
+    200,
+    'served while Redis is up',
+  );
 
   await redis.stop();
   for (const route of ROUTES) {
-    const res = await ctx.app.inject({ method: route.method, url: route.url, headers: basic(ctx.env), ...(route.payload ? { payload: route.payload } : {}) });
+    const res = await ctx.app.inject({
+      method: route.method,
+      url: route.url,
+      headers: basic(ctx.env),
+      ...(route.payload ? { payload: route.payload } : {}),
+    });
     const what = `${route.method} ${route.url}`;
     t.not(res.statusCode, 500, `${what}: not 500`);
     if (res.statusCode >= 500) {
       t.equal(res.statusCode, 503, `${what}: 503`);
-      t.same(res.json(), { error: 'redis_unavailable', message: 'Redis is unreachable; try again later' }, `${what}: says which store`);
+      t.same(
+        res.json(),
+        { error: 'redis_unavailable', message: 'Redis is unreachable; try again later' },
+        `${what}: says which store`,
+      );
       t.ok(res.headers['retry-after'], `${what}: with Retry-After`);
     }
   }
@@ -57,12 +76,21 @@ t.test('PostgreSQL unreachable: the ops API answers 503 database_unavailable, ne
   const port = await freePort();
   const ctx = await buildTestApp(t, 'ops-outage', { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nothing` });
   for (const route of ROUTES) {
-    const res = await ctx.app.inject({ method: route.method, url: route.url, headers: basic(ctx.env), ...(route.payload ? { payload: route.payload } : {}) });
+    const res = await ctx.app.inject({
+      method: route.method,
+      url: route.url,
+      headers: basic(ctx.env),
+      ...(route.payload ? { payload: route.payload } : {}),
+    });
     const what = `${route.method} ${route.url}`;
     t.not(res.statusCode, 500, `${what}: not 500`);
     if (res.statusCode >= 500) {
       t.equal(res.statusCode, 503, `${what}: 503`);
-      t.same(res.json(), { error: 'database_unavailable', message: 'PostgreSQL is unreachable; try again later' }, `${what}: says which store`);
+      t.same(
+        res.json(),
+        { error: 'database_unavailable', message: 'PostgreSQL is unreachable; try again later' },
+        `${what}: says which store`,
+      );
       t.notOk(res.body.includes(String(port)), `${what}: no connection details`);
     }
   }

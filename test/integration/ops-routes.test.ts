@@ -12,11 +12,16 @@ const hex = () => randomBytes(16).toString('hex');
 t.test('ops routes', async (t) => {
   const fake = await startFakeGemini();
   t.teardown(() => fake.close());
-  const { app, env, resources, config } = await buildTestApp(t, 'ops-routes', { geminiUrl: fake.url, GEMINI_API_KEY: GEMINI_KEY, AI_DAILY_BUDGET_USD: '5' });
+  const { app, env, resources, config } = await buildTestApp(t, 'ops-routes', {
+    geminiUrl: fake.url,
+    GEMINI_API_KEY: GEMINI_KEY,
+    AI_DAILY_BUDGET_USD: '5',
+  });
   const { db } = resources.dbh;
   const headers = { authorization: basic(env.ADMIN_USER as string, env.ADMIN_PASS as string) };
   const get = (url: string) => app.inject({ method: 'GET', url, headers });
-  const post = (url: string, payload?: Record<string, unknown>) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) });
+  const post = (url: string, payload?: Record<string, unknown>) =>
+    app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) });
 
   // Seed: 5 messages (one 2 hours ago, one 2 days ago), one delivery receipt (not a message), users, one reply.
   const now = Date.now();
@@ -41,7 +46,10 @@ t.test('ops routes', async (t) => {
     eventAt: new Date(r.at),
     receivedAt: new Date(r.at),
     processedAt: r.status === 'processed' ? new Date(r.at + 10) : null,
-    lastError: r.status === 'dead_letter' ? 'graph permanent code=10 subcode=2018278 status=400 recipient 1234567890123456 token=EAAB123456789012345' : null,
+    lastError:
+      r.status === 'dead_letter'
+        ? 'graph permanent code=10 subcode=2018278 status=400 recipient 1234567890123456 token=EAAB123456789012345'
+        : null,
     lastErrorCode: r.status === 'dead_letter' ? 10 : null,
   }));
   await db.insert(events).values(rows);
@@ -50,7 +58,18 @@ t.test('ops routes', async (t) => {
     { channel: 'instagram', senderHash: 'b'.repeat(64), pageId: '1000000001', messageCount: 2 },
   ]);
   const dead = rows[2]!;
-  await db.insert(replies).values({ eventId: dead.id, channel: 'instagram', pageId: '1000000001', senderHash, path: 'fallback', reason: 'kill_switch', decideLatencyMs: 3, parts: 2, status: 'dead_letter', errorCode: 10 });
+  await db.insert(replies).values({
+    eventId: dead.id,
+    channel: 'instagram',
+    pageId: '1000000001',
+    senderHash,
+    path: 'fallback',
+    reason: 'kill_switch',
+    decideLatencyMs: 3,
+    parts: 2,
+    status: 'dead_letter',
+    errorCode: 10,
+  });
 
   t.test('GET /ops', async (t) => {
     const res = await get('/ops');
@@ -85,11 +104,23 @@ t.test('ops routes', async (t) => {
     t.equal(s.budget.daily_spend_usd, 0);
     t.equal(s.budget.monthly_budget_usd, null);
 
-    for (const bad of [{}, { enabled: 'false' }, { enabled: 0 }, { enabled: 'yes' }, { enabled: null }, { enabled: [true] }]) {
+    for (const bad of [
+      {},
+      { enabled: 'false' },
+      { enabled: 0 },
+      { enabled: 'yes' },
+      { enabled: null },
+      { enabled: [true] },
+    ]) {
       const res = await post('/ops/ai/toggle', bad);
       t.equal(res.statusCode, 400, `toggle ${JSON.stringify(bad)} → 400`);
     }
-    const notJson = await app.inject({ method: 'POST', url: '/ops/ai/toggle', headers: { ...headers, 'content-type': 'application/json' }, payload: '{nope' });
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/ops/ai/toggle',
+      headers: { ...headers, 'content-type': 'application/json' },
+      payload: '{nope',
+    });
     t.equal(notJson.statusCode, 400, 'invalid JSON → 400');
     t.equal(await resources.redis.get(`${config.queuePrefix}:ai:enabled`), '1', 'no bad body changed the switch');
 
@@ -97,7 +128,11 @@ t.test('ops routes', async (t) => {
     t.equal(off.statusCode, 200);
     t.same(off.json(), { enabled: false });
     t.same(await db.select({ enabled: aiSwitch.enabled }).from(aiSwitch), [{ enabled: false }], 'stored in PostgreSQL');
-    t.equal(await resources.redis.get(`${config.queuePrefix}:ai:enabled`), '0', 'and copied into Redis for every worker');
+    t.equal(
+      await resources.redis.get(`${config.queuePrefix}:ai:enabled`),
+      '0',
+      'and copied into Redis for every worker',
+    );
     t.equal((await get('/ops/ai/status')).json().enabled, false);
     const on = await post('/ops/ai/toggle', { enabled: true });
     t.same(on.json(), { enabled: true });
@@ -159,7 +194,17 @@ t.test('ops routes', async (t) => {
       [...rows].sort((a, b) => b.receivedAt.getTime() - a.receivedAt.getTime()).map((r) => r.id),
       'newest first',
     );
-    t.same(Object.keys(list.events[0]).sort(), ['attempts', 'channel', 'id', 'outcome', 'page_id', 'processed_at', 'received_at', 'status', 'type']);
+    t.same(Object.keys(list.events[0]).sort(), [
+      'attempts',
+      'channel',
+      'id',
+      'outcome',
+      'page_id',
+      'processed_at',
+      'received_at',
+      'status',
+      'type',
+    ]);
     t.notOk(all.body.includes(senderHash), 'no sender hash');
 
     const seen: string[] = [];
@@ -175,10 +220,17 @@ t.test('ops routes', async (t) => {
       pages++;
     } while (cursor && pages < 10);
     t.equal(pages, 3, 'six events in pages of two');
-    t.same(seen, list.events.map((e: { id: string }) => e.id), 'cursor pages cover everything once, in order');
+    t.same(
+      seen,
+      list.events.map((e: { id: string }) => e.id),
+      'cursor pages cover everything once, in order',
+    );
 
     const deadOnly = (await get('/ops/events?status=dead_letter')).json();
-    t.same(deadOnly.events.map((e: { id: string }) => e.id), [dead.id]);
+    t.same(
+      deadOnly.events.map((e: { id: string }) => e.id),
+      [dead.id],
+    );
     const ig = (await get('/ops/events?channel=instagram')).json();
     t.equal(ig.events.length, 2);
 
@@ -208,7 +260,11 @@ t.test('ops routes', async (t) => {
       t.equal(res.statusCode, 400, `cursor at ${JSON.stringify(at)} → 400`);
       t.same(res.json(), { error: 'invalid_request', message: 'cursor is not one this API returned' });
     }
-    t.equal((await get(`/ops/events?cursor=${forged(new Date(now).toISOString(), 'F'.repeat(32))}`)).statusCode, 400, 'upper-case id → 400');
+    t.equal(
+      (await get(`/ops/events?cursor=${forged(new Date(now).toISOString(), 'F'.repeat(32))}`)).statusCode,
+      400,
+      'upper-case id → 400',
+    );
     const issued = await get(`/ops/events?cursor=${forged(new Date(now + 60_000).toISOString(), 'f'.repeat(32))}`);
     t.equal(issued.statusCode, 200, 'a well-formed cursor is still accepted');
     t.equal(issued.json().events.length, 6);
@@ -255,7 +311,17 @@ t.test('ops routes', async (t) => {
     t.ok(page2.entries.every((e: { id: number }) => e.id < page1.entries[1].id));
     const total = (await db.select().from(auditLog)).length;
     t.equal(total, 5);
-    for (const bad of ['limit=0', 'limit=500', 'cursor=abc', 'cursor=-1', 'cursor=0', 'cursor=1.5', 'cursor=2147483648', 'cursor=9999999999', 'cursor=99999999999']) {
+    for (const bad of [
+      'limit=0',
+      'limit=500',
+      'cursor=abc',
+      'cursor=-1',
+      'cursor=0',
+      'cursor=1.5',
+      'cursor=2147483648',
+      'cursor=9999999999',
+      'cursor=99999999999',
+    ]) {
       const res = await get(`/ops/audit?${bad}`);
       t.equal(res.statusCode, 400, `${bad} → 400`);
       t.equal(res.json().error, 'invalid_request', `${bad}: a clear error, not a database one`);

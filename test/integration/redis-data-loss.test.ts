@@ -16,7 +16,9 @@ const AI_REPLY = 'An answer from the model.';
 let seq = 0;
 
 const redisServer = await startPrivateRedis(t);
-const p = await startPipeline(t, 'redis_loss', { env: { REDIS_URL: redisServer.url, AI_MAX_CALLS_PER_MIN: '1000', AI_MAX_CALLS_PER_MIN_PER_PSID: '100' } });
+const p = await startPipeline(t, 'redis_loss', {
+  env: { REDIS_URL: redisServer.url, AI_MAX_CALLS_PER_MIN: '1000', AI_MAX_CALLS_PER_MIN_PER_PSID: '100' },
+});
 p.gemini.setReply(AI_REPLY);
 const redis = new Redis(redisServer.url);
 redis.on('error', () => {});
@@ -42,9 +44,15 @@ const obeyed = () => new Promise((resolve) => setTimeout(resolve, 1000));
 /** One new message, answered: the text of its reply. */
 async function replyTo(pipeline: Pipeline): Promise<string> {
   const sender = `9000000061${String(++seq).padStart(5, '0')}`;
-  const res = await pipeline.post(messengerText({ pageId: PAGE, senderId: sender, mid: `m_redis_loss_${seq}`, text: 'hello' }));
+  const res = await pipeline.post(
+    messengerText({ pageId: PAGE, senderId: sender, mid: `m_redis_loss_${seq}`, text: 'hello' }),
+  );
   if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
-  const send = await eventually(async () => pipeline.graph.sends.find((s) => s.recipientId === sender), 20_000, 'the reply');
+  const send = await eventually(
+    async () => pipeline.graph.sends.find((s) => s.recipientId === sender),
+    20_000,
+    'the reply',
+  );
   return send.text;
 }
 
@@ -66,7 +74,11 @@ async function loseData(how: keyof typeof losses): Promise<void> {
   if ((await redis.exists(SENTINEL)) !== 0) throw new Error('Redis kept its data');
 }
 
-const schedulersPresent = async () => Boolean((await maintenance.getJobScheduler(TOKEN_CHECK_SCHEDULER_ID)) && (await maintenance.getJobScheduler(RETENTION_SCHEDULER_ID)));
+const schedulersPresent = async () =>
+  Boolean(
+    (await maintenance.getJobScheduler(TOKEN_CHECK_SCHEDULER_ID)) &&
+    (await maintenance.getJobScheduler(RETENTION_SCHEDULER_ID)),
+  );
 const workerPid = p.workers[0]?.child.pid;
 
 t.test('the worker declares the daily schedulers at start', async (t) => {
@@ -96,7 +108,8 @@ for (const name of Object.keys(losses) as Array<keyof typeof losses>) {
 
   t.test(`the daily schedulers come back after a loss (${name}) without restarting the worker`, async (t) => {
     await eventually(schedulersPresent, 15_000, 'the schedulers');
-    const redeclared = () => p.logs().split('maintenance schedulers were missing from Redis; declared again').length - 1;
+    const redeclared = () =>
+      p.logs().split('maintenance schedulers were missing from Redis; declared again').length - 1;
     const before = redeclared();
     await loseData(name);
     await eventually(schedulersPresent, 30_000, 'the schedulers declared again');

@@ -35,14 +35,22 @@ function runAudit(env: Record<string, string>, args: string[] = ['--json']): Pro
   });
 }
 
-type Report = { findings: Array<{ id: string; severity: string; ok: boolean; message: string }>; summary: Record<string, number> };
+type Report = {
+  findings: Array<{ id: string; severity: string; ok: boolean; message: string }>;
+  summary: Record<string, number>;
+};
 const critical = (out: AuditOutput) =>
   (JSON.parse(out.stdout) as Report).findings.filter((f) => f.severity === 'critical').map((f) => f.id);
 
 const databaseUrl = await testDatabase(t, 'security_audit_dev');
 
 t.test('a development configuration fails, naming each critical finding', async (t) => {
-  const out = await runAudit({ DATABASE_URL: databaseUrl, REDIS_URL, QUEUE_PREFIX: 'sbtest-audit-dev', CORS_ORIGINS: '*' });
+  const out = await runAudit({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL,
+    QUEUE_PREFIX: 'sbtest-audit-dev',
+    CORS_ORIGINS: '*',
+  });
   t.equal(out.code, 1, 'exit 1 on critical findings');
   const report = JSON.parse(out.stdout) as Report;
   t.equal(report.summary.critical, critical(out).length);
@@ -78,13 +86,29 @@ t.test('development defaults in production: config problems become findings, ser
   t.equal(out.code, 1);
   const report = JSON.parse(out.stdout) as Report;
   const ids = critical(out);
-  for (const id of ['secret.facebook_app_secret', 'secret.admin_pass', 'secret.psid_hash_secret', 'secret.encryption_key', 'secret.facebook_verify_token'])
-    t.match(report.findings.find((f) => f.id === id), { severity: 'critical', message: /development default/ }, `${id} names the default`);
+  for (const id of [
+    'secret.facebook_app_secret',
+    'secret.admin_pass',
+    'secret.psid_hash_secret',
+    'secret.encryption_key',
+    'secret.facebook_verify_token',
+  ])
+    t.match(
+      report.findings.find((f) => f.id === id),
+      { severity: 'critical', message: /development default/ },
+      `${id} names the default`,
+    );
   t.ok(ids.includes('graph.version'), 'a retired Graph API version is critical');
   t.ok(ids.includes('config.PORT'), 'a malformed variable is reported from loadConfig');
   t.equal(ids.filter((id) => id === 'config.ADMIN_PASS').length, 0, 'a variable already judged is not reported twice');
-  t.ok(report.findings.some((f) => f.id === 'redis.reachable' && f.ok), 'Redis was checked despite the refused configuration');
-  t.ok(report.findings.some((f) => f.id === 'postgres.migrations' && f.ok), 'PostgreSQL was checked too');
+  t.ok(
+    report.findings.some((f) => f.id === 'redis.reachable' && f.ok),
+    'Redis was checked despite the refused configuration',
+  );
+  t.ok(
+    report.findings.some((f) => f.id === 'postgres.migrations' && f.ok),
+    'PostgreSQL was checked too',
+  );
   for (const value of Object.values(DEVELOPMENT_DEFAULTS).filter((v) => v.length > 8))
     t.notOk(out.stdout.includes(value), 'no secret value in the output');
 });

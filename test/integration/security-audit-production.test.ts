@@ -21,7 +21,10 @@ interface AuditOutput {
   code: number | null;
   stdout: string;
   stderr: string;
-  report: { findings: Array<{ id: string; severity: string; ok: boolean; message: string }>; summary: Record<string, number> };
+  report: {
+    findings: Array<{ id: string; severity: string; ok: boolean; message: string }>;
+    summary: Record<string, number>;
+  };
 }
 
 const cwd = mkdtempSync(join(tmpdir(), 'sb-audit-'));
@@ -77,7 +80,16 @@ const env: Record<string, string> = {
   AI_DAILY_BUDGET_USD: '5',
   AI_TIMEOUT_MS: '3000',
 };
-const secretValues = [appSecret, pageToken, registeredToken, env.FACEBOOK_VERIFY_TOKEN, env.ADMIN_PASS, env.PSID_HASH_SECRET, env.ENCRYPTION_KEY, env.GEMINI_API_KEY] as string[];
+const secretValues = [
+  appSecret,
+  pageToken,
+  registeredToken,
+  env.FACEBOOK_VERIFY_TOKEN,
+  env.ADMIN_PASS,
+  env.PSID_HASH_SECRET,
+  env.ENCRYPTION_KEY,
+  env.GEMINI_API_KEY,
+] as string[];
 
 // A registered page with its own sealed token, beside the default token.
 const dbh = createDb(databaseUrl, { max: 1 });
@@ -129,7 +141,8 @@ t.test('a correct production deployment passes: exit 0, no critical finding, no 
   ]) {
     t.equal(byId(out, id)?.severity, 'ok', `${id} ok: ${byId(out, id)?.message}`);
   }
-  for (const secret of secretValues) t.notOk(out.stdout.includes(secret) || out.stderr.includes(secret), 'no secret value in the output');
+  for (const secret of secretValues)
+    t.notOk(out.stdout.includes(secret) || out.stderr.includes(secret), 'no secret value in the output');
 });
 
 t.test('the kill switch state is read from PostgreSQL, and a Redis copy that disagrees is named', async (t) => {
@@ -146,27 +159,47 @@ t.test('the kill switch state is read from PostgreSQL, and a Redis copy that dis
   t.equal(off.code, 0, 'AI off is a state, not a failure');
 
   await redis.del(key);
-  t.match(byId(await runAudit(env), 'ai.kill_switch'), { severity: 'ok', message: /AI off/ }, 'a lost Redis copy does not change what PostgreSQL holds');
+  t.match(
+    byId(await runAudit(env), 'ai.kill_switch'),
+    { severity: 'ok', message: /AI off/ },
+    'a lost Redis copy does not change what PostgreSQL holds',
+  );
 
   await redis.set(key, '1');
-  t.match(byId(await runAudit(env), 'ai.kill_switch'), { severity: 'warning', message: /PostgreSQL says AI off but the Redis copy .* says on/ });
+  t.match(byId(await runAudit(env), 'ai.kill_switch'), {
+    severity: 'warning',
+    message: /PostgreSQL says AI off but the Redis copy .* says on/,
+  });
 });
 
-t.test('a subscription without message_echoes is a warning that says why; without messages it is critical', async (t) => {
-  t.teardown(() => graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: allFields }]));
-  graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: ['messages', 'messaging_postbacks'] }]);
-  const noEchoes = await runAudit(env);
-  t.match(byId(noEchoes, `graph.subscription.${pageId}`), { severity: 'warning', message: /lacks message_echoes \(.*sent again: the user may get it twice\)/ });
-  t.equal(byId(noEchoes, 'graph.subscription.default')?.severity, 'ok', 'the other Page is unaffected');
-  t.equal(noEchoes.code, 0, 'every message is still answered: not a reason to block a deployment');
+t.test(
+  'a subscription without message_echoes is a warning that says why; without messages it is critical',
+  async (t) => {
+    t.teardown(() => graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: allFields }]));
+    graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: ['messages', 'messaging_postbacks'] }]);
+    const noEchoes = await runAudit(env);
+    t.match(byId(noEchoes, `graph.subscription.${pageId}`), {
+      severity: 'warning',
+      message: /lacks message_echoes \(.*sent again: the user may get it twice\)/,
+    });
+    t.equal(byId(noEchoes, 'graph.subscription.default')?.severity, 'ok', 'the other Page is unaffected');
+    t.equal(noEchoes.code, 0, 'every message is still answered: not a reason to block a deployment');
 
-  graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: ['message_echoes'] }]);
-  const noMessages = await runAudit(env);
-  const finding = byId(noMessages, `graph.subscription.${pageId}`);
-  t.match(finding, { severity: 'critical', message: /lacks messages \(no message reaches Switchboard.*\); messaging_postbacks/ });
-  t.match(finding?.message, /subscribed_fields=messages,messaging_postbacks,message_echoes/, 'names the fields to subscribe');
-  t.equal(noMessages.code, 1);
-});
+    graph.setSubscribedApps(pageId, [{ id: appId, subscribed_fields: ['message_echoes'] }]);
+    const noMessages = await runAudit(env);
+    const finding = byId(noMessages, `graph.subscription.${pageId}`);
+    t.match(finding, {
+      severity: 'critical',
+      message: /lacks messages \(no message reaches Switchboard.*\); messaging_postbacks/,
+    });
+    t.match(
+      finding?.message,
+      /subscribed_fields=messages,messaging_postbacks,message_echoes/,
+      'names the fields to subscribe',
+    );
+    t.equal(noMessages.code, 1);
+  },
+);
 
 t.test('an invalid Page token, a dropped subscription and a missing budget are named', async (t) => {
   graph.setTokenInfo(registeredToken, { is_valid: false });

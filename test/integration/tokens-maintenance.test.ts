@@ -43,7 +43,9 @@ t.test('two workers starting together: one scheduler entry per task, one start-u
   t.teardown(() => graph.close());
   const databaseUrl = await testDatabase(t, 'tokens_maint');
   const prefix = uniquePrefix('tokens-maint');
-  const config = loadConfig(testEnv({ databaseUrl, prefix, graphUrl: graph.url, FACEBOOK_APP_ID: APP_ID, FACEBOOK_APP_SECRET: APP_SECRET }));
+  const config = loadConfig(
+    testEnv({ databaseUrl, prefix, graphUrl: graph.url, FACEBOOK_APP_ID: APP_ID, FACEBOOK_APP_SECRET: APP_SECRET }),
+  );
   const cleanup = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   t.teardown(async () => {
     await deletePrefix(cleanup, prefix);
@@ -53,7 +55,9 @@ t.test('two workers starting together: one scheduler entry per task, one start-u
   t.teardown(() => sql.end({ timeout: 5 }));
 
   graph.setTokenInfo('test-token-maint', { is_valid: true, expires_at: 0, scopes: ['pages_messaging'] });
-  graph.setSubscribedApps(PAGE, [{ id: APP_ID, subscribed_fields: ['messages', 'messaging_postbacks', 'message_echoes'] }]);
+  graph.setSubscribedApps(PAGE, [
+    { id: APP_ID, subscribed_fields: ['messages', 'messaging_postbacks', 'message_echoes'] },
+  ]);
   const dbh = createDb(databaseUrl, { max: 1 });
   t.teardown(() => dbh.close());
   const pages = new PageTokenStore({ db: dbh.db, sealer: new Sealer(config.privacy.encryptionKey) });
@@ -71,7 +75,11 @@ t.test('two workers starting together: one scheduler entry per task, one start-u
   const now = Date.now();
   await Promise.all(workers.map((w) => scheduleMaintenance(w.maintenanceQueue, now)));
   const queue = workers[0]!.maintenanceQueue;
-  const job = await eventually(() => completedJob(queue, startCheckJobId(now)), 20_000, 'start-up token check completed');
+  const job = await eventually(
+    () => completedJob(queue, startCheckJobId(now)),
+    20_000,
+    'start-up token check completed',
+  );
   t.match(job.returnvalue, { checked: 1, valid: 1 });
 
   // A third start in the same window (a restart) adds nothing either.
@@ -81,7 +89,11 @@ t.test('two workers starting together: one scheduler entry per task, one start-u
   t.equal(checks.length, 1, 'exactly one token check ran for the start window');
 
   const schedulers = await queue.getJobSchedulers();
-  t.same(schedulers.map((s) => s.key).sort(), [RETENTION_SCHEDULER_ID, TOKEN_CHECK_SCHEDULER_ID].sort(), 'one entry per scheduler id');
+  t.same(
+    schedulers.map((s) => s.key).sort(),
+    [RETENTION_SCHEDULER_ID, TOKEN_CHECK_SCHEDULER_ID].sort(),
+    'one entry per scheduler id',
+  );
   const daily = schedulers.find((s) => s.key === TOKEN_CHECK_SCHEDULER_ID);
   t.equal(daily?.pattern, '0 2 * * *');
   t.equal(daily?.tz, 'UTC');
@@ -103,9 +115,20 @@ t.test('two workers starting together: one scheduler entry per task, one start-u
   const retention = await queue.add('retention', { task: 'retention', requestedBy: 'test' });
   const done = await eventually(() => completedJob(queue, retention.id ?? ''), 15_000, 'retention job completed');
   t.same(done.returnvalue, { events: 2, replies: 1, conversations: 1 });
-  t.same((await sql`select id from events order by id`).map((r) => r.id), ['new-1'], 'only events inside RETENTION_DAYS remain');
-  t.same((await sql`select event_id from replies`).map((r) => r.event_id), ['new-1']);
-  t.same((await sql`select id from conversations`).map((r) => r.id), ['c-new'], 'conversations whose last message is inside RETENTION_DAYS remain');
+  t.same(
+    (await sql`select id from events order by id`).map((r) => r.id),
+    ['new-1'],
+    'only events inside RETENTION_DAYS remain',
+  );
+  t.same(
+    (await sql`select event_id from replies`).map((r) => r.event_id),
+    ['new-1'],
+  );
+  t.same(
+    (await sql`select id from conversations`).map((r) => r.id),
+    ['c-new'],
+    'conversations whose last message is inside RETENTION_DAYS remain',
+  );
 });
 
 t.test('retention deletes in batches until nothing old is left', async (t) => {

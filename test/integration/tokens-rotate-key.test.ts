@@ -11,9 +11,16 @@ import { testEnv } from '../helpers/env.js';
 import { startProcess } from '../helpers/processes.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
-const TOKENS: Record<string, string> = { '8001': 'test-rotate-token-a', '8002': 'test-rotate-token-b', '8003': 'test-rotate-token-c' };
+const TOKENS: Record<string, string> = {
+  '8001': 'test-rotate-token-a',
+  '8002': 'test-rotate-token-b',
+  '8003': 'test-rotate-token-c',
+};
 /** Instructions are kept for pages with and without a token. */
-const INSTRUCTIONS: Record<string, string> = { '8001': 'Open 9–17, espresso 2 EUR.', '8009': 'A dry-run page: bikes for rent.' };
+const INSTRUCTIONS: Record<string, string> = {
+  '8001': 'Open 9–17, espresso 2 EUR.',
+  '8009': 'A dry-run page: bikes for rent.',
+};
 
 async function rotate(t: { teardown(fn: () => unknown): void }, env: Record<string, string>) {
   const run = startProcess(t, 'apps/tools/dist/rotate-key.js', env);
@@ -33,10 +40,20 @@ t.test('rotate-key re-seals every token; afterwards the new key alone opens them
   // Setting instructions bumps a version number under the prefix: removed at the end.
   const instructionsPrefix = uniquePrefix('rotate');
   t.teardown(() => deletePrefix(redis, instructionsPrefix));
-  const oldInstructions = new PageInstructionsStore({ db: dbh.db, redis, prefix: instructionsPrefix, sealer: new Sealer(oldKey) });
+  const oldInstructions = new PageInstructionsStore({
+    db: dbh.db,
+    redis,
+    prefix: instructionsPrefix,
+    sealer: new Sealer(oldKey),
+  });
   for (const [pageId, text] of Object.entries(INSTRUCTIONS)) await oldInstructions.set(pageId, text);
 
-  const env = testEnv({ databaseUrl, prefix: uniquePrefix('rotate'), ENCRYPTION_KEY: newKey.toString('base64'), ENCRYPTION_KEY_PREVIOUS: oldKey.toString('base64') });
+  const env = testEnv({
+    databaseUrl,
+    prefix: uniquePrefix('rotate'),
+    ENCRYPTION_KEY: newKey.toString('base64'),
+    ENCRYPTION_KEY_PREVIOUS: oldKey.toString('base64'),
+  });
   const first = await rotate(t, env);
   t.equal(first.code, 0, 'exits 0');
   t.match(first.output, /page tokens: 3 stored, 3 re-sealed/);
@@ -48,14 +65,22 @@ t.test('rotate-key re-seals every token; afterwards the new key alone opens them
   const rows = await dbh.db.select().from(pages);
   t.equal(rows.length, 3);
   for (const row of rows) {
-    t.equal(onlyNew.open(row.tokenSealed, pageTokenAad(row.pageId)), TOKENS[row.pageId], `page ${row.pageId} opens with the new key alone`);
+    t.equal(
+      onlyNew.open(row.tokenSealed, pageTokenAad(row.pageId)),
+      TOKENS[row.pageId],
+      `page ${row.pageId} opens with the new key alone`,
+    );
     t.equal(row.tokenKeyId, onlyNew.currentKeyId);
     t.equal(Sealer.keyIdOf(row.tokenSealed), onlyNew.currentKeyId);
   }
   const kept = await dbh.db.select().from(pageInstructions);
   t.equal(kept.length, 2);
   for (const row of kept) {
-    t.equal(onlyNew.open(row.instructionsSealed, pageInstructionsAad(row.pageId)), INSTRUCTIONS[row.pageId], `page ${row.pageId}'s instructions open with the new key alone`);
+    t.equal(
+      onlyNew.open(row.instructionsSealed, pageInstructionsAad(row.pageId)),
+      INSTRUCTIONS[row.pageId],
+      `page ${row.pageId}'s instructions open with the new key alone`,
+    );
     t.equal(row.keyId, onlyNew.currentKeyId);
   }
   const newStore = new PageTokenStore({ db: dbh.db, sealer: onlyNew });
@@ -68,9 +93,17 @@ t.test('rotate-key re-seals every token; afterwards the new key alone opens them
   t.match(second.output, /page instructions: 2 stored, 0 re-sealed .* 2 already on it, 0 unreadable/);
 
   // A key that sealed nothing here: every token is unreadable, the command says so and fails.
-  const third = await rotate(t, { ...env, ENCRYPTION_KEY: randomBytes(32).toString('base64'), ENCRYPTION_KEY_PREVIOUS: '' });
+  const third = await rotate(t, {
+    ...env,
+    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ENCRYPTION_KEY_PREVIOUS: '',
+  });
   t.equal(third.code, 1);
   t.match(third.output, /3 unreadable/);
   t.match(third.output, /page instructions: 2 stored, 0 re-sealed .* 2 unreadable/);
-  t.equal(onlyNew.open((await dbh.db.select().from(pages))[0]!.tokenSealed, pageTokenAad('8001')), TOKENS['8001'], 'unreadable tokens are left as they were');
+  t.equal(
+    onlyNew.open((await dbh.db.select().from(pages))[0]!.tokenSealed, pageTokenAad('8001')),
+    TOKENS['8001'],
+    'unreadable tokens are left as they were',
+  );
 });

@@ -16,7 +16,14 @@ function delivery(n: number, run: string): Envelope {
     entry: Array.from({ length: n }, (_, i) => ({
       id: PAGE,
       time: ts + 150,
-      messaging: [{ sender: { id: String(200000000000000 + i) }, recipient: { id: PAGE }, timestamp: ts + i, message: { mid: `m_test-${run}-${i}`, text: `message ${i}` } }],
+      messaging: [
+        {
+          sender: { id: String(200000000000000 + i) },
+          recipient: { id: PAGE },
+          timestamp: ts + i,
+          message: { mid: `m_test-${run}-${i}`, text: `message ${i}` },
+        },
+      ],
     })),
   };
 }
@@ -33,30 +40,52 @@ const telemetry = async (ctx: TestApp) => {
 
 /** Every inbound job's event id, whatever its state. */
 async function storedEventIds(ctx: TestApp): Promise<string[]> {
-  const jobs = await ctx.resources.inboundQueue.getJobs(['wait', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'paused']);
+  const jobs = await ctx.resources.inboundQueue.getJobs([
+    'wait',
+    'active',
+    'delayed',
+    'prioritized',
+    'completed',
+    'failed',
+    'paused',
+  ]);
   return jobs.map((j) => (j.data as { eventId: string }).eventId);
 }
 
-t.test('more items than the maximum: 413 naming the limit, nothing stored, counted by reason; the maximum itself is stored', async (t) => {
-  const ctx = await buildTestApp(t, 'wh-max');
-  const refused = await post(ctx, delivery(MAX_ITEMS_PER_DELIVERY + 1, 'over'));
-  t.equal(refused.statusCode, 413);
-  t.same(refused.json(), { error: 'too_many_events', message: `at most ${MAX_ITEMS_PER_DELIVERY} events per delivery`, limit: MAX_ITEMS_PER_DELIVERY });
-  t.same(await storedEventIds(ctx), [], 'nothing of a refused delivery is stored');
+t.test(
+  'more items than the maximum: 413 naming the limit, nothing stored, counted by reason; the maximum itself is stored',
+  async (t) => {
+    const ctx = await buildTestApp(t, 'wh-max');
+    const refused = await post(ctx, delivery(MAX_ITEMS_PER_DELIVERY + 1, 'over'));
+    t.equal(refused.statusCode, 413);
+    t.same(refused.json(), {
+      error: 'too_many_events',
+      message: `at most ${MAX_ITEMS_PER_DELIVERY} events per delivery`,
+      limit: MAX_ITEMS_PER_DELIVERY,
+    });
+    t.same(await storedEventIds(ctx), [], 'nothing of a refused delivery is stored');
 
-  // Items Meta's shape does not allow count too: a body cannot pass the limit by being odd.
-  const odd = { object: 'page', entry: [{ id: PAGE, messaging: Array.from({ length: MAX_ITEMS_PER_DELIVERY + 1 }, () => 7) }] };
-  t.equal((await post(ctx, odd)).statusCode, 413);
+    // Items Meta's shape does not allow count too: a body cannot pass the limit by being odd.
+    const odd = {
+      object: 'page',
+      entry: [{ id: PAGE, messaging: Array.from({ length: MAX_ITEMS_PER_DELIVERY + 1 }, () => 7) }],
+    };
+    t.equal((await post(ctx, odd)).statusCode, 413);
 
-  const full = await post(ctx, delivery(MAX_ITEMS_PER_DELIVERY, 'full'));
-  t.equal(full.statusCode, 200);
-  t.equal(full.body, 'EVENT_RECEIVED');
-  t.equal(new Set(await storedEventIds(ctx)).size, MAX_ITEMS_PER_DELIVERY, 'every event of the largest allowed delivery is stored');
+    const full = await post(ctx, delivery(MAX_ITEMS_PER_DELIVERY, 'full'));
+    t.equal(full.statusCode, 200);
+    t.equal(full.body, 'EVENT_RECEIVED');
+    t.equal(
+      new Set(await storedEventIds(ctx)).size,
+      MAX_ITEMS_PER_DELIVERY,
+      'every event of the largest allowed delivery is stored',
+    );
 
-  const webhooks = await telemetry(ctx);
-  t.equal(webhooks.rejected.too_many_events, 2, 'counted with the other refusals');
-  t.equal(webhooks.received, 1);
-});
+    const webhooks = await telemetry(ctx);
+    t.equal(webhooks.rejected.too_many_events, 2, 'counted with the other refusals');
+    t.equal(webhooks.received, 1);
+  },
+);
 
 t.test('a large delivery is sealed and stored a chunk per turn of the event loop, in order', async (t) => {
   const ctx = await buildTestApp(t, 'wh-chunks');
@@ -87,10 +116,14 @@ t.test('a large delivery is sealed and stored a chunk per turn of the event loop
   const waiting = await ctx.resources.inboundQueue.getWaiting(0, -1);
   const timestamps = waiting.map((j) => (j.data as { timestamp: number }).timestamp);
   t.equal(timestamps.length, n);
-  t.same(timestamps, [...timestamps].sort((a, b) => a - b), 'stored in timestamp order');
+  t.same(
+    timestamps,
+    [...timestamps].sort((a, b) => a - b),
+    'stored in timestamp order',
+  );
 });
 
-t.test('a delivery stored in part answers 503; Meta\'s redelivery stores the rest, every event once', async (t) => {
+t.test("a delivery stored in part answers 503; Meta's redelivery stores the rest, every event once", async (t) => {
   const redis = await startPrivateRedis(t);
   const admin = new Redis(redis.url);
   t.teardown(() => admin.quit());

@@ -15,7 +15,10 @@ t.test('verification handshake on every webhook path', async (t) => {
   t.same([...WEBHOOK_PATHS], ['/webhook', '/webhook/messenger', '/webhook/instagram', '/webhook/whatsapp']);
   for (const path of WEBHOOK_PATHS) {
     for (const challenge of ['1158201444', '0123', '1e3', '-1', 'abc DEF', 'ünï©ødé', '']) {
-      const res = await ctx.app.inject({ method: 'GET', url: `${path}?${q({ 'hub.mode': 'subscribe', 'hub.verify_token': token, 'hub.challenge': challenge })}` });
+      const res = await ctx.app.inject({
+        method: 'GET',
+        url: `${path}?${q({ 'hub.mode': 'subscribe', 'hub.verify_token': token, 'hub.challenge': challenge })}`,
+      });
       t.equal(res.statusCode, 200, `${path} ${JSON.stringify(challenge)}`);
       t.equal(res.body, challenge, 'the challenge exactly: not JSON, not a number, no newline');
       t.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
@@ -44,6 +47,12 @@ t.test('verification handshake on every webhook path', async (t) => {
   // The handshake is a GET over whatever scheme the proxy used; HTTPS enforcement concerns event delivery.
   const joined = ctx.logs.join('\n');
   t.notOk(joined.includes(token), 'the verify token appears in no log line');
-  t.ok(ctx.logs.some((l) => l.includes('handshake accepted')), 'accepted handshakes are logged');
-  t.ok(ctx.logs.some((l) => l.includes('handshake refused')), 'refused handshakes are logged');
+  t.ok(
+    ctx.logs.some((l) => l.includes('handshake accepted')),
+    'accepted handshakes are logged',
+  );
+  t.ok(
+    ctx.logs.some((l) => l.includes('handshake refused')),
+    'refused handshakes are logged',
+  );
 });

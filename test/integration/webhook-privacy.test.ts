@@ -35,8 +35,16 @@ async function dumpRedis(ctx: TestApp): Promise<Array<{ key: string; content: st
 
 t.test('personal data is sealed in the job; ids and keys are hashes', async (t) => {
   const ctx = await buildTestApp(t, 'wh-priv');
-  const req = signedRequest(ctx.env.FACEBOOK_APP_SECRET as string, messengerText({ pageId: '100000000000001', senderId: SENDER, mid: MID, text: TEXT }));
-  const res = await ctx.app.inject({ method: 'POST', url: '/webhook', headers: { ...req.headers, 'x-request-id': 'req-privacy-1' }, payload: req.body });
+  const req = signedRequest(
+    ctx.env.FACEBOOK_APP_SECRET as string,
+    messengerText({ pageId: '100000000000001', senderId: SENDER, mid: MID, text: TEXT }),
+  );
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/webhook',
+    headers: { ...req.headers, 'x-request-id': 'req-privacy-1' },
+    payload: req.body,
+  });
   t.equal(res.statusCode, 200);
   await ctx.resources.counters.flush();
   await ctx.resources.latency.flush();
@@ -48,13 +56,17 @@ t.test('personal data is sealed in the job; ids and keys are hashes', async (t) 
   const raw = await ctx.resources.redis.hgetall(ctx.resources.inboundQueue.toKey(id));
   t.ok(raw.data, 'the raw job hash was read');
   const rawText = JSON.stringify(raw);
-  for (const secret of [SENDER, MID, TEXT, 'Grüße', 'Gr\\u00fc\\u00dfe', '4111']) t.notOk(rawText.includes(secret), `the job hash does not hold ${JSON.stringify(secret)}`);
+  for (const secret of [SENDER, MID, TEXT, 'Grüße', 'Gr\\u00fc\\u00dfe', '4111'])
+    t.notOk(rawText.includes(secret), `the job hash does not hold ${JSON.stringify(secret)}`);
 
   const data = inboundJobSchema.parse(JSON.parse(raw.data as string));
   const personal = ctx.resources.sealer.openJson<InboundPersonal>(data.sealed, data.eventId);
   t.equal(personal.senderId, SENDER, 'the sealed envelope opens to the sender (AES-256-GCM, bound to the event id)');
   t.equal(personal.text, TEXT);
-  t.throws(() => ctx.resources.sealer.openJson(data.sealed, 'f'.repeat(32)), 'and to nothing when moved to another job');
+  t.throws(
+    () => ctx.resources.sealer.openJson(data.sealed, 'f'.repeat(32)),
+    'and to nothing when moved to another job',
+  );
 
   const everything = await dumpRedis(ctx);
   t.ok(everything.length >= 3, `${everything.length} keys inspected`);
@@ -69,20 +81,52 @@ t.test('personal data is sealed in the job; ids and keys are hashes', async (t) 
 t.test('logs carry the request id and hashed ids only, and redact secrets', async (t) => {
   const ctx = await buildTestApp(t, 'wh-priv');
   const token = ctx.env.FACEBOOK_VERIFY_TOKEN as string;
-  const req = signedRequest(ctx.env.FACEBOOK_APP_SECRET as string, messengerText({ pageId: '100000000000001', senderId: SENDER, mid: MID, text: TEXT }));
+  const req = signedRequest(
+    ctx.env.FACEBOOK_APP_SECRET as string,
+    messengerText({ pageId: '100000000000001', senderId: SENDER, mid: MID, text: TEXT }),
+  );
   const signature = req.headers['x-hub-signature-256'];
-  const posted = await ctx.app.inject({ method: 'POST', url: '/webhook', headers: { ...req.headers, 'x-request-id': 'req-privacy-2', authorization: 'Bearer should-not-appear' }, payload: req.body });
+  const posted = await ctx.app.inject({
+    method: 'POST',
+    url: '/webhook',
+    headers: { ...req.headers, 'x-request-id': 'req-privacy-2', authorization: 'Bearer should-not-appear' },
+    payload: req.body,
+  });
   t.equal(posted.statusCode, 200);
-  const tampered = await ctx.app.inject({ method: 'POST', url: '/webhook', headers: { ...req.headers, 'x-request-id': 'req-privacy-3' }, payload: req.body.replace('card', 'cord') });
+  const tampered = await ctx.app.inject({
+    method: 'POST',
+    url: '/webhook',
+    headers: { ...req.headers, 'x-request-id': 'req-privacy-3' },
+    payload: req.body.replace('card', 'cord'),
+  });
   t.equal(tampered.statusCode, 403);
-  const hs = await ctx.app.inject({ method: 'GET', url: `/webhook?hub.mode=subscribe&hub.verify_token=${token}&hub.challenge=42`, headers: { 'x-request-id': 'req-privacy-4' } });
+  const hs = await ctx.app.inject({
+    method: 'GET',
+    url: `/webhook?hub.mode=subscribe&hub.verify_token=${token}&hub.challenge=42`,
+    headers: { 'x-request-id': 'req-privacy-4' },
+  });
   t.equal(hs.body, '42');
-  const bad = await ctx.app.inject({ method: 'GET', url: `/webhook?hub.mode=subscribe&hub.verify_token=${token}-guess&hub.challenge=42`, headers: { 'x-request-id': 'req-privacy-5' } });
+  const bad = await ctx.app.inject({
+    method: 'GET',
+    url: `/webhook?hub.mode=subscribe&hub.verify_token=${token}-guess&hub.challenge=42`,
+    headers: { 'x-request-id': 'req-privacy-5' },
+  });
   t.equal(bad.statusCode, 403);
 
   const all = ctx.logs.join('\n');
   t.ok(ctx.logs.length >= 5, `${ctx.logs.length} log lines captured`);
-  for (const secret of [SENDER, MID, TEXT, 'my card', 'cord number', signature, signature.slice(7), token, 'should-not-appear', ctx.env.FACEBOOK_APP_SECRET as string]) {
+  for (const secret of [
+    SENDER,
+    MID,
+    TEXT,
+    'my card',
+    'cord number',
+    signature,
+    signature.slice(7),
+    token,
+    'should-not-appear',
+    ctx.env.FACEBOOK_APP_SECRET as string,
+  ]) {
     t.notOk(all.includes(secret), `no log line holds ${secret.slice(0, 24)}…`);
   }
   for (const id of ['req-privacy-2', 'req-privacy-3', 'req-privacy-4', 'req-privacy-5']) {

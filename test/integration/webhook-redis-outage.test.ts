@@ -8,7 +8,11 @@ import { eventually, freePort } from '../helpers/processes.js';
 import { messengerText, signedRequest } from '../helpers/sign.js';
 
 function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
@@ -36,10 +40,22 @@ t.test('Redis down: fast 503 and /health down; back: 200, and the refused event 
     const req = signedRequest(secret, payload);
     return ctx.app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body });
   };
-  const first = messengerText({ pageId: '100000000000001', senderId: '200000000000001', mid: 'm_test-outage-1', text: 'before' });
-  const during = messengerText({ pageId: '100000000000001', senderId: '200000000000001', mid: 'm_test-outage-2', text: 'during' });
+  const first = messengerText({
+    pageId: '100000000000001',
+    senderId: '200000000000001',
+    mid: 'm_test-outage-1',
+    text: 'before',
+  });
+  const during = messengerText({
+    pageId: '100000000000001',
+    senderId: '200000000000001',
+    mid: 'm_test-outage-2',
+    text: 'during',
+  });
   // changes[] only (a Page feed update): it becomes a job like any event, so it cannot be acknowledged unstored either.
-  const feedChange: unknown = JSON.parse(readFileSync(new URL('../fixtures/page-feed-change.json', import.meta.url), 'utf8'));
+  const feedChange: unknown = JSON.parse(
+    readFileSync(new URL('../fixtures/page-feed-change.json', import.meta.url), 'utf8'),
+  );
 
   t.equal((await post(first)).statusCode, 200);
   const healthy = await ctx.app.inject('/health');
@@ -73,9 +89,16 @@ t.test('Redis down: fast 503 and /health down; back: 200, and the refused event 
   const retried = await post(during);
   t.equal(retried.statusCode, 200);
   t.equal((await post(feedChange)).statusCode, 200);
-  const midHash = (mid: string) => createHmac('sha256', ctx.env.PSID_HASH_SECRET as string).update(mid).digest('hex');
+  const midHash = (mid: string) =>
+    createHmac('sha256', ctx.env.PSID_HASH_SECRET as string)
+      .update(mid)
+      .digest('hex');
   const jobs = await ctx.resources.inboundQueue.getJobs(['waiting']);
-  t.equal(jobs.filter((j) => j.data.midHash === midHash('m_test-outage-2')).length, 1, "the event refused during the outage is enqueued on Meta's retry");
+  t.equal(
+    jobs.filter((j) => j.data.midHash === midHash('m_test-outage-2')).length,
+    1,
+    "the event refused during the outage is enqueued on Meta's retry",
+  );
   t.equal(jobs.filter((j) => j.data.midHash === midHash('m_test-outage-1')).length, 1);
   t.equal(jobs.filter((j) => j.data.type === 'change').length, 1, 'so is the change');
   t.equal(jobs.length, 3);

@@ -23,7 +23,21 @@ type Value = Record<string, unknown>;
 function whatsapp(value: Value, phoneNumberId = PHONE) {
   return {
     object: 'whatsapp_business_account',
-    entry: [{ id: '500000000000071', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550009999', phone_number_id: phoneNumberId }, ...value } }] }],
+    entry: [
+      {
+        id: '500000000000071',
+        changes: [
+          {
+            field: 'messages',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: '15550009999', phone_number_id: phoneNumberId },
+              ...value,
+            },
+          },
+        ],
+      },
+    ],
   };
 }
 
@@ -40,19 +54,26 @@ function userMessage(from: string, message: Value, phoneNumberId = PHONE) {
 }
 
 t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal kept in clear', async (t) => {
-  const p = await startPipeline(t, 'whatsapp_channel', { env: { AI_ENABLED: 'false', WHATSAPP_ACCESS_TOKEN: DEFAULT_TOKEN } });
+  const p = await startPipeline(t, 'whatsapp_channel', {
+    env: { AI_ENABLED: 'false', WHATSAPP_ACCESS_TOKEN: DEFAULT_TOKEN },
+  });
   const redis = new Redis(p.env.REDIS_URL as string, { maxRetriesPerRequest: null });
   t.teardown(() => redis.disconnect());
   const auth = { authorization: `Basic ${Buffer.from(`${p.env.ADMIN_USER}:${p.env.ADMIN_PASS}`).toString('base64')}` };
   const ops = async (path: string, init: RequestInit = {}) => {
-    const res = await fetch(`${p.apiUrl}${path}`, { ...init, headers: { ...auth, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+    const res = await fetch(`${p.apiUrl}${path}`, {
+      ...init,
+      headers: { ...auth, 'content-type': 'application/json', ...(init.headers ?? {}) },
+    });
     // The answers' shapes are the routes' own; the test reads the fields it asserts on.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
-  const eventIdOf = (phone: string, key: string) => createHmac('sha256', p.env.PSID_HASH_SECRET).update(`whatsapp:${phone}:${key}`).digest('hex').slice(0, 32);
+  const eventIdOf = (phone: string, key: string) =>
+    createHmac('sha256', p.env.PSID_HASH_SECRET).update(`whatsapp:${phone}:${key}`).digest('hex').slice(0, 32);
   const sendsTo = (user: string) => p.graph.sends.filter((s) => s.recipientId === user);
-  const eventRow = async (id: string) => (await p.sql`select status, outcome, type, last_error, last_error_code from events where id = ${id}`)[0];
+  const eventRow = async (id: string) =>
+    (await p.sql`select status, outcome, type, last_error, last_error_code from events where id = ${id}`)[0];
   const users: string[] = [];
   const texts: string[] = [];
   const user = () => {
@@ -76,12 +97,26 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     const { id, body } = userMessage(first, { type: 'text', text: { body: text } });
     await post(body);
     const [send] = await p.graph.waitForSends(1, 15_000);
-    t.same(send?.body, { messaging_product: 'whatsapp', recipient_type: 'individual', to: first, type: 'text', text: { body: DEFAULT_FALLBACK_REPLY, preview_url: false } });
+    t.same(send?.body, {
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      to: first,
+      type: 'text',
+      text: { body: DEFAULT_FALLBACK_REPLY, preview_url: false },
+    });
     t.equal(send?.pageId, PHONE, 'sent from the phone number the message reached');
     t.equal(send?.accessToken, DEFAULT_TOKEN, 'WHATSAPP_ACCESS_TOKEN is the token of a number without its own');
-    t.equal(send?.appsecretProof, createHmac('sha256', p.env.FACEBOOK_APP_SECRET).update(DEFAULT_TOKEN).digest('hex'), 'appsecret_proof goes with it');
+    t.equal(
+      send?.appsecretProof,
+      createHmac('sha256', p.env.FACEBOOK_APP_SECRET).update(DEFAULT_TOKEN).digest('hex'),
+      'appsecret_proof goes with it',
+    );
     await eventually(async () => p.graph.reads.length === 1, 10_000, 'mark read');
-    t.same(p.graph.reads[0], { phoneNumberId: PHONE, messageId: id, accessToken: DEFAULT_TOKEN }, "the user's message is marked read");
+    t.same(
+      p.graph.reads[0],
+      { phoneNumberId: PHONE, messageId: id, accessToken: DEFAULT_TOKEN },
+      "the user's message is marked read",
+    );
     const eventId = eventIdOf(PHONE, id);
     await eventually(async () => (await eventRow(eventId))?.outcome === 'replied', 10_000, 'event recorded as replied');
     const [reply] = await p.sql`select status, graph_message_ids from replies where event_id = ${eventId}`;
@@ -97,48 +132,116 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.equal(sendsTo(first).length, 1, 'a redelivery is not answered again');
   });
 
-  await t.test('button and list replies are read as their titles; media get the text-only notice; statuses, echoes, reactions and system notices get nothing', async (t) => {
-    const u = user();
-    const before = p.graph.sends.length;
-    const button = userMessage(u, { type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'YES', title: 'Yes please' } } });
-    await post(button.body);
-    await eventually(async () => sendsTo(u).length === 1, 15_000, 'the button reply is answered');
-    const image = userMessage(u, { type: 'image', image: { id: '1000000000000071', mime_type: 'image/jpeg', caption: 'my receipt' } });
-    await post(image.body);
-    await eventually(async () => sendsTo(u).length === 2, 15_000, 'the image gets the notice');
-    t.equal(sendsTo(u)[1]?.text, TEXT_ONLY_REPLY, 'media get the text-only notice');
-    await eventually(async () => (await eventRow(eventIdOf(PHONE, image.id)))?.type === 'image', 10_000, 'image recorded');
+  await t.test(
+    'button and list replies are read as their titles; media get the text-only notice; statuses, echoes, reactions and system notices get nothing',
+    async (t) => {
+      const u = user();
+      const before = p.graph.sends.length;
+      const button = userMessage(u, {
+        type: 'interactive',
+        interactive: { type: 'button_reply', button_reply: { id: 'YES', title: 'Yes please' } },
+      });
+      await post(button.body);
+      await eventually(async () => sendsTo(u).length === 1, 15_000, 'the button reply is answered');
+      const image = userMessage(u, {
+        type: 'image',
+        image: { id: '1000000000000071', mime_type: 'image/jpeg', caption: 'my receipt' },
+      });
+      await post(image.body);
+      await eventually(async () => sendsTo(u).length === 2, 15_000, 'the image gets the notice');
+      t.equal(sendsTo(u)[1]?.text, TEXT_ONLY_REPLY, 'media get the text-only notice');
+      await eventually(
+        async () => (await eventRow(eventIdOf(PHONE, image.id)))?.type === 'image',
+        10_000,
+        'image recorded',
+      );
 
-    const quiet = [
-      userMessage(u, { type: 'reaction', reaction: { message_id: button.id, emoji: '👍' } }),
-      userMessage(u, { type: 'system', system: { body: 'User changed number', type: 'user_changed_number' } }),
-    ];
-    for (const m of quiet) await post(m.body);
-    const status = whatsapp({ statuses: [{ id: answered?.wamid, status: 'delivered', timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: first }] });
-    const echoId = `wamid.TESTECHO${Date.now()}`;
-    const staffText = 'A person from the shop writes here';
-    texts.push(staffText);
-    const echo = { object: 'whatsapp_business_account', entry: [{ id: '500000000000071', changes: [{ field: 'smb_message_echoes', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550009999', phone_number_id: PHONE }, message_echoes: [{ from: '15550009999', to: u, id: echoId, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: staffText } }] } }] }] };
-    await post(status);
-    await post(echo);
-    const echoEvent = eventIdOf(PHONE, echoId);
-    await eventually(async () => (await eventRow(echoEvent))?.outcome === 'echo_human', 10_000, 'echo recorded as a person writing');
-    await eventually(async () => (await eventRow(eventIdOf(PHONE, quiet[1]?.id as string)))?.outcome === 'recorded', 10_000, 'system notice recorded');
-    await eventually(async () => (await eventRow(eventIdOf(PHONE, quiet[0]?.id as string)))?.outcome === 'recorded', 10_000, 'the reaction recorded');
-    t.equal((await eventRow(eventIdOf(PHONE, quiet[1]?.id as string)))?.type, 'system');
-    await new Promise((r) => setTimeout(r, 500));
-    t.equal(p.graph.sends.length - before, 2, 'only the button reply and the image were answered');
+      const quiet = [
+        userMessage(u, { type: 'reaction', reaction: { message_id: button.id, emoji: '👍' } }),
+        userMessage(u, { type: 'system', system: { body: 'User changed number', type: 'user_changed_number' } }),
+      ];
+      for (const m of quiet) await post(m.body);
+      const status = whatsapp({
+        statuses: [
+          {
+            id: answered?.wamid,
+            status: 'delivered',
+            timestamp: String(Math.floor(Date.now() / 1000)),
+            recipient_id: first,
+          },
+        ],
+      });
+      const echoId = `wamid.TESTECHO${Date.now()}`;
+      const staffText = 'A person from the shop writes here';
+      texts.push(staffText);
+      const echo = {
+        object: 'whatsapp_business_account',
+        entry: [
+          {
+            id: '500000000000071',
+            changes: [
+              {
+                field: 'smb_message_echoes',
+                value: {
+                  messaging_product: 'whatsapp',
+                  metadata: { display_phone_number: '15550009999', phone_number_id: PHONE },
+                  message_echoes: [
+                    {
+                      from: '15550009999',
+                      to: u,
+                      id: echoId,
+                      timestamp: String(Math.floor(Date.now() / 1000)),
+                      type: 'text',
+                      text: { body: staffText },
+                    },
+                  ],
+                },
+              },
+            ],
+          },
+        ],
+      };
+      await post(status);
+      await post(echo);
+      const echoEvent = eventIdOf(PHONE, echoId);
+      await eventually(
+        async () => (await eventRow(echoEvent))?.outcome === 'echo_human',
+        10_000,
+        'echo recorded as a person writing',
+      );
+      await eventually(
+        async () => (await eventRow(eventIdOf(PHONE, quiet[1]?.id as string)))?.outcome === 'recorded',
+        10_000,
+        'system notice recorded',
+      );
+      await eventually(
+        async () => (await eventRow(eventIdOf(PHONE, quiet[0]?.id as string)))?.outcome === 'recorded',
+        10_000,
+        'the reaction recorded',
+      );
+      t.equal((await eventRow(eventIdOf(PHONE, quiet[1]?.id as string)))?.type, 'system');
+      await new Promise((r) => setTimeout(r, 500));
+      t.equal(p.graph.sends.length - before, 2, 'only the button reply and the image were answered');
 
-    // The echo was a person from the business writing: the conversation is theirs for now.
-    const after = userMessage(u, { type: 'text', text: { body: 'thanks, waiting' } });
-    texts.push('thanks, waiting');
-    await post(after.body);
-    await eventually(async () => (await eventRow(eventIdOf(PHONE, after.id)))?.outcome === 'paused', 10_000, 'recorded while paused');
-    t.equal(sendsTo(u).length, 2, 'no reply while a person has taken over');
-    const listed = await ops('/ops/conversations?channel=whatsapp&status=paused');
-    const userHash = createHmac('sha256', p.env.PSID_HASH_SECRET).update(u).digest('hex');
-    t.match(listed.body.conversations, [{ channel: 'whatsapp', page_id: PHONE, user: userHash, status: 'paused', pause_reason: 'staff_replied' }], 'the conversation is the number and the hashed wa_id');
-  });
+      // The echo was a person from the business writing: the conversation is theirs for now.
+      const after = userMessage(u, { type: 'text', text: { body: 'thanks, waiting' } });
+      texts.push('thanks, waiting');
+      await post(after.body);
+      await eventually(
+        async () => (await eventRow(eventIdOf(PHONE, after.id)))?.outcome === 'paused',
+        10_000,
+        'recorded while paused',
+      );
+      t.equal(sendsTo(u).length, 2, 'no reply while a person has taken over');
+      const listed = await ops('/ops/conversations?channel=whatsapp&status=paused');
+      const userHash = createHmac('sha256', p.env.PSID_HASH_SECRET).update(u).digest('hex');
+      t.match(
+        listed.body.conversations,
+        [{ channel: 'whatsapp', page_id: PHONE, user: userHash, status: 'paused', pause_reason: 'staff_replied' }],
+        'the conversation is the number and the hashed wa_id',
+      );
+    },
+  );
 
   await t.test('131047 is dead-lettered with its reason; 130429 is retried and delivered once', async (t) => {
     const late = user();
@@ -147,10 +250,14 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     texts.push('hello after a long time');
     await post(m.body);
     const eventId = eventIdOf(PHONE, m.id);
-    const row = await eventually(async () => {
-      const r = await eventRow(eventId);
-      return r?.status === 'dead_letter' ? r : null;
-    }, 20_000, 'dead-lettered');
+    const row = await eventually(
+      async () => {
+        const r = await eventRow(eventId);
+        return r?.status === 'dead_letter' ? r : null;
+      },
+      20_000,
+      'dead-lettered',
+    );
     t.equal(row.last_error_code, 131047);
     t.match(row.last_error, /24-hour customer service window closed/);
     const detail = await ops(`/ops/events/${eventId}`);
@@ -164,10 +271,14 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     const spam = userMessage(flagged, { type: 'text', text: { body: 'hello again' } });
     texts.push('hello again');
     await post(spam.body);
-    const spamRow = await eventually(async () => {
-      const r = await eventRow(eventIdOf(PHONE, spam.id));
-      return r?.status === 'dead_letter' ? r : null;
-    }, 20_000, 'dead-lettered after 131048');
+    const spamRow = await eventually(
+      async () => {
+        const r = await eventRow(eventIdOf(PHONE, spam.id));
+        return r?.status === 'dead_letter' ? r : null;
+      },
+      20_000,
+      'dead-lettered after 131048',
+    );
     t.match(spamRow.last_error, /spam/);
     const alert = p
       .logs()
@@ -177,11 +288,18 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.match(alert, [{ code: 131048 }], 'one alert line');
     t.ok(alert[0] && (alert[0].level === 50 || alert[0].level === 'error'), 'at error level');
     // Counters reach Redis in the worker's next flush.
-    await eventually(async () => (await redis.hget(`${p.prefix}:counters`, 'send_alerts{channel="whatsapp",code="131048"}')) === '1', 10_000, 'the alert counted');
+    await eventually(
+      async () => (await redis.hget(`${p.prefix}:counters`, 'send_alerts{channel="whatsapp",code="131048"}')) === '1',
+      10_000,
+      'the alert counted',
+    );
 
     const busy = user();
     p.graph.failNextSends({ status: 400, code: 130429, message: 'Rate limit hit' });
-    const attempts = () => p.graph.requests.filter((r) => r.method === 'POST' && r.path === `/${p.env.GRAPH_API_VERSION ?? 'v25.0'}/${PHONE}/messages`).length;
+    const attempts = () =>
+      p.graph.requests.filter(
+        (r) => r.method === 'POST' && r.path === `/${p.env.GRAPH_API_VERSION ?? 'v25.0'}/${PHONE}/messages`,
+      ).length;
     const before = attempts();
     texts.push('are you there');
     await post(userMessage(busy, { type: 'text', text: { body: 'are you there' } }).body);
@@ -194,38 +312,82 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
 
   await t.test("190 holds the number's sends; a new token registered for it releases them once", async (t) => {
     const held = user();
-    const reg = await ops(`/ops/pages/${HELD_PHONE}`, { method: 'PUT', body: JSON.stringify({ access_token: 'test-wa-token-old', channel: 'whatsapp' }) });
+    const reg = await ops(`/ops/pages/${HELD_PHONE}`, {
+      method: 'PUT',
+      body: JSON.stringify({ access_token: 'test-wa-token-old', channel: 'whatsapp' }),
+    });
     t.equal(reg.status, 201);
     p.graph.failSendsForToken('test-wa-token-old', { status: 401, code: 190, subcode: 463 });
     const m = userMessage(held, { type: 'text', text: { body: 'anyone?' } }, HELD_PHONE);
     await post(m.body);
-    const replyStatus = async () => (await p.sql`select status from replies where event_id = ${eventIdOf(HELD_PHONE, m.id)}`)[0]?.status;
+    const replyStatus = async () =>
+      (await p.sql`select status from replies where event_id = ${eventIdOf(HELD_PHONE, m.id)}`)[0]?.status;
     await eventually(async () => (await replyStatus()) === 'held', 20_000, 'held');
     const listed = (await ops('/ops/pages')).body.pages.find((x: { page_id: string }) => x.page_id === HELD_PHONE);
-    t.match(listed, { channel: 'whatsapp', token_status: 'invalid', held_sends: 1 }, '/ops/pages shows the number held');
+    t.match(
+      listed,
+      { channel: 'whatsapp', token_status: 'invalid', held_sends: 1 },
+      '/ops/pages shows the number held',
+    );
     const refresh = (await ops('/ops/token-refresh-status')).body.refresh_monitoring;
-    t.ok(refresh.pages.some((x: { page_id: string; channel: string }) => x.page_id === HELD_PHONE && x.channel === 'whatsapp'), 'the refresh status lists the number');
+    t.ok(
+      refresh.pages.some(
+        (x: { page_id: string; channel: string }) => x.page_id === HELD_PHONE && x.channel === 'whatsapp',
+      ),
+      'the refresh status lists the number',
+    );
     t.equal(sendsTo(held).length, 0);
 
-    p.graph.setTokenInfo('test-wa-token-new', { is_valid: true, expires_at: 0, scopes: ['whatsapp_business_messaging'], type: 'SYSTEM_USER' });
-    const put = await ops(`/ops/pages/${HELD_PHONE}`, { method: 'PUT', body: JSON.stringify({ access_token: 'test-wa-token-new', channel: 'whatsapp' }) });
+    p.graph.setTokenInfo('test-wa-token-new', {
+      is_valid: true,
+      expires_at: 0,
+      scopes: ['whatsapp_business_messaging'],
+      type: 'SYSTEM_USER',
+    });
+    const put = await ops(`/ops/pages/${HELD_PHONE}`, {
+      method: 'PUT',
+      body: JSON.stringify({ access_token: 'test-wa-token-new', channel: 'whatsapp' }),
+    });
     t.equal(put.status, 200);
     await eventually(async () => sendsTo(held).length === 1, 30_000, 'released');
     t.equal(sendsTo(held)[0]?.accessToken, 'test-wa-token-new');
     await eventually(async () => (await replyStatus()) === 'sent', 10_000, 'recorded as sent');
 
     // WHATSAPP_ACCESS_TOKEN lacks the messaging permission: the check says so, by the variable's name.
-    p.graph.setTokenInfo(DEFAULT_TOKEN, { is_valid: true, expires_at: 0, scopes: ['whatsapp_business_management'], type: 'SYSTEM_USER' });
+    p.graph.setTokenInfo(DEFAULT_TOKEN, {
+      is_valid: true,
+      expires_at: 0,
+      scopes: ['whatsapp_business_management'],
+      type: 'SYSTEM_USER',
+    });
     const check = await ops('/ops/tokens/check', { method: 'POST', body: '{}' });
     const mine = check.body.refresh_monitoring.pages.find((x: { page_id: string }) => x.page_id === HELD_PHONE);
-    t.match(mine, { channel: 'whatsapp', token_status: 'valid', scopes_ok: true }, 'the token check wants whatsapp_business_messaging');
-    const fallback = check.body.refresh_monitoring.pages.find((x: { page_id: string }) => x.page_id === 'default-whatsapp');
-    t.match(fallback, { channel: 'whatsapp', token_status: 'valid', scopes_ok: false }, 'the default WhatsApp token is checked too');
+    t.match(
+      mine,
+      { channel: 'whatsapp', token_status: 'valid', scopes_ok: true },
+      'the token check wants whatsapp_business_messaging',
+    );
+    const fallback = check.body.refresh_monitoring.pages.find(
+      (x: { page_id: string }) => x.page_id === 'default-whatsapp',
+    );
+    t.match(
+      fallback,
+      { channel: 'whatsapp', token_status: 'valid', scopes_ok: false },
+      'the default WhatsApp token is checked too',
+    );
     t.ok(
-      check.body.refresh_monitoring.actions_needed.some((a: { action: string; message: string }) => a.action === 'grant_permissions' && a.message.includes('WHATSAPP_ACCESS_TOKEN') && a.message.includes('whatsapp_business_messaging')),
+      check.body.refresh_monitoring.actions_needed.some(
+        (a: { action: string; message: string }) =>
+          a.action === 'grant_permissions' &&
+          a.message.includes('WHATSAPP_ACCESS_TOKEN') &&
+          a.message.includes('whatsapp_business_messaging'),
+      ),
       'and the missing permission is an action needed',
     );
-    t.notOk(p.graph.requests.some((r) => r.path.endsWith(`${HELD_PHONE}/subscribed_apps`)), "a phone number's id is not asked for subscriptions");
+    t.notOk(
+      p.graph.requests.some((r) => r.path.endsWith(`${HELD_PHONE}/subscribed_apps`)),
+      "a phone number's id is not asked for subscriptions",
+    );
     await new Promise((r) => setTimeout(r, 500));
     t.equal(sendsTo(held).length, 1, 'sent once');
   });
@@ -233,21 +395,54 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
   await t.test('a later failed status is recorded on the reply it concerns', async (t) => {
     if (!answered) throw new Error('first test did not answer');
     const failed = whatsapp({
-      statuses: [{ id: answered.wamid, status: 'failed', timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: first, errors: [{ code: 131026, title: 'Message undeliverable', message: 'Message undeliverable', error_data: { details: 'Message Undeliverable.' } }] }],
+      statuses: [
+        {
+          id: answered.wamid,
+          status: 'failed',
+          timestamp: String(Math.floor(Date.now() / 1000)),
+          recipient_id: first,
+          errors: [
+            {
+              code: 131026,
+              title: 'Message undeliverable',
+              message: 'Message undeliverable',
+              error_data: { details: 'Message Undeliverable.' },
+            },
+          ],
+        },
+      ],
     });
     await post(failed);
-    const row = await eventually(async () => {
-      const r = await eventRow(answered?.eventId as string);
-      return r?.outcome === 'delivery_failed' ? r : null;
-    }, 15_000, 'failure on the event');
+    const row = await eventually(
+      async () => {
+        const r = await eventRow(answered?.eventId as string);
+        return r?.outcome === 'delivery_failed' ? r : null;
+      },
+      15_000,
+      'failure on the event',
+    );
     t.equal(row.last_error_code, 131026);
     const detail = await ops(`/ops/events/${answered.eventId}`);
-    t.match(detail.body, { outcome: 'delivery_failed', last_error_code: 131026, last_error: /undeliverable/, reply: { status: 'failed', error_code: 131026 } });
-    await eventually(async () => (await fetch(`${p.apiUrl}/metrics`, { headers: auth }).then((r) => r.text())).includes('switchboard_whatsapp_delivery_failures_total{code="131026"} 1'), 10_000, 'counted in the metrics');
+    t.match(detail.body, {
+      outcome: 'delivery_failed',
+      last_error_code: 131026,
+      last_error: /undeliverable/,
+      reply: { status: 'failed', error_code: 131026 },
+    });
+    await eventually(
+      async () =>
+        (await fetch(`${p.apiUrl}/metrics`, { headers: auth }).then((r) => r.text())).includes(
+          'switchboard_whatsapp_delivery_failures_total{code="131026"} 1',
+        ),
+      10_000,
+      'counted in the metrics',
+    );
   });
 
   await t.test('no phone number, profile name or text in clear in PostgreSQL, Redis or the logs', async (t) => {
-    const tables = (await p.sql`select table_name from information_schema.tables where table_schema = 'public'`).map((r) => r.table_name as string);
+    const tables = (await p.sql`select table_name from information_schema.tables where table_schema = 'public'`).map(
+      (r) => r.table_name as string,
+    );
     let pg = '';
     for (const table of tables) pg += JSON.stringify(await p.sql.unsafe(`select * from "${table}"`));
     t.ok(pg.length > 1000, `${tables.length} tables read`);
@@ -266,8 +461,13 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     }
     t.ok(keys.length > 10, `${keys.length} Redis keys read`);
     const logs = p.logs();
-    for (const [where, content] of [['PostgreSQL', pg], ['Redis', rd], ['the logs', logs]] as const) {
-      for (const secret of [...users, PROFILE_NAME, ...texts, 'my receipt']) t.notOk(content.includes(secret), `${where} holds no ${JSON.stringify(secret.slice(0, 16))} in clear`);
+    for (const [where, content] of [
+      ['PostgreSQL', pg],
+      ['Redis', rd],
+      ['the logs', logs],
+    ] as const) {
+      for (const secret of [...users, PROFILE_NAME, ...texts, 'my receipt'])
+        t.notOk(content.includes(secret), `${where} holds no ${JSON.stringify(secret.slice(0, 16))} in clear`);
     }
     t.match(logs, /WhatsApp could not deliver a reply/, 'the failed status is logged (without the number)');
   });

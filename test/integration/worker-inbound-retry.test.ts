@@ -43,9 +43,17 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
   let n = 0;
   /** Posts one message through the real webhook and returns its queued inbound job. */
   const arrive = async (user: string): Promise<Job> => {
-    const req = signedRequest(env.FACEBOOK_APP_SECRET as string, messengerText({ pageId: PAGE, senderId: user, mid: `m_retry_${++n}`, text: 'Habt ihr samstags offen?' }));
-    t.equal((await app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body })).statusCode, 200);
-    const job = (await resources.inboundQueue.getWaiting()).find((j) => !j.data.reply && j.data.senderHash && !seen.has(j.id as string));
+    const req = signedRequest(
+      env.FACEBOOK_APP_SECRET as string,
+      messengerText({ pageId: PAGE, senderId: user, mid: `m_retry_${++n}`, text: 'Habt ihr samstags offen?' }),
+    );
+    t.equal(
+      (await app.inject({ method: 'POST', url: '/webhook', headers: req.headers, payload: req.body })).statusCode,
+      200,
+    );
+    const job = (await resources.inboundQueue.getWaiting()).find(
+      (j) => !j.data.reply && j.data.senderHash && !seen.has(j.id as string),
+    );
     if (!job) throw new Error('the webhook enqueued no job');
     seen.add(job.id as string);
     return job;
@@ -61,24 +69,37 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     const eventId = job.data.eventId as string;
     t.equal(await processInbound(job), 'replied');
     t.equal(gemini.calls.length, 1);
-    t.same(sendsTo(user).map((s) => s.text), [AI_TEXT], 'sent once, the AI text');
+    t.same(
+      sendsTo(user).map((s) => s.text),
+      [AI_TEXT],
+      'sent once, the AI text',
+    );
     t.equal(await worker.outboundQueue.count(), 0, 'no second job');
     const stored = inboundJobSchema.parse((await reread(job)).data);
     t.ok(stored.reply?.sealed, 'the decision is kept in the job, sealed');
     t.notOk(JSON.stringify(stored).includes(AI_TEXT), 'not in clear');
     t.notOk(JSON.stringify(stored).includes(user), 'nor the recipient');
-    const [event] = await eventually(async () => {
-      const rows = await sql`select status, outcome from events where id = ${eventId}`;
-      return rows[0]?.status === 'processed' ? rows : null;
-    }, 5000, 'the event recorded as processed');
+    const [event] = await eventually(
+      async () => {
+        const rows = await sql`select status, outcome from events where id = ${eventId}`;
+        return rows[0]?.status === 'processed' ? rows : null;
+      },
+      5000,
+      'the event recorded as processed',
+    );
     t.equal(event?.outcome, 'replied');
     const [reply] = await sql`select status, path from replies where event_id = ${eventId}`;
     t.same([reply?.status, reply?.path], ['sent', 'ai']);
     // Answered at its first run: the event, its reply and its user come from one statement (one
     // transaction, one now()), not from an arrival write and a later update.
-    const [one] = await sql`select u.first_seen_at = r.sent_at and e.processed_at = r.sent_at as same_statement, e.attempts, u.message_count
+    const [one] =
+      await sql`select u.first_seen_at = r.sent_at and e.processed_at = r.sent_at as same_statement, e.attempts, u.message_count
       from events e join replies r on r.event_id = e.id join users u on u.sender_hash = e.sender_hash where e.id = ${eventId}`;
-    t.same([one?.same_statement, one?.attempts, Number(one?.message_count)], [true, 1, 1], 'event, reply and user written together, the user counted once');
+    t.same(
+      [one?.same_statement, one?.attempts, Number(one?.message_count)],
+      [true, 1, 1],
+      'event, reply and user written together, the user counted once',
+    );
 
     // BullMQ runs it again (a stalled lock): nothing is decided or sent twice.
     t.equal(await processInbound(await reread(job)), 'duplicate');
@@ -97,7 +118,11 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     t.equal(sendsTo(user).length, 0, 'the first attempt failed');
     const handed = await worker.outboundQueue.getJob(eventId);
     t.ok(handed, 'the send is its own job now');
-    t.match(handed?.data.prior, { detail: 'graph 2 (status 500): Service temporarily unavailable', timeout: false, final: false }, 'saying how the first attempt ended');
+    t.match(
+      handed?.data.prior,
+      { detail: 'graph 2 (status 500): Service temporarily unavailable', timeout: false, final: false },
+      'saying how the first attempt ended',
+    );
     t.ok((handed?.opts.delay ?? 0) > 0, 'after a backoff');
     t.equal(handed?.opts.attempts, config.worker.sendMaxAttempts - 1, 'the inline attempt counts as the first');
     const [event] = await sql`select status, outcome from events where id = ${eventId}`;
@@ -123,7 +148,11 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     const calls = gemini.calls.length;
     t.equal(await processInbound(await reread(job)), 'replied');
     t.equal(gemini.calls.length, calls, 'not decided again');
-    t.same(sendsTo(user).map((s) => s.text), [AI_TEXT], 'the reply decided first, once');
+    t.same(
+      sendsTo(user).map((s) => s.text),
+      [AI_TEXT],
+      'the reply decided first, once',
+    );
     gemini.setReply(AI_TEXT);
   });
 
@@ -136,24 +165,42 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     // What the registry does when the job fails for good (its attempts used up).
     await recordDeadLetter(worker, (await reread(job)).data, 'graph 2 (status 500): temporary Graph API error');
     const [reply] = await sql`select status, error_code, path from replies where event_id = ${eventId}`;
-    t.same([reply?.status, reply?.error_code, reply?.path], ['dead_letter', 2, 'ai'], 'the decided reply, dead-lettered');
+    t.same(
+      [reply?.status, reply?.error_code, reply?.path],
+      ['dead_letter', 2, 'ai'],
+      'the decided reply, dead-lettered',
+    );
     const [event] = await sql`select status, last_error_code from events where id = ${eventId}`;
     t.same([event?.status, event?.last_error_code], ['dead_letter', 2]);
   });
 
-  await t.test('a job from before this version (no decision kept) whose reply went out is not answered again', async (t) => {
-    const user = '900000000000074';
-    const job = await arrive(user);
-    const eventId = job.data.eventId as string;
-    await worker.redis.hset(`${config.queuePrefix}:sent:${eventId}`, '0', 'm_earlier');
-    // Its first run recorded the event (what recordArrival writes) and sent the reply.
-    const d = inboundJobSchema.parse(job.data);
-    const row = { eventId, channel: d.channel, pageId: d.pageId, senderHash: d.senderHash, midHash: d.midHash, type: d.type, settled: null, eventAt: new Date(d.timestamp), receivedAt: new Date(d.receivedAt), countsAsMessage: true };
-    t.equal((await worker.writes.arrival(row)).inserted, true);
-    job.attemptsStarted = 2; // this is its second run
-    const calls = gemini.calls.length;
-    t.equal(await processInbound(job), 'duplicate');
-    t.equal(gemini.calls.length, calls, 'no decision');
-    t.equal(sendsTo(user).length, 0, 'nothing sent');
-  });
+  await t.test(
+    'a job from before this version (no decision kept) whose reply went out is not answered again',
+    async (t) => {
+      const user = '900000000000074';
+      const job = await arrive(user);
+      const eventId = job.data.eventId as string;
+      await worker.redis.hset(`${config.queuePrefix}:sent:${eventId}`, '0', 'm_earlier');
+      // Its first run recorded the event (what recordArrival writes) and sent the reply.
+      const d = inboundJobSchema.parse(job.data);
+      const row = {
+        eventId,
+        channel: d.channel,
+        pageId: d.pageId,
+        senderHash: d.senderHash,
+        midHash: d.midHash,
+        type: d.type,
+        settled: null,
+        eventAt: new Date(d.timestamp),
+        receivedAt: new Date(d.receivedAt),
+        countsAsMessage: true,
+      };
+      t.equal((await worker.writes.arrival(row)).inserted, true);
+      job.attemptsStarted = 2; // this is its second run
+      const calls = gemini.calls.length;
+      t.equal(await processInbound(job), 'duplicate');
+      t.equal(gemini.calls.length, calls, 'no decision');
+      t.equal(sendsTo(user).length, 0, 'nothing sent');
+    },
+  );
 });

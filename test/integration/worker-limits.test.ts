@@ -11,7 +11,15 @@ const PAGE = '100000000000031';
 let seq = 0;
 
 t.test('kill switch and global limit hold across two worker processes', async (t) => {
-  const p = await startPipeline(t, 'worker_limits', { workers: 2, env: { AI_MAX_CALLS_PER_MIN: '5', AI_MAX_CALLS_PER_MIN_PER_PSID: '100', WORKER_CONCURRENCY: '4', LOG_LEVEL: 'debug' } });
+  const p = await startPipeline(t, 'worker_limits', {
+    workers: 2,
+    env: {
+      AI_MAX_CALLS_PER_MIN: '5',
+      AI_MAX_CALLS_PER_MIN_PER_PSID: '100',
+      WORKER_CONCURRENCY: '4',
+      LOG_LEVEL: 'debug',
+    },
+  });
   p.gemini.setReply('AI says hi.');
   p.gemini.setDelay(100); // long enough that both workers are busy at once
   // Every job holds its slot for the send too, so one worker (4 slots) cannot answer a whole burst
@@ -34,11 +42,18 @@ t.test('kill switch and global limit hold across two worker processes', async (t
   const burst = async (n: number, label: string) => {
     const users = Array.from({ length: n }, (_, i) => `9000000${label}${String(i).padStart(6, '0')}`);
     const before = p.graph.sends.length;
-    await Promise.all(users.map((u) => p.post(messengerText({ pageId: PAGE, senderId: u, mid: `m_limits_${label}_${++seq}`, text: 'hello' }))));
+    await Promise.all(
+      users.map((u) =>
+        p.post(messengerText({ pageId: PAGE, senderId: u, mid: `m_limits_${label}_${++seq}`, text: 'hello' })),
+      ),
+    );
     await eventually(async () => p.graph.sends.length >= before + n, 20_000, `${n} replies`);
     return p.graph.sends.slice(before).filter((s) => users.includes(s.recipientId));
   };
-  const decidedBy = (worker: number, reason: string) => (p.workers[worker]?.output.join('') ?? '').split('\n').filter((l) => l.includes('"reply decided"') && l.includes(`"reason":"${reason}"`)).length;
+  const decidedBy = (worker: number, reason: string) =>
+    (p.workers[worker]?.output.join('') ?? '')
+      .split('\n')
+      .filter((l) => l.includes('"reply decided"') && l.includes(`"reason":"${reason}"`)).length;
 
   await t.test('the global limit (5/min) holds across both workers', async (t) => {
     const sends = await burst(16, '11');
@@ -47,15 +62,27 @@ t.test('kill switch and global limit hold across two worker processes', async (t
     t.equal(ai, 5, 'exactly 5 AI replies in the minute, however the work was shared');
     t.equal(p.gemini.calls.length, 5, 'Gemini called 5 times');
     // A reply row is written after its send (batched with others): wait for all 16 before reading.
-    await eventually(async () => (await p.sql`select count(*)::int as n from replies`)[0]?.n === 16, 10_000, '16 reply rows');
+    await eventually(
+      async () => (await p.sql`select count(*)::int as n from replies`)[0]?.n === 16,
+      10_000,
+      '16 reply rows',
+    );
     const rows = await p.sql`select reason, count(*)::int as n from replies group by reason order by reason`;
-    t.same(rows.map((r) => `${r.reason}:${r.n}`), ['ai:5', 'rate_limited_global:11']);
-    t.ok(decidedBy(0, 'rate_limited_global') + decidedBy(0, 'ai') > 0 && decidedBy(1, 'rate_limited_global') + decidedBy(1, 'ai') > 0, 'both workers took part');
+    t.same(
+      rows.map((r) => `${r.reason}:${r.n}`),
+      ['ai:5', 'rate_limited_global:11'],
+    );
+    t.ok(
+      decidedBy(0, 'rate_limited_global') + decidedBy(0, 'ai') > 0 &&
+        decidedBy(1, 'rate_limited_global') + decidedBy(1, 'ai') > 0,
+      'both workers took part',
+    );
   });
 
   await t.test('the kill switch flips every worker to fallback within a second, and back', async (t) => {
     // Clear the limiter's windows so AI would be admitted again.
-    for await (const keys of redis.scanStream({ match: `${p.prefix}:ai:rl*` })) if ((keys as string[]).length) await redis.del(...(keys as string[]));
+    for await (const keys of redis.scanStream({ match: `${p.prefix}:ai:rl*` }))
+      if ((keys as string[]).length) await redis.del(...(keys as string[]));
     await toggle(false);
     await new Promise((r) => setTimeout(r, 1000));
     const off = await burst(12, '12');

@@ -31,7 +31,14 @@ t.test('a worker process lowers its own CPU priority to WORKER_NICE, and says so
   // A worker that yields still does its work: alone, it answers a message.
   await explicit.stop();
   await off.stop();
-  await p.post(messengerText({ pageId: '100000000000061', senderId: '900000000610001', mid: 'm_priority_1', text: 'Are you open today?' }));
+  await p.post(
+    messengerText({
+      pageId: '100000000000061',
+      senderId: '900000000610001',
+      mid: 'm_priority_1',
+      text: 'Are you open today?',
+    }),
+  );
   await p.graph.waitForSends(1, 20_000);
   t.equal(p.graph.sends.length, 1, 'answered once');
   t.equal((await byDefault.stop()).code, 0, 'stops cleanly');

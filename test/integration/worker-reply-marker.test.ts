@@ -17,7 +17,11 @@ t.test('claim and mark: one script call each, mixed freely with other commands i
   const { admin, conn, prefix, key } = await markerSetup(t, 'reply-marker', 'e');
 
   // A batch is already open (the GET) when the scripts are called in the same tick.
-  const [, first, again] = await Promise.all([conn.get(`${prefix}:other`), claimPart(conn, key, 0), claimPart(conn, key, 0)]);
+  const [, first, again] = await Promise.all([
+    conn.get(`${prefix}:other`),
+    claimPart(conn, key, 0),
+    claimPart(conn, key, 0),
+  ]);
   t.same(first, {}, 'nothing there before: part 0 claimed');
   t.same(again, { 0: SENDING }, 'the second claim sees the first and claims nothing');
   t.ok((await admin.ttl(key)) > SENT_MARKER_TTL_S - 60, 'a claimed marker lives 14 days');
@@ -47,7 +51,10 @@ t.test('expiry: unfinished markers live 14 days, done ones two, and an echo leng
   const orphan = `${prefix}:sent:${'b'.repeat(32)}`;
   await markEcho(conn, orphan, 0, 'm_x');
   const orphanTtl = await admin.ttl(orphan);
-  t.ok(orphanTtl > SENT_DONE_TTL_S - 60 && orphanTtl <= SENT_DONE_TTL_S, 'an echo that creates the marker gives it two days, never none');
+  t.ok(
+    orphanTtl > SENT_DONE_TTL_S - 60 && orphanTtl <= SENT_DONE_TTL_S,
+    'an echo that creates the marker gives it two days, never none',
+  );
 });
 
 t.test('a connection without the scripts is refused with a clear error, not a broken pipeline', async (t) => {

@@ -44,58 +44,95 @@ t.test('Send API failures: retried, dead-lettered, held — and each reply deliv
     t.ok(Number(counters['sends{result="retried"}']) >= 2, 'retries counted');
   });
 
-  await t.test('a retried send keeps its place: the next message of the conversation is answered after it', async (t) => {
-    // The reply's metadata names its event (sb:<event id>:<part>); an event id is the HMAC of the
-    // channel, page and mid under PSID_HASH_SECRET (apps/api ingest).
-    const eventIdOf = (m: string) => createHmac('sha256', p.env.PSID_HASH_SECRET).update(`messenger:${PAGE}:${m}`).digest('hex').slice(0, 32);
-    const user = '900000000000209';
-    const [first, second] = [mid(), mid()];
-    const at = Date.now();
-    const before = attemptsTo();
-    p.graph.failNextSends({ status: 500, code: 2, message: 'Service temporarily unavailable' });
-    await p.post(messengerText({ pageId: PAGE, senderId: user, mid: first, text: 'first', timestamp: at }));
-    await eventually(async () => attemptsTo() > before, 10_000, 'the first reply\'s failed attempt');
-    // The second message arrives while the first reply waits for its retry.
-    await p.post(messengerText({ pageId: PAGE, senderId: user, mid: second, text: 'second', timestamp: at + 500 }));
-    const sent = await eventually(async () => (sendsTo(user).length === 2 ? sendsTo(user) : null), 30_000, 'both replies');
-    t.same(sent.map((s) => s.metadata), [`sb:${eventIdOf(first)}:0`, `sb:${eventIdOf(second)}:0`], 'the first message\'s reply first, though its send was retried');
-  });
+  await t.test(
+    'a retried send keeps its place: the next message of the conversation is answered after it',
+    async (t) => {
+      // The reply's metadata names its event (sb:<event id>:<part>); an event id is the HMAC of the
+      // channel, page and mid under PSID_HASH_SECRET (apps/api ingest).
+      const eventIdOf = (m: string) =>
+        createHmac('sha256', p.env.PSID_HASH_SECRET).update(`messenger:${PAGE}:${m}`).digest('hex').slice(0, 32);
+      const user = '900000000000209';
+      const [first, second] = [mid(), mid()];
+      const at = Date.now();
+      const before = attemptsTo();
+      p.graph.failNextSends({ status: 500, code: 2, message: 'Service temporarily unavailable' });
+      await p.post(messengerText({ pageId: PAGE, senderId: user, mid: first, text: 'first', timestamp: at }));
+      await eventually(async () => attemptsTo() > before, 10_000, "the first reply's failed attempt");
+      // The second message arrives while the first reply waits for its retry.
+      await p.post(messengerText({ pageId: PAGE, senderId: user, mid: second, text: 'second', timestamp: at + 500 }));
+      const sent = await eventually(
+        async () => (sendsTo(user).length === 2 ? sendsTo(user) : null),
+        30_000,
+        'both replies',
+      );
+      t.same(
+        sent.map((s) => s.metadata),
+        [`sb:${eventIdOf(first)}:0`, `sb:${eventIdOf(second)}:0`],
+        "the first message's reply first, though its send was retried",
+      );
+    },
+  );
 
-  await t.test('10/2018278 (outside the 24 h window) is tried once, dead-lettered, and delivered after replay', async (t) => {
-    p.graph.failNextSends({ status: 400, code: 10, subcode: 2018278, message: 'This message is sent outside of allowed window.' });
-    const user = '900000000000203';
-    const before = attemptsTo();
-    await p.post(messengerText({ pageId: PAGE, senderId: user, mid: mid(), text: 'late' }));
-    const [failed] = await eventually(async () => {
-      const jobs = await outbound.getFailed();
-      return jobs.length === 1 ? jobs : null;
-    }, 15_000, 'a dead-lettered job');
-    t.equal(attemptsTo() - before, 1, 'tried exactly once');
-    t.match(failed?.failedReason, /^graph 10\/2018278 \(status 400\): This message is sent outside of allowed window/);
-    t.equal(failed?.attemptsMade, 1);
-    const [event] = await eventually(async () => {
-      const rows = await p.sql`select status, last_error_code from events where status = 'dead_letter'`;
-      return rows.length === 1 ? rows : null;
-    }, 5000, 'event marked dead_letter');
-    t.equal(event?.last_error_code, 10);
-    t.equal(sendsTo(user).length, 0);
+  await t.test(
+    '10/2018278 (outside the 24 h window) is tried once, dead-lettered, and delivered after replay',
+    async (t) => {
+      p.graph.failNextSends({
+        status: 400,
+        code: 10,
+        subcode: 2018278,
+        message: 'This message is sent outside of allowed window.',
+      });
+      const user = '900000000000203';
+      const before = attemptsTo();
+      await p.post(messengerText({ pageId: PAGE, senderId: user, mid: mid(), text: 'late' }));
+      const [failed] = await eventually(
+        async () => {
+          const jobs = await outbound.getFailed();
+          return jobs.length === 1 ? jobs : null;
+        },
+        15_000,
+        'a dead-lettered job',
+      );
+      t.equal(attemptsTo() - before, 1, 'tried exactly once');
+      t.match(
+        failed?.failedReason,
+        /^graph 10\/2018278 \(status 400\): This message is sent outside of allowed window/,
+      );
+      t.equal(failed?.attemptsMade, 1);
+      const [event] = await eventually(
+        async () => {
+          const rows = await p.sql`select status, last_error_code from events where status = 'dead_letter'`;
+          return rows.length === 1 ? rows : null;
+        },
+        5000,
+        'event marked dead_letter',
+      );
+      t.equal(event?.last_error_code, 10);
+      t.equal(sendsTo(user).length, 0);
 
-    await failed?.retry('failed');
-    await eventually(async () => sendsTo(user).length === 1, 15_000, 'delivery after replay');
-    await new Promise((r) => setTimeout(r, 300));
-    t.equal(sendsTo(user).length, 1, 'delivered exactly once after replay');
-    const [reply] = await p.sql`select status from replies where error_code = 10 or status = 'sent' order by created_at desc limit 1`;
-    t.equal(reply?.status, 'sent');
-  });
+      await failed?.retry('failed');
+      await eventually(async () => sendsTo(user).length === 1, 15_000, 'delivery after replay');
+      await new Promise((r) => setTimeout(r, 300));
+      t.equal(sendsTo(user).length, 1, 'delivered exactly once after replay');
+      const [reply] =
+        await p.sql`select status from replies where error_code = 10 or status = 'sent' order by created_at desc limit 1`;
+      t.equal(reply?.status, 'sent');
+    },
+  );
 
-  await t.test('190 marks the token invalid and holds the page\'s sends until a new token arrives', async (t) => {
+  await t.test("190 marks the token invalid and holds the page's sends until a new token arrives", async (t) => {
     p.graph.failSendsForToken(TEST_PAGE_TOKEN, { status: 400, code: 190 });
     const users = ['900000000000204', '900000000000205'];
-    for (const user of users) await p.post(messengerText({ pageId: PAGE, senderId: user, mid: mid(), text: 'anyone there?' }));
-    await eventually(async () => {
-      const rows = await p.sql`select count(*)::int as n from replies where status = 'held'`;
-      return rows[0]?.n === 2;
-    }, 15_000, 'two held replies');
+    for (const user of users)
+      await p.post(messengerText({ pageId: PAGE, senderId: user, mid: mid(), text: 'anyone there?' }));
+    await eventually(
+      async () => {
+        const rows = await p.sql`select count(*)::int as n from replies where status = 'held'`;
+        return rows[0]?.n === 2;
+      },
+      15_000,
+      'two held replies',
+    );
     const [page] = await p.sql`select token_status from pages where page_id = ${PAGE}`;
     t.equal(page?.token_status, 'invalid');
     const attempts = attemptsTo();
@@ -107,7 +144,10 @@ t.test('Send API failures: retried, dead-lettered, held — and each reply deliv
     // What PUT /ops/pages/:pageId does: register the new token, release the held sends.
     const dbh = createDb(p.databaseUrl);
     t.teardown(() => dbh.close());
-    const pages = new PageTokenStore({ db: dbh.db, sealer: new Sealer(Buffer.from(p.env.ENCRYPTION_KEY as string, 'base64')) });
+    const pages = new PageTokenStore({
+      db: dbh.db,
+      sealer: new Sealer(Buffer.from(p.env.ENCRYPTION_KEY as string, 'base64')),
+    });
     const heldSends = new HeldSends({ redis, prefix: p.prefix });
     await pages.register(PAGE, 'messenger', 'test-page-token-new');
     const released = await releaseHeldSends({ pages, heldSends, outbound, maxAttempts: 8 }, PAGE);
@@ -123,7 +163,14 @@ t.test('Send API failures: retried, dead-lettered, held — and each reply deliv
   await t.test('nothing secret or personal reached the logs', async (t) => {
     const logs = p.logs();
     t.ok(logs.length > 1000, 'the processes did log');
-    for (const needle of ['900000000000201', '900000000000204', TEST_PAGE_TOKEN, 'test-page-token-new', p.env.FACEBOOK_APP_SECRET as string, 'anyone there?'])
+    for (const needle of [
+      '900000000000201',
+      '900000000000204',
+      TEST_PAGE_TOKEN,
+      'test-page-token-new',
+      p.env.FACEBOOK_APP_SECRET as string,
+      'anyone there?',
+    ])
       t.notOk(logs.includes(needle), `logs do not contain ${needle.slice(0, 6)}…`);
   });
 });

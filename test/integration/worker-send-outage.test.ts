@@ -20,19 +20,27 @@ t.test('a Graph outage longer than the first few retries: the reply goes out onc
   const outbound = new Queue(QUEUES.outbound, { connection: redis, prefix: bullPrefix(p.prefix) });
   t.teardown(() => outbound.close());
   const user = '900000000000901';
-  const attempts = () => p.graph.requests.filter((r) => r.method === 'POST' && r.path === `/v25.0/${PAGE}/messages`).length;
+  const attempts = () =>
+    p.graph.requests.filter((r) => r.method === 'POST' && r.path === `/v25.0/${PAGE}/messages`).length;
 
   p.graph.failSendsFor(PAGE, { status: 503, code: 2 });
-  t.equal((await p.post(messengerText({ pageId: PAGE, senderId: user, mid: 'm_outage_1', text: 'anyone there?' }))).status, 200);
+  t.equal(
+    (await p.post(messengerText({ pageId: PAGE, senderId: user, mid: 'm_outage_1', text: 'anyone there?' }))).status,
+    200,
+  );
   await eventually(async () => attempts() >= 1, 15_000, 'the first attempt');
   await new Promise((r) => setTimeout(r, OUTAGE_MS));
   p.graph.failSendsFor(PAGE, null);
   const failedDuringOutage = attempts();
 
-  const row = await eventually(async () => {
-    const r = (await p.sql`select r.status, e.outcome from replies r join events e on e.id = r.event_id`)[0];
-    return r?.status === 'sent' ? r : null;
-  }, 30_000, 'the reply recorded as sent');
+  const row = await eventually(
+    async () => {
+      const r = (await p.sql`select r.status, e.outcome from replies r join events e on e.id = r.event_id`)[0];
+      return r?.status === 'sent' ? r : null;
+    },
+    30_000,
+    'the reply recorded as sent',
+  );
   await new Promise((r) => setTimeout(r, 500));
   t.equal(p.graph.sends.filter((s) => s.recipientId === user).length, 1, 'delivered once');
   t.equal(row?.outcome, 'replied');

@@ -21,6 +21,6 @@ t.test('earlier turns oldest first, roles alternating, ending with the current m
       { role: 'model', parts: [{ text: 'bot answer' }, { text: 'staff added' }] },
       { role: 'user', parts: [{ text: 'unanswered' }, { text: 'current' }] },
     ],
-    'consecutive turns of one role share one content, a part each; the last is the user\'s',
+    "consecutive turns of one role share one content, a part each; the last is the user's",
   );
 });

@@ -1,7 +1,14 @@
 // Fakes nothing: pure functions over crafted error objects and model outputs.
 import t from 'tap';
 import fc from 'fast-check';
-import { AiBlockedError, AiTimeoutError, capReplyText, MAX_REPLY_CHARS, sanitiseAiError, stripMarkdown } from '@switchboard/ai';
+import {
+  AiBlockedError,
+  AiTimeoutError,
+  capReplyText,
+  MAX_REPLY_CHARS,
+  sanitiseAiError,
+  stripMarkdown,
+} from '@switchboard/ai';
 
 const KEY = 'AIzaSyD-fake-key-0123456789abcdefghijk';
 
@@ -11,7 +18,10 @@ function apiError(status: number, body: unknown): Error {
 }
 
 t.test('sanitiseAiError keeps the useful part of an SDK API error', async (t) => {
-  const msg = sanitiseAiError(apiError(503, { error: { code: 503, message: 'The model is overloaded.', status: 'UNAVAILABLE' } }), [KEY]);
+  const msg = sanitiseAiError(
+    apiError(503, { error: { code: 503, message: 'The model is overloaded.', status: 'UNAVAILABLE' } }),
+    [KEY],
+  );
   t.equal(msg, 'gemini http 503 UNAVAILABLE: The model is overloaded.');
 });
 
@@ -49,7 +59,8 @@ t.test('sanitiseAiError is short, and says nothing for values that are not error
 t.test('property: whatever the error looks like, the key and the user text never come out', async (t) => {
   const shapes = [
     (key: string, text: string) => new Error(`failed for ${text} with ${key}`),
-    (key: string, text: string) => apiError(500, { error: { message: `echo ${JSON.stringify(text)} ?key=${key}`, status: 'INTERNAL' } }),
+    (key: string, text: string) =>
+      apiError(500, { error: { message: `echo ${JSON.stringify(text)} ?key=${key}`, status: 'INTERNAL' } }),
     (key: string, text: string) => apiError(400, `${text}${key}`),
   ];
   t.doesNotThrow(() =>
@@ -71,7 +82,10 @@ t.test('stripMarkdown removes what Messenger would show literally', async (t) =>
   t.equal(stripMarkdown('**Hello** there, *friend*!'), 'Hello there, friend!');
   t.equal(stripMarkdown('# Title\n## Sub\nText'), 'Title\nSub\nText');
   t.equal(stripMarkdown('Options:\n- one\n* two\n+ three'), 'Options:\none\ntwo\nthree');
-  t.equal(stripMarkdown('See [our site](https://example.com) or `code`.'), 'See our site (https://example.com) or code.');
+  t.equal(
+    stripMarkdown('See [our site](https://example.com) or `code`.'),
+    'See our site (https://example.com) or code.',
+  );
   t.equal(stripMarkdown('> quoted\n---\n__bold__ ~~gone~~'), 'quoted\n\nbold gone');
   t.equal(stripMarkdown('```\nblock\n```'), 'block');
   t.equal(stripMarkdown('snake_case_name and 2*3*4 = 24'), 'snake_case_name and 2*3*4 = 24');
@@ -79,16 +93,19 @@ t.test('stripMarkdown removes what Messenger would show literally', async (t) =>
   t.equal(stripMarkdown('Bonjour, ça va ? 👋'), 'Bonjour, ça va ? 👋');
 });
 
-t.test('capReplyText keeps at most MAX_REPLY_CHARS, cut at a sentence end, else a word, else anywhere whole', async (t) => {
-  t.equal(MAX_REPLY_CHARS, 4000);
-  t.equal(capReplyText('Short answer.'), 'Short answer.');
-  const sentences = 'This is one sentence. And "another one!" '.repeat(10_000);
-  const capped = capReplyText(sentences);
-  t.ok(capped.length <= 4000 && capped.length > 3900, `${capped.length} characters`);
-  t.ok(sentences.startsWith(capped));
-  t.match(capped, /(sentence\.|one!")$/, 'ends a sentence');
-  t.equal(capReplyText('word '.repeat(2000), 10), 'word word');
-  t.equal(capReplyText('。'.repeat(10) + 'x'.repeat(100), 12), '。'.repeat(10));
-  t.equal(capReplyText('x'.repeat(5000)), 'x'.repeat(4000));
-  t.equal(capReplyText(`${'x'.repeat(3999)}😊😊`), 'x'.repeat(3999), 'no half emoji');
-});
+t.test(
+  'capReplyText keeps at most MAX_REPLY_CHARS, cut at a sentence end, else a word, else anywhere whole',
+  async (t) => {
+    t.equal(MAX_REPLY_CHARS, 4000);
+    t.equal(capReplyText('Short answer.'), 'Short answer.');
+    const sentences = 'This is one sentence. And "another one!" '.repeat(10_000);
+    const capped = capReplyText(sentences);
+    t.ok(capped.length <= 4000 && capped.length > 3900, `${capped.length} characters`);
+    t.ok(sentences.startsWith(capped));
+    t.match(capped, /(sentence\.|one!")$/, 'ends a sentence');
+    t.equal(capReplyText('word '.repeat(2000), 10), 'word word');
+    t.equal(capReplyText('。'.repeat(10) + 'x'.repeat(100), 12), '。'.repeat(10));
+    t.equal(capReplyText('x'.repeat(5000)), 'x'.repeat(4000));
+    t.equal(capReplyText(`${'x'.repeat(3999)}😊😊`), 'x'.repeat(3999), 'no half emoji');
+  },
+);

@@ -3,15 +3,26 @@ import t from 'tap';
 import { describeFailure, describeTokenState, describeWarning } from '../../apps/api/src/views/plain-language.js';
 
 t.test('every health warning the API raises has words and a next step', async (t) => {
-  for (const code of ['ai_error_rate_high', 'page_token_invalid', 'page_token_near_expiry', 'graph_version_near_eol', 'facebook_app_id_missing', 'facebook_app_secret_is_development_default']) {
+  for (const code of [
+    'ai_error_rate_high',
+    'page_token_invalid',
+    'page_token_near_expiry',
+    'graph_version_near_eol',
+    'facebook_app_id_missing',
+    'facebook_app_secret_is_development_default',
+  ]) {
     const plain = describeWarning(code);
     t.notMatch(plain.text, code, `${code}: not the code itself`);
     t.ok(plain.next.length > 0, `${code}: says what to do`);
   }
-  t.same(describeWarning('queue_on_fire'), {
-    text: 'Something needs attention (code: queue_on_fire).',
-    next: 'Look the code up in the runbook, or pass it on to whoever maintains the bot.',
-  }, 'an unknown code: a generic sentence with the code');
+  t.same(
+    describeWarning('queue_on_fire'),
+    {
+      text: 'Something needs attention (code: queue_on_fire).',
+      next: 'Look the code up in the runbook, or pass it on to whoever maintains the bot.',
+    },
+    'an unknown code: a generic sentence with the code',
+  );
 });
 
 t.test('dead-letter reasons in words, from the Graph error table', async (t) => {
@@ -19,15 +30,29 @@ t.test('dead-letter reasons in words, from the Graph error table', async (t) => 
     text: 'Meta refused the reply: outside the 24-hour messaging window (Meta error 10).',
     next: 'A replay will most likely fail the same way; replay only once the cause is fixed.',
   });
-  t.equal(describeFailure('graph token_invalid code=190 subcode=none status=400').next, 'Register a new token for this Page (see Page tokens), then replay.');
+  t.equal(
+    describeFailure('graph token_invalid code=190 subcode=none status=400').next,
+    'Register a new token for this Page (see Page tokens), then replay.',
+  );
   t.match(describeFailure('graph rate_limited code=4 subcode=none status=400').text, /rate limited \(Meta error 4\)/);
-  t.match(describeFailure('graph transient code=none subcode=none status=none timeout').text, /network error or timeout\. Meta may have delivered it anyway/);
-  t.equal(describeFailure('graph permanent code=99999 subcode=none status=400').text, 'Meta refused the reply: unrecognised client error (Meta error 99999).', 'an unknown Graph code: the table\'s fallback row');
+  t.match(
+    describeFailure('graph transient code=none subcode=none status=none timeout').text,
+    /network error or timeout\. Meta may have delivered it anyway/,
+  );
+  t.equal(
+    describeFailure('graph permanent code=99999 subcode=none status=400').text,
+    'Meta refused the reply: unrecognised client error (Meta error 99999).',
+    "an unknown Graph code: the table's fallback row",
+  );
   t.match(describeFailure('outbound payload cannot be opened (wrong ENCRYPTION_KEY?)').next, /same ENCRYPTION_KEY/);
-  t.same(describeFailure('something odd'), {
-    text: 'The message could not be handled (something odd).',
-    next: 'Replay it once; if it fails again, pass the reason on to whoever maintains the bot.',
-  }, 'an unknown reason: a generic sentence with the reason');
+  t.same(
+    describeFailure('something odd'),
+    {
+      text: 'The message could not be handled (something odd).',
+      next: 'Replay it once; if it fails again, pass the reason on to whoever maintains the bot.',
+    },
+    'an unknown reason: a generic sentence with the reason',
+  );
   t.equal(describeFailure('').text, 'The message could not be handled, and no reason was recorded.');
 });
 

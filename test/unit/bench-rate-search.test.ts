@@ -2,12 +2,21 @@
 import t from 'tap';
 import { judgeProbe, nextRate, type RateProbe, sustainedRate } from '../../bench/rate.js';
 
-const probe = (rate: number, keptUp: boolean): RateProbe => ({ rate, posted: rate * 60, p50: 10, p99: keptUp ? 100 : 5000, machineBusy: 0.8, keptUp, why: keptUp ? '' : 'p99 5000 ms' });
+const probe = (rate: number, keptUp: boolean): RateProbe => ({
+  rate,
+  posted: rate * 60,
+  p50: 10,
+  p99: keptUp ? 100 : 5000,
+  machineBusy: 0.8,
+  keptUp,
+  why: keptUp ? '' : 'p99 5000 ms',
+});
 
 /** Runs the search against a system that keeps up with anything up to `capacity`. */
 function searchAgainst(capacity: number, start: number, maxProbes = 12): RateProbe[] {
   const probes: RateProbe[] = [];
-  for (let rate = nextRate(probes, { start, maxProbes }); rate !== null; rate = nextRate(probes, { start, maxProbes })) probes.push(probe(rate, rate <= capacity));
+  for (let rate = nextRate(probes, { start, maxProbes }); rate !== null; rate = nextRate(probes, { start, maxProbes }))
+    probes.push(probe(rate, rate <= capacity));
   return probes;
 }
 
@@ -29,11 +38,19 @@ t.test('after a failure it bisects between the highest pass and the lowest failu
 });
 
 t.test('it stops within 5 % of the capacity, or at the probe limit', async (t) => {
-  for (const [capacity, start] of [[1234, 800], [450, 900], [5000, 700], [75, 600]] as const) {
+  for (const [capacity, start] of [
+    [1234, 800],
+    [450, 900],
+    [5000, 700],
+    [75, 600],
+  ] as const) {
     const probes = searchAgainst(capacity, start);
     const found = sustainedRate(probes);
     t.ok(found <= capacity, `never above the capacity (${capacity}: found ${found})`);
-    t.ok(found >= capacity * 0.94 - 10, `within 5 % and a step of the capacity (${capacity}: found ${found} in ${probes.length} probes)`);
+    t.ok(
+      found >= capacity * 0.94 - 10,
+      `within 5 % and a step of the capacity (${capacity}: found ${found} in ${probes.length} probes)`,
+    );
   }
   t.equal(searchAgainst(1234, 800, 3).length, 3, 'the probe limit holds');
   t.equal(nextRate([probe(800, true), probe(1200, false)], { start: 800, maxProbes: 2 }), null);

@@ -13,8 +13,16 @@ import { ROOT } from '../helpers/processes.js';
 const DIR = join(ROOT, 'deploy/kubernetes');
 
 // Loose shapes: only what the assertions read.
-type Probe = { httpGet?: { path: string; port: number | string }; tcpSocket?: { port: number | string }; exec?: { command: string[] } };
-type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: unknown } };
+type Probe = {
+  httpGet?: { path: string; port: number | string };
+  tcpSocket?: { port: number | string };
+  exec?: { command: string[] };
+};
+type EnvVar = {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: unknown };
+};
 type Container = {
   name: string;
   image: string;
@@ -25,7 +33,12 @@ type Container = {
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   ports?: Array<{ name?: string; containerPort: number }>;
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    runAsUser?: number;
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+  };
   volumeMounts?: Array<{ name: string; mountPath: string }>;
 };
 type PodSpec = {
@@ -44,7 +57,10 @@ type Manifest = {
   stringData?: Record<string, string>;
 };
 
-const kustomization = parseAllDocuments(readFileSync(join(DIR, 'kustomization.yaml'), 'utf8'))[0]?.toJS() as { resources: string[]; namespace?: string };
+const kustomization = parseAllDocuments(readFileSync(join(DIR, 'kustomization.yaml'), 'utf8'))[0]?.toJS() as {
+  resources: string[];
+  namespace?: string;
+};
 const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
 const parsed = new Map<string, Manifest[]>();
 for (const file of files) {
@@ -56,18 +72,24 @@ const applied = kustomization.resources.flatMap((f) => parsed.get(f) ?? []);
 const find = (kind: string, name: string) => applied.find((m) => m.kind === kind && m.metadata.name === name);
 /** A manifest's spec in the shape a test reads (an absent manifest reads as empty, and fails the assertions). */
 const specOf = <T>(m: Manifest | undefined): T => (m?.spec ?? {}) as T;
-const podSpec = (m: Manifest | undefined) => (m?.spec as { template?: { spec?: PodSpec } } | undefined)?.template?.spec as PodSpec;
+const podSpec = (m: Manifest | undefined) =>
+  (m?.spec as { template?: { spec?: PodSpec } } | undefined)?.template?.spec as PodSpec;
 const script = (name: string) => scriptCommand(ROOT, name);
 const configMap = find('ConfigMap', 'switchboard-config');
 const shutdownMs = Number(configMap?.data?.SHUTDOWN_TIMEOUT_MS ?? 10_000);
 
 t.test('kustomization lists every manifest but the example Secret; namespace-agnostic', async (t) => {
   for (const file of kustomization.resources) t.ok(parsed.has(file), `${file} exists`);
-  t.same(files.filter((f) => !kustomization.resources.includes(f)), ['secret.example.yaml'], 'only the example is left out');
+  t.same(
+    files.filter((f) => !kustomization.resources.includes(f)),
+    ['secret.example.yaml'],
+    'only the example is left out',
+  );
   t.notOk(kustomization.namespace, 'no namespace in the kustomization');
   for (const m of applied) t.notOk(m.metadata.namespace, `${m.kind}/${m.metadata.name} has no namespace`);
   const kinds = new Set(applied.map((m) => m.kind));
-  for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Job', 'ConfigMap']) t.ok(kinds.has(kind), `has a ${kind}`);
+  for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Job', 'ConfigMap'])
+    t.ok(kinds.has(kind), `has a ${kind}`);
   t.notOk(kinds.has('Secret'), 'no Secret is applied');
 });
 
@@ -92,7 +114,10 @@ t.test('api: 2 replicas, ready on /health, live on something a dependency outage
   t.not(c.livenessProbe?.httpGet?.path, '/health', '/health answers 503 on a dependency outage: not a liveness signal');
   t.ok(is3000(c.livenessProbe?.tcpSocket?.port ?? c.livenessProbe?.httpGet?.port));
   const service = find('Service', 'switchboard-api');
-  t.match(specOf<{ selector?: Record<string, string> }>(service).selector, specOf<{ selector?: { matchLabels?: Record<string, string> } }>(api).selector?.matchLabels);
+  t.match(
+    specOf<{ selector?: Record<string, string> }>(service).selector,
+    specOf<{ selector?: { matchLabels?: Record<string, string> } }>(api).selector?.matchLabels,
+  );
 });
 
 t.test('worker: liveness reads the heartbeat file the worker writes', async (t) => {
@@ -102,37 +127,51 @@ t.test('worker: liveness reads the heartbeat file the worker writes', async (t) 
   t.ok(file.startsWith('/tmp/'), 'the heartbeat file is on the writable /tmp');
 });
 
-t.test('every pod: resources, grace period above the shutdown deadline, non-root, read-only root with /tmp', async (t) => {
-  for (const m of applied.filter((m) => m.kind === 'Deployment' || m.kind === 'Job')) {
-    const spec = podSpec(m);
-    const name = `${m.kind}/${m.metadata.name}`;
-    if (m.kind === 'Deployment') t.ok((spec.terminationGracePeriodSeconds ?? 30) * 1000 > shutdownMs, `${name}: grace period exceeds SHUTDOWN_TIMEOUT_MS`);
-    t.equal(spec.securityContext?.runAsNonRoot, true, `${name}: runAsNonRoot`);
-    t.ok((spec.securityContext?.runAsUser ?? 0) > 0, `${name}: numeric non-root uid (the kubelet cannot verify a user name)`);
-    for (const c of spec.containers) {
-      for (const r of ['cpu', 'memory']) {
-        t.ok(c.resources?.requests?.[r], `${name}: ${r} request`);
-        t.ok(c.resources?.limits?.[r], `${name}: ${r} limit`);
-      }
-      t.equal(c.image, 'switchboard', `${name}: the one image, retagged by kustomize`);
-      t.equal(c.securityContext?.readOnlyRootFilesystem, true, `${name}: read-only root`);
-      t.equal(c.securityContext?.allowPrivilegeEscalation, false);
-      const tmp = c.volumeMounts?.find((v) => v.mountPath === '/tmp');
-      t.ok(tmp && spec.volumes?.find((v) => v.name === tmp.name)?.emptyDir, `${name}: emptyDir at /tmp`);
-      t.same(
-        c.envFrom?.map((e) => e.configMapRef?.name ?? e.secretRef?.name),
-        ['switchboard-config', 'switchboard-secrets'],
-        `${name}: config from the ConfigMap, secrets from the operator's Secret`,
+t.test(
+  'every pod: resources, grace period above the shutdown deadline, non-root, read-only root with /tmp',
+  async (t) => {
+    for (const m of applied.filter((m) => m.kind === 'Deployment' || m.kind === 'Job')) {
+      const spec = podSpec(m);
+      const name = `${m.kind}/${m.metadata.name}`;
+      if (m.kind === 'Deployment')
+        t.ok(
+          (spec.terminationGracePeriodSeconds ?? 30) * 1000 > shutdownMs,
+          `${name}: grace period exceeds SHUTDOWN_TIMEOUT_MS`,
+        );
+      t.equal(spec.securityContext?.runAsNonRoot, true, `${name}: runAsNonRoot`);
+      t.ok(
+        (spec.securityContext?.runAsUser ?? 0) > 0,
+        `${name}: numeric non-root uid (the kubelet cannot verify a user name)`,
       );
+      for (const c of spec.containers) {
+        for (const r of ['cpu', 'memory']) {
+          t.ok(c.resources?.requests?.[r], `${name}: ${r} request`);
+          t.ok(c.resources?.limits?.[r], `${name}: ${r} limit`);
+        }
+        t.equal(c.image, 'switchboard', `${name}: the one image, retagged by kustomize`);
+        t.equal(c.securityContext?.readOnlyRootFilesystem, true, `${name}: read-only root`);
+        t.equal(c.securityContext?.allowPrivilegeEscalation, false);
+        const tmp = c.volumeMounts?.find((v) => v.mountPath === '/tmp');
+        t.ok(tmp && spec.volumes?.find((v) => v.name === tmp.name)?.emptyDir, `${name}: emptyDir at /tmp`);
+        t.same(
+          c.envFrom?.map((e) => e.configMapRef?.name ?? e.secretRef?.name),
+          ['switchboard-config', 'switchboard-secrets'],
+          `${name}: config from the ConfigMap, secrets from the operator's Secret`,
+        );
+      }
     }
-  }
-});
+  },
+);
 
 t.test('the ConfigMap passes the config loader', async (t) => {
   const data = (configMap?.data ?? {}) as Record<string, string>;
   t.ok(Object.keys(data).length > 0);
   t.doesNotThrow(() => loadConfig({ ...data, NODE_ENV: 'development' }), 'every value is one the processes accept');
-  t.equal(loadConfig({ ...data, NODE_ENV: 'development' }).http.trustProxy, data.TRUST_PROXY, 'the ingress is trusted by address');
+  t.equal(
+    loadConfig({ ...data, NODE_ENV: 'development' }).http.trustProxy,
+    data.TRUST_PROXY,
+    'the ingress is trusted by address',
+  );
 });
 
 t.test('no secret value in what is applied', async (t) => {
@@ -141,7 +180,11 @@ t.test('no secret value in what is applied', async (t) => {
   for (const m of applied) {
     for (const c of podSpec(m)?.containers ?? []) {
       for (const e of c.env ?? []) {
-        if (secretLike.test(e.name)) t.ok(e.valueFrom?.secretKeyRef && e.value === undefined, `${m.metadata.name}: ${e.name} comes from a secretKeyRef`);
+        if (secretLike.test(e.name))
+          t.ok(
+            e.valueFrom?.secretKeyRef && e.value === undefined,
+            `${m.metadata.name}: ${e.name} comes from a secretKeyRef`,
+          );
       }
     }
   }
@@ -155,12 +198,24 @@ t.test('no secret value in what is applied', async (t) => {
 t.test('autoscalers and disruption budgets point at real workloads', async (t) => {
   for (const hpa of applied.filter((m) => m.kind === 'HorizontalPodAutoscaler')) {
     t.equal(hpa.apiVersion, 'autoscaling/v2');
-    const spec = hpa.spec as { scaleTargetRef: { kind: string; name: string }; minReplicas: number; metrics: Array<{ resource?: { name: string } }> };
-    t.ok(find(spec.scaleTargetRef.kind, spec.scaleTargetRef.name), `${hpa.metadata.name} targets an existing ${spec.scaleTargetRef.kind}`);
-    t.ok(spec.metrics.some((m) => m.resource?.name === 'cpu'), 'scales on CPU');
+    const spec = hpa.spec as {
+      scaleTargetRef: { kind: string; name: string };
+      minReplicas: number;
+      metrics: Array<{ resource?: { name: string } }>;
+    };
+    t.ok(
+      find(spec.scaleTargetRef.kind, spec.scaleTargetRef.name),
+      `${hpa.metadata.name} targets an existing ${spec.scaleTargetRef.kind}`,
+    );
+    t.ok(
+      spec.metrics.some((m) => m.resource?.name === 'cpu'),
+      'scales on CPU',
+    );
     t.ok(spec.minReplicas >= 2, 'keeps two replicas');
   }
-  const hpaTargets = applied.filter((m) => m.kind === 'HorizontalPodAutoscaler').map((m) => (m.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name);
+  const hpaTargets = applied
+    .filter((m) => m.kind === 'HorizontalPodAutoscaler')
+    .map((m) => (m.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name);
   t.same(hpaTargets.sort(), ['switchboard-api', 'switchboard-worker']);
 
   const pdb = find('PodDisruptionBudget', 'switchboard-api');
@@ -171,7 +226,10 @@ t.test('autoscalers and disruption budgets point at real workloads', async (t) =
   t.ok(Object.keys(selector).length > 0, 'the PDB has a selector');
   for (const [k, v] of Object.entries(selector)) t.equal(apiLabels[k], v, `the PDB selects the api pods (${k})`);
   const workerLabels = specOf<PodLabels>(find('Deployment', 'switchboard-worker')).template?.metadata?.labels ?? {};
-  t.ok(Object.entries(selector).some(([k, v]) => workerLabels[k] !== v), 'and not the workers');
+  t.ok(
+    Object.entries(selector).some(([k, v]) => workerLabels[k] !== v),
+    'and not the workers',
+  );
 });
 
 let kubectl = true;

@@ -13,7 +13,13 @@ const USER = '200000000000001';
 
 async function setup(t: { teardown(fn: () => unknown): void }, timeoutMs = 2000) {
   const graph = await startFakeGraph({ appSecret: APP_SECRET, appId: APP_ID });
-  const client = new GraphClient({ baseUrl: graph.url, version: 'v25.0', appSecret: APP_SECRET, appId: APP_ID, timeoutMs });
+  const client = new GraphClient({
+    baseUrl: graph.url,
+    version: 'v25.0',
+    appSecret: APP_SECRET,
+    appId: APP_ID,
+    timeoutMs,
+  });
   t.teardown(async () => {
     await client.close();
     await graph.close();
@@ -33,7 +39,13 @@ async function rejection(p: Promise<unknown>): Promise<GraphApiError> {
 
 t.test('sendText posts a RESPONSE with the token as Bearer and a valid appsecret_proof', async (t) => {
   const { graph, client } = await setup(t);
-  const result = await client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'Grüße 😊', metadata: 'sb:1' });
+  const result = await client.sendText({
+    pageId: PAGE,
+    accessToken: TOKEN,
+    recipientId: USER,
+    text: 'Grüße 😊',
+    metadata: 'sb:1',
+  });
   t.same(result, { messageId: 'm_1', recipientId: USER });
   t.equal(graph.sends.length, 1);
   t.match(graph.sends[0], {
@@ -54,7 +66,12 @@ t.test('sendText posts a RESPONSE with the token as Bearer and a valid appsecret
 
 t.test('a wrong app secret is refused by Meta with code 100 (permanent)', async (t) => {
   const { graph } = await setup(t);
-  const wrong = new GraphClient({ baseUrl: graph.url, version: 'v25.0', appSecret: 'test-app-secret-2', timeoutMs: 2000 });
+  const wrong = new GraphClient({
+    baseUrl: graph.url,
+    version: 'v25.0',
+    appSecret: 'test-app-secret-2',
+    timeoutMs: 2000,
+  });
   t.teardown(() => wrong.close());
   const err = await rejection(wrong.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'x' }));
   t.match(err, { kind: 'permanent', status: 400, code: 100 });
@@ -74,7 +91,19 @@ t.test('Graph errors are classified through HTTP', async (t) => {
     {
       status: 400,
       code: 80006,
-      headers: { 'x-business-use-case-usage': JSON.stringify({ '1': [{ type: 'messenger', call_count: 97, total_cputime: 12, total_time: 40, estimated_time_to_regain_access: 3 }] }) },
+      headers: {
+        'x-business-use-case-usage': JSON.stringify({
+          '1': [
+            {
+              type: 'messenger',
+              call_count: 97,
+              total_cputime: 12,
+              total_time: 40,
+              estimated_time_to_regain_access: 3,
+            },
+          ],
+        }),
+      },
     },
     { status: 429, headers: { 'retry-after': '7' } },
   );
@@ -96,7 +125,8 @@ t.test('Graph errors are classified through HTTP', async (t) => {
 t.test('persistent failures per page and per token', async (t) => {
   const { graph, client } = await setup(t);
   graph.failSendsFor(PAGE, { status: 400, code: 190 });
-  const send = (pageId: string, accessToken = TOKEN) => client.sendText({ pageId, accessToken, recipientId: USER, text: 'hi' });
+  const send = (pageId: string, accessToken = TOKEN) =>
+    client.sendText({ pageId, accessToken, recipientId: USER, text: 'hi' });
   t.match(await rejection(send(PAGE)), { kind: 'token_invalid' });
   t.match(await rejection(send(PAGE)), { kind: 'token_invalid' });
   await send('100000000000002');
@@ -106,7 +136,10 @@ t.test('persistent failures per page and per token', async (t) => {
   graph.failSendsForToken('test-page-token-revoked', { status: 400, code: 190, subcode: 458 });
   t.match(await rejection(send(PAGE, 'test-page-token-revoked')), { kind: 'token_invalid', subcode: 458 });
   await send(PAGE, 'test-page-token-2');
-  t.same(graph.sends.map((s) => s.accessToken), [TOKEN, TOKEN, 'test-page-token-2']);
+  t.same(
+    graph.sends.map((s) => s.accessToken),
+    [TOKEN, TOKEN, 'test-page-token-2'],
+  );
 });
 
 t.test('a slow Graph times out as a transient GraphApiError', async (t) => {
@@ -114,7 +147,13 @@ t.test('a slow Graph times out as a transient GraphApiError', async (t) => {
   graph.setSendDelay(1500);
   const started = Date.now();
   const err = await rejection(client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'hi' }));
-  t.match(err, { kind: 'transient', timeout: true, network: false, status: null, summary: 'timeout: no answer from graph within 100 ms' });
+  t.match(err, {
+    kind: 'transient',
+    timeout: true,
+    network: false,
+    status: null,
+    summary: 'timeout: no answer from graph within 100 ms',
+  });
   t.ok(Date.now() - started < 1000, 'cut at the timeout (100 ms), not when Graph answers (1500 ms)');
   // Like Meta, the fake still delivers it: a timeout is ambiguous.
   await graph.waitForSends(1, 5000);
@@ -127,10 +166,21 @@ t.test('a refused connection is a transient network error', async (t) => {
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const { port } = probe.address() as AddressInfo;
   await new Promise<void>((r) => probe.close(() => r()));
-  const client = new GraphClient({ baseUrl: `http://127.0.0.1:${port}`, version: 'v25.0', appSecret: APP_SECRET, timeoutMs: 1000 });
+  const client = new GraphClient({
+    baseUrl: `http://127.0.0.1:${port}`,
+    version: 'v25.0',
+    appSecret: APP_SECRET,
+    timeoutMs: 1000,
+  });
   t.teardown(() => client.close());
   const err = await rejection(client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'hi' }));
-  t.match(err, { kind: 'transient', network: true, timeout: false, networkCode: 'ECONNREFUSED', summary: 'network: ECONNREFUSED connecting to graph' });
+  t.match(err, {
+    kind: 'transient',
+    network: true,
+    timeout: false,
+    networkCode: 'ECONNREFUSED',
+    summary: 'network: ECONNREFUSED connecting to graph',
+  });
 });
 
 t.test('the token, proof, recipient and text never appear in an error', async (t) => {
@@ -156,7 +206,12 @@ t.test('the token, proof, recipient and text never appear in an error', async (t
 
 t.test('debugToken reports validity, expiry and scopes', async (t) => {
   const { graph, client } = await setup(t);
-  graph.setTokenInfo(TOKEN, { is_valid: true, expires_at: 0, data_access_expires_at: 1775000000, scopes: ['pages_messaging', 'pages_manage_metadata'] });
+  graph.setTokenInfo(TOKEN, {
+    is_valid: true,
+    expires_at: 0,
+    data_access_expires_at: 1775000000,
+    scopes: ['pages_messaging', 'pages_manage_metadata'],
+  });
   t.same(await client.debugToken(TOKEN), {
     isValid: true,
     type: 'PAGE',
@@ -168,13 +223,22 @@ t.test('debugToken reports validity, expiry and scopes', async (t) => {
   });
   const unknown = await client.debugToken('test-page-token-unknown');
   t.match(unknown, { isValid: false, scopes: [], error: /Invalid OAuth access token/ });
-  t.same(graph.requests.map((r) => r.path), ['/v25.0/debug_token', '/v25.0/debug_token']);
+  t.same(
+    graph.requests.map((r) => r.path),
+    ['/v25.0/debug_token', '/v25.0/debug_token'],
+  );
 
   const noAppId = new GraphClient({ baseUrl: graph.url, version: 'v25.0', appSecret: APP_SECRET, timeoutMs: 1000 });
   t.teardown(() => noAppId.close());
   await t.rejects(noAppId.debugToken(TOKEN), TypeError);
 
-  const wrongSecret = new GraphClient({ baseUrl: graph.url, version: 'v25.0', appSecret: 'test-app-secret-2', appId: APP_ID, timeoutMs: 1000 });
+  const wrongSecret = new GraphClient({
+    baseUrl: graph.url,
+    version: 'v25.0',
+    appSecret: 'test-app-secret-2',
+    appId: APP_ID,
+    timeoutMs: 1000,
+  });
   t.teardown(() => wrongSecret.close());
   t.match(await rejection(wrongSecret.debugToken(TOKEN)), { kind: 'token_invalid', code: 190 });
 });
@@ -188,11 +252,10 @@ t.test('subscribed apps: read, and restore a dropped subscription', async (t) =>
     { id: '900000000000002', subscribedFields: ['feed'] },
     { id: APP_ID, subscribedFields: ['messages', 'messaging_postbacks', 'message_echoes'] },
   ]);
-  t.same(graph.requests.map((r) => `${r.method} ${r.path}`), [
-    `GET /v25.0/${PAGE}/subscribed_apps`,
-    `POST /v25.0/${PAGE}/subscribed_apps`,
-    `GET /v25.0/${PAGE}/subscribed_apps`,
-  ]);
+  t.same(
+    graph.requests.map((r) => `${r.method} ${r.path}`),
+    [`GET /v25.0/${PAGE}/subscribed_apps`, `POST /v25.0/${PAGE}/subscribed_apps`, `GET /v25.0/${PAGE}/subscribed_apps`],
+  );
   graph.failSendsForToken('test-page-token-revoked', { status: 400, code: 190 });
   t.match(await rejection(client.getSubscribedApps(PAGE, 'test-page-token-revoked')), { kind: 'token_invalid' });
 });
@@ -208,14 +271,19 @@ t.test('refreshInstagramToken extends an Instagram token', async (t) => {
 
 t.test('the fake answers over-long texts like Meta, and waitForSends times out', async (t) => {
   const { graph, client } = await setup(t);
-  const err = await rejection(client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'x'.repeat(2000) }));
+  const err = await rejection(
+    client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'x'.repeat(2000) }),
+  );
   t.match(err, { kind: 'permanent', code: 100 });
   await t.rejects(graph.waitForSends(1, 50), /0 of 1/);
 });
 
 t.test('a 2xx whose body is not JSON, or has no message id, is ambiguous like a timeout, not permanent', async (t) => {
   const { graph, client } = await setup(t);
-  graph.failNextSends({ status: 200, deliveredBody: '<html>upstream proxy says hi</html>' }, { status: 200, deliveredBody: '{"recipient_id":"x"}' });
+  graph.failNextSends(
+    { status: 200, deliveredBody: '<html>upstream proxy says hi</html>' },
+    { status: 200, deliveredBody: '{"recipient_id":"x"}' },
+  );
   for (const what of ['an HTML page', 'JSON without message_id']) {
     const err = await rejection(client.sendText({ pageId: PAGE, accessToken: TOKEN, recipientId: USER, text: 'hi' }));
     t.match(err, { kind: 'transient', status: 200, deliveryUnknown: true, timeout: false }, what);

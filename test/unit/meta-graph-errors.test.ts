@@ -1,6 +1,14 @@
 // Fakes nothing: the error table is pure; Graph answers are described by their code, subcode and status.
 import t from 'tap';
-import { classifyGraphError, GraphApiError, graphErrorCodeIn, graphErrorReason, sanitiseGraphMessage, type GraphErrorInput, type GraphErrorKind } from '@switchboard/meta';
+import {
+  classifyGraphError,
+  GraphApiError,
+  graphErrorCodeIn,
+  graphErrorReason,
+  sanitiseGraphMessage,
+  type GraphErrorInput,
+  type GraphErrorKind,
+} from '@switchboard/meta';
 
 t.test('every row of the Errors → action table', async (t) => {
   const rows: Array<[string, GraphErrorInput, GraphErrorKind]> = [
@@ -69,10 +77,24 @@ t.test('each code has a plain reason', async (t) => {
 });
 
 t.test('GraphApiError carries the classification and Graph facts', async (t) => {
-  const e = new GraphApiError({ status: 400, code: 613, type: 'OAuthException', fbtraceId: 'AfakeTrace1', retryAfterMs: 60_000 });
+  const e = new GraphApiError({
+    status: 400,
+    code: 613,
+    type: 'OAuthException',
+    fbtraceId: 'AfakeTrace1',
+    retryAfterMs: 60_000,
+  });
   t.ok(e instanceof Error);
   t.equal(e.name, 'GraphApiError');
-  t.match(e, { kind: 'rate_limited', status: 400, code: 613, subcode: null, fbtraceId: 'AfakeTrace1', retryAfterMs: 60_000, timeout: false });
+  t.match(e, {
+    kind: 'rate_limited',
+    status: 400,
+    code: 613,
+    subcode: null,
+    fbtraceId: 'AfakeTrace1',
+    retryAfterMs: 60_000,
+    timeout: false,
+  });
   t.match(e.message, /code=613/);
   t.match(e.message, /fbtrace_id=AfakeTrace1/);
   t.match(e.message, /type=OAuthException/);
@@ -93,37 +115,69 @@ t.test('error messages never carry tokens, proofs, recipient ids or texts', asyn
   t.match(e.message, /\(#100\) Invalid parameter/);
   t.match(e.message, /\[redacted\]/);
 
-  t.notMatch(new GraphApiError({ status: 400, fbtraceId: `x ${token}` }).message, token, 'a strange fbtrace_id is dropped');
+  t.notMatch(
+    new GraphApiError({ status: 400, fbtraceId: `x ${token}` }).message,
+    token,
+    'a strange fbtrace_id is dropped',
+  );
 });
 
 t.test('sanitiseGraphMessage truncates after redacting', async (t) => {
   const long = `${'word '.repeat(100)}EAAGtoken${'x'.repeat(40)}`;
   const s = sanitiseGraphMessage(long);
   t.ok(s.length <= 200);
-  t.notMatch(sanitiseGraphMessage(`${'a '.repeat(95)}EAAGtoken${'x'.repeat(40)}`), /EAAG/, 'a token straddling the cut is still gone');
+  t.notMatch(
+    sanitiseGraphMessage(`${'a '.repeat(95)}EAAGtoken${'x'.repeat(40)}`),
+    /EAAG/,
+    'a token straddling the cut is still gone',
+  );
   t.equal(sanitiseGraphMessage('(#4) Application request limit reached'), '(#4) Application request limit reached');
   t.equal(sanitiseGraphMessage('phone 15550000001 ok'), 'phone [redacted] ok');
 });
 
 t.test('a failure in words: the summary an operator reads, and the code read back from it', async (t) => {
   const cases: Array<[string, ConstructorParameters<typeof GraphApiError>[0], string, number | null]> = [
-    ['Graph error with subcode', { status: 400, code: 10, subcode: 2018278, graphMessage: 'Outside of allowed window.' }, 'graph 10/2018278 (status 400): Outside of allowed window.', 10],
+    [
+      'Graph error with subcode',
+      { status: 400, code: 10, subcode: 2018278, graphMessage: 'Outside of allowed window.' },
+      'graph 10/2018278 (status 400): Outside of allowed window.',
+      10,
+    ],
     ['Graph error without a message', { status: 400, code: 613 }, 'graph 613 (status 400): rate limited', 613],
     [
-      'WhatsApp error: the reason leads, Graph\'s bare title follows',
+      "WhatsApp error: the reason leads, Graph's bare title follows",
       { status: 400, code: 131047, graphMessage: 'Re-engagement message' },
       'graph 131047 (status 400): the 24-hour customer service window closed: only an approved template may be sent now (Re-engagement message)',
       131047,
     ],
     ['bare status', { status: 502 }, 'graph status 502: HTTP 5xx', null],
-    ['network failure', { network: true, networkCode: 'UND_ERR_CONNECT_TIMEOUT' }, 'network: UND_ERR_CONNECT_TIMEOUT connecting to graph', null],
-    ['network failure with an odd code', { network: true, networkCode: 'token=EAAB secret' }, 'network: unknown error connecting to graph', null],
-    ['timeout', { timeout: true, graphMessage: 'no answer from graph within 100 ms' }, 'timeout: no answer from graph within 100 ms', null],
+    [
+      'network failure',
+      { network: true, networkCode: 'UND_ERR_CONNECT_TIMEOUT' },
+      'network: UND_ERR_CONNECT_TIMEOUT connecting to graph',
+      null,
+    ],
+    [
+      'network failure with an odd code',
+      { network: true, networkCode: 'token=EAAB secret' },
+      'network: unknown error connecting to graph',
+      null,
+    ],
+    [
+      'timeout',
+      { timeout: true, graphMessage: 'no answer from graph within 100 ms' },
+      'timeout: no answer from graph within 100 ms',
+      null,
+    ],
   ];
   for (const [name, init, summary, code] of cases) {
     const e = new GraphApiError(init);
     t.equal(e.summary, summary, name);
     t.equal(graphErrorCodeIn(e.summary), code, `${name}: code`);
   }
-  t.equal(graphErrorCodeIn('graph permanent code=10 subcode=2018278 status=400'), 10, 'older reasons name the code as code=');
+  t.equal(
+    graphErrorCodeIn('graph permanent code=10 subcode=2018278 status=400'),
+    10,
+    'older reasons name the code as code=',
+  );
 });

@@ -71,7 +71,12 @@ t.test('metaJson reproduces Meta’s escaping exactly', async (t) => {
 });
 
 t.test('signedRequest signs exactly the body it returns', async (t) => {
-  const payload = messengerText({ pageId: '100000000000001', senderId: '200000000000001', mid: 'm_test-1', text: 'Grüße 😊' });
+  const payload = messengerText({
+    pageId: '100000000000001',
+    senderId: '200000000000001',
+    mid: 'm_test-1',
+    text: 'Grüße 😊',
+  });
   const req = signedRequest(SECRET, payload);
   t.equal(req.headers['content-type'], 'application/json');
   t.notMatch(req.body, /ü|😊/, 'non-ASCII escaped');

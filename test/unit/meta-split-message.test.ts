@@ -49,7 +49,10 @@ t.test('sentence ends: ? ! … closing quotes, Arabic ؟, and CJK without spaces
     const text = `${filler}one${end} ${filler}two${end} ${filler}three${end}`;
     const parts = splitMessage(text, 'instagram');
     t.ok(parts.length > 1, `split with ${end}`);
-    t.ok(parts.slice(0, -1).every((p) => p.endsWith(`${end}`)), `cut after ${end}`);
+    t.ok(
+      parts.slice(0, -1).every((p) => p.endsWith(`${end}`)),
+      `cut after ${end}`,
+    );
   }
   const cjk = '今日は良い天気です。'.repeat(60); // 600 chars × 3 bytes, no spaces
   const parts = splitMessage(cjk, 'instagram');
@@ -65,10 +68,16 @@ t.test('falls back to word boundaries, then to graphemes', async (t) => {
   const words = 'lorem '.repeat(500).trim(); // no sentence end at all
   const parts = splitMessage(words, 'messenger');
   t.ok(parts.length >= 2);
-  t.ok(parts.every((p) => /^(lorem ?)+$/.test(p)), 'never cuts a word');
+  t.ok(
+    parts.every((p) => /^(lorem ?)+$/.test(p)),
+    'never cuts a word',
+  );
 
   const noSpaces = 'x'.repeat(4500);
-  t.same(splitMessage(noSpaces, 'messenger').map((p) => p.length), [1999, 1999, 502]);
+  t.same(
+    splitMessage(noSpaces, 'messenger').map((p) => p.length),
+    [1999, 1999, 502],
+  );
 });
 
 t.test('never splits emoji, surrogate pairs or combined graphemes', async (t) => {
@@ -162,17 +171,23 @@ t.test('work is linear: each scan reads a bounded window, all scans together a f
   t.equal(seen.calls, parts.length, 'one scan per part');
 });
 
-t.test('a reply is at most MAX_REPLY_PARTS parts, cut at a sentence end, and a 1 MB text is read only that far', async (t) => {
-  t.equal(MAX_REPLY_PARTS, 5);
-  const text = 'Short sentence here. Another one follows it! '.repeat(23_000); // ~1 MB
-  let parts: string[] = [];
-  const seen = scans(() => {
-    parts = splitMessage(text, 'instagram');
-  });
-  t.equal(parts.length, 5);
-  t.ok(parts.every((p) => bytes(p) <= 1000 && /[.!]$/.test(p)), 'each part ends a sentence');
-  t.ok(text.startsWith(parts.join(' ')), 'the first five parts of the text, nothing else');
-  t.equal(seen.calls, 5, 'one scan per part');
-  t.ok(seen.total <= 5 * 2 * 1000, `${seen.total} code units scanned`);
-  t.same(splitMessage(text, 'messenger', { maxParts: 2 }).length, 2);
-});
+t.test(
+  'a reply is at most MAX_REPLY_PARTS parts, cut at a sentence end, and a 1 MB text is read only that far',
+  async (t) => {
+    t.equal(MAX_REPLY_PARTS, 5);
+    const text = 'Short sentence here. Another one follows it! '.repeat(23_000); // ~1 MB
+    let parts: string[] = [];
+    const seen = scans(() => {
+      parts = splitMessage(text, 'instagram');
+    });
+    t.equal(parts.length, 5);
+    t.ok(
+      parts.every((p) => bytes(p) <= 1000 && /[.!]$/.test(p)),
+      'each part ends a sentence',
+    );
+    t.ok(text.startsWith(parts.join(' ')), 'the first five parts of the text, nothing else');
+    t.equal(seen.calls, 5, 'one scan per part');
+    t.ok(seen.total <= 5 * 2 * 1000, `${seen.total} code units scanned`);
+    t.same(splitMessage(text, 'messenger', { maxParts: 2 }).length, 2);
+  },
+);

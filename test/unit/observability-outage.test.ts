@@ -16,7 +16,10 @@ t.test('targetOf: host:port only, never user, password, database or options', as
 t.test('reasonOf and isConnectionError read what the drivers throw', async (t) => {
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6380'), { code: 'ECONNREFUSED' });
   t.equal(reasonOf(refused), 'connect ECONNREFUSED 127.0.0.1:6380');
-  t.equal(reasonOf(Object.assign(new Error('database "x" does not exist\nmore'), { code: '3D000' })), '3D000: database "x" does not exist');
+  t.equal(
+    reasonOf(Object.assign(new Error('database "x" does not exist\nmore'), { code: '3D000' })),
+    '3D000: database "x" does not exist',
+  );
   t.ok(isConnectionError(refused));
   t.ok(isConnectionError(new Error('Connection is closed.')));
   t.notOk(isConnectionError(new Error('Missing lock for job 12. moveToFinished')));
@@ -24,7 +27,10 @@ t.test('reasonOf and isConnectionError read what the drivers throw', async (t) =
 
 t.test('the tracker logs the first failure of an outage and its end, nothing in between', async (t) => {
   let out = '';
-  const logger = pino({ base: undefined, timestamp: false }, new Writable({ write: (c, _e, cb) => ((out += String(c)), cb()) }));
+  const logger = pino(
+    { base: undefined, timestamp: false },
+    new Writable({ write: (c, _e, cb) => ((out += String(c)), cb()) }),
+  );
   const tracker = outageTracker(logger, 'redis', 'redis://:pw@cache:6379');
   tracker.up();
   for (let i = 0; i < 50; i++) tracker.down('ECONNREFUSED');
@@ -32,10 +38,16 @@ t.test('the tracker logs the first failure of an outage and its end, nothing in 
   tracker.up();
   tracker.up();
   t.equal(tracker.isDown, false);
-  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; target: string });
-  t.same(lines.map((l) => [l.level, l.msg, l.target]), [
-    [50, 'redis unreachable at cache:6379; retrying quietly until it is back', 'cache:6379'],
-    [30, 'redis reachable again at cache:6379', 'cache:6379'],
-  ]);
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { level: number; msg: string; target: string });
+  t.same(
+    lines.map((l) => [l.level, l.msg, l.target]),
+    [
+      [50, 'redis unreachable at cache:6379; retrying quietly until it is back', 'cache:6379'],
+      [30, 'redis reachable again at cache:6379', 'cache:6379'],
+    ],
+  );
   t.notMatch(out, /pw/);
 });

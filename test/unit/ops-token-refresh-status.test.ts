@@ -30,5 +30,9 @@ t.test('at least as severe as the most urgent action, on the scale the pages use
   }
   // FACEBOOK_APP_ID missing (critical) and no page token at all (high), the audit's case.
   t.equal(overallStatus([], [action('critical'), action('high')]), 'critical');
-  t.equal(overallStatus([page('notice')], [action('low'), action('high'), action('medium')]), 'warning', 'the most urgent action counts, whatever its place');
+  t.equal(
+    overallStatus([page('notice')], [action('low'), action('high'), action('medium')]),
+    'warning',
+    'the most urgent action counts, whatever its place',
+  );
 });

@@ -70,7 +70,10 @@ t.test('equal keys never share a batch; maxBatch bounds a batch', async (t) => {
     { key: (s) => s.split(':')[0] as string, maxBatch: 2, maxInFlight: 1 },
   );
   await Promise.all(['a:1', 'a:2', 'b:1', 'c:1'].map((s) => b.add(s)));
-  t.same(batches, [['a:1', 'b:1'], ['a:2', 'c:1']]);
+  t.same(batches, [
+    ['a:1', 'b:1'],
+    ['a:2', 'c:1'],
+  ]);
 });
 
 t.test('a failing batch is retried item by item, so only the bad item fails', async (t) => {

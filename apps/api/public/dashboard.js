@@ -68,7 +68,12 @@ function showCount(area) {
   const max = Number(area.dataset.max);
   const n = [...area.value].length;
   const count = document.getElementById(area.id + '-count');
-  count.textContent = n.toLocaleString('en-GB') + ' / ' + max.toLocaleString('en-GB') + ' characters' + (n > max ? ': too long to save' : '');
+  count.textContent =
+    n.toLocaleString('en-GB') +
+    ' / ' +
+    max.toLocaleString('en-GB') +
+    ' characters' +
+    (n > max ? ': too long to save' : '');
   count.classList.toggle('over', n > max);
   document.getElementById(area.id + '-save').disabled = n > max;
 }
@@ -156,7 +161,10 @@ const actions = {
     confirmBox().hidden = true;
     await refresh();
     document.getElementById('ai-ask')?.focus();
-    flash(result.enabled ? 'AI replies are running again.' : 'AI replies are stopped: customers get the fallback text.', true);
+    flash(
+      result.enabled ? 'AI replies are running again.' : 'AI replies are stopped: customers get the fallback text.',
+      true,
+    );
   },
   replay: async (button) => {
     const id = button.dataset.jobId;

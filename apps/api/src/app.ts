@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { compile as compileTrust } from '@fastify/proxy-addr';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Config } from '@switchboard/config';
 import type { Logger } from '@switchboard/observability';
 import { createErrorHandler } from './errors.js';
@@ -66,8 +73,10 @@ declare module 'fastify' {
 function routerErrorHandler(headers: ResponseHeaders) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     void reply.headers(headers.forPeople).header('x-request-id', request.id);
-    if (error.code === 'FST_ERR_BAD_URL') return reply.code(400).send({ error: 'invalid_request', message: 'the URL is not valid' });
-    if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return reply.code(414).send({ error: 'invalid_request', message: 'a path parameter is too long' });
+    if (error.code === 'FST_ERR_BAD_URL')
+      return reply.code(400).send({ error: 'invalid_request', message: 'the URL is not valid' });
+    if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
+      return reply.code(414).send({ error: 'invalid_request', message: 'a path parameter is too long' });
     request.log.error({ err: { message: error.message, code: error.code } }, 'request failed');
     return reply.code(500).send({ error: 'internal_error' });
   };
@@ -105,12 +114,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', async (request, reply) => {
     if (request.routeOptions.config.quietLog && reply.statusCode < 400) return;
     request.log.info(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
       'request completed',
     );
   });
 
-  const isTrustedProxy = typeof trustProxy === 'function' ? (address: string) => trustProxy(address, 0) : () => trustProxy;
+  const isTrustedProxy =
+    typeof trustProxy === 'function' ? (address: string) => trustProxy(address, 0) : () => trustProxy;
   await app.register(connectionLimitsPlugin, { config, counters: resources.counters, isTrustedProxy });
   await app.register(securityPlugin, { config, resources, headers });
   await app.register(healthRoutes, { config, resources });

@@ -38,11 +38,13 @@ const DATABASE_CONNECTION_CODES = new Set([
 ]);
 
 /** ioredis's words for a command it could not get answered (no connection, lost, or too slow). */
-const REDIS_CONNECTION_MESSAGE = /enableOfflineQueue|Connection is closed|Command timed out|MaxRetriesPerRequest|Reached the max retries/;
+const REDIS_CONNECTION_MESSAGE =
+  /enableOfflineQueue|Connection is closed|Command timed out|MaxRetriesPerRequest|Reached the max retries/;
 
 /** The error and its causes (drizzle wraps the driver's error in its own). */
 function* causes(error: unknown): Generator<{ code?: unknown; message?: unknown }> {
-  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) yield e;
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++)
+    yield e;
 }
 
 /** Which store an error says is out of reach, if any: those outages are 503s (retry later), not bugs. */

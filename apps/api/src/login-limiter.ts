@@ -70,7 +70,14 @@ export class LoginLimiter {
     const failKey = authFailureKey(this.#prefix, client);
     const globalKey = authGlobalFailureKey(this.#prefix);
     const shared = await this.#bounded(
-      this.#redis.pipeline().get(failKey).get(globalKey).exists(authKnownClientKey(this.#prefix, client)).ttl(failKey).ttl(globalKey).exec(),
+      this.#redis
+        .pipeline()
+        .get(failKey)
+        .get(globalKey)
+        .exists(authKnownClientKey(this.#prefix, client))
+        .ttl(failKey)
+        .ttl(globalKey)
+        .exec(),
     );
     const value = (i: number) => {
       const [err, v] = shared?.[i] ?? [null, null];
@@ -82,9 +89,16 @@ export class LoginLimiter {
     const known = value(2) > 0 || (this.#known.get(client) ?? 0) > now;
     if (known) return { kind: 'check', client, known };
 
-    const remaining = (redisTtl: number, window: Window | undefined) => (redisTtl > 0 ? redisTtl : window && window.resetAt > now ? Math.ceil((window.resetAt - now) / 1000) : AUTH_FAILURE_WINDOW_S);
-    if (clientFailures >= AUTH_FAILURE_LIMIT) return { kind: 'locked', client, retryAfterS: remaining(value(3), local) };
-    if (globalFailures >= AUTH_GLOBAL_FAILURE_LIMIT) return { kind: 'locked', client, retryAfterS: remaining(value(4), this.#globalFailures) };
+    const remaining = (redisTtl: number, window: Window | undefined) =>
+      redisTtl > 0
+        ? redisTtl
+        : window && window.resetAt > now
+          ? Math.ceil((window.resetAt - now) / 1000)
+          : AUTH_FAILURE_WINDOW_S;
+    if (clientFailures >= AUTH_FAILURE_LIMIT)
+      return { kind: 'locked', client, retryAfterS: remaining(value(3), local) };
+    if (globalFailures >= AUTH_GLOBAL_FAILURE_LIMIT)
+      return { kind: 'locked', client, retryAfterS: remaining(value(4), this.#globalFailures) };
     return { kind: 'check', client, known };
   }
 
@@ -96,7 +110,14 @@ export class LoginLimiter {
     const globalKey = authGlobalFailureKey(this.#prefix);
     // Each window starts at its first failure and is not extended by later ones (EXPIRE NX, Redis ≥ 7).
     const shared = await this.#bounded(
-      this.#redis.multi().incr(failKey).expire(failKey, AUTH_FAILURE_WINDOW_S, 'NX').incr(globalKey).expire(globalKey, AUTH_FAILURE_WINDOW_S, 'NX').ttl(failKey).exec(),
+      this.#redis
+        .multi()
+        .incr(failKey)
+        .expire(failKey, AUTH_FAILURE_WINDOW_S, 'NX')
+        .incr(globalKey)
+        .expire(globalKey, AUTH_FAILURE_WINDOW_S, 'NX')
+        .ttl(failKey)
+        .exec(),
     );
     const [, count] = shared?.[0] ?? [null, 0];
     const [, ttl] = shared?.[4] ?? [null, -1];
@@ -112,11 +133,13 @@ export class LoginLimiter {
       if (this.#known.size >= LOCAL_MAX_CLIENTS) this.#prune(this.#known, now, (v) => v);
       this.#known.set(client, now + AUTH_KNOWN_CLIENT_S * 1000);
     }
-    if (!alreadyKnown) await this.#bounded(this.#redis.set(authKnownClientKey(this.#prefix, client), '1', 'EX', AUTH_KNOWN_CLIENT_S));
+    if (!alreadyKnown)
+      await this.#bounded(this.#redis.set(authKnownClientKey(this.#prefix, client), '1', 'EX', AUTH_KNOWN_CLIENT_S));
   }
 
   #count(client: string, now: number): Window {
-    if (this.#globalFailures.resetAt <= now) this.#globalFailures = { count: 0, resetAt: now + AUTH_FAILURE_WINDOW_S * 1000 };
+    if (this.#globalFailures.resetAt <= now)
+      this.#globalFailures = { count: 0, resetAt: now + AUTH_FAILURE_WINDOW_S * 1000 };
     this.#globalFailures.count++;
     let window = this.#failures.get(client);
     if (!window || window.resetAt <= now) {

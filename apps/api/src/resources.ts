@@ -55,10 +55,26 @@ export function createApiResources(config: Config): ApiResources {
     counters,
     latency,
     killSwitch: new KillSwitch(redis, killSwitchKey(config.queuePrefix), aiSwitchStore(dbh.db), config.ai.enabled),
-    pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken, defaultWhatsAppToken: config.meta.defaultWhatsAppToken }),
+    pages: new PageTokenStore({
+      db: dbh.db,
+      sealer,
+      defaultToken: config.meta.defaultPageToken,
+      defaultWhatsAppToken: config.meta.defaultWhatsAppToken,
+    }),
     heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
-    instructions: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
-    memory: new ConversationMemory(redis, { prefix: config.queuePrefix, sealer, maxTurns: config.ai.historyTurns, maxAgeMs: config.ai.historyMaxAgeMs }),
+    instructions: new PageInstructionsStore({
+      db: dbh.db,
+      redis,
+      prefix: config.queuePrefix,
+      sealer,
+      defaultInstructions: config.ai.instructions,
+    }),
+    memory: new ConversationMemory(redis, {
+      prefix: config.queuePrefix,
+      sealer,
+      maxTurns: config.ai.historyTurns,
+      maxAgeMs: config.ai.historyMaxAgeMs,
+    }),
     async close() {
       await counters.stop().catch(() => {});
       await latency.stop().catch(() => {});

@@ -29,7 +29,9 @@ const databaseOutage = outageTracker(logger, 'postgresql', config.databaseUrl);
 const databaseProblem = await resources.dbh.probe();
 if (databaseProblem !== undefined) {
   databaseOutage.down(databaseProblem);
-  logger.warn('starting without PostgreSQL: webhooks are still accepted and queued; /health reports database "error" and the /ops routes fail until it answers');
+  logger.warn(
+    'starting without PostgreSQL: webhooks are still accepted and queued; /health reports database "error" and the /ops routes fail until it answers',
+  );
 }
 const stopDatabaseWatch = watchOutage(() => resources.dbh.probe(), databaseOutage, DATABASE_WATCH_INTERVAL_MS);
 const app = await buildApp({ config, logger, resources });

@@ -11,7 +11,8 @@ import { join } from 'node:path';
  * and leave node running, orphaned. With `exec`, node is npm's child and gets the signal itself.
  */
 export function scriptArgs(root: string, name: string): string[] {
-  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts;
   const words = (scripts[name] ?? '').split(' ');
   const [node, ...args] = words[0] === 'exec' ? words.slice(1) : words;
   if (node !== 'node' || args.length === 0) throw new Error(`package.json script ${name} is not "[exec] node <args>"`);

@@ -21,13 +21,19 @@ try {
     `page tokens: ${r.total} stored, ${r.resealed} re-sealed with the current key (id ${sealer.currentKeyId}), ${r.current} already on it, ${r.failed} unreadable\n`,
   );
   if (r.failed > 0) {
-    process.stderr.write(`${r.failed} token(s) could not be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS: add the key that sealed them, or register new tokens (PUT /ops/pages/:pageId)\n`);
+    process.stderr.write(
+      `${r.failed} token(s) could not be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS: add the key that sealed them, or register new tokens (PUT /ops/pages/:pageId)\n`,
+    );
     process.exitCode = 1;
   }
   const i = await resealPageInstructions(dbh.db, sealer);
-  process.stdout.write(`page instructions: ${i.total} stored, ${i.resealed} re-sealed with the current key, ${i.current} already on it, ${i.failed} unreadable\n`);
+  process.stdout.write(
+    `page instructions: ${i.total} stored, ${i.resealed} re-sealed with the current key, ${i.current} already on it, ${i.failed} unreadable\n`,
+  );
   if (i.failed > 0) {
-    process.stderr.write(`${i.failed} page(s)' instructions could not be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS: add the key that sealed them, or set them again (PUT /ops/pages/:pageId/instructions)\n`);
+    process.stderr.write(
+      `${i.failed} page(s)' instructions could not be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS: add the key that sealed them, or set them again (PUT /ops/pages/:pageId/instructions)\n`,
+    );
     process.exitCode = 1;
   }
 } catch (err) {

@@ -63,14 +63,19 @@ if (config) {
       : undefined;
   const graphUsable = !['FACEBOOK_APP_SECRET', 'FACEBOOK_APP_ID'].some((v) => audit.dropped.has(v) || !audit.env[v]);
   if (graphUsable) await checkPageTokens(config, tokenStore, f);
-  else f.warning('graph.tokens', 'Page tokens and subscriptions not checked: FACEBOOK_APP_ID and FACEBOOK_APP_SECRET are needed first');
+  else
+    f.warning(
+      'graph.tokens',
+      'Page tokens and subscriptions not checked: FACEBOOK_APP_ID and FACEBOOK_APP_SECRET are needed first',
+    );
   redis.disconnect();
   void dbh?.close().catch(() => {});
 }
 
 for (const problem of audit.problems) {
   const variable = problem.slice(0, problem.indexOf(':')).split('.')[0] ?? '';
-  if (!f.judgedCritical(variable)) f.critical(`config.${variable || 'invalid'}`, `configuration refused: ${problem}`, [variable]);
+  if (!f.judgedCritical(variable))
+    f.critical(`config.${variable || 'invalid'}`, `configuration refused: ${problem}`, [variable]);
 }
 if (!config) f.critical('config.unusable', 'the configuration cannot be loaded at all: services not checked');
 

@@ -10,7 +10,8 @@ import { metaJson, signPayload } from '@switchboard/meta';
  * FACEBOOK_APP_SECRET, and prints what went and what came back. The sample ids and numbers are
  * obviously fake; without a token the worker answers in dry-run mode.
  */
-const USAGE = 'usage: npm run simulate -- [--count N] [--url http://127.0.0.1:3000/webhook] [--channel messenger|instagram|whatsapp]\n';
+const USAGE =
+  'usage: npm run simulate -- [--count N] [--url http://127.0.0.1:3000/webhook] [--channel messenger|instagram|whatsapp]\n';
 const CHANNELS = ['messenger', 'instagram', 'whatsapp'] as const;
 type SampleChannel = (typeof CHANNELS)[number];
 
@@ -38,11 +39,16 @@ if (values.help) {
   process.exit(0);
 }
 const count = Number(values.count);
-if (!/^\d+$/.test(values.count) || count < 1 || count > 10_000) usageError('--count must be a whole number from 1 to 10000');
-if (values.url !== undefined && !(URL.canParse(values.url) && ['http:', 'https:'].includes(new URL(values.url).protocol))) {
+if (!/^\d+$/.test(values.count) || count < 1 || count > 10_000)
+  usageError('--count must be a whole number from 1 to 10000');
+if (
+  values.url !== undefined &&
+  !(URL.canParse(values.url) && ['http:', 'https:'].includes(new URL(values.url).protocol))
+) {
   usageError('--url must be an http or https URL, e.g. http://127.0.0.1:3000/webhook');
 }
-if (values.channel !== undefined && !CHANNELS.includes(values.channel as SampleChannel)) usageError(`--channel must be one of ${CHANNELS.join(', ')}`);
+if (values.channel !== undefined && !CHANNELS.includes(values.channel as SampleChannel))
+  usageError(`--channel must be one of ${CHANNELS.join(', ')}`);
 const channel = values.channel as SampleChannel | undefined;
 const config = loadConfigOrExit();
 const url = values.url ?? `http://127.0.0.1:${config.port}/webhook`;
@@ -65,9 +71,14 @@ function whatsappMessage(i: number, suffix: string, message: Record<string, unkn
     messaging_product: 'whatsapp',
     metadata: { display_phone_number: '15550000000', phone_number_id: WHATSAPP_PHONE_NUMBER_ID },
     contacts: [{ profile: { name: 'Sample User' }, wa_id: waId }],
-    messages: [{ from: waId, id: `wamid.SIM${run}${i}${suffix}`, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
+    messages: [
+      { from: waId, id: `wamid.SIM${run}${i}${suffix}`, timestamp: String(Math.floor(Date.now() / 1000)), ...message },
+    ],
   };
-  return { object: 'whatsapp_business_account', entry: [{ id: WHATSAPP_ACCOUNT_ID, changes: [{ field: 'messages', value }] }] };
+  return {
+    object: 'whatsapp_business_account',
+    entry: [{ id: WHATSAPP_ACCOUNT_ID, changes: [{ field: 'messages', value }] }],
+  };
 }
 
 function samples(i: number): Sample[] {
@@ -75,28 +86,96 @@ function samples(i: number): Sample[] {
   const user = `9${String(i).padStart(14, '0')}`;
   const text = {
     object: 'page',
-    entry: [{ id: PAGE_ID, time: ts, messaging: [{ sender: { id: user }, recipient: { id: PAGE_ID }, timestamp: ts, message: { mid: `m_sim_${run}_${i}_text`, text: 'Hallo! Habt ihr heute geöffnet? 🙂' } }] }],
+    entry: [
+      {
+        id: PAGE_ID,
+        time: ts,
+        messaging: [
+          {
+            sender: { id: user },
+            recipient: { id: PAGE_ID },
+            timestamp: ts,
+            message: { mid: `m_sim_${run}_${i}_text`, text: 'Hallo! Habt ihr heute geöffnet? 🙂' },
+          },
+        ],
+      },
+    ],
   };
   const postback = {
     label: 'messenger postback',
-    body: { object: 'page', entry: [{ id: PAGE_ID, time: ts, messaging: [{ sender: { id: user }, recipient: { id: PAGE_ID }, timestamp: ts + 1, postback: { mid: `m_sim_${run}_${i}_pb`, title: 'Opening hours', payload: 'OPENING_HOURS' } }] }] },
+    body: {
+      object: 'page',
+      entry: [
+        {
+          id: PAGE_ID,
+          time: ts,
+          messaging: [
+            {
+              sender: { id: user },
+              recipient: { id: PAGE_ID },
+              timestamp: ts + 1,
+              postback: { mid: `m_sim_${run}_${i}_pb`, title: 'Opening hours', payload: 'OPENING_HOURS' },
+            },
+          ],
+        },
+      ],
+    },
   };
-  const instagram = { object: 'instagram', entry: [{ id: IG_ACCOUNT_ID, time: ts, messaging: [{ sender: { id: `8${String(i).padStart(15, '0')}` }, recipient: { id: IG_ACCOUNT_ID }, timestamp: ts + 2, message: { mid: `ig_sim_${run}_${i}`, text: 'Do you ship to Vienna?' } }] }] };
-  if (channel === 'messenger') return [{ label: 'messenger text', body: text }, postback, { label: 'duplicate of the messenger text', body: text }];
-  if (channel === 'instagram') return [{ label: 'instagram text', body: instagram }, { label: 'duplicate of the instagram text', body: instagram }];
+  const instagram = {
+    object: 'instagram',
+    entry: [
+      {
+        id: IG_ACCOUNT_ID,
+        time: ts,
+        messaging: [
+          {
+            sender: { id: `8${String(i).padStart(15, '0')}` },
+            recipient: { id: IG_ACCOUNT_ID },
+            timestamp: ts + 2,
+            message: { mid: `ig_sim_${run}_${i}`, text: 'Do you ship to Vienna?' },
+          },
+        ],
+      },
+    ],
+  };
+  if (channel === 'messenger')
+    return [
+      { label: 'messenger text', body: text },
+      postback,
+      { label: 'duplicate of the messenger text', body: text },
+    ];
+  if (channel === 'instagram')
+    return [
+      { label: 'instagram text', body: instagram },
+      { label: 'duplicate of the instagram text', body: instagram },
+    ];
   if (channel === 'whatsapp') {
     const waText = whatsappMessage(i, 't', { type: 'text', text: { body: 'Hola, ¿abren el domingo?' } });
-    const button = whatsappMessage(i, 'b', { type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'OPENING_HOURS', title: 'Opening hours' } } });
-    return [{ label: 'whatsapp text', body: waText }, { label: 'whatsapp button reply', body: button }, { label: 'duplicate of the whatsapp text', body: waText }];
+    const button = whatsappMessage(i, 'b', {
+      type: 'interactive',
+      interactive: { type: 'button_reply', button_reply: { id: 'OPENING_HOURS', title: 'Opening hours' } },
+    });
+    return [
+      { label: 'whatsapp text', body: waText },
+      { label: 'whatsapp button reply', body: button },
+      { label: 'duplicate of the whatsapp text', body: waText },
+    ];
   }
-  return [{ label: 'messenger text', body: text }, postback, { label: 'instagram text', body: instagram }, { label: 'duplicate of the messenger text', body: text }];
+  return [
+    { label: 'messenger text', body: text },
+    postback,
+    { label: 'instagram text', body: instagram },
+    { label: 'duplicate of the messenger text', body: text },
+  ];
 }
 
 /** What to look at next, per kind of refusal: the settings that decide it, by name. */
 const NEXT_STEPS: Record<string, string> = {
-  '403 invalid_signature': "the API checks signatures with another FACEBOOK_APP_SECRET than the one simulate signs with: run both with the same environment and .env",
-  '403 https_required': 'the API requires HTTPS (REQUIRE_HTTPS, on by default in production): send to its proxy\'s https:// URL with --url; behind a proxy, TRUST_PROXY must name the proxy; REQUIRE_HTTPS=false for a local trial only',
-  '503 unavailable': 'the API cannot store events: is Redis running at REDIS_URL? (curl the API\'s /health)',
+  '403 invalid_signature':
+    'the API checks signatures with another FACEBOOK_APP_SECRET than the one simulate signs with: run both with the same environment and .env',
+  '403 https_required':
+    "the API requires HTTPS (REQUIRE_HTTPS, on by default in production): send to its proxy's https:// URL with --url; behind a proxy, TRUST_PROXY must name the proxy; REQUIRE_HTTPS=false for a local trial only",
+  '503 unavailable': "the API cannot store events: is Redis running at REDIS_URL? (curl the API's /health)",
   '404': 'nothing answers that path: the webhook path is /webhook',
   'connection refused': 'nothing listens there: is the API running (npm run start:api) on that host and PORT?',
 };
@@ -130,12 +209,17 @@ for (let i = 0; i < count; i++) {
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signPayload(config.meta.appSecret, body) },
+        headers: {
+          'content-type': 'application/json',
+          'x-hub-signature-256': signPayload(config.meta.appSecret, body),
+        },
         body,
       });
       const answer = (await res.text()).slice(0, 200);
       tally(outcomeOf(res.status, answer));
-      process.stdout.write(`→ ${sample.label.padEnd(32)} ${String(body.length).padStart(5)} bytes   ← ${res.status} ${answer}  (${(performance.now() - started).toFixed(1)} ms)\n`);
+      process.stdout.write(
+        `→ ${sample.label.padEnd(32)} ${String(body.length).padStart(5)} bytes   ← ${res.status} ${answer}  (${(performance.now() - started).toFixed(1)} ms)\n`,
+      );
     } catch (err) {
       const outcome = networkOutcome(err as Error);
       tally(outcome);
@@ -149,8 +233,12 @@ const summary = [...outcomes].map(([key, n]) => `${n} × ${key}`).join(', ');
 process.stdout.write(`\n${accepted} of ${total} accepted (${summary}) at ${url}\n`);
 for (const key of outcomes.keys()) {
   if (key === '200') continue;
-  const step = NEXT_STEPS[key] ?? NEXT_STEPS[key.split(' ')[0] as string] ?? 'see the API\'s log for this request, and docs/setup.md (troubleshooting)';
+  const step =
+    NEXT_STEPS[key] ??
+    NEXT_STEPS[key.split(' ')[0] as string] ??
+    "see the API's log for this request, and docs/setup.md (troubleshooting)";
   process.stdout.write(`  ${key}: ${step}\n`);
 }
-if (accepted > 0) process.stdout.write(`Next: watch the worker's log for "reply sent" (or "dry run" without a Page token).\n`);
+if (accepted > 0)
+  process.stdout.write(`Next: watch the worker's log for "reply sent" (or "dry run" without a Page token).\n`);
 process.exit(accepted === total ? 0 : 1);

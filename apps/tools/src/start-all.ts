@@ -31,9 +31,16 @@ const stop = (signal: NodeJS.Signals) => {
 process.on('SIGINT', () => stop('SIGTERM'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 
-const codes = await Promise.all(children.map((child) => new Promise<number>((resolve) => child.once('exit', (code) => {
-  // One process dying on its own takes the other down: a half-running gateway is worse than none.
-  if (!stopping) stop('SIGTERM');
-  resolve(code ?? 1);
-}))));
+const codes = await Promise.all(
+  children.map(
+    (child) =>
+      new Promise<number>((resolve) =>
+        child.once('exit', (code) => {
+          // One process dying on its own takes the other down: a half-running gateway is worse than none.
+          if (!stopping) stop('SIGTERM');
+          resolve(code ?? 1);
+        }),
+      ),
+  ),
+);
 process.exit(stopping && codes.every((c) => c === 0) ? 0 : Math.max(...codes));

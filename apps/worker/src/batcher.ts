@@ -94,7 +94,8 @@ export class Batcher<T, R> {
   async #execute(batch: Pending<T, R>[]): Promise<void> {
     try {
       const results = await this.#run(batch.map((p) => p.item));
-      if (results.length !== batch.length) throw new Error(`batch answered ${results.length} results for ${batch.length} items`);
+      if (results.length !== batch.length)
+        throw new Error(`batch answered ${results.length} results for ${batch.length} items`);
       batch.forEach((p, i) => p.resolve(results[i] as R));
     } catch (err) {
       if (batch.length === 1) {

@@ -144,12 +144,29 @@ export class ConversationSequencer {
    * Enters the pending set; returns an owner token when this event may run now, else null.
    * `predecessors`: earlier events of the same conversation in the same delivery, with their job ids.
    */
-  async enter(conversation: string, eventId: string, timestamp: number, predecessors: readonly Predecessor[] = []): Promise<string | null> {
+  async enter(
+    conversation: string,
+    eventId: string,
+    timestamp: number,
+    predecessors: readonly Predecessor[] = [],
+  ): Promise<string | null> {
     // The event and its timestamp ride in the token: the ENTER script reads them from the lock.
     const owner = `${randomUUID()}|${eventId}|${timestamp}`;
     const jobKeys = predecessors.map((p) => `${this.jobKeyBase}:${p.jobId}`);
     const pairs = predecessors.flatMap((p) => [p.eventId, p.timestamp]);
-    const ok = await this.redis.sbConvEnter(4 + jobKeys.length, ...this.keys(conversation), ...jobKeys, eventId, timestamp, owner, this.lockTtlMs, this.pendingTtlMs, Date.now(), this.patienceMs, ...pairs);
+    const ok = await this.redis.sbConvEnter(
+      4 + jobKeys.length,
+      ...this.keys(conversation),
+      ...jobKeys,
+      eventId,
+      timestamp,
+      owner,
+      this.lockTtlMs,
+      this.pendingTtlMs,
+      Date.now(),
+      this.patienceMs,
+      ...pairs,
+    );
     return ok === 1 ? owner : null;
   }
 
@@ -160,7 +177,10 @@ export class ConversationSequencer {
    */
   async hold<T>(conversation: string, owner: string, work: () => Promise<T>): Promise<T> {
     const lock = this.keys(conversation)[1];
-    const renew = setInterval(() => void this.redis.sbConvExtend(lock, owner, this.lockTtlMs).catch(() => {}), Math.max(100, Math.floor(this.lockTtlMs / 2)));
+    const renew = setInterval(
+      () => void this.redis.sbConvExtend(lock, owner, this.lockTtlMs).catch(() => {}),
+      Math.max(100, Math.floor(this.lockTtlMs / 2)),
+    );
     renew.unref();
     try {
       return await work();
@@ -174,7 +194,15 @@ export class ConversationSequencer {
    * `named`: a later event of its delivery names this one as a predecessor, so remember it as done.
    */
   async leave(conversation: string, eventId: string, owner: string, done: boolean, named = false): Promise<void> {
-    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, done ? '1' : '0', owner, this.pendingTtlMs, named ? '1' : '0');
+    await this.redis.sbConvLeave(
+      4,
+      ...this.keys(conversation),
+      eventId,
+      done ? '1' : '0',
+      owner,
+      this.pendingTtlMs,
+      named ? '1' : '0',
+    );
   }
 
   /**
@@ -184,7 +212,17 @@ export class ConversationSequencer {
    * patience ends it.
    */
   async park(conversation: string, eventId: string, timestamp: number, owner: string): Promise<void> {
-    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, 'park', owner, this.pendingTtlMs, '0', timestamp, Date.now());
+    await this.redis.sbConvLeave(
+      4,
+      ...this.keys(conversation),
+      eventId,
+      'park',
+      owner,
+      this.pendingTtlMs,
+      '0',
+      timestamp,
+      Date.now(),
+    );
   }
 
   /** A dead-lettered event, or a handed-over send that finished, must not hold up the rest of its conversation. */
@@ -199,6 +237,11 @@ export interface Predecessor {
   timestamp: number;
 }
 
-export function conversationOf(job: { channel: string; pageId: string; senderHash: string | null; eventId: string }): string {
+export function conversationOf(job: {
+  channel: string;
+  pageId: string;
+  senderHash: string | null;
+  eventId: string;
+}): string {
   return `${job.channel}:${job.pageId}:${job.senderHash ?? job.eventId}`;
 }

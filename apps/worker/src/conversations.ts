@@ -1,10 +1,23 @@
 import { WHATSAPP_TEXT_ONLY_TYPES } from '@switchboard/meta';
 import { type InboundJob, type InboundPersonal, parseSendMetadata } from '@switchboard/queue';
-import { type ConversationEventKind, conversationId, isPaused, readPauseGate, type Turn, writePauseGate } from '@switchboard/pages';
+import {
+  type ConversationEventKind,
+  conversationId,
+  isPaused,
+  readPauseGate,
+  type Turn,
+  writePauseGate,
+} from '@switchboard/pages';
 import type { WorkerResources } from './resources.js';
 
 /** Events that are a user's message in their conversation (a WhatsApp picture or place too). */
-const USER_MESSAGES: ReadonlySet<string> = new Set(['text', 'postback', 'quick_reply', 'attachment', ...WHATSAPP_TEXT_ONLY_TYPES]);
+const USER_MESSAGES: ReadonlySet<string> = new Set([
+  'text',
+  'postback',
+  'quick_reply',
+  'attachment',
+  ...WHATSAPP_TEXT_ONLY_TYPES,
+]);
 /** The reason of the reply a user gets for asking for a person (replies.reason). */
 export const HANDOFF_REASON = 'handoff';
 
@@ -36,7 +49,11 @@ export function createConversationKeeper(r: WorkerResources) {
   const { config, counters, memory } = r;
 
   /** What the event means for its conversation, or null when it belongs to none. */
-  function classify(data: InboundJob, personal: InboundPersonal, settled: string | null): { kind: ConversationEventKind; userHash: string; counts: boolean } | null {
+  function classify(
+    data: InboundJob,
+    personal: InboundPersonal,
+    settled: string | null,
+  ): { kind: ConversationEventKind; userHash: string; counts: boolean } | null {
     if (data.type === 'echo') {
       // Our own sends come back as echoes too; they are recorded as the bot's turns when sent. One
       // that carries our send's metadata is ours even where FACEBOOK_APP_ID is not configured.
@@ -53,7 +70,11 @@ export function createConversationKeeper(r: WorkerResources) {
     if (!USER_MESSAGES.has(data.type)) return null;
     if (data.standby) return { kind: 'handover_away', userHash: data.senderHash, counts: true };
     // Only a message that would be answered can ask for a person: the request is answered by HANDOFF_REPLY.
-    return { kind: settled === null && isHandoffKeyword(personal.text) ? 'keyword' : 'user', userHash: data.senderHash, counts: true };
+    return {
+      kind: settled === null && isHandoffKeyword(personal.text) ? 'keyword' : 'user',
+      userHash: data.senderHash,
+      counts: true,
+    };
   }
 
   function isHandoffKeyword(text: string | null): boolean {
@@ -61,7 +82,11 @@ export function createConversationKeeper(r: WorkerResources) {
   }
 
   /** Records the event in its conversation (or leaves that to the event's row) and answers where the conversation stands. */
-  async function note(data: InboundJob, personal: InboundPersonal, settled: string | null): Promise<ConversationNote | null> {
+  async function note(
+    data: InboundJob,
+    personal: InboundPersonal,
+    settled: string | null,
+  ): Promise<ConversationNote | null> {
     const what = classify(data, personal, settled);
     if (!what) return null;
     const id = conversationId(data.channel, data.pageId, what.userHash);
@@ -70,7 +95,15 @@ export function createConversationKeeper(r: WorkerResources) {
       return { id, kind: what.kind, paused, asksForPerson: false, recordedWithEvent: true };
     }
     const at = new Date(data.timestamp);
-    const state = await r.writes.conversation({ channel: data.channel, pageId: data.pageId, userHash: what.userHash, kind: what.kind, at, counts: what.counts, pauseMs: config.handoff.pauseMs });
+    const state = await r.writes.conversation({
+      channel: data.channel,
+      pageId: data.pageId,
+      userHash: what.userHash,
+      kind: what.kind,
+      at,
+      counts: what.counts,
+      pauseMs: config.handoff.pauseMs,
+    });
     await writePauseGate(r.redis, config.queuePrefix, state);
     if (state.pauseStarted && state.pauseReason) counters.count('handoffs', { reason: state.pauseReason });
     if (what.kind === 'staff' && personal.text) await memory.append(id, [{ at, from: 'staff', text: personal.text }]);
@@ -79,7 +112,11 @@ export function createConversationKeeper(r: WorkerResources) {
   }
 
   /** Keeps a user's message that got no reply of its own (paused, another app's thread) for memory. */
-  async function keepUnanswered(note: ConversationNote | null, data: InboundJob, personal: InboundPersonal): Promise<void> {
+  async function keepUnanswered(
+    note: ConversationNote | null,
+    data: InboundJob,
+    personal: InboundPersonal,
+  ): Promise<void> {
     const text = personal.text ?? personal.payload;
     if (!note || note.kind === 'staff' || note.kind === 'handover_back' || !text) return;
     await memory.append(note.id, [{ at: new Date(data.timestamp), from: 'user', text }]);
@@ -89,7 +126,12 @@ export function createConversationKeeper(r: WorkerResources) {
 }
 
 /** The bot's reply as a turn of its conversation (sent, or decided in dry run). */
-export async function keepBotTurn(r: Pick<WorkerResources, 'memory'>, reply: { channel: string; pageId: string; senderHash: string }, text: string, dryRun = false): Promise<void> {
+export async function keepBotTurn(
+  r: Pick<WorkerResources, 'memory'>,
+  reply: { channel: string; pageId: string; senderHash: string },
+  text: string,
+  dryRun = false,
+): Promise<void> {
   const turn: Turn = dryRun ? { at: new Date(), from: 'bot', text, dryRun } : { at: new Date(), from: 'bot', text };
   await r.memory.append(conversationId(reply.channel, reply.pageId, reply.senderHash), [turn]);
 }

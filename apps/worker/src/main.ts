@@ -26,16 +26,25 @@ if (config.worker.nice > 0) {
   try {
     setPriority(config.worker.nice);
   } catch (err) {
-    logger.warn({ err: { message: (err as Error).message }, nice: config.worker.nice }, 'could not lower the worker CPU priority; running at normal priority');
+    logger.warn(
+      { err: { message: (err as Error).message }, nice: config.worker.nice },
+      'could not lower the worker CPU priority; running at normal priority',
+    );
   }
 }
 const resources = createWorkerResources(config, logger);
 const registry = new WorkerRegistry(resources).start();
 // PostgreSQL reports a failure only to the query that meets it: a probe every few seconds turns an
 // outage into one line when it starts and one when it ends.
-const stopDatabaseWatch = watchOutage(() => resources.dbh.probe(), outageTracker(logger, 'postgresql', config.databaseUrl), DATABASE_WATCH_INTERVAL_MS);
+const stopDatabaseWatch = watchOutage(
+  () => resources.dbh.probe(),
+  outageTracker(logger, 'postgresql', config.databaseUrl),
+  DATABASE_WATCH_INTERVAL_MS,
+);
 logger.info({ concurrency: config.worker.concurrency, nice: config.worker.nice, env: config.env }, 'worker started');
-scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the recovery check retries'));
+scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) =>
+  logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the recovery check retries'),
+);
 const recovery = startRedisStateRecovery(resources);
 
 // Liveness for containers (no HTTP port here): touched while the event loop runs. Not tied to
@@ -62,7 +71,12 @@ async function shutdown(signal: string): Promise<void> {
   const closed = resources.close();
   if (clean) await closed;
   else await Promise.race([closed.catch(() => {}), new Promise((resolve) => setTimeout(resolve, closeWindowMs))]);
-  logger.info({ clean }, clean ? 'worker shut down' : 'worker shut down at the deadline; its unfinished jobs go to other workers when their locks expire');
+  logger.info(
+    { clean },
+    clean
+      ? 'worker shut down'
+      : 'worker shut down at the deadline; its unfinished jobs go to other workers when their locks expire',
+  );
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,7 +1,12 @@
 import { eq } from 'drizzle-orm';
 import { type DbHandle, events } from '@switchboard/db';
 import { graphErrorCodeIn } from '@switchboard/meta';
-import { type ConversationEvent, type ConversationState, conversationId, recordConversationEvents } from '@switchboard/pages';
+import {
+  type ConversationEvent,
+  type ConversationState,
+  conversationId,
+  recordConversationEvents,
+} from '@switchboard/pages';
 import { Batcher } from './batcher.js';
 
 /**
@@ -140,7 +145,15 @@ export interface ReplyRow {
 
 /** A reply row as the columns of the batched statements' JSON input (jsonb_to_recordset). */
 function replyColumns(r: ReplyRow) {
-  return { event_id: r.eventId, channel: r.channel, page_id: r.pageId, sender_hash: r.senderHash, path: r.path, reason: r.reason, decide_ms: r.decideMs };
+  return {
+    event_id: r.eventId,
+    channel: r.channel,
+    page_id: r.pageId,
+    sender_hash: r.senderHash,
+    path: r.path,
+    reason: r.reason,
+    decide_ms: r.decideMs,
+  };
 }
 
 /**
@@ -148,9 +161,18 @@ function replyColumns(r: ReplyRow) {
  * the whole message instead of two): the event row is inserted already processed, and its user
  * counted, by the send's statement.
  */
-export type DeferredArrival = Pick<ArrivalRow, 'midHash' | 'type' | 'eventAt' | 'receivedAt' | 'countsAsMessage' | 'conversationId'>;
+export type DeferredArrival = Pick<
+  ArrivalRow,
+  'midHash' | 'type' | 'eventAt' | 'receivedAt' | 'countsAsMessage' | 'conversationId'
+>;
 
-export type SendFinishedRow = ReplyRow & { status: 'sent' | 'dry_run'; parts: number; messageIds: string[]; endToEndMs: number; arrival?: DeferredArrival };
+export type SendFinishedRow = ReplyRow & {
+  status: 'sent' | 'dry_run';
+  parts: number;
+  messageIds: string[];
+  endToEndMs: number;
+  arrival?: DeferredArrival;
+};
 
 /**
  * Sends finished (sent, or dry run), in one statement: the reply rows (from the outbound job, which
@@ -180,7 +202,16 @@ export function sendsFinishedInput(rows: readonly SendFinishedRow[]): string {
         message_ids: r.messageIds,
         e2e_ms: r.endToEndMs,
         fresh: a !== undefined,
-        ...(a ? { mid_hash: a.midHash, type: a.type, event_at: a.eventAt.toISOString(), received_at: a.receivedAt.toISOString(), counts: a.countsAsMessage, conv_id: a.conversationId ?? null } : {}),
+        ...(a
+          ? {
+              mid_hash: a.midHash,
+              type: a.type,
+              event_at: a.eventAt.toISOString(),
+              received_at: a.receivedAt.toISOString(),
+              counts: a.countsAsMessage,
+              conv_id: a.conversationId ?? null,
+            }
+          : {}),
       };
     }),
   );
@@ -242,14 +273,17 @@ export type RecordedEvent = Pick<ArrivalState, 'status' | 'outcome'>;
  * SENDS_FINISHED_SQL's updates, and not prepared for the same reason (its cached generic plan,
  * made while the table is young, would scan the whole table).
  */
-export const READ_EVENTS_SQL = 'select id, status, outcome from events where id = any(array(select jsonb_array_elements_text($1::jsonb)))';
+export const READ_EVENTS_SQL =
+  'select id, status, outcome from events where id = any(array(select jsonb_array_elements_text($1::jsonb)))';
 
 /**
  * Reads events' rows by primary key, one statement for the batch: the answer for each id, in
  * input order, null where PostgreSQL has no row. Read-only, so it costs no WAL and no commit flush.
  */
 export async function readEvents(dbh: DbHandle, ids: readonly string[]): Promise<(RecordedEvent | null)[]> {
-  const rows = (await dbh.sql.unsafe(READ_EVENTS_SQL, [JSON.stringify(ids)], { prepare: false })) as unknown as (RecordedEvent & { id: string })[];
+  const rows = (await dbh.sql.unsafe(READ_EVENTS_SQL, [JSON.stringify(ids)], {
+    prepare: false,
+  })) as unknown as (RecordedEvent & { id: string })[];
   const byId = new Map(rows.map((r) => [r.id, { status: r.status, outcome: r.outcome }]));
   return ids.map((id) => byId.get(id) ?? null);
 }
@@ -282,16 +316,27 @@ export const HOT_WRITE_LINGER_MS = 30;
  * `pg-batched-writes`).
  */
 export function createHotWrites(dbh: DbHandle, maxInFlight = 1, lingerMs = HOT_WRITE_LINGER_MS): HotWrites {
-  const arrivals = new Batcher<ArrivalRow, ArrivalState>((rows) => recordArrivals(dbh, rows), { key: (r) => r.eventId, maxInFlight, lingerMs });
-  const sends = new Batcher<SendFinishedRow, void>((rows) => recordSendsFinished(dbh, rows), { key: (r) => r.eventId, maxInFlight, lingerMs });
-  // No linger: the read stands before the reply is decided, so it is shared by the jobs that reach
-  // it while one is in flight, and never waits for company.
-  const reads = new Batcher<string, RecordedEvent | null>((ids) => readEvents(dbh, ids), { maxInFlight });
-  const conversations = new Batcher<ConversationEvent, ConversationState>((rows) => recordConversationEvents(dbh, rows), {
-    key: (e) => conversationId(e.channel, e.pageId, e.userHash),
+  const arrivals = new Batcher<ArrivalRow, ArrivalState>((rows) => recordArrivals(dbh, rows), {
+    key: (r) => r.eventId,
     maxInFlight,
     lingerMs,
   });
+  const sends = new Batcher<SendFinishedRow, void>((rows) => recordSendsFinished(dbh, rows), {
+    key: (r) => r.eventId,
+    maxInFlight,
+    lingerMs,
+  });
+  // No linger: the read stands before the reply is decided, so it is shared by the jobs that reach
+  // it while one is in flight, and never waits for company.
+  const reads = new Batcher<string, RecordedEvent | null>((ids) => readEvents(dbh, ids), { maxInFlight });
+  const conversations = new Batcher<ConversationEvent, ConversationState>(
+    (rows) => recordConversationEvents(dbh, rows),
+    {
+      key: (e) => conversationId(e.channel, e.pageId, e.userHash),
+      maxInFlight,
+      lingerMs,
+    },
+  );
   return {
     arrival: (row) => arrivals.add(row),
     sendFinished: (row) => sends.add(row),

@@ -21,7 +21,10 @@ export interface RedisStateRecoveryDeps {
  * shows as the connection's `ready` after a reconnection; anything else is caught by the periodic
  * check. Both steps are idempotent, and cheap when nothing was lost (one GET, two HGETALLs).
  */
-export function startRedisStateRecovery(deps: RedisStateRecoveryDeps, intervalMs = RECOVERY_INTERVAL_MS): { stop(): void } {
+export function startRedisStateRecovery(
+  deps: RedisStateRecoveryDeps,
+  intervalMs = RECOVERY_INTERVAL_MS,
+): { stop(): void } {
   const { redis, maintenanceQueue, killSwitch, logger } = deps;
   let running = false;
   /** A reconnection while a check runs: that check may have read Redis before the loss, so another follows. */
@@ -36,9 +39,13 @@ export function startRedisStateRecovery(deps: RedisStateRecoveryDeps, intervalMs
       // After a reconnection the cached copy may predate the loss: restore unconditionally (a no-op when the key exists).
       await (afterReconnect ? killSwitch.restore() : killSwitch.setting());
       const restored = await restoreMaintenanceSchedules(maintenanceQueue);
-      if (restored.length > 0) logger.warn({ schedulers: restored }, 'maintenance schedulers were missing from Redis; declared again');
+      if (restored.length > 0)
+        logger.warn({ schedulers: restored }, 'maintenance schedulers were missing from Redis; declared again');
     } catch (err) {
-      logger.warn({ err: { message: (err as Error).message } }, 'restoring lost Redis state failed; the next check retries');
+      logger.warn(
+        { err: { message: (err as Error).message } },
+        'restoring lost Redis state failed; the next check retries',
+      );
     } finally {
       running = false;
     }

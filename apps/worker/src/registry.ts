@@ -1,6 +1,16 @@
 import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
 import { isConnectionError, reasonOf } from '@switchboard/observability';
-import { backoffDelay, inboundJobKeyBase, JITTER_BACKOFF, QUEUES, type QueueName, SEND_BACKOFF, SENT_MARKER_TTL_S, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
+import {
+  backoffDelay,
+  inboundJobKeyBase,
+  JITTER_BACKOFF,
+  QUEUES,
+  type QueueName,
+  SEND_BACKOFF,
+  SENT_MARKER_TTL_S,
+  sendRetryDelay,
+  sentMarkerKey,
+} from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from './conversation-lock.js';
 import { createInboundProcessor } from './processors/inbound.js';
 import { createMaintenanceProcessor } from './processors/maintenance.js';
@@ -55,12 +65,22 @@ export class WorkerRegistry {
     });
     const log = logger.child({ queue });
     // A lost connection is an outage, logged once by the tracker, not once per reconnection attempt.
-    worker.on('error', (err) => (isConnectionError(err) ? this.r.redisOutage.down(reasonOf(err)) : log.error({ err: { message: err.message } }, 'worker error')));
+    worker.on('error', (err) =>
+      isConnectionError(err)
+        ? this.r.redisOutage.down(reasonOf(err))
+        : log.error({ err: { message: err.message } }, 'worker error'),
+    );
     worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled; it will be retried'));
     worker.on('failed', (job: Job | undefined, err: Error) => {
       if (!job) return;
-      const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-      log[final ? 'error' : 'warn']({ job: job.id, attempt: job.attemptsMade, reason: err.message.slice(0, 200) }, final ? 'job dead-lettered' : 'job failed; will retry');
+      const final =
+        err instanceof UnrecoverableError ||
+        err.name === 'UnrecoverableError' ||
+        job.attemptsMade >= (job.opts.attempts ?? 1);
+      log[final ? 'error' : 'warn'](
+        { job: job.id, attempt: job.attemptsMade, reason: err.message.slice(0, 200) },
+        final ? 'job dead-lettered' : 'job failed; will retry',
+      );
       if (final) {
         this.r.counters.count('dead_lettered', { queue });
         const data = job.data as ConversationData;
@@ -70,13 +90,16 @@ export class WorkerRegistry {
         // when every part went out (a `done` marker is otherwise kept two days). Apart from
         // recordDeadLetter: a send dead-lettered after `done` failed on PostgreSQL, which may still be down.
         if (queue !== QUEUES.maintenance && data.eventId)
-          this.r.redis.expire(sentMarkerKey(this.r.config.queuePrefix, data.eventId), SENT_MARKER_TTL_S).catch(() => {});
+          this.r.redis
+            .expire(sentMarkerKey(this.r.config.queuePrefix, data.eventId), SENT_MARKER_TTL_S)
+            .catch(() => {});
         if (queue !== QUEUES.maintenance) this.forgetConversation(data);
       }
     });
     // A send job finished (sent, held or recorded): the event it parked no longer holds the
     // conversation's next event back (processors/inbound.ts).
-    if (queue === QUEUES.outbound) worker.on('completed', (job: Job) => this.forgetConversation(job.data as ConversationData));
+    if (queue === QUEUES.outbound)
+      worker.on('completed', (job: Job) => this.forgetConversation(job.data as ConversationData));
     this.workers.push(worker);
     return worker;
   }
@@ -84,7 +107,17 @@ export class WorkerRegistry {
   /** The event leaves its conversation's pending set (a dead letter, a finished send job). */
   private forgetConversation(data: ConversationData): void {
     if (!data.eventId || !data.channel || !data.pageId) return;
-    this.sequencer.forget(conversationOf({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash ?? null }), data.eventId).catch(() => {});
+    this.sequencer
+      .forget(
+        conversationOf({
+          eventId: data.eventId,
+          channel: data.channel,
+          pageId: data.pageId,
+          senderHash: data.senderHash ?? null,
+        }),
+        data.eventId,
+      )
+      .catch(() => {});
   }
 
   /**

@@ -45,7 +45,8 @@ export function defineReplyMarkerScripts(redis: Redis): void {
 }
 
 function scripted(redis: Redis): Scripted {
-  if (!('sbMarkClaim' in redis)) throw new Error('reply-marker scripts are not defined on this connection (defineReplyMarkerScripts)');
+  if (!('sbMarkClaim' in redis))
+    throw new Error('reply-marker scripts are not defined on this connection (defineReplyMarkerScripts)');
   return redis as Scripted;
 }
 
@@ -64,7 +65,13 @@ export async function claimPart(redis: Redis, key: string, part: number): Promis
  * Records Meta's message id for a delivered part. The last part also says `done`, and cuts the
  * marker's life to SENT_DONE_TTL_S; an earlier part keeps the expiry its claim set.
  */
-export async function markPart(redis: Redis, key: string, part: number, messageId: string, last: boolean): Promise<void> {
+export async function markPart(
+  redis: Redis,
+  key: string,
+  part: number,
+  messageId: string,
+  last: boolean,
+): Promise<void> {
   if (last) await scripted(redis).sbMark(key, SENT_DONE_TTL_S, 'set', String(part), messageId, 'done', '1');
   else await scripted(redis).sbMark(key, SENT_MARKER_TTL_S, 'keep', String(part), messageId);
 }

@@ -4,8 +4,22 @@ import { createResponder, KillSwitch, killSwitchKey, type Responder } from '@swi
 import type { Config } from '@switchboard/config';
 import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { type GraphClient, graphClientFor } from '@switchboard/meta';
-import { Counters, countersKey, LatencySamples, type Logger, type OutageTracker, outageTracker, reasonOf } from '@switchboard/observability';
-import { ConversationMemory, HeldSends, InstructionsCache, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
+import {
+  Counters,
+  countersKey,
+  LatencySamples,
+  type Logger,
+  type OutageTracker,
+  outageTracker,
+  reasonOf,
+} from '@switchboard/observability';
+import {
+  ConversationMemory,
+  HeldSends,
+  InstructionsCache,
+  PageInstructionsStore,
+  PageTokenStore,
+} from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
@@ -45,7 +59,10 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
   const redisOutage = outageTracker(logger, 'redis', config.redisUrl);
   redis.on('error', (err) => redisOutage.down(reasonOf(err)));
   redis.on('ready', () => redisOutage.up());
-  const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-worker', max: Math.min(10, config.worker.concurrency) });
+  const dbh = createDb(config.databaseUrl, {
+    applicationName: 'switchboard-worker',
+    max: Math.min(10, config.worker.concurrency),
+  });
   const sealer = new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys);
   const counters = new Counters(redis, countersKey(config.queuePrefix)).start();
   const latency = new LatencySamples(redis, config.queuePrefix).start();
@@ -56,14 +73,32 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
   const graph = graphClientFor(config.meta, { connections: Math.max(8, config.worker.concurrency) });
   // Read per AI reply; a change made through the ops API applies to the next one (instructions-cache.ts).
   const instructions = new InstructionsCache({
-    store: new PageInstructionsStore({ db: dbh.db, redis, prefix: config.queuePrefix, sealer, defaultInstructions: config.ai.instructions }),
+    store: new PageInstructionsStore({
+      db: dbh.db,
+      redis,
+      prefix: config.queuePrefix,
+      sealer,
+      defaultInstructions: config.ai.instructions,
+    }),
     redis,
     prefix: config.queuePrefix,
-    onUnreadable: (pageId) => logger.warn({ pageId }, 'page instructions cannot be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS; the default applies'),
+    onUnreadable: (pageId) =>
+      logger.warn(
+        { pageId },
+        'page instructions cannot be opened with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS; the default applies',
+      ),
   });
   // One socket per job that may be waiting on the model: an AI call is I/O, not work.
   const killSwitch = new KillSwitch(redis, killSwitchKey(config.queuePrefix), aiSwitchStore(dbh.db), config.ai.enabled);
-  const responder = createResponder({ redis, prefix: config.queuePrefix, settings: config.ai, killSwitch, counters, instructions, concurrency: Math.max(8, config.worker.concurrency) });
+  const responder = createResponder({
+    redis,
+    prefix: config.queuePrefix,
+    settings: config.ai,
+    killSwitch,
+    counters,
+    instructions,
+    concurrency: Math.max(8, config.worker.concurrency),
+  });
   return {
     config,
     logger,
@@ -73,12 +108,22 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     sealer,
     counters,
     latency,
-    pages: new PageTokenStore({ db: dbh.db, sealer, defaultToken: config.meta.defaultPageToken, defaultWhatsAppToken: config.meta.defaultWhatsAppToken }),
+    pages: new PageTokenStore({
+      db: dbh.db,
+      sealer,
+      defaultToken: config.meta.defaultPageToken,
+      defaultWhatsAppToken: config.meta.defaultWhatsAppToken,
+    }),
     heldSends: new HeldSends({ redis, prefix: config.queuePrefix }),
     graph,
     killSwitch,
     responder,
-    memory: new ConversationMemory(redis, { prefix: config.queuePrefix, sealer, maxTurns: config.ai.historyTurns, maxAgeMs: config.ai.historyMaxAgeMs }),
+    memory: new ConversationMemory(redis, {
+      prefix: config.queuePrefix,
+      sealer,
+      maxTurns: config.ai.historyTurns,
+      maxAgeMs: config.ai.historyMaxAgeMs,
+    }),
     outboundQueue,
     maintenanceQueue,
     redisOutage,

@@ -56,7 +56,15 @@ return 0
 `;
 
 type LimiterRedis = Redis & {
-  [COMMAND](globalKey: string, userKey: string, now: string, globalLimit: number, userLimit: number, windowMs: number, member: string): Promise<number>;
+  [COMMAND](
+    globalKey: string,
+    userKey: string,
+    now: string,
+    globalLimit: number,
+    userLimit: number,
+    windowMs: number,
+    member: string,
+  ): Promise<number>;
 };
 
 /** Redis-backed limits on AI calls, global and per user, shared by all workers. */

@@ -2,7 +2,10 @@ import type { Redis } from 'ioredis';
 import type { AiSettings } from './ai-settings.js';
 import type { TokenUsage } from './reply-decision.js';
 
-export type BudgetSettings = Pick<AiSettings, 'dailyBudgetUsd' | 'monthlyBudgetUsd' | 'priceInputPerMTokUsd' | 'priceOutputPerMTokUsd'>;
+export type BudgetSettings = Pick<
+  AiSettings,
+  'dailyBudgetUsd' | 'monthlyBudgetUsd' | 'priceInputPerMTokUsd' | 'priceOutputPerMTokUsd'
+>;
 
 export interface BudgetStatus {
   dailySpendUsd: number;
@@ -24,7 +27,9 @@ redis.call('INCRBYFLOAT', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1`;
 
-type Scripted = Redis & { sbBudgetAdd(day: string, month: string, micro: number, dayTtl: number, monthTtl: number): Promise<number> };
+type Scripted = Redis & {
+  sbBudgetAdd(day: string, month: string, micro: number, dayTtl: number, monthTtl: number): Promise<number>;
+};
 
 /**
  * AI cost guard: today's (UTC) and this month's spend, counted in Redis across all workers, against

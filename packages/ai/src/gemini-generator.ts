@@ -39,11 +39,19 @@ export class GeminiGenerator implements ReplyGenerator {
       // Explicit, so a stray GOOGLE_GENAI_USE_VERTEXAI in the environment cannot switch backends.
       vertexai: false,
       // No retryOptions: a retry cannot fit inside a 3 s budget, and the job queue retries anyway.
-      httpOptions: { fetch: opts.fetch ?? pooledFetch(aiAgent(opts.connections ?? 16)), ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}) },
+      httpOptions: {
+        fetch: opts.fetch ?? pooledFetch(aiAgent(opts.connections ?? 16)),
+        ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
+      },
     });
   }
 
-  async generate(userText: string, signal: AbortSignal, businessInstructions?: string, history: readonly HistoryTurn[] = []): Promise<GenerateResult> {
+  async generate(
+    userText: string,
+    signal: AbortSignal,
+    businessInstructions?: string,
+    history: readonly HistoryTurn[] = [],
+  ): Promise<GenerateResult> {
     const response = await runWithDeadline(
       (abortSignal) =>
         this.#client.models.generateContent({

@@ -12,7 +12,12 @@ export interface GenerateResult {
  */
 export interface ReplyGenerator {
   /** `history`: the conversation's earlier turns, oldest first, without the current message. */
-  generate(userText: string, signal: AbortSignal, businessInstructions?: string, history?: readonly HistoryTurn[]): Promise<GenerateResult>;
+  generate(
+    userText: string,
+    signal: AbortSignal,
+    businessInstructions?: string,
+    history?: readonly HistoryTurn[],
+  ): Promise<GenerateResult>;
 }
 
 /** One earlier message of the conversation as the model sees it: the user's, or the business's (bot or staff). */

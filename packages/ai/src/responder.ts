@@ -53,7 +53,12 @@ export class Responder {
    * `history` reads the conversation's earlier turns; it is called only for a reply that takes the
    * AI path (after every gate admitted the call), so a fallback reads nothing.
    */
-  async decide(input: { userHash: string; text: string; pageId?: string; history?: () => Promise<readonly HistoryTurn[]> }): Promise<ReplyDecision> {
+  async decide(input: {
+    userHash: string;
+    text: string;
+    pageId?: string;
+    history?: () => Promise<readonly HistoryTurn[]>;
+  }): Promise<ReplyDecision> {
     const { settings, killSwitch, limiter, budget, generator, counters } = this.#deps;
     const started = performance.now();
     const fallback = (reason: Exclude<ReplyReason, 'ai'>, error?: string): ReplyDecision => {
@@ -92,7 +97,12 @@ export class Responder {
       result = await this.#generate(generator, input.text, business, history);
     } catch (err) {
       counters.incr('ai_errors');
-      const error = sanitiseAiError(err, [settings.apiKey, input.text, ...(business ? [business] : []), ...history.map((h) => h.text)]);
+      const error = sanitiseAiError(err, [
+        settings.apiKey,
+        input.text,
+        ...(business ? [business] : []),
+        ...history.map((h) => h.text),
+      ]);
       if (err instanceof AiTimeoutError) {
         counters.incr('ai_timeouts');
         return fallback('timeout', error);
@@ -136,8 +146,16 @@ export class Responder {
   }
 
   /** The hard limit lives here as well as in the generator, so any generator is cut at timeoutMs. */
-  #generate(generator: ReplyGenerator, text: string, businessInstructions?: string, history?: readonly HistoryTurn[]): Promise<GenerateResult> {
-    return runWithDeadline((signal) => generator.generate(text, signal, businessInstructions, history), this.#deps.settings.timeoutMs);
+  #generate(
+    generator: ReplyGenerator,
+    text: string,
+    businessInstructions?: string,
+    history?: readonly HistoryTurn[],
+  ): Promise<GenerateResult> {
+    return runWithDeadline(
+      (signal) => generator.generate(text, signal, businessInstructions, history),
+      this.#deps.settings.timeoutMs,
+    );
   }
 
   /**

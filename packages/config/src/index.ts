@@ -22,7 +22,15 @@ export const DEVELOPMENT_DEFAULTS = {
 } as const;
 
 /** Passwords nobody should run production with, whatever their length. */
-const KNOWN_WEAK_PASSWORDS = new Set(['admin', 'password', 'changeme', 'change-me', 'secret', '123456', 'dev-admin-pass']);
+const KNOWN_WEAK_PASSWORDS = new Set([
+  'admin',
+  'password',
+  'changeme',
+  'change-me',
+  'secret',
+  '123456',
+  'dev-admin-pass',
+]);
 const MIN_ADMIN_PASS_LENGTH = 12;
 const MIN_SECRET_LENGTH = 16;
 
@@ -100,7 +108,10 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 /** One message per number, naming the range, whatever is wrong with it (not a number, a fraction, out of range). */
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
-  const error = max === Number.MAX_SAFE_INTEGER ? `must be a whole number, at least ${min}` : `must be a whole number from ${min} to ${max}`;
+  const error =
+    max === Number.MAX_SAFE_INTEGER
+      ? `must be a whole number, at least ${min}`
+      : `must be a whole number from ${min} to ${max}`;
   return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 };
 const num = (min: number) => {
@@ -108,13 +119,16 @@ const num = (min: number) => {
   return z.coerce.number({ error }).min(min, { error });
 };
 const url = (protocols: string[]) =>
-  z.string().refine((v) => {
-    try {
-      return protocols.includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a ${protocols.join(' or ')} URL`);
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a ${protocols.join(' or ')} URL`,
+  );
 
 const schema = z.object({
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
@@ -132,7 +146,10 @@ const schema = z.object({
   FACEBOOK_PAGE_ACCESS_TOKEN: z.string().optional(),
   WHATSAPP_ACCESS_TOKEN: z.string().optional(),
   GRAPH_API_BASE_URL: url(['https:', 'http:']).default('https://graph.facebook.com'),
-  GRAPH_API_VERSION: z.string().regex(/^v\d+\.\d+$/, 'must look like v25.0').default('v25.0'),
+  GRAPH_API_VERSION: z
+    .string()
+    .regex(/^v\d+\.\d+$/, 'must look like v25.0')
+    .default('v25.0'),
   GRAPH_TIMEOUT_MS: int(100, 60_000).default(10_000),
   AI_ENABLED: bool.default(true),
   AI_PROVIDER: z.enum(['gemini']).default('gemini'),
@@ -164,7 +181,10 @@ const schema = z.object({
   // peer), so every webhook behind the proxy would be refused as plain HTTP.
   TRUST_PROXY: z
     .string()
-    .regex(/^(?!\d+$)/, 'name the proxies (addresses, CIDRs, loopback, uniquelocal…) or true; a hop count trusts no one in Fastify 5')
+    .regex(
+      /^(?!\d+$)/,
+      'name the proxies (addresses, CIDRs, loopback, uniquelocal…) or true; a hop count trusts no one in Fastify 5',
+    )
     .default('loopback'),
   CORS_ORIGINS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -189,7 +209,12 @@ type Env = z.infer<typeof schema>;
  * Every name a Switchboard process or its compose file reads: the processes' variables, and those
  * docker compose itself reads from the same .env.
  */
-export const KNOWN_VARIABLES: ReadonlySet<string> = new Set([...Object.keys(schema.shape), 'DOMAIN', 'EDGE_SUBNET', 'POSTGRES_PASSWORD']);
+export const KNOWN_VARIABLES: ReadonlySet<string> = new Set([
+  ...Object.keys(schema.shape),
+  'DOMAIN',
+  'EDGE_SUBNET',
+  'POSTGRES_PASSWORD',
+]);
 
 export interface Config {
   /** What is odd but not wrong (a variable that nearly matches a known one): the entry points log it. */
@@ -331,7 +356,11 @@ export function countChars(text: string): number {
  * Both set is refused rather than one silently winning: an operator who set both cannot tell which
  * text the model gets. The problems name the variable and the path, never the text.
  */
-function readDefaultInstructions(raw: Record<string, string>, readText: (path: string) => string, problems: string[]): string | undefined {
+function readDefaultInstructions(
+  raw: Record<string, string>,
+  readText: (path: string) => string,
+  problems: string[],
+): string | undefined {
   const inline = raw.AI_INSTRUCTIONS;
   const file = raw.AI_INSTRUCTIONS_FILE;
   if (inline !== undefined && file !== undefined) {
@@ -366,10 +395,15 @@ const readUtf8 = (path: string): string => readFileSync(path, 'utf8');
  * problem. It reads nothing but its argument and, through `readText`, the file AI_INSTRUCTIONS_FILE
  * names (read once, here, so a missing file stops the process at start-up, not at the first reply).
  */
-export function loadConfig(rawEnv: Record<string, string | undefined>, readText: (path: string) => string = readUtf8): Config {
+export function loadConfig(
+  rawEnv: Record<string, string | undefined>,
+  readText: (path: string) => string = readUtf8,
+): Config {
   const raw = withoutEmpty(rawEnv);
   const parsed = schema.safeParse(raw);
-  const problems: string[] = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const problems: string[] = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
   const instructions = readDefaultInstructions(raw, readText, problems);
   // The checks below read the raw strings (the secrets are plain strings in the schema too), so
   // they run even when the schema found problems: one message lists every problem.
@@ -404,12 +438,16 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, readText:
 
   if (production) {
     if (adminPass && (adminPass.length < MIN_ADMIN_PASS_LENGTH || KNOWN_WEAK_PASSWORDS.has(adminPass.toLowerCase())))
-      problems.push(`ADMIN_PASS: too weak for production (at least ${MIN_ADMIN_PASS_LENGTH} characters, not a known default)`);
+      problems.push(
+        `ADMIN_PASS: too weak for production (at least ${MIN_ADMIN_PASS_LENGTH} characters, not a known default)`,
+      );
     if (psidHashSecret && psidHashSecret.length < MIN_SECRET_LENGTH)
       problems.push(`PSID_HASH_SECRET: must be at least ${MIN_SECRET_LENGTH} characters in production`);
     if (corsOrigins.includes('*')) problems.push('CORS_ORIGINS: * is refused in production');
-    if (isPlainHttpElsewhere(raw.GRAPH_API_BASE_URL)) problems.push('GRAPH_API_BASE_URL: must be https (a loopback stand-in excepted)');
-    if (isPlainHttpElsewhere(raw.GEMINI_BASE_URL)) problems.push('GEMINI_BASE_URL: must be https (a loopback stand-in excepted)');
+    if (isPlainHttpElsewhere(raw.GRAPH_API_BASE_URL))
+      problems.push('GRAPH_API_BASE_URL: must be https (a loopback stand-in excepted)');
+    if (isPlainHttpElsewhere(raw.GEMINI_BASE_URL))
+      problems.push('GEMINI_BASE_URL: must be https (a loopback stand-in excepted)');
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;

@@ -12,14 +12,17 @@ const CANDIDATE = /^[A-Z][A-Z0-9_]{3,}$/;
  * names of a few dozen characters, not worth a dependency.
  */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const row = d[i] as number[];
       const prev = d[i - 1] as number[];
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
     }
   }
   return (d[a.length] as number[])[b.length] as number;
@@ -34,7 +37,8 @@ function closeness(name: string, known: string): number | undefined {
   const distance = editDistance(name, known);
   if (distance <= (known.length >= 8 ? 2 : 1)) return distance;
   const first = known.split('_')[0] as string;
-  if (known.includes('_') && name.startsWith(`${first}_`) && (name.startsWith(known) || known.startsWith(name))) return distance;
+  if (known.includes('_') && name.startsWith(`${first}_`) && (name.startsWith(known) || known.startsWith(name)))
+    return distance;
   return undefined;
 }
 

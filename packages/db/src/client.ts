@@ -14,7 +14,10 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
-export function createDb(url: string, opts: { max?: number; applicationName?: string; debug?: postgres.Options<Record<string, never>>['debug'] } = {}): DbHandle {
+export function createDb(
+  url: string,
+  opts: { max?: number; applicationName?: string; debug?: postgres.Options<Record<string, never>>['debug'] } = {},
+): DbHandle {
   const sql = postgres(url, {
     ...(opts.debug ? { debug: opts.debug } : {}),
     max: opts.max ?? 10,

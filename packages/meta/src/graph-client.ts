@@ -138,7 +138,10 @@ export interface GraphSettings {
 }
 
 /** A client for the configured Graph origin and version: the one way the processes build one. */
-export function graphClientFor(meta: GraphSettings, overrides: { connections?: number; timeoutMs?: number } = {}): GraphClient {
+export function graphClientFor(
+  meta: GraphSettings,
+  overrides: { connections?: number; timeoutMs?: number } = {},
+): GraphClient {
   return new GraphClient({
     baseUrl: meta.graphBaseUrl,
     version: meta.graphVersion,
@@ -193,7 +196,11 @@ export class GraphClient {
     if (messageId === null) {
       // Meta took the call but its answer cannot be read (not JSON, or no message id): the message
       // may well have gone out. Ambiguous like a timeout, and settled the same way (its echo).
-      throw new GraphApiError({ status: 200, unconfirmed: true, graphMessage: 'Send API answered without a readable message_id' });
+      throw new GraphApiError({
+        status: 200,
+        unconfirmed: true,
+        graphMessage: 'Send API answered without a readable message_id',
+      });
     }
     const recipientId = isObj(body) ? str(body.recipient_id) : null;
     return { messageId, recipientId: recipientId ?? args.recipientId };
@@ -208,12 +215,22 @@ export class GraphClient {
       method: 'POST',
       url: new URL(`${this.versionBase}/${encodeURIComponent(args.phoneNumberId)}/messages`),
       token: args.accessToken,
-      json: { messaging_product: 'whatsapp', recipient_type: 'individual', to: args.to, type: 'text', text: { body: args.text, preview_url: false } },
+      json: {
+        messaging_product: 'whatsapp',
+        recipient_type: 'individual',
+        to: args.to,
+        type: 'text',
+        text: { body: args.text, preview_url: false },
+      },
     });
     const first: unknown = isObj(body) && Array.isArray(body.messages) ? body.messages[0] : null;
     const messageId = isObj(first) ? str(first.id) : null;
     if (messageId === null) {
-      throw new GraphApiError({ status: 200, unconfirmed: true, graphMessage: 'WhatsApp answered without a readable message id' });
+      throw new GraphApiError({
+        status: 200,
+        unconfirmed: true,
+        graphMessage: 'WhatsApp answered without a readable message id',
+      });
     }
     return { messageId };
   }
@@ -249,7 +266,10 @@ export class GraphClient {
   }
 
   /** Subscriptions can be dropped silently; this shows them (https://developers.facebook.com/docs/graph-api/reference/page/subscribed_apps/). */
-  async getSubscribedApps(pageId: string, accessToken: string): Promise<Array<{ id: string; subscribedFields: string[] }>> {
+  async getSubscribedApps(
+    pageId: string,
+    accessToken: string,
+  ): Promise<Array<{ id: string; subscribedFields: string[] }>> {
     const body = await this.call({
       method: 'GET',
       url: new URL(`${this.versionBase}/${encodeURIComponent(pageId)}/subscribed_apps`),
@@ -278,7 +298,10 @@ export class GraphClient {
    * graph.instagram.com without a version; `instagramBaseUrl` defaults to `baseUrl` so a single
    * fake Graph can answer it in tests.
    */
-  async refreshInstagramToken(accessToken: string, instagramBaseUrl?: string): Promise<{ accessToken: string; expiresInS: number }> {
+  async refreshInstagramToken(
+    accessToken: string,
+    instagramBaseUrl?: string,
+  ): Promise<{ accessToken: string; expiresInS: number }> {
     const url = new URL(`${(instagramBaseUrl ?? this.baseUrl).replace(/\/+$/, '')}/refresh_access_token`);
     url.searchParams.set('grant_type', 'ig_refresh_token');
     url.searchParams.set('access_token', accessToken);
@@ -335,7 +358,9 @@ export class GraphClient {
       const error = isObj(body) && isObj(body.error) ? body.error : null;
       if (res.statusCode >= 200 && res.statusCode < 300 && error === null) return body;
 
-      const retryAfter = [usage.regainMs, retryAfterMs(headerValue(res.headers['retry-after']))].filter((v): v is number => v !== null);
+      const retryAfter = [usage.regainMs, retryAfterMs(headerValue(res.headers['retry-after']))].filter(
+        (v): v is number => v !== null,
+      );
       throw new GraphApiError({
         status: res.statusCode,
         code: num(error?.code),
@@ -347,7 +372,8 @@ export class GraphClient {
       });
     } catch (err) {
       if (err instanceof GraphApiError) throw err;
-      if (timedOut) throw new GraphApiError({ timeout: true, graphMessage: `no answer from graph within ${this.timeoutMs} ms` });
+      if (timedOut)
+        throw new GraphApiError({ timeout: true, graphMessage: `no answer from graph within ${this.timeoutMs} ms` });
       // Only the error code is kept: the original error is not attached, so nothing of the request leaks.
       throw new GraphApiError({ network: true, networkCode: networkCodeOf(err) });
     } finally {

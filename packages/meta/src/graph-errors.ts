@@ -34,9 +34,12 @@ const codeIn =
   (...codes: number[]) =>
   (e: GraphErrorInput) =>
     e.code !== undefined && codes.includes(e.code);
-const codeRange = (from: number, to: number) => (e: GraphErrorInput) => e.code !== undefined && e.code >= from && e.code <= to;
-const codeSub = (code: number, ...subcodes: number[]) => (e: GraphErrorInput) =>
-  e.code === code && e.subcode !== undefined && subcodes.includes(e.subcode);
+const codeRange = (from: number, to: number) => (e: GraphErrorInput) =>
+  e.code !== undefined && e.code >= from && e.code <= to;
+const codeSub =
+  (code: number, ...subcodes: number[]) =>
+  (e: GraphErrorInput) =>
+    e.code === code && e.subcode !== undefined && subcodes.includes(e.subcode);
 
 /** First matching row wins, so specific subcodes come before their code's general row. */
 export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
@@ -46,9 +49,18 @@ export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
   { kind: 'transient', why: 'accepted without a readable message id', match: (e) => e.unconfirmed === true },
   // 190 any subcode, 102: do not retry; hold the Page's sends until a new token arrives.
   { kind: 'token_invalid', why: 'access token invalid, expired or revoked', match: codeIn(190, 102) },
-  { kind: 'page_restricted', why: 'Page restricted for policy reasons', match: (e) => codeIn(368)(e) || codeSub(10, 1893063)(e) },
+  {
+    kind: 'page_restricted',
+    why: 'Page restricted for policy reasons',
+    match: (e) => codeIn(368)(e) || codeSub(10, 1893063)(e),
+  },
   // WhatsApp: a number flagged for spam or restricted/locked stops sending; an operator must act.
-  { kind: 'page_restricted', why: 'WhatsApp spam rate limit hit: this number may not send for now', match: codeIn(131048), explains: true },
+  {
+    kind: 'page_restricted',
+    why: 'WhatsApp spam rate limit hit: this number may not send for now',
+    match: codeIn(131048),
+    explains: true,
+  },
   { kind: 'page_restricted', why: 'WhatsApp account restricted or locked', match: codeIn(131031), explains: true },
   { kind: 'permanent', why: 'outside the 24-hour messaging window', match: codeSub(10, 2018278, 2534022) },
   {
@@ -59,12 +71,21 @@ export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
   },
   { kind: 'permanent', why: 'message undeliverable to this WhatsApp user', match: codeIn(131026), explains: true },
   { kind: 'permanent', why: 'WhatsApp message type not supported', match: codeIn(131051), explains: true },
-  { kind: 'permanent', why: 'WhatsApp media could not be downloaded or uploaded', match: codeIn(131052, 131053), explains: true },
+  {
+    kind: 'permanent',
+    why: 'WhatsApp media could not be downloaded or uploaded',
+    match: codeIn(131052, 131053),
+    explains: true,
+  },
   { kind: 'permanent', why: 'WhatsApp parameter missing or invalid', match: codeIn(131008, 131009), explains: true },
   { kind: 'permanent', why: 'WhatsApp phone number not registered', match: codeIn(133010), explains: true },
   { kind: 'transient', why: 'temporary WhatsApp service error', match: codeIn(131000, 131016), explains: true },
   { kind: 'permanent', why: 'another app owns the thread', match: (e) => e.code === 2018300 || e.subcode === 2018300 },
-  { kind: 'permanent', why: 'person not available or blocked the Page', match: (e) => codeIn(551)(e) || codeSub(200, 1545041)(e) },
+  {
+    kind: 'permanent',
+    why: 'person not available or blocked the Page',
+    match: (e) => codeIn(551)(e) || codeSub(200, 1545041)(e),
+  },
   { kind: 'permanent', why: 'permission error', match: (e) => codeIn(10, 230)(e) || codeRange(200, 299)(e) },
   { kind: 'permanent', why: 'invalid parameter', match: codeIn(100) },
   // Application, user, Page and business-use-case throttles (80000-80014,
@@ -79,7 +100,11 @@ export const GRAPH_ERROR_TABLE: readonly Row[] = Object.freeze([
   { kind: 'rate_limited', why: 'HTTP 429', match: (e) => e.status === 429 },
   { kind: 'transient', why: 'HTTP 5xx', match: (e) => e.status !== undefined && e.status >= 500 },
   // An unknown code on a 4xx answer will not succeed by repeating it: dead-letter it (replayable).
-  { kind: 'permanent', why: 'unrecognised client error', match: (e) => e.status !== undefined && e.status >= 400 && e.status < 500 },
+  {
+    kind: 'permanent',
+    why: 'unrecognised client error',
+    match: (e) => e.status !== undefined && e.status >= 400 && e.status < 500,
+  },
 ] satisfies Row[]);
 
 function rowFor(input: GraphErrorInput): Row | undefined {
@@ -212,7 +237,8 @@ function summarise(e: GraphApiError, why: string | null, explains: boolean): str
   if (e.timeout) return `timeout: ${e.detail ?? 'no answer from graph'}`;
   if (e.network) return `network: ${e.networkCode ?? 'unknown error'} connecting to graph`;
   const said = explains && why ? (e.detail ? `${why} (${e.detail})` : why) : (e.detail ?? why ?? 'request failed');
-  if (e.code !== null) return `graph ${e.code}${e.subcode !== null ? `/${e.subcode}` : ''}${e.status !== null ? ` (status ${e.status})` : ''}: ${said}`;
+  if (e.code !== null)
+    return `graph ${e.code}${e.subcode !== null ? `/${e.subcode}` : ''}${e.status !== null ? ` (status ${e.status})` : ''}: ${said}`;
   if (e.status !== null) return `graph status ${e.status}: ${said}`;
   return `graph: ${said}`;
 }

@@ -6,7 +6,14 @@ export type { Channel } from './channel.js';
 export { channelForObject } from './channel.js';
 export { appSecretProof, createSignatureVerifier, signPayload } from './signature.js';
 export { metaJson } from './meta-json.js';
-export { InvalidPayloadError, normaliseWebhook, type EventType, type NormalisedEvent, type NormaliseResult, WHATSAPP_TEXT_ONLY_TYPES } from './normalise/index.js';
+export {
+  InvalidPayloadError,
+  normaliseWebhook,
+  type EventType,
+  type NormalisedEvent,
+  type NormaliseResult,
+  WHATSAPP_TEXT_ONLY_TYPES,
+} from './normalise/index.js';
 export {
   classifyGraphError,
   GRAPH_ERROR_TABLE,
@@ -19,4 +26,12 @@ export {
   type GraphErrorKind,
 } from './graph-errors.js';
 export { MAX_REPLY_PARTS, MESSAGE_LIMITS, type SplitOptions, splitMessage } from './split-message.js';
-export { GraphClient, graphClientFor, type GraphSettings, type GraphClientOptions, type SendTextArgs, type SendWhatsAppTextArgs, type TokenDebugInfo } from './graph-client.js';
+export {
+  GraphClient,
+  graphClientFor,
+  type GraphSettings,
+  type GraphClientOptions,
+  type SendTextArgs,
+  type SendWhatsAppTextArgs,
+  type TokenDebugInfo,
+} from './graph-client.js';

@@ -7,5 +7,7 @@
 export function metaJson(value: unknown): string {
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError('value is not serialisable as JSON');
-  return json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).replace(/\//g, '\\/');
+  return json
+    .replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .replace(/\//g, '\\/');
 }

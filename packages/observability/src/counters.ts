@@ -49,7 +49,8 @@ export class Counters {
       f = histogramFields(name, labels);
       this.histograms.set(id, f);
     }
-    for (let i = LATENCY_BUCKETS_S.length - 1; i >= 0 && seconds <= (LATENCY_BUCKETS_S[i] as number); i--) this.incr(f.buckets[i] as string);
+    for (let i = LATENCY_BUCKETS_S.length - 1; i >= 0 && seconds <= (LATENCY_BUCKETS_S[i] as number); i--)
+      this.incr(f.buckets[i] as string);
     this.incr(f.inf);
     this.incr(f.sum, seconds);
     this.incr(f.count);

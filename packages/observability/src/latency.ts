@@ -39,9 +39,14 @@ export class LatencySamples {
     await pipeline.exec().catch(() => undefined);
   }
 
-  async percentiles(series: string): Promise<{ count: number; p50: number | null; p90: number | null; p99: number | null }> {
-    const values = (await this.redis.lrange(`${this.prefix}:latency:${series}`, 0, -1)).map(Number).sort((a, b) => a - b);
-    const at = (q: number) => (values.length ? (values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? null) : null);
+  async percentiles(
+    series: string,
+  ): Promise<{ count: number; p50: number | null; p90: number | null; p99: number | null }> {
+    const values = (await this.redis.lrange(`${this.prefix}:latency:${series}`, 0, -1))
+      .map(Number)
+      .sort((a, b) => a - b);
+    const at = (q: number) =>
+      values.length ? (values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? null) : null;
     return { count: values.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
   }
 

@@ -56,7 +56,8 @@ const HELP: Record<string, string> = {
   webhooks_rejected: 'Webhook POSTs refused, by reason.',
   webhook_signature_failures: 'Webhook POSTs whose X-Hub-Signature-256 did not verify.',
   webhook_events_enqueued: 'Webhook events enqueued as inbound jobs, by channel.',
-  webhook_items_refused: 'Webhook items acknowledged but not stored because they break a bound (an id too long, a timestamp too far ahead), by reason.',
+  webhook_items_refused:
+    'Webhook items acknowledged but not stored because they break a bound (an id too long, a timestamp too far ahead), by reason.',
   webhook_texts_truncated: 'Webhook events stored with a text, payload or metadata cut to the length bound.',
   webhook_ack_seconds: 'Time from request start to the webhook acknowledgement.',
   events_processed: 'Inbound events processed by the workers, by channel and outcome.',
@@ -70,11 +71,15 @@ const HELP: Record<string, string> = {
   ai_budget_blocked: 'Replies that took the fallback because the AI budget was spent.',
   fallbacks: 'Replies that took the fallback path.',
   handoffs: 'Conversations paused for a person, by reason (staff_replied, user_asked, operator, handover).',
-  ai_history_turns: 'Earlier conversation turns sent to the model, summed over AI calls (divide by ai_calls for the mean).',
-  send_alerts: 'Sends refused because Meta restricted the sending account (WhatsApp 131048, 131031, 368), by channel and code.',
-  whatsapp_delivery_failures: 'WhatsApp replies accepted by Meta and later reported failed (a `failed` status), by error code.',
+  ai_history_turns:
+    'Earlier conversation turns sent to the model, summed over AI calls (divide by ai_calls for the mean).',
+  send_alerts:
+    'Sends refused because Meta restricted the sending account (WhatsApp 131048, 131031, 368), by channel and code.',
+  whatsapp_delivery_failures:
+    'WhatsApp replies accepted by Meta and later reported failed (a `failed` status), by error code.',
   whatsapp_account_errors: 'WhatsApp account-level errors received by webhook, by error code.',
-  whatsapp_mark_read_failures: 'WhatsApp messages a reply could not mark read (the reply itself went out), by error code.',
+  whatsapp_mark_read_failures:
+    'WhatsApp messages a reply could not mark read (the reply itself went out), by error code.',
 };
 
 export interface GaugeFamily {
@@ -115,12 +120,17 @@ export function renderCounters(hash: Record<string, number>): string {
   Object.assign(fields, hash);
 
   const parsed = Object.entries(fields).map(([field, value]) => ({ ...parseSeries(field), value }));
-  const histograms = new Set(parsed.filter((p) => p.name.endsWith('_bucket') && 'le' in p.labels).map((p) => p.name.slice(0, -'_bucket'.length)));
+  const histograms = new Set(
+    parsed.filter((p) => p.name.endsWith('_bucket') && 'le' in p.labels).map((p) => p.name.slice(0, -'_bucket'.length)),
+  );
   const families = new Map<string, Family>();
 
   // Histograms: every bucket per label set, cumulative as stored (Counters.observe adds to each
   // bucket the value fits), a missing bucket meaning no observation that small.
-  const byHistogram = new Map<string, Map<string, { labels: Record<string, string>; buckets: Map<string, number>; sum: number; count: number }>>();
+  const byHistogram = new Map<
+    string,
+    Map<string, { labels: Record<string, string>; buckets: Map<string, number>; sum: number; count: number }>
+  >();
   for (const p of parsed) {
     const base = histogramBase(p.name, histograms);
     if (!base) continue;
@@ -141,7 +151,8 @@ export function renderCounters(hash: Record<string, number>): string {
       const bounds = new Set([...LATENCY_BUCKETS_S.map(String), ...entry.buckets.keys()]);
       bounds.delete('+Inf');
       const sorted = [...bounds].sort((a, b) => Number(a) - Number(b));
-      for (const le of [...sorted, '+Inf']) lines.push(sample(`${name}_bucket`, { ...entry.labels, le }, entry.buckets.get(le) ?? 0));
+      for (const le of [...sorted, '+Inf'])
+        lines.push(sample(`${name}_bucket`, { ...entry.labels, le }, entry.buckets.get(le) ?? 0));
       lines.push(sample(`${name}_sum`, entry.labels, entry.sum));
       lines.push(sample(`${name}_count`, entry.labels, entry.count));
     }

@@ -13,7 +13,12 @@ export interface OutageTracker {
   readonly isDown: boolean;
 }
 
-const DEFAULT_PORTS: Record<string, string> = { 'redis:': '6379', 'rediss:': '6379', 'postgres:': '5432', 'postgresql:': '5432' };
+const DEFAULT_PORTS: Record<string, string> = {
+  'redis:': '6379',
+  'rediss:': '6379',
+  'postgres:': '5432',
+  'postgresql:': '5432',
+};
 
 /** `host:port` of a connection URL — never its user, password, database or options. */
 export function targetOf(url: string): string {
@@ -38,7 +43,10 @@ export function outageTracker(logger: Logger, dependency: 'redis' | 'postgresql'
     down(reason) {
       if (since !== undefined) return;
       since = Date.now();
-      logger.error({ dependency, target, reason }, `${dependency} unreachable at ${target}; retrying quietly until it is back`);
+      logger.error(
+        { dependency, target, reason },
+        `${dependency} unreachable at ${target}; retrying quietly until it is back`,
+      );
     },
     up() {
       if (since === undefined) return;
@@ -53,7 +61,11 @@ export function outageTracker(logger: Logger, dependency: 'redis' | 'postgresql'
  * and tells the tracker. For PostgreSQL, whose client reports a failure only to the query that
  * meets it. Returns a stop function; the timer does not keep the process alive.
  */
-export function watchOutage(probe: () => Promise<string | undefined>, tracker: OutageTracker, intervalMs: number): () => void {
+export function watchOutage(
+  probe: () => Promise<string | undefined>,
+  tracker: OutageTracker,
+  intervalMs: number,
+): () => void {
   let running = false;
   const tick = async () => {
     if (running) return;
@@ -71,11 +83,24 @@ export function watchOutage(probe: () => Promise<string | undefined>, tracker: O
   return () => clearInterval(timer);
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 
 /** Whether an error says the connection failed (the outage tracker's business), not the command. */
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
   if (typeof e?.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
-  return typeof e?.message === 'string' && (/^Connection is closed\.?$/.test(e.message) || /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH)\b/.test(e.message));
+  return (
+    typeof e?.message === 'string' &&
+    (/^Connection is closed\.?$/.test(e.message) ||
+      /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH)\b/.test(e.message))
+  );
 }

@@ -17,7 +17,8 @@ export function parseSeries(field: string): { name: string; labels: Record<strin
   const brace = field.indexOf('{');
   if (brace < 0) return { name: field, labels: {} };
   const labels: Record<string, string> = {};
-  for (const m of field.slice(brace + 1, -1).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"/g)) labels[m[1] as string] = m[2] as string;
+  for (const m of field.slice(brace + 1, -1).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"/g))
+    labels[m[1] as string] = m[2] as string;
   return { name: field.slice(0, brace), labels };
 }
 

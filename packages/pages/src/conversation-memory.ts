@@ -103,7 +103,9 @@ export class ConversationMemory {
       if (at < cutoff || !from) continue;
       try {
         const text = this.opts.sealer.open(match[3] as string, turnAad(conversationId));
-        turns.push(match[2] === DRY_RUN_CODE ? { at: new Date(at), from, text, dryRun: true } : { at: new Date(at), from, text });
+        turns.push(
+          match[2] === DRY_RUN_CODE ? { at: new Date(at), from, text, dryRun: true } : { at: new Date(at), from, text },
+        );
       } catch {
         // Sealed with a key no longer configured: the model simply does not see it.
       }

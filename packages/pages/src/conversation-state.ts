@@ -113,7 +113,10 @@ const RECORD_SQL = `
  * Records events in their conversations, one statement for the batch, and answers each
  * conversation's state after its event, in input order.
  */
-export async function recordConversationEvents(dbh: Pick<DbHandle, 'sql'>, events: readonly ConversationEvent[]): Promise<ConversationState[]> {
+export async function recordConversationEvents(
+  dbh: Pick<DbHandle, 'sql'>,
+  events: readonly ConversationEvent[],
+): Promise<ConversationState[]> {
   const input = events.map((e) => ({
     id: conversationId(e.channel, e.pageId, e.userHash),
     channel: e.channel,
@@ -124,17 +127,27 @@ export async function recordConversationEvents(dbh: Pick<DbHandle, 'sql'>, event
     counts: e.counts ? 1 : 0,
     pause_until: new Date(e.at.getTime() + e.pauseMs).toISOString(),
   }));
-  const rows = await dbh.sql.unsafe<Array<{ id: string; status: ConversationStatus; paused_until: Date | string | null; pause_reason: PauseReason | null; pause_started: boolean | null }>>(
-    RECORD_SQL,
-    [JSON.stringify(input)],
-    { prepare: false },
-  );
+  const rows = await dbh.sql.unsafe<
+    Array<{
+      id: string;
+      status: ConversationStatus;
+      paused_until: Date | string | null;
+      pause_reason: PauseReason | null;
+      pause_started: boolean | null;
+    }>
+  >(RECORD_SQL, [JSON.stringify(input)], { prepare: false });
   const byId = new Map(rows.map((r) => [r.id, r]));
   return input.map((i) => {
     const r = byId.get(i.id);
     if (!r) throw new Error('conversation upsert returned no row');
     // Without a prepared statement postgres.js does not know the column types: timestamps come as text.
-    return { id: r.id, status: r.status, pausedUntil: r.paused_until === null ? null : new Date(r.paused_until), pauseReason: r.pause_reason, pauseStarted: r.pause_started === true };
+    return {
+      id: r.id,
+      status: r.status,
+      pausedUntil: r.paused_until === null ? null : new Date(r.paused_until),
+      pauseReason: r.pause_reason,
+      pauseStarted: r.pause_started === true,
+    };
   });
 }
 
@@ -147,7 +160,12 @@ export async function recordConversationEvents(dbh: Pick<DbHandle, 'sql'>, event
 export const pauseGateKey = (prefix: string, id: string) => `${prefix}:conv:${id}:paused`;
 
 /** Mirrors a conversation's state into its pause gate: set while paused, gone otherwise. */
-export async function writePauseGate(redis: Redis, prefix: string, state: { id: string; pausedUntil: Date | null; pauseReason: string | null }, now = Date.now()): Promise<void> {
+export async function writePauseGate(
+  redis: Redis,
+  prefix: string,
+  state: { id: string; pausedUntil: Date | null; pauseReason: string | null },
+  now = Date.now(),
+): Promise<void> {
   const key = pauseGateKey(prefix, state.id);
   const left = state.pausedUntil ? state.pausedUntil.getTime() - now : 0;
   if (left > 0) await redis.set(key, state.pauseReason ?? 'operator', 'PX', left);

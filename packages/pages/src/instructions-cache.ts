@@ -33,7 +33,12 @@ export class InstructionsCache {
    * changed without ENCRYPTION_KEY_PREVIOUS): that page is answered with the default meanwhile,
    * rather than every message of it failing until an operator fixes the key.
    */
-  constructor(deps: { store: PageInstructionsStore; redis: Redis; prefix: string; onUnreadable?: (pageId: string) => void }) {
+  constructor(deps: {
+    store: PageInstructionsStore;
+    redis: Redis;
+    prefix: string;
+    onUnreadable?: (pageId: string) => void;
+  }) {
     this.#store = deps.store;
     this.#redis = deps.redis;
     this.#versionKey = instructionsVersionKey(deps.prefix);

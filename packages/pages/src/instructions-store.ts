@@ -32,18 +32,34 @@ export class PageInstructionsStore {
    * Sets a page's instructions; an empty text removes them, so the default applies again. Every
    * worker sees the change at its next reply: the version bump makes their caches read again.
    */
-  async set(pageId: string, instructions: string): Promise<{ updatedAt: Date; removed: boolean; replaced: boolean; announced: boolean }> {
+  async set(
+    pageId: string,
+    instructions: string,
+  ): Promise<{ updatedAt: Date; removed: boolean; replaced: boolean; announced: boolean }> {
     const { db, sealer } = this.deps;
     const updatedAt = new Date();
     let replaced: boolean;
     if (instructions === '') {
-      const gone = await db.delete(pageInstructions).where(eq(pageInstructions.pageId, pageId)).returning({ pageId: pageInstructions.pageId });
+      const gone = await db
+        .delete(pageInstructions)
+        .where(eq(pageInstructions.pageId, pageId))
+        .returning({ pageId: pageInstructions.pageId });
       replaced = gone.length > 0;
     } else {
-      const before = await db.select({ pageId: pageInstructions.pageId }).from(pageInstructions).where(eq(pageInstructions.pageId, pageId));
+      const before = await db
+        .select({ pageId: pageInstructions.pageId })
+        .from(pageInstructions)
+        .where(eq(pageInstructions.pageId, pageId));
       replaced = before.length > 0;
-      const row = { instructionsSealed: sealer.seal(instructions, pageInstructionsAad(pageId)), keyId: sealer.currentKeyId, updatedAt };
-      await db.insert(pageInstructions).values({ pageId, ...row }).onConflictDoUpdate({ target: pageInstructions.pageId, set: row });
+      const row = {
+        instructionsSealed: sealer.seal(instructions, pageInstructionsAad(pageId)),
+        keyId: sealer.currentKeyId,
+        updatedAt,
+      };
+      await db
+        .insert(pageInstructions)
+        .values({ pageId, ...row })
+        .onConflictDoUpdate({ target: pageInstructions.pageId, set: row });
     }
     // The change is stored either way; without the bump the workers' caches expire it within a minute.
     const announced = await this.deps.redis.incr(instructionsVersionKey(this.deps.prefix)).then(

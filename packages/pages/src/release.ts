@@ -27,6 +27,12 @@ export async function releaseHeldSends(deps: ReleaseDeps, pageId: string): Promi
   const options = outboundJobOptions(deps.maxAttempts);
   return deps.heldSends.release(pageId, async (sends) => {
     const stamp = Date.now();
-    await deps.outbound.addBulk(sends.map((s) => ({ name: 'send', data: JSON.parse(s.data), opts: { ...options, jobId: `${s.eventId}-r${stamp}` } })));
+    await deps.outbound.addBulk(
+      sends.map((s) => ({
+        name: 'send',
+        data: JSON.parse(s.data),
+        opts: { ...options, jobId: `${s.eventId}-r${stamp}` },
+      })),
+    );
   });
 }

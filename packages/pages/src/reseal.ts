@@ -53,7 +53,9 @@ async function resealRows(
 
 /** Every stored Page token, re-sealed with the current key. */
 export async function resealPageTokens(db: Database, sealer: Sealer): Promise<ResealResult> {
-  const rows = await db.select({ pageId: pages.pageId, sealed: pages.tokenSealed, keyId: pages.tokenKeyId }).from(pages);
+  const rows = await db
+    .select({ pageId: pages.pageId, sealed: pages.tokenSealed, keyId: pages.tokenKeyId })
+    .from(pages);
   return resealRows(rows, sealer, pageTokenAad, async (row, sealed) => {
     await db
       .update(pages)
@@ -65,7 +67,11 @@ export async function resealPageTokens(db: Database, sealer: Sealer): Promise<Re
 /** Every page's stored instructions, re-sealed with the current key. */
 export async function resealPageInstructions(db: Database, sealer: Sealer): Promise<ResealResult> {
   const rows = await db
-    .select({ pageId: pageInstructions.pageId, sealed: pageInstructions.instructionsSealed, keyId: pageInstructions.keyId })
+    .select({
+      pageId: pageInstructions.pageId,
+      sealed: pageInstructions.instructionsSealed,
+      keyId: pageInstructions.keyId,
+    })
     .from(pageInstructions);
   return resealRows(rows, sealer, pageInstructionsAad, async (row, sealed) => {
     await db

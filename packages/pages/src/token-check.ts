@@ -16,7 +16,10 @@ export interface TokenGraph {
   }>;
   getSubscribedApps(pageId: string, accessToken: string): Promise<Array<{ id: string; subscribedFields: string[] }>>;
   subscribeApp(pageId: string, accessToken: string, fields: string[]): Promise<boolean>;
-  refreshInstagramToken(accessToken: string, instagramBaseUrl?: string): Promise<{ accessToken: string; expiresInS: number }>;
+  refreshInstagramToken(
+    accessToken: string,
+    instagramBaseUrl?: string,
+  ): Promise<{ accessToken: string; expiresInS: number }>;
 }
 
 interface CheckLogger {
@@ -87,7 +90,15 @@ function errorText(err: unknown): string {
  */
 export async function runTokenCheck(deps: TokenCheckDeps): Promise<TokenCheckSummary> {
   const now = deps.now ?? (() => new Date());
-  const summary: TokenCheckSummary = { checked: 0, valid: 0, invalid: 0, failed: 0, released: 0, refreshed: 0, resubscribed: 0 };
+  const summary: TokenCheckSummary = {
+    checked: 0,
+    valid: 0,
+    invalid: 0,
+    failed: 0,
+    released: 0,
+    refreshed: 0,
+    resubscribed: 0,
+  };
   const targets = await deps.pages.checkTargets();
 
   for (const target of targets) {
@@ -118,7 +129,13 @@ async function appIdMissing(deps: TokenCheckDeps, pageId: string): Promise<void>
  * Asks debug_token about one token and writes the answer to token_refresh_log (a failed call is
  * logged too, and leaves the token's state as it was: null).
  */
-async function debugAndLog(deps: TokenCheckDeps, pageId: string, token: string, channel: CheckTarget['channel'], now: Date) {
+async function debugAndLog(
+  deps: TokenCheckDeps,
+  pageId: string,
+  token: string,
+  channel: CheckTarget['channel'],
+  now: Date,
+) {
   let info: Awaited<ReturnType<TokenGraph['debugToken']>>;
   try {
     info = await deps.graph.debugToken(token);
@@ -129,7 +146,10 @@ async function debugAndLog(deps: TokenCheckDeps, pageId: string, token: string, 
   }
   const expiresAt = fromUnix(info.expiresAt);
   const neverExpires = info.expiresAt === 0;
-  const derived = deriveTokenStatus({ channel, isValid: info.isValid, expiresAt, neverExpires, scopes: info.scopes }, now);
+  const derived = deriveTokenStatus(
+    { channel, isValid: info.isValid, expiresAt, neverExpires, scopes: info.scopes },
+    now,
+  );
   await log(deps.db, {
     pageId,
     action: 'check',
@@ -145,7 +165,12 @@ async function debugAndLog(deps: TokenCheckDeps, pageId: string, token: string, 
   return { info, expiresAt, neverExpires, derived };
 }
 
-async function checkOne(deps: TokenCheckDeps, target: CheckTarget, summary: TokenCheckSummary, now: () => Date): Promise<void> {
+async function checkOne(
+  deps: TokenCheckDeps,
+  target: CheckTarget,
+  summary: TokenCheckSummary,
+  now: () => Date,
+): Promise<void> {
   const { db, pages } = deps;
   const { pageId } = target;
   if (!deps.appId) {
@@ -156,7 +181,13 @@ async function checkOne(deps: TokenCheckDeps, target: CheckTarget, summary: Toke
   }
   if (target.token === null) {
     summary.failed++;
-    await log(db, { pageId, action: 'check', ok: false, status: 'critical', error: 'stored token cannot be opened (encryption key missing?)' });
+    await log(db, {
+      pageId,
+      action: 'check',
+      ok: false,
+      status: 'critical',
+      error: 'stored token cannot be opened (encryption key missing?)',
+    });
     await pages.recordCheckStatus(pageId, 'critical');
     return;
   }
@@ -180,7 +211,8 @@ async function checkOne(deps: TokenCheckDeps, target: CheckTarget, summary: Toke
 
   if (!info.isValid) {
     summary.invalid++;
-    if (recorded.becameInvalid) deps.logger?.warn({ pageId }, 'debug_token says the page token is invalid; holding its sends');
+    if (recorded.becameInvalid)
+      deps.logger?.warn({ pageId }, 'debug_token says the page token is invalid; holding its sends');
     return;
   }
   summary.valid++;
@@ -203,7 +235,14 @@ async function checkOne(deps: TokenCheckDeps, target: CheckTarget, summary: Toke
   if (await watchSubscription(deps, pageId, target.channel, token, deps.appId)) summary.resubscribed++;
 }
 
-async function checkDefault(deps: TokenCheckDeps, token: string, pageId: string, channel: PageChannel, summary: TokenCheckSummary, now: () => Date): Promise<void> {
+async function checkDefault(
+  deps: TokenCheckDeps,
+  token: string,
+  pageId: string,
+  channel: PageChannel,
+  summary: TokenCheckSummary,
+  now: () => Date,
+): Promise<void> {
   if (!deps.appId) {
     summary.failed++;
     return appIdMissing(deps, pageId);
@@ -217,7 +256,12 @@ async function checkDefault(deps: TokenCheckDeps, token: string, pageId: string,
 }
 
 /** Refreshes an Instagram-Login token older than 24 h and within 10 days of expiry; returns the new token. */
-async function refreshInstagram(deps: TokenCheckDeps, target: CheckTarget, expiresAt: Date, now: Date): Promise<string | null> {
+async function refreshInstagram(
+  deps: TokenCheckDeps,
+  target: CheckTarget,
+  expiresAt: Date,
+  now: Date,
+): Promise<string | null> {
   if (target.token === null) return null;
   const age = now.getTime() - target.tokenIssuedAt.getTime();
   const left = expiresAt.getTime() - now.getTime();
@@ -235,7 +279,8 @@ async function refreshInstagram(deps: TokenCheckDeps, target: CheckTarget, expir
       status: 'ok',
       error: stored ? null : 'token replaced during refresh; refreshed token discarded',
     });
-    if (stored) deps.logger?.info({ pageId: target.pageId, expires_at: newExpiry.toISOString() }, 'instagram token refreshed');
+    if (stored)
+      deps.logger?.info({ pageId: target.pageId, expires_at: newExpiry.toISOString() }, 'instagram token refreshed');
     return stored ? fresh.accessToken : null;
   } catch (err) {
     await log(deps.db, { pageId: target.pageId, action: 'refresh', ok: false, error: errorText(err) });
@@ -249,7 +294,13 @@ async function refreshInstagram(deps: TokenCheckDeps, target: CheckTarget, expir
  * removes the app): read subscribed_apps and restore our app with every field we need, keeping
  * the fields it already had (https://developers.facebook.com/docs/graph-api/reference/page/subscribed_apps/).
  */
-async function watchSubscription(deps: TokenCheckDeps, pageId: string, channel: PageChannel, token: string, appId: string): Promise<boolean> {
+async function watchSubscription(
+  deps: TokenCheckDeps,
+  pageId: string,
+  channel: PageChannel,
+  token: string,
+  appId: string,
+): Promise<boolean> {
   const needed = requiredFields(channel);
   let missing: string[];
   let fields: string[];
@@ -268,7 +319,13 @@ async function watchSubscription(deps: TokenCheckDeps, pageId: string, channel: 
   const details = { app_was_subscribed: appWasSubscribed, missing_fields: missing, fields };
   try {
     const ok = await deps.graph.subscribeApp(pageId, token, fields);
-    await log(deps.db, { pageId, action: 'resubscribe', ok, error: ok ? null : 'subscribed_apps did not answer success', details });
+    await log(deps.db, {
+      pageId,
+      action: 'resubscribe',
+      ok,
+      error: ok ? null : 'subscribed_apps did not answer success',
+      details,
+    });
     deps.logger?.warn({ pageId, ...details, ok }, 'webhook subscription was missing; re-subscribed');
     return ok;
   } catch (err) {
@@ -277,4 +334,3 @@ async function watchSubscription(deps: TokenCheckDeps, pageId: string, channel: 
     return false;
   }
 }
-

@@ -73,7 +73,12 @@ export function deriveTokenStatus(facts: TokenFacts, now: Date = new Date()): De
   if (facts.isValid === false) flag('critical', 'token invalid');
   const scopesOk = facts.scopes === null ? null : scopesSatisfied(facts.channel, facts.scopes);
   if (scopesOk === false) {
-    flag('critical', `missing permission ${requiredScopes(facts.channel).map((g) => g.join(' or ')).join(', ')}`);
+    flag(
+      'critical',
+      `missing permission ${requiredScopes(facts.channel)
+        .map((g) => g.join(' or '))
+        .join(', ')}`,
+    );
   }
 
   let daysLeft: number | null = null;
@@ -85,7 +90,8 @@ export function deriveTokenStatus(facts: TokenFacts, now: Date = new Date()): De
     else if (msLeft <= EXPIRY_THRESHOLD_DAYS.warning * DAY_MS) flag('warning', `token expires in ${daysLeft} days`);
     else if (msLeft <= EXPIRY_THRESHOLD_DAYS.notice * DAY_MS) flag('notice', `token expires in ${daysLeft} days`);
   }
-  if (facts.isValid === null) flag(facts.appIdMissing ? 'warning' : 'notice', facts.appIdMissing ? NO_APP_ID_REASON : NOT_CHECKED_REASON);
+  if (facts.isValid === null)
+    flag(facts.appIdMissing ? 'warning' : 'notice', facts.appIdMissing ? NO_APP_ID_REASON : NOT_CHECKED_REASON);
 
   return { status: worstStatus(statuses), daysLeft, scopesOk, reasons };
 }
@@ -104,10 +110,20 @@ export interface StoredTokenFacts {
  * with the clock). The one place every route that rates a page's token asks: GET /ops, /ops/pages,
  * /ops/token-refresh-status and the dashboard agree because they all come through here.
  */
-export function storedTokenStatus(row: StoredTokenFacts, opts: { appIdMissing: boolean; now?: Date }): DerivedTokenStatus {
+export function storedTokenStatus(
+  row: StoredTokenFacts,
+  opts: { appIdMissing: boolean; now?: Date },
+): DerivedTokenStatus {
   const isValid = row.tokenStatus === 'valid' ? true : row.tokenStatus === 'invalid' ? false : null;
   return deriveTokenStatus(
-    { channel: row.channel as PageChannel, isValid, expiresAt: row.expiresAt, neverExpires: row.neverExpires, scopes: row.scopes, appIdMissing: opts.appIdMissing },
+    {
+      channel: row.channel as PageChannel,
+      isValid,
+      expiresAt: row.expiresAt,
+      neverExpires: row.neverExpires,
+      scopes: row.scopes,
+      appIdMissing: opts.appIdMissing,
+    },
     opts.now,
   );
 }

@@ -59,7 +59,12 @@ export class PageTokenStore {
   ) {}
 
   /** Registers or replaces a page's token; a replaced invalid token's held sends may then be released. */
-  async register(pageId: string, channel: PageChannel, accessToken: string, kind: 'page' | 'instagram_login' = 'page'): Promise<{ replaced: boolean; wasInvalid: boolean }> {
+  async register(
+    pageId: string,
+    channel: PageChannel,
+    accessToken: string,
+    kind: 'page' | 'instagram_login' = 'page',
+  ): Promise<{ replaced: boolean; wasInvalid: boolean }> {
     const { db, sealer } = this.deps;
     const sealed = sealer.seal(accessToken, aad(pageId));
     const before = await db.select({ status: pages.tokenStatus }).from(pages).where(eq(pages.pageId, pageId));
@@ -113,7 +118,13 @@ export class PageTokenStore {
       .from(pages)
       .where(eq(pages.pageId, pageId));
     const row = rows[0];
-    const value: ResolvedToken | null = row ? { token: this.deps.sealer.open(row.sealed, aad(pageId)), status: row.status as TokenStatus, source: 'registered' } : null;
+    const value: ResolvedToken | null = row
+      ? {
+          token: this.deps.sealer.open(row.sealed, aad(pageId)),
+          status: row.status as TokenStatus,
+          source: 'registered',
+        }
+      : null;
     this.cache.set(pageId, { at: Date.now(), value });
     return value;
   }
@@ -127,7 +138,13 @@ export class PageTokenStore {
     const now = new Date();
     const updated = await db
       .update(pages)
-      .set({ tokenStatus: 'invalid', monitoringStatus: 'critical', invalidatedAt: now, invalidReason: reason, updatedAt: now })
+      .set({
+        tokenStatus: 'invalid',
+        monitoringStatus: 'critical',
+        invalidatedAt: now,
+        invalidReason: reason,
+        updatedAt: now,
+      })
       .where(eq(pages.pageId, pageId))
       .returning({ pageId: pages.pageId });
     const fallback = this.defaultFor(channel);
@@ -146,7 +163,9 @@ export class PageTokenStore {
         })
         .onConflictDoNothing();
     }
-    await db.insert(tokenRefreshLog).values({ pageId, action: 'invalidated', ok: false, isValid: false, status: 'critical', error: reason });
+    await db
+      .insert(tokenRefreshLog)
+      .values({ pageId, action: 'invalidated', ok: false, isValid: false, status: 'critical', error: reason });
     this.cache.delete(pageId);
   }
 
@@ -223,7 +242,11 @@ export class PageTokenStore {
    * Stores what debug_token said about the token that was checked (`sealedSeen`): if a new token was
    * registered meanwhile, nothing is written, so a check of the old token cannot condemn the new one.
    */
-  async recordCheck(pageId: string, sealedSeen: string, outcome: CheckOutcome): Promise<{ updated: boolean; becameInvalid: boolean; becameValid: boolean }> {
+  async recordCheck(
+    pageId: string,
+    sealedSeen: string,
+    outcome: CheckOutcome,
+  ): Promise<{ updated: boolean; becameInvalid: boolean; becameValid: boolean }> {
     const { db } = this.deps;
     const now = new Date();
     const before = await db
@@ -245,7 +268,12 @@ export class PageTokenStore {
       ? { ...facts, tokenStatus: 'valid', invalidatedAt: null, invalidReason: null }
       : previous === 'invalid'
         ? { ...facts, tokenStatus: 'invalid' }
-        : { ...facts, tokenStatus: 'invalid', invalidatedAt: now, invalidReason: outcome.reason ?? 'debug_token: invalid' };
+        : {
+            ...facts,
+            tokenStatus: 'invalid',
+            invalidatedAt: now,
+            invalidReason: outcome.reason ?? 'debug_token: invalid',
+          };
     const updated = await db
       .update(pages)
       .set(set)
@@ -255,7 +283,14 @@ export class PageTokenStore {
     if (updated.length === 0) return { updated: false, becameInvalid: false, becameValid: false };
     const becameInvalid = !outcome.isValid && previous !== 'invalid';
     if (becameInvalid) {
-      await db.insert(tokenRefreshLog).values({ pageId, action: 'invalidated', ok: false, isValid: false, status: 'critical', error: outcome.reason ?? 'debug_token: invalid' });
+      await db.insert(tokenRefreshLog).values({
+        pageId,
+        action: 'invalidated',
+        ok: false,
+        isValid: false,
+        status: 'critical',
+        error: outcome.reason ?? 'debug_token: invalid',
+      });
     }
     return { updated: true, becameInvalid, becameValid: outcome.isValid && previous === 'invalid' };
   }
@@ -263,11 +298,19 @@ export class PageTokenStore {
   /** A check that could not ask Meta (no app id): the page's monitoring status and check time only. */
   async recordCheckStatus(pageId: string, status: MonitoringStatus): Promise<void> {
     const now = new Date();
-    await this.deps.db.update(pages).set({ monitoringStatus: status, lastCheckedAt: now, updatedAt: now }).where(eq(pages.pageId, pageId));
+    await this.deps.db
+      .update(pages)
+      .set({ monitoringStatus: status, lastCheckedAt: now, updatedAt: now })
+      .where(eq(pages.pageId, pageId));
   }
 
   /** Stores a refreshed Instagram-Login token in place of `sealedSeen`; false if the token was replaced meanwhile. */
-  async storeRefreshedToken(pageId: string, sealedSeen: string, accessToken: string, expiresAt: Date): Promise<boolean> {
+  async storeRefreshedToken(
+    pageId: string,
+    sealedSeen: string,
+    accessToken: string,
+    expiresAt: Date,
+  ): Promise<boolean> {
     const { db, sealer } = this.deps;
     const now = new Date();
     const updated = await db

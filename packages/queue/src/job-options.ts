@@ -55,9 +55,16 @@ export const RATE_LIMIT_MIN_DELAY_MS = 10_000;
  * The wait before a failed send's next attempt: sendBackoffDelay, and slower when Meta throttled us
  * (four times as long, within the cap; Meta's own estimate when it gives a longer one).
  */
-export function sendRetryDelay(retry: number, rateLimited: boolean, retryAfterMs: number | null | undefined, random = Math.random): number {
+export function sendRetryDelay(
+  retry: number,
+  rateLimited: boolean,
+  retryAfterMs: number | null | undefined,
+  random = Math.random,
+): number {
   const base = sendBackoffDelay(retry, random);
-  return rateLimited ? Math.max(Math.min(SEND_BACKOFF_CAP_MS, base * 4), retryAfterMs ?? 0, RATE_LIMIT_MIN_DELAY_MS) : base;
+  return rateLimited
+    ? Math.max(Math.min(SEND_BACKOFF_CAP_MS, base * 4), retryAfterMs ?? 0, RATE_LIMIT_MIN_DELAY_MS)
+    : base;
 }
 
 export function inboundJobOptions(): JobsOptions {
@@ -79,5 +86,10 @@ export function outboundJobOptions(maxAttempts: number): JobsOptions {
 }
 
 export function maintenanceJobOptions(): JobsOptions {
-  return { attempts: 3, backoff: { type: JITTER_BACKOFF }, removeOnComplete: { age: 7 * 24 * 3600, count: 200 }, removeOnFail: { age: 30 * 24 * 3600 } };
+  return {
+    attempts: 3,
+    backoff: { type: JITTER_BACKOFF },
+    removeOnComplete: { age: 7 * 24 * 3600, count: 200 },
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
 }

@@ -55,7 +55,10 @@ export const inboundJobSchema = z.object({
    * Earlier events of the same conversation in the same delivery (event id, job id, timestamp):
    * the worker keeps their order even when two workers take the jobs at once. Usually absent.
    */
-  prev: z.array(z.object({ eventId: z.string(), jobId: z.string(), timestamp: z.number() })).max(50).optional(),
+  prev: z
+    .array(z.object({ eventId: z.string(), jobId: z.string(), timestamp: z.number() }))
+    .max(50)
+    .optional(),
   /** A later event of the same delivery names this one in its `prev`. */
   named: z.boolean().optional(),
   /** Sealed `InboundPersonal`. */

@@ -15,7 +15,8 @@ const SERIES: ChartSeries[] = [
 ];
 
 const hourLabel = (iso: string) => iso.slice(11, 16);
-const dayLabel = (iso: string) => new Date(iso).toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric', timeZone: 'UTC' });
+const dayLabel = (iso: string) =>
+  new Date(iso).toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric', timeZone: 'UTC' });
 
 async function load(deps: OpsDeps) {
   const { db } = deps.resources.dbh;
@@ -23,12 +24,19 @@ async function load(deps: OpsDeps) {
     overview(deps),
     messageStats(db, '24h'),
     messageStats(db, '7d'),
-    db.select({ n: sql<number>`count(*)::int` }).from(replies).where(eq(replies.status, 'dry_run')),
+    db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(replies)
+      .where(eq(replies.status, 'dry_run')),
   ]);
   return { over, day, week, dryRun: dry?.n ?? 0, dryRunMode: !over.facebook_token.token_configured };
 }
 
-const bars = (stats: MessageStats, label: (iso: string) => string) => stats.buckets.map((b) => ({ label: label(b.start), values: { ai: b.ai, fallback: b.fallback, paused: b.paused, failed: b.failed } }));
+const bars = (stats: MessageStats, label: (iso: string) => string) =>
+  stats.buckets.map((b) => ({
+    label: label(b.start),
+    values: { ai: b.ai, fallback: b.fallback, paused: b.paused, failed: b.failed },
+  }));
 
 /** How many people wrote, what the bot answered (sent, or only recorded in a dry run), and charts. */
 export const activitySection = section({
@@ -38,7 +46,10 @@ export const activitySection = section({
   render({ over, day, week, dryRun, dryRunMode }) {
     const m = over.message_counts;
     const queueRows = Object.entries(over.queues)
-      .map(([name, c]) => `<tr><th scope="row">${e(name)}</th><td>${e(c.waiting ?? 0)}</td><td>${e(c.active ?? 0)}</td><td>${e(c.delayed ?? 0)}</td><td>${e(c.failed ?? 0)}</td></tr>`)
+      .map(
+        ([name, c]) =>
+          `<tr><th scope="row">${e(name)}</th><td>${e(c.waiting ?? 0)}</td><td>${e(c.active ?? 0)}</td><td>${e(c.delayed ?? 0)}</td><td>${e(c.failed ?? 0)}</td></tr>`,
+      )
       .join('');
     return `${dryRunMode ? '<p class="warn">Dry run: no Page token is configured, so replies are worked out and recorded but not sent to anyone.</p>' : ''}
 <div class="grid">

@@ -39,7 +39,11 @@ async function load(deps: OpsDeps) {
       .where(sql`${effectiveStatus} = ${status}`)
       .orderBy(...newest)
       .limit(ROWS);
-  const [waiting, paused, active] = await Promise.all([inStatus('waiting_for_human'), inStatus('paused'), inStatus('active')]);
+  const [waiting, paused, active] = await Promise.all([
+    inStatus('waiting_for_human'),
+    inStatus('paused'),
+    inStatus('active'),
+  ]);
   const now = Date.now();
   return {
     conversations: [...waiting, ...paused, ...active].map((row) => present(row, now)),
@@ -51,7 +55,9 @@ function renderOne(c: Conversation, pauseMinutes: number): string {
   const id = e(c.id);
   const status = STATUS_WORDS[c.status] ?? { text: c.status, className: 'muted' };
   const reason = c.pause_reason ? ` · ${e(REASON_WORDS[c.pause_reason] ?? c.pause_reason)}` : '';
-  const until = c.paused_until ? ` · <span class="muted">the bot is silent until ${e(when(c.paused_until))}</span>` : '';
+  const until = c.paused_until
+    ? ` · <span class="muted">the bot is silent until ${e(when(c.paused_until))}</span>`
+    : '';
   const silent = c.status !== 'active';
   const action = silent
     ? `<button type="button" id="resume-${id}" data-action="conv-resume" data-conversation-id="${id}">Resume</button>`

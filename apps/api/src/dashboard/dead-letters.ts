@@ -14,7 +14,8 @@ const ROWS = 50;
 const REPLAYS = 10;
 const REPLAY_WINDOW_MS = 86_400_000;
 
-type ReplayResult = { kind: 'pending'; text: string } | { kind: 'done'; text: string } | { kind: 'failed'; job: DeadLetterJob };
+type ReplayResult =
+  { kind: 'pending'; text: string } | { kind: 'done'; text: string } | { kind: 'failed'; job: DeadLetterJob };
 
 interface Replay {
   id: string;
@@ -51,7 +52,13 @@ async function load(deps: OpsDeps) {
   // The newest replay of each job only.
   const seen = new Set<string>();
   const latest = audits.filter((a) => a.target && !seen.has(a.target) && seen.add(a.target)).slice(0, REPLAYS);
-  const replays: Replay[] = await Promise.all(latest.map(async (a) => ({ id: a.target as string, at: a.at.toISOString(), result: await replayResult(deps, a.target as string) })));
+  const replays: Replay[] = await Promise.all(
+    latest.map(async (a) => ({
+      id: a.target as string,
+      at: a.at.toISOString(),
+      result: await replayResult(deps, a.target as string),
+    })),
+  );
   return { jobs, replays };
 }
 
@@ -69,7 +76,8 @@ function reasonCell(reason: string): string {
 export const deadLettersSection = section({
   id: 'dead-letters',
   title: 'Messages that could not be handled',
-  heading: ({ jobs }) => `Messages that could not be handled <span id="dlq-count" class="muted">(${e(jobs.length)})</span>`,
+  heading: ({ jobs }) =>
+    `Messages that could not be handled <span id="dlq-count" class="muted">(${e(jobs.length)})</span>`,
   load,
   render({ jobs, replays }) {
     const replayed = new Set(replays.map((r) => r.id));

@@ -12,7 +12,11 @@ const SOURCE_WORDS = {
 async function load(deps: OpsDeps) {
   const pages = await deps.resources.pages.list();
   return Promise.all(
-    pages.map(async (p) => ({ pageId: p.pageId, channel: p.channel, ...(await deps.resources.instructions.resolve(p.pageId)) })),
+    pages.map(async (p) => ({
+      pageId: p.pageId,
+      channel: p.channel,
+      ...(await deps.resources.instructions.resolve(p.pageId)),
+    })),
   );
 }
 
@@ -26,7 +30,8 @@ export const instructionsSection = section({
   title: 'Instructions for the assistant',
   load,
   render(pages) {
-    if (pages.length === 0) return '<p class="muted">No Page is registered yet: register a Page token to give it instructions.</p>';
+    if (pages.length === 0)
+      return '<p class="muted">No Page is registered yet: register a Page token to give it instructions.</p>';
     return pages
       .map((p) => {
         const id = `instructions-${p.pageId}`;

@@ -17,7 +17,8 @@ export const pageTokensSection = section({
 <td data-label="State" class="${p.monitoring_status === 'critical' ? 'bad' : p.monitoring_status === 'warning' ? 'warn' : ''}">${e(describeTokenState(p.monitoring_status, p.days_left))}</td></tr>`,
     );
     const actions = m.actions_needed.map(
-      (a) => `<li class="action"><strong>${e(PRIORITY_WORDS[a.priority])}:</strong> ${e(a.message)}${a.instructions.length > 0 ? `<ol>${a.instructions.map((i) => `<li>${e(i)}</li>`).join('')}</ol>` : ''}</li>`,
+      (a) =>
+        `<li class="action"><strong>${e(PRIORITY_WORDS[a.priority])}:</strong> ${e(a.message)}${a.instructions.length > 0 ? `<ol>${a.instructions.map((i) => `<li>${e(i)}</li>`).join('')}</ol>` : ''}</li>`,
     );
     return `${rows.length === 0 ? '<p class="muted">No Page has registered its own token.</p>' : `<div class="table-wrap"><table class="cards"><thead><tr><th scope="col">Page</th><th scope="col">Channel</th><th scope="col">State</th></tr></thead><tbody>${rows.join('')}</tbody></table></div>`}
 ${actions.length === 0 ? '<p class="ok">Nothing to do.</p>' : `<h3>What to do</h3><ul class="actions">${actions.join('')}</ul>`}`;

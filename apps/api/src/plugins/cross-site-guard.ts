@@ -40,8 +40,13 @@ async function crossSiteGuard(app: FastifyInstance, opts: { config: Config }): P
       foreign = given === undefined || (given !== ownOrigin(request) && !allowed.has(given));
     }
     if (!foreign) return;
-    request.log.warn({ method: request.method, route: request.routeOptions.url ?? 'unmatched' }, 'cross-site request refused');
-    return reply.code(403).send({ error: 'cross_site_request', message: 'state-changing requests from another site are refused' });
+    request.log.warn(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched' },
+      'cross-site request refused',
+    );
+    return reply
+      .code(403)
+      .send({ error: 'cross_site_request', message: 'state-changing requests from another site are refused' });
   });
 }
 

@@ -42,7 +42,10 @@ async function opsAuth(app: FastifyInstance, opts: { config: Config; resources: 
       app.basicAuth(request, reply, (err?: Error) => resolve(err ?? undefined));
     });
   const tooMany = (reply: FastifyReply, retryAfterS: number) =>
-    reply.code(429).header('retry-after', String(retryAfterS)).send({ error: 'rate_limited', message: 'too many failed logins; try again later' });
+    reply
+      .code(429)
+      .header('retry-after', String(retryAfterS))
+      .send({ error: 'rate_limited', message: 'too many failed logins; try again later' });
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.headers.authorization === undefined) {

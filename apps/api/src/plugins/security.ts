@@ -87,7 +87,10 @@ const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT'];
  * the request id echoed back, and a Redis-backed rate limit shared by all replicas. Webhook routes
  * opt out of the limit (`config.rateLimit: false`): Meta's traffic must never be throttled by us.
  */
-async function security(app: FastifyInstance, opts: { config: Config; resources: ApiResources; headers: ResponseHeaders }): Promise<void> {
+async function security(
+  app: FastifyInstance,
+  opts: { config: Config; resources: ApiResources; headers: ResponseHeaders },
+): Promise<void> {
   const { config, resources } = opts;
   const { forPeople, forMachines } = opts.headers;
   // Set before anything can answer, so refusals (403, 413, 415, 404) carry them too.

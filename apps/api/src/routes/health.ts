@@ -28,7 +28,10 @@ export interface HealthReport {
 async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms))),
+    ]);
   } catch {
     return fallback;
   } finally {
@@ -39,7 +42,11 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Pro
 export async function checkHealth(config: Config, r: ApiResources): Promise<HealthReport> {
   const [dbOk, redisOk] = await Promise.all([
     r.dbh.ping(PING_TIMEOUT_MS),
-    withTimeout(r.redis.ping().then((p) => p === 'PONG'), PING_TIMEOUT_MS, false),
+    withTimeout(
+      r.redis.ping().then((p) => p === 'PONG'),
+      PING_TIMEOUT_MS,
+      false,
+    ),
   ]);
   const warnings: string[] = [];
   let queueDepth = 0;
@@ -49,17 +56,26 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
     const [counts, enabled, counters] = await Promise.all([
       withTimeout(r.inboundQueue.getJobCounts('waiting', 'delayed', 'active', 'prioritized'), PING_TIMEOUT_MS, null),
       withTimeout(r.killSwitch.setting(), PING_TIMEOUT_MS, false),
-      withTimeout(r.counters.recent(['ai_calls', 'ai_errors'], AI_ERROR_WINDOW_MIN), PING_TIMEOUT_MS, {} as Record<string, number>),
+      withTimeout(
+        r.counters.recent(['ai_calls', 'ai_errors'], AI_ERROR_WINDOW_MIN),
+        PING_TIMEOUT_MS,
+        {} as Record<string, number>,
+      ),
     ]);
     queueDepth = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : 0;
     aiEnabled = enabled;
     const calls = counters.ai_calls ?? 0;
-    if (calls >= AI_ERROR_RATE_MIN_CALLS && (counters.ai_errors ?? 0) / calls > AI_ERROR_RATE_DEGRADED) warnings.push('ai_error_rate_high');
+    if (calls >= AI_ERROR_RATE_MIN_CALLS && (counters.ai_errors ?? 0) / calls > AI_ERROR_RATE_DEGRADED)
+      warnings.push('ai_error_rate_high');
   }
   if (dbOk) {
     const invalid = await withTimeout(r.pages.invalidCount(), PING_TIMEOUT_MS, 0);
     if (invalid > 0) warnings.push('page_token_invalid');
-    const expiring = await withTimeout(r.pages.expiringCount(EXPIRY_THRESHOLD_DAYS.warning * 24 * 3600 * 1000), PING_TIMEOUT_MS, 0);
+    const expiring = await withTimeout(
+      r.pages.expiringCount(EXPIRY_THRESHOLD_DAYS.warning * 24 * 3600 * 1000),
+      PING_TIMEOUT_MS,
+      0,
+    );
     if (expiring > 0) warnings.push('page_token_near_expiry');
   }
   const graphApi = graphVersionStatus(config.meta.graphVersion);
@@ -73,7 +89,11 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
     redis: redisOk ? 'connected' : 'error',
     queue_depth: queueDepth,
     uptime_s: Math.round(process.uptime() * 10) / 10,
-    security: { https_enforced: config.http.requireHttps, signature_verification: 'mandatory', token_monitoring: 'enabled' },
+    security: {
+      https_enforced: config.http.requireHttps,
+      signature_verification: 'mandatory',
+      token_monitoring: 'enabled',
+    },
     ai: { enabled: aiEnabled },
     graph_api_version: config.meta.graphVersion,
     graph_api: graphApi,
@@ -81,7 +101,10 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
   };
 }
 
-export async function healthRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
+export async function healthRoutes(
+  app: FastifyInstance,
+  opts: { config: Config; resources: ApiResources },
+): Promise<void> {
   // Not rate limited: probes and monitors (a load balancer, Kubernetes, uptime checks) may share one
   // address and poll often; a 429 would read as unhealthy and take a healthy replica out.
   app.get('/health', { config: { rateLimit: false } }, async (_request, reply) => {

@@ -40,17 +40,28 @@ export function stackedBarChart(title: string, series: ChartSeries[], bars: Char
       if (v === 0) continue;
       const h = (v / max) * (plot - 4);
       y -= h;
-      rects.push(`<rect class="${e(s.className)}" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${barWidth.toFixed(1)}" height="${h.toFixed(1)}"></rect>`);
+      rects.push(
+        `<rect class="${e(s.className)}" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${barWidth.toFixed(1)}" height="${h.toFixed(1)}"></rect>`,
+      );
     }
     rects.push('</g>');
   });
   const every = Math.ceil(bars.length / 6);
   const labels = bars
-    .map((bar, i) => (i % every === 0 ? `<text x="${(PAD + i * slot + slot / 2).toFixed(1)}" y="${HEIGHT - 4}" text-anchor="middle">${e(bar.label)}</text>` : ''))
+    .map((bar, i) =>
+      i % every === 0
+        ? `<text x="${(PAD + i * slot + slot / 2).toFixed(1)}" y="${HEIGHT - 4}" text-anchor="middle">${e(bar.label)}</text>`
+        : '',
+    )
     .join('');
-  const legend = series.map((s) => `<span class="legend"><span class="swatch ${e(s.className)}"></span>${e(s.label)}</span>`).join(' ');
+  const legend = series
+    .map((s) => `<span class="legend"><span class="swatch ${e(s.className)}"></span>${e(s.label)}</span>`)
+    .join(' ');
   const rows = bars
-    .map((bar, i) => `<tr><th scope="row">${e(bar.label)}</th>${series.map((s) => `<td>${e(bar.values[s.key] ?? 0)}</td>`).join('')}<td>${e(totals[i])}</td></tr>`)
+    .map(
+      (bar, i) =>
+        `<tr><th scope="row">${e(bar.label)}</th>${series.map((s) => `<td>${e(bar.values[s.key] ?? 0)}</td>`).join('')}<td>${e(totals[i])}</td></tr>`,
+    )
     .join('');
   return `<figure class="chart">
 <figcaption>${e(title)} <span class="muted">(most in one bar: ${e(Math.max(0, ...totals))})</span></figcaption>

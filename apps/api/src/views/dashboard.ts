@@ -71,10 +71,12 @@ const STYLE = `
  */
 export function renderDashboard(generatedAt: string, scriptUrl: string, sections: RenderedSection[]): string {
   const body = sections
-    .map((s) => `<section id="section-${e(s.id)}" data-section="${e(s.id)}" aria-labelledby="heading-${e(s.id)}">
+    .map(
+      (s) => `<section id="section-${e(s.id)}" data-section="${e(s.id)}" aria-labelledby="heading-${e(s.id)}">
 <h2 id="heading-${e(s.id)}">${s.heading}</h2>
 ${s.body}
-</section>`)
+</section>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html lang="en">

@@ -84,9 +84,16 @@ export function describeFailure(reason: string): PlainText {
     // The worker appends `timeout` or `unconfirmed` when Meta's answer never arrived or could not be read.
     const timeout = /\btimeout$/.test(reason);
     const unconfirmed = /\bunconfirmed$/.test(reason);
-    const found = graphWhy({ code, subcode: numberOf(reason, 'subcode'), status: numberOf(reason, 'status'), timeout, unconfirmed });
+    const found = graphWhy({
+      code,
+      subcode: numberOf(reason, 'subcode'),
+      status: numberOf(reason, 'status'),
+      timeout,
+      unconfirmed,
+    });
     const why = found?.why ?? 'an error it did not explain';
-    const unsure = timeout || unconfirmed ? ' Meta may have delivered it anyway: check the conversation before replaying.' : '';
+    const unsure =
+      timeout || unconfirmed ? ' Meta may have delivered it anyway: check the conversation before replaying.' : '';
     return {
       text: `Meta refused the reply: ${why}${code === undefined ? '' : ` (Meta error ${code})`}.${unsure}`,
       next: GRAPH_NEXT[found?.kind ?? kind],
@@ -99,17 +106,27 @@ export function describeFailure(reason: string): PlainText {
     };
   }
   if (/^invalid \w+ job payload$/.test(reason)) {
-    return { text: 'The job held data the bot cannot read.', next: 'Pass this on to whoever maintains the bot; replaying will fail again.' };
+    return {
+      text: 'The job held data the bot cannot read.',
+      next: 'Pass this on to whoever maintains the bot; replaying will fail again.',
+    };
   }
   return {
-    text: reason ? `The message could not be handled (${reason}).` : 'The message could not be handled, and no reason was recorded.',
+    text: reason
+      ? `The message could not be handled (${reason}).`
+      : 'The message could not be handled, and no reason was recorded.',
     next: 'Replay it once; if it fails again, pass the reason on to whoever maintains the bot.',
   };
 }
 
 /** A Page token's monitoring state (ok, notice, warning, critical) in words. */
 export function describeTokenState(status: string, daysLeft: number | null): string {
-  const expiry = daysLeft === null ? 'no expiry known' : daysLeft <= 0 ? 'expired' : `expires in ${Math.floor(daysLeft)} day${Math.floor(daysLeft) === 1 ? '' : 's'}`;
+  const expiry =
+    daysLeft === null
+      ? 'no expiry known'
+      : daysLeft <= 0
+        ? 'expired'
+        : `expires in ${Math.floor(daysLeft)} day${Math.floor(daysLeft) === 1 ? '' : 's'}`;
   switch (status) {
     case 'ok':
       return `Working (${expiry})`;

@@ -30,6 +30,9 @@ export function withDeadline<T>(promise: Promise<T>, what: string, ms = NETWORK_
  */
 export function describeFailure(err: unknown): string {
   if (!(err instanceof Error)) return 'unknown error';
-  const text = (err.message || err.name).replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>').replace(/\s+/g, ' ').trim();
+  const text = (err.message || err.name)
+    .replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>')
+    .replace(/\s+/g, ' ')
+    .trim();
   return text.length > 200 ? `${text.slice(0, 197)}...` : text;
 }

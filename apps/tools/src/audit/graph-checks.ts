@@ -33,7 +33,7 @@ interface TokenToCheck {
 const MISSING_FIELD_EFFECT: Record<string, string> = {
   messages: 'no message reaches Switchboard, so none is answered',
   message_echoes:
-    "Meta does not echo the replies sent, so a reply whose send a crash or a timeout interrupted cannot be confirmed and is sent again: the user may get it twice",
+    'Meta does not echo the replies sent, so a reply whose send a crash or a timeout interrupted cannot be confirmed and is sent again: the user may get it twice',
   messaging_postbacks: 'button taps (postbacks) never arrive, so they go unanswered',
 };
 
@@ -47,7 +47,12 @@ function graphFailure(err: unknown): string {
  * about to expire, and the app still subscribed to the Page's webhooks (Meta drops subscriptions
  * silently after sustained delivery failures; https://developers.facebook.com/docs/graph-api/reference/page/subscribed_apps/).
  */
-export async function checkPageTokens(config: Config, tokenStore: PageTokenStore | undefined, f: Findings, now = new Date()): Promise<void> {
+export async function checkPageTokens(
+  config: Config,
+  tokenStore: PageTokenStore | undefined,
+  f: Findings,
+  now = new Date(),
+): Promise<void> {
   const appId = config.meta.appId;
   if (!appId) return; // reported by meta.app_id; debug_token needs the app token
 
@@ -73,7 +78,8 @@ export async function checkPageTokens(config: Config, tokenStore: PageTokenStore
       }
     }
   }
-  if (config.meta.defaultPageToken) tokens.push({ label: 'default', node: 'me', channel: undefined, token: config.meta.defaultPageToken });
+  if (config.meta.defaultPageToken)
+    tokens.push({ label: 'default', node: 'me', channel: undefined, token: config.meta.defaultPageToken });
 
   if (tokens.length === 0) {
     f.critical(
@@ -85,7 +91,10 @@ export async function checkPageTokens(config: Config, tokenStore: PageTokenStore
   }
   f.ok('meta.page_token_source', `${tokens.length} Page token(s) to check (${tokens.map((t) => t.label).join(', ')})`);
 
-  const graph = graphClientFor({ ...config.meta, appId }, { timeoutMs: Math.min(config.meta.graphTimeoutMs, NETWORK_TIMEOUT_MS) });
+  const graph = graphClientFor(
+    { ...config.meta, appId },
+    { timeoutMs: Math.min(config.meta.graphTimeoutMs, NETWORK_TIMEOUT_MS) },
+  );
   try {
     for (const t of tokens) await checkToken(graph, appId, t, f, now);
   } finally {
@@ -111,10 +120,20 @@ async function checkToken(graph: GraphClient, appId: string, t: TokenToCheck, f:
   }
   const needed = t.channel ? (SEND_SCOPES[t.channel] ?? ANY_SEND_SCOPE) : ANY_SEND_SCOPE;
   const daysLeft = info.expiresAt ? (info.expiresAt - now.getTime() / 1000) / DAY_S : null;
-  if (!needed.some((s) => info.scopes.includes(s))) f.critical(`graph.token.${t.label}`, `${what}: valid, but lacks the ${needed.join(' or ')} permission needed to send`);
-  else if (daysLeft !== null && daysLeft < CRITICAL_DAYS) f.critical(`graph.token.${t.label}`, `${what}: expires in ${Math.max(0, daysLeft).toFixed(1)} days`);
-  else if (daysLeft !== null && daysLeft < WARN_DAYS) f.warning(`graph.token.${t.label}`, `${what}: expires in ${daysLeft.toFixed(1)} days`);
-  else f.ok(`graph.token.${t.label}`, `${what}: valid${daysLeft === null ? ', never expires' : `, ${Math.floor(daysLeft)} days left`}`);
+  if (!needed.some((s) => info.scopes.includes(s)))
+    f.critical(
+      `graph.token.${t.label}`,
+      `${what}: valid, but lacks the ${needed.join(' or ')} permission needed to send`,
+    );
+  else if (daysLeft !== null && daysLeft < CRITICAL_DAYS)
+    f.critical(`graph.token.${t.label}`, `${what}: expires in ${Math.max(0, daysLeft).toFixed(1)} days`);
+  else if (daysLeft !== null && daysLeft < WARN_DAYS)
+    f.warning(`graph.token.${t.label}`, `${what}: expires in ${daysLeft.toFixed(1)} days`);
+  else
+    f.ok(
+      `graph.token.${t.label}`,
+      `${what}: valid${daysLeft === null ? ', never expires' : `, ${Math.floor(daysLeft)} days left`}`,
+    );
 
   try {
     const apps = await withDeadline(graph.getSubscribedApps(t.node, t.token), 'subscribed_apps');

@@ -14,7 +14,12 @@ export function checkGraphVersion(version: string, f: Findings, now = new Date()
   const s = graphVersionStatus(version, now);
   const when = s.end_of_life ? `ends ${s.end_of_life}, ${s.days_left} days left` : 'no end of life announced';
   if (s.days_left !== null && s.days_left <= CRITICAL_DAYS)
-    f.critical('graph.version', `Graph API ${version} ${s.days_left === 0 ? 'is past its end of life' : `(${when})`}: upgrade GRAPH_API_VERSION now`, about);
-  else if (s.warning) f.warning('graph.version', `Graph API ${version} (${when}): plan the upgrade of GRAPH_API_VERSION`, about);
+    f.critical(
+      'graph.version',
+      `Graph API ${version} ${s.days_left === 0 ? 'is past its end of life' : `(${when})`}: upgrade GRAPH_API_VERSION now`,
+      about,
+    );
+  else if (s.warning)
+    f.warning('graph.version', `Graph API ${version} (${when}): plan the upgrade of GRAPH_API_VERSION`, about);
   else f.ok('graph.version', `Graph API ${version} (${when})`, about);
 }

@@ -13,7 +13,12 @@ const onOff = (enabled: boolean) => (enabled ? 'on' : 'off');
  * missing copy is not a fault (the next read restores it); a different one is what the workers
  * obey until the next toggle, so it is named.
  */
-export async function checkKillSwitch(dbh: DbHandle | undefined, redis: AuditRedis | undefined, config: Config, f: Findings): Promise<void> {
+export async function checkKillSwitch(
+  dbh: DbHandle | undefined,
+  redis: AuditRedis | undefined,
+  config: Config,
+  f: Findings,
+): Promise<void> {
   if (!dbh) {
     f.warning('ai.kill_switch', 'kill switch not checked: PostgreSQL, which holds it, is unreachable');
     return;
@@ -26,10 +31,15 @@ export async function checkKillSwitch(dbh: DbHandle | undefined, redis: AuditRed
     return;
   }
   if (stored === null) {
-    f.ok('ai.kill_switch', `kill switch: not stored yet; AI_ENABLED=${config.ai.enabled} becomes its value at the first start`);
+    f.ok(
+      'ai.kill_switch',
+      `kill switch: not stored yet; AI_ENABLED=${config.ai.enabled} becomes its value at the first start`,
+    );
     return;
   }
-  const copy = redis ? await withDeadline(redis.get(killSwitchKey(config.queuePrefix)), 'kill switch GET').catch(() => undefined) : undefined;
+  const copy = redis
+    ? await withDeadline(redis.get(killSwitchKey(config.queuePrefix)), 'kill switch GET').catch(() => undefined)
+    : undefined;
   if (copy === '0' || copy === '1') {
     const obeyed = copy === '1';
     if (obeyed !== stored) {

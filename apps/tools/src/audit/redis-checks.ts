@@ -50,7 +50,11 @@ export async function checkRedis(redis: AuditRedis, config: Config, f: Findings)
     await withDeadline(redis.ping(), 'Redis PING');
     f.ok('redis.reachable', 'Redis answers', ['REDIS_URL']);
   } catch (err) {
-    f.critical('redis.reachable', `Redis is unreachable (${describeFailure(err)}): the API answers 503 and workers stop`, ['REDIS_URL']);
+    f.critical(
+      'redis.reachable',
+      `Redis is unreachable (${describeFailure(err)}): the API answers 503 and workers stop`,
+      ['REDIS_URL'],
+    );
     return false;
   }
 
@@ -60,7 +64,8 @@ export async function checkRedis(redis: AuditRedis, config: Config, f: Findings)
 
   const version = info.get('redis_version');
   const [major = 0] = (version ?? '').split('.').map(Number);
-  if (version === undefined) f.warning('redis.version', 'cannot read the Redis version (INFO disabled?): Switchboard needs Redis 7.0 or later');
+  if (version === undefined)
+    f.warning('redis.version', 'cannot read the Redis version (INFO disabled?): Switchboard needs Redis 7.0 or later');
   else if (major >= 7) f.ok('redis.version', `Redis ${version}`);
   else
     f.warning(
@@ -70,7 +75,10 @@ export async function checkRedis(redis: AuditRedis, config: Config, f: Findings)
 
   const policy = (await configGet(redis, 'maxmemory-policy')) ?? info.get('maxmemory_policy');
   if (policy === undefined)
-    f.warning('redis.maxmemory_policy', 'cannot read maxmemory-policy (CONFIG and INFO disabled?): make sure the provider sets noeviction');
+    f.warning(
+      'redis.maxmemory_policy',
+      'cannot read maxmemory-policy (CONFIG and INFO disabled?): make sure the provider sets noeviction',
+    );
   else if (policy === 'noeviction') f.ok('redis.maxmemory_policy', 'maxmemory-policy is noeviction');
   else
     f.critical(
@@ -78,10 +86,13 @@ export async function checkRedis(redis: AuditRedis, config: Config, f: Findings)
       `maxmemory-policy is ${policy}: Redis may evict queued jobs (lost messages); set maxmemory-policy noeviction`,
     );
 
-  const appendonly = (await configGet(redis, 'appendonly')) ?? (info.get('aof_enabled') === undefined ? undefined : info.get('aof_enabled') === '1' ? 'yes' : 'no');
+  const appendonly =
+    (await configGet(redis, 'appendonly')) ??
+    (info.get('aof_enabled') === undefined ? undefined : info.get('aof_enabled') === '1' ? 'yes' : 'no');
   const save = await configGet(redis, 'save');
   if (appendonly === 'yes') f.ok('redis.persistence', 'persistence: AOF (appendonly yes)');
-  else if (save !== undefined && save.trim() !== '') f.ok('redis.persistence', `persistence: RDB snapshots (save ${save}); AOF would lose less on a crash`);
+  else if (save !== undefined && save.trim() !== '')
+    f.ok('redis.persistence', `persistence: RDB snapshots (save ${save}); AOF would lose less on a crash`);
   else if (appendonly === undefined || save === undefined)
     f.warning(
       'redis.persistence',
@@ -89,7 +100,11 @@ export async function checkRedis(redis: AuditRedis, config: Config, f: Findings)
         ? 'AOF is off and CONFIG is disabled, so RDB snapshots cannot be verified: make sure the provider persists data'
         : 'cannot read the persistence settings (CONFIG disabled?): make sure AOF or snapshots are on',
     );
-  else f.critical('redis.persistence', 'Redis persists nothing (appendonly no, no save points): a restart loses every queued job; set appendonly yes');
+  else
+    f.critical(
+      'redis.persistence',
+      'Redis persists nothing (appendonly no, no save points): a restart loses every queued job; set appendonly yes',
+    );
 
   return true;
 }

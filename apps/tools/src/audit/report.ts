@@ -9,7 +9,8 @@ export function formatText(result: AuditResult): string {
   const width = Math.max(...sorted.map((f) => f.id.length), 10);
   const lines = sorted.map((f) => `${LABEL[f.severity]}  ${f.id.padEnd(width)}  ${f.message}`);
   const { critical, warning, ok } = result.summary;
-  const verdict = critical > 0 ? 'NOT ready for production' : warning > 0 ? 'ready, with warnings' : 'ready for production';
+  const verdict =
+    critical > 0 ? 'NOT ready for production' : warning > 0 ? 'ready, with warnings' : 'ready for production';
   lines.push('', `security audit: ${critical} critical, ${warning} warning, ${ok} ok — ${verdict}`);
   return `${lines.join('\n')}\n`;
 }
@@ -24,6 +25,7 @@ export function formatJson(result: AuditResult): string {
  */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (s.length >= 6) out = out.split(s).join('[redacted]');
+  for (const s of [...secrets].sort((a, b) => b.length - a.length))
+    if (s.length >= 6) out = out.split(s).join('[redacted]');
   return out;
 }

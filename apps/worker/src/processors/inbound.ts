@@ -39,7 +39,18 @@ const USER_MESSAGES = new Set(['text', 'postback', 'quick_reply', 'attachment', 
 /** When a conversation is busy, try again shortly (with jitter so waiting jobs do not collide). */
 const BUSY_RETRY_MS = 200;
 
-type Outcome = 'replied' | 'reply_queued' | 'echo_ours' | 'echo_human' | 'recorded' | 'standby' | 'stale' | 'not_answered' | 'delivery_failed' | 'duplicate' | 'paused';
+type Outcome =
+  | 'replied'
+  | 'reply_queued'
+  | 'echo_ours'
+  | 'echo_human'
+  | 'recorded'
+  | 'standby'
+  | 'stale'
+  | 'not_answered'
+  | 'delivery_failed'
+  | 'duplicate'
+  | 'paused';
 
 /**
  * Decides what (if anything) to answer for one inbound event, idempotently:
@@ -49,7 +60,12 @@ type Outcome = 'replied' | 'reply_queued' | 'echo_ours' | 'echo_human' | 'record
  */
 export function createInboundProcessor(r: WorkerResources) {
   const { config, sealer, counters, responder, outboundQueue, logger } = r;
-  const sequencer = new ConversationSequencer(r.redis, config.queuePrefix, inboundJobKeyBase(config.queuePrefix), config.worker.lockDurationMs);
+  const sequencer = new ConversationSequencer(
+    r.redis,
+    config.queuePrefix,
+    inboundJobKeyBase(config.queuePrefix),
+    config.worker.lockDurationMs,
+  );
   // The send job takes over after the inline attempt, which counts as the first.
   const outboundOptions = outboundJobOptions(Math.max(1, config.worker.sendMaxAttempts - 1));
   const sender = createSender(r);
@@ -81,8 +97,12 @@ export function createInboundProcessor(r: WorkerResources) {
     } finally {
       // A send handed over to its own job keeps the event's place until that job finishes, so the
       // next event's reply cannot overtake this one's retry (the registry forgets it then).
-      if (outcome === 'reply_queued') await sequencer.park(conversation, data.eventId, data.timestamp, owner).catch(() => {});
-      else await sequencer.leave(conversation, data.eventId, owner, outcome !== undefined, data.named === true).catch(() => {});
+      if (outcome === 'reply_queued')
+        await sequencer.park(conversation, data.eventId, data.timestamp, owner).catch(() => {});
+      else
+        await sequencer
+          .leave(conversation, data.eventId, owner, outcome !== undefined, data.named === true)
+          .catch(() => {});
     }
   };
 
@@ -140,7 +160,9 @@ export function createInboundProcessor(r: WorkerResources) {
    * the window (otherwise every run records the arrival first, and its answer decides).
    */
   function firstRun(job: Job, data: InboundJob): boolean {
-    return job.attemptsStarted <= 1 && job.attemptsMade === 0 && !data.reply && config.worker.staleAfterMs < DEDUP_WINDOW_MS;
+    return (
+      job.attemptsStarted <= 1 && job.attemptsMade === 0 && !data.reply && config.worker.staleAfterMs < DEDUP_WINDOW_MS
+    );
   }
 
   /**
@@ -153,7 +175,11 @@ export function createInboundProcessor(r: WorkerResources) {
    */
   async function onRecord(data: InboundJob): Promise<boolean> {
     const row = await r.writes.recorded(data.eventId);
-    if (row) logger.warn({ eventId: data.eventId, channel: data.channel, status: row.status, outcome: row.outcome }, 'event already on record although Redis had no trace of it');
+    if (row)
+      logger.warn(
+        { eventId: data.eventId, channel: data.channel, status: row.status, outcome: row.outcome },
+        'event already on record although Redis had no trace of it',
+      );
     return row !== null;
   }
 
@@ -188,15 +214,31 @@ export function createInboundProcessor(r: WorkerResources) {
   async function noteWhatsAppProblem(data: InboundJob, personal: InboundPersonal): Promise<void> {
     if (data.type === 'error') {
       counters.count('whatsapp_account_errors', { code: String(data.errorCode ?? 'none') });
-      logger.error({ eventId: data.eventId, pageId: data.pageId, code: data.errorCode, reason: graphErrorReason(data.errorCode ?? 0) }, 'WhatsApp reported an account error');
+      logger.error(
+        {
+          eventId: data.eventId,
+          pageId: data.pageId,
+          code: data.errorCode,
+          reason: graphErrorReason(data.errorCode ?? 0),
+        },
+        'WhatsApp reported an account error',
+      );
       return;
     }
     if (data.type !== 'status' || personal.payload !== 'failed' || !personal.mid) return;
     const code = data.errorCode ?? null;
     const reason = code === null ? 'no error code given' : graphErrorReason(code);
-    const found = await recordDeliveryFailure(r.dbh, { pageId: data.pageId, messageId: personal.mid, errorCode: code, reason: `WhatsApp delivery failed: ${reason} (code=${code ?? 'none'})` });
+    const found = await recordDeliveryFailure(r.dbh, {
+      pageId: data.pageId,
+      messageId: personal.mid,
+      errorCode: code,
+      reason: `WhatsApp delivery failed: ${reason} (code=${code ?? 'none'})`,
+    });
     counters.count('whatsapp_delivery_failures', { code: String(code ?? 'none') });
-    logger.warn({ eventId: data.eventId, pageId: data.pageId, code, reason, replyEventId: found }, 'WhatsApp could not deliver a reply');
+    logger.warn(
+      { eventId: data.eventId, pageId: data.pageId, code, reason, replyEventId: found },
+      'WhatsApp could not deliver a reply',
+    );
   }
 
   /** Whether the event gets TEXT_ONLY_REPLY instead of a reply decided from its text. */
@@ -206,11 +248,13 @@ export function createInboundProcessor(r: WorkerResources) {
 
   /** The outcome of an event that gets no reply, or null when it is to be answered. */
   function outcomeWithoutReply(data: InboundJob, personal: InboundPersonal): Outcome | null {
-    if (data.type === 'echo') return personal.appId && personal.appId === config.meta.appId ? 'echo_ours' : 'echo_human';
+    if (data.type === 'echo')
+      return personal.appId && personal.appId === config.meta.appId ? 'echo_ours' : 'echo_human';
     const notice = textOnly(data);
     if (!ANSWERED.has(data.type) && !notice) return 'recorded';
     if (data.standby) return 'standby';
-    if (!personal.senderId || !data.senderHash || !(notice || (personal.text ?? personal.payload))) return 'not_answered';
+    if (!personal.senderId || !data.senderHash || !(notice || (personal.text ?? personal.payload)))
+      return 'not_answered';
     // A reply already decided (a run after a crash) is sent however late: a part may be out.
     if (!data.reply && Date.now() - data.timestamp > config.worker.staleAfterMs) {
       logger.info({ eventId: data.eventId, channel: data.channel }, 'event too old to answer; recorded only');
@@ -224,11 +268,18 @@ export function createInboundProcessor(r: WorkerResources) {
    * its data (written before this version sent inline), whether a part of its reply went out.
    */
   async function replyHandedOver(data: InboundJob): Promise<boolean> {
-    const keys = data.reply ? [outboundQueue.toKey(data.eventId)] : [outboundQueue.toKey(data.eventId), sentMarkerKey(config.queuePrefix, data.eventId)];
+    const keys = data.reply
+      ? [outboundQueue.toKey(data.eventId)]
+      : [outboundQueue.toKey(data.eventId), sentMarkerKey(config.queuePrefix, data.eventId)];
     return (await r.redis.exists(...keys)) > 0;
   }
 
-  async function recordArrival(job: Job, data: InboundJob, conversation: ConversationNote | null, settled: Outcome | null): Promise<'first' | 'again' | 'already_processed'> {
+  async function recordArrival(
+    job: Job,
+    data: InboundJob,
+    conversation: ConversationNote | null,
+    settled: Outcome | null,
+  ): Promise<'first' | 'again' | 'already_processed'> {
     const row = await r.writes.arrival({
       ...arrivalOf(data, conversation),
       eventId: data.eventId,
@@ -252,37 +303,82 @@ export function createInboundProcessor(r: WorkerResources) {
    * when it finishes; until then the event is `processing` — or, answered at the job's first run
    * (`arrival`), not on record yet: that statement inserts it, unless the send is handed over.
    */
-  async function answer(job: Job, data: InboundJob, personal: InboundPersonal, conversation: ConversationNote | null, arrival?: DeferredArrival): Promise<Outcome> {
-    const decided = data.reply ? { outbound: data.reply, reply: openReply(sealer, data.reply) } : await decide(job, data, personal, conversation);
-    const log = logger.child({ queue: 'inbound', job: job.id, attempt: job.attemptsMade + 1, eventId: data.eventId, pageId: data.pageId });
-    const result: SendOutcome | Handover = await sender.deliver(decided.outbound, decided.reply, { attemptsMade: 0, inline: true, log, ...(arrival ? { arrival } : {}) });
+  async function answer(
+    job: Job,
+    data: InboundJob,
+    personal: InboundPersonal,
+    conversation: ConversationNote | null,
+    arrival?: DeferredArrival,
+  ): Promise<Outcome> {
+    const decided = data.reply
+      ? { outbound: data.reply, reply: openReply(sealer, data.reply) }
+      : await decide(job, data, personal, conversation);
+    const log = logger.child({
+      queue: 'inbound',
+      job: job.id,
+      attempt: job.attemptsMade + 1,
+      eventId: data.eventId,
+      pageId: data.pageId,
+    });
+    const result: SendOutcome | Handover = await sender.deliver(decided.outbound, decided.reply, {
+      attemptsMade: 0,
+      inline: true,
+      log,
+      ...(arrival ? { arrival } : {}),
+    });
     if (result === 'paused') return 'paused';
     if (typeof result === 'string') return 'replied';
     // The send job records the reply when it finishes; the event is on record, processing, until then.
     if (arrival) await recordArrival(job, data, conversation, null);
     if (result.failure) await sender.noteFailure(data.eventId, result.failure, log);
     const outbound: OutboundJob = result.prior ? { ...decided.outbound, prior: result.prior } : decided.outbound;
-    await outboundQueue.add('send', outbound, { ...outboundOptions, jobId: data.eventId, ...(result.delayMs > 0 ? { delay: result.delayMs } : {}) });
+    await outboundQueue.add('send', outbound, {
+      ...outboundOptions,
+      jobId: data.eventId,
+      ...(result.delayMs > 0 ? { delay: result.delayMs } : {}),
+    });
     return 'reply_queued';
   }
 
   /** Asks the responder (AI or fallback) and writes the decision into the job before anything is sent. */
-  async function decide(job: Job, data: InboundJob, personal: InboundPersonal, conversation: ConversationNote | null): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
+  async function decide(
+    job: Job,
+    data: InboundJob,
+    personal: InboundPersonal,
+    conversation: ConversationNote | null,
+  ): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
     const senderHash = data.senderHash as string;
     const notice = textOnly(data);
     // A message without text (a picture, a place, …) has nothing for the model or the memory to read.
     const text = notice ? null : ((personal.text ?? personal.payload) as string);
-    const decision: Pick<ReplyDecision, 'text' | 'path' | 'latencyMs' | 'error'> & { reason: string } = conversation?.asksForPerson
-      ? { text: config.handoff.reply, path: 'fallback', reason: HANDOFF_REASON, latencyMs: 0 }
-      : text === null
-        ? { text: TEXT_ONLY_REPLY, path: 'fallback', reason: 'text_only', latencyMs: 0 }
-        : await responder.decide({ userHash: senderHash, text, pageId: data.pageId, ...(conversation && r.memory.enabled ? { history: () => historyOf(conversation.id) } : {}) });
+    const decision: Pick<ReplyDecision, 'text' | 'path' | 'latencyMs' | 'error'> & { reason: string } =
+      conversation?.asksForPerson
+        ? { text: config.handoff.reply, path: 'fallback', reason: HANDOFF_REASON, latencyMs: 0 }
+        : text === null
+          ? { text: TEXT_ONLY_REPLY, path: 'fallback', reason: 'text_only', latencyMs: 0 }
+          : await responder.decide({
+              userHash: senderHash,
+              text,
+              pageId: data.pageId,
+              ...(conversation && r.memory.enabled ? { history: () => historyOf(conversation.id) } : {}),
+            });
     // The user's message joins the memory once its reply is decided, so the model saw it only as the current one.
-    if (conversation && text !== null) await r.memory.append(conversation.id, [{ at: new Date(data.timestamp), from: 'user', text }]);
+    if (conversation && text !== null)
+      await r.memory.append(conversation.id, [{ at: new Date(data.timestamp), from: 'user', text }]);
     const decideMs = Math.round(decision.latencyMs);
     // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
     logger[decision.error ? 'info' : 'debug'](
-      { eventId: data.eventId, job: job.id, channel: data.channel, pageId: data.pageId, user: senderHash.slice(0, 12), path: decision.path, reason: decision.reason, ms: decideMs, ...(decision.error ? { error: decision.error } : {}) },
+      {
+        eventId: data.eventId,
+        job: job.id,
+        channel: data.channel,
+        pageId: data.pageId,
+        user: senderHash.slice(0, 12),
+        path: decision.path,
+        reason: decision.reason,
+        ms: decideMs,
+        ...(decision.error ? { error: decision.error } : {}),
+      },
       'reply decided',
     );
     const reply: OutboundPersonal = { recipientId: personal.senderId as string, text: decision.text };

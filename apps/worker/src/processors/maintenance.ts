@@ -47,7 +47,11 @@ function declareSchedule(queue: Queue, schedule: (typeof DAILY_SCHEDULES)[number
  */
 export async function scheduleMaintenance(queue: Queue, now: number = Date.now()): Promise<void> {
   for (const schedule of DAILY_SCHEDULES) await declareSchedule(queue, schedule);
-  await queue.add('token-check', { task: 'token-check', requestedBy: 'worker-start' }, { ...maintenanceJobOptions(), jobId: startCheckJobId(now) });
+  await queue.add(
+    'token-check',
+    { task: 'token-check', requestedBy: 'worker-start' },
+    { ...maintenanceJobOptions(), jobId: startCheckJobId(now) },
+  );
 }
 
 /**
@@ -76,7 +80,12 @@ export function createMaintenanceProcessor(r: WorkerResources) {
   return async function processMaintenance(job: Job): Promise<TokenCheckSummary | RetentionResult> {
     const parsed = maintenanceJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid maintenance job payload');
-    const log = logger.child({ queue: 'maintenance', job: job.id, task: parsed.data.task, requestedBy: parsed.data.requestedBy });
+    const log = logger.child({
+      queue: 'maintenance',
+      job: job.id,
+      task: parsed.data.task,
+      requestedBy: parsed.data.requestedBy,
+    });
     if (parsed.data.task === 'token-check') {
       return runTokenCheck({
         db: dbh.db,
@@ -106,7 +115,12 @@ export interface RetentionResult {
  * Deletes events, replies and conversations (by their last message) older than RETENTION_DAYS, in batches of RETENTION_BATCH so each
  * statement is short and the tables stay writable for the ingress and the workers meanwhile.
  */
-export async function runRetention(db: Database, retentionDays: number, now: Date = new Date(), batch = RETENTION_BATCH): Promise<RetentionResult> {
+export async function runRetention(
+  db: Database,
+  retentionDays: number,
+  now: Date = new Date(),
+  batch = RETENTION_BATCH,
+): Promise<RetentionResult> {
   const cutoff = new Date(now.getTime() - retentionDays * DAY_MS);
   const result: RetentionResult = { events: 0, replies: 0, conversations: 0 };
   for (;;) {
@@ -122,8 +136,15 @@ export async function runRetention(db: Database, retentionDays: number, now: Dat
     if (deleted.length < batch) break;
   }
   for (;;) {
-    const doomed = db.select({ id: conversations.id }).from(conversations).where(lt(conversations.lastMessageAt, cutoff)).limit(batch);
-    const deleted = await db.delete(conversations).where(inArray(conversations.id, doomed)).returning({ id: conversations.id });
+    const doomed = db
+      .select({ id: conversations.id })
+      .from(conversations)
+      .where(lt(conversations.lastMessageAt, cutoff))
+      .limit(batch);
+    const deleted = await db
+      .delete(conversations)
+      .where(inArray(conversations.id, doomed))
+      .returning({ id: conversations.id });
     result.conversations += deleted.length;
     if (deleted.length < batch) break;
   }

@@ -3,7 +3,18 @@ import { eq } from 'drizzle-orm';
 import { type Database, events, replies } from '@switchboard/db';
 import { GraphApiError, graphErrorCodeIn, splitMessage } from '@switchboard/meta';
 import { conversationId, readPauseGate, releaseHeldSends } from '@switchboard/pages';
-import { echoField, inboundJobSchema, type OutboundJob, type OutboundPersonal, outboundJobSchema, outboundPersonalSchema, SENDING, sendMetadata, sendRetryDelay, sentMarkerKey } from '@switchboard/queue';
+import {
+  echoField,
+  inboundJobSchema,
+  type OutboundJob,
+  type OutboundPersonal,
+  outboundJobSchema,
+  outboundPersonalSchema,
+  SENDING,
+  sendMetadata,
+  sendRetryDelay,
+  sentMarkerKey,
+} from '@switchboard/queue';
 import { HANDOFF_REASON, keepBotTurn } from '../conversations.js';
 import { type DeferredArrival, recordSendFailure } from '../records.js';
 import { claimPart, markPart } from '../reply-marker.js';
@@ -53,7 +64,13 @@ export function createOutboundProcessor(r: WorkerResources) {
     if (!parsed.success) throw new UnrecoverableError('invalid outbound job payload');
     const data: OutboundJob = parsed.data;
     const personal = openReply(r.sealer, data);
-    const log = r.logger.child({ queue: 'outbound', job: job.id, attempt: job.attemptsMade + 1, eventId: data.eventId, pageId: data.pageId });
+    const log = r.logger.child({
+      queue: 'outbound',
+      job: job.id,
+      attempt: job.attemptsMade + 1,
+      eventId: data.eventId,
+      pageId: data.pageId,
+    });
     if (data.prior?.final) {
       // The inline attempt met a permanent error: dead-letter without calling Meta again. A replay
       // of the dead letter runs without `prior`, and sends.
@@ -61,7 +78,11 @@ export function createOutboundProcessor(r: WorkerResources) {
       await job.updateData(rest);
       throw new UnrecoverableError(prior?.detail);
     }
-    const outcome = await sender.deliver(data, personal, { attemptsMade: job.attemptsMade + (data.prior ? 1 : 0), inline: false, log });
+    const outcome = await sender.deliver(data, personal, {
+      attemptsMade: job.attemptsMade + (data.prior ? 1 : 0),
+      inline: false,
+      log,
+    });
     return outcome as SendOutcome;
   };
 }
@@ -87,7 +108,11 @@ export function createSender(r: WorkerResources) {
   const { config, dbh, counters, latency, pages, heldSends, graph, redis } = r;
   const releaseDeps = { pages, heldSends, outbound: r.outboundQueue, maxAttempts: config.worker.sendMaxAttempts };
 
-  async function deliver(data: OutboundJob, personal: OutboundPersonal, attempt: Attempt): Promise<SendOutcome | Handover> {
+  async function deliver(
+    data: OutboundJob,
+    personal: OutboundPersonal,
+    attempt: Attempt,
+  ): Promise<SendOutcome | Handover> {
     const { log } = attempt;
     const parts = splitMessage(personal.text, data.channel);
     const marker = sentMarkerKey(config.queuePrefix, data.eventId);
@@ -101,7 +126,16 @@ export function createSender(r: WorkerResources) {
       if (await pausedNow(data)) return paused(data, attempt);
       // No token known for this page: dry run, as FACEBOOK_PAGE_ACCESS_TOKEN promises (docs/configuration.md).
       // Which event, how and how long, never what: the text is read in the conversation's transcript.
-      log.info({ answered: data.eventId, path: data.path, reason: data.reason, parts: parts.length, chars: [...personal.text].length }, 'dry run: no page token known; reply recorded, not sent');
+      log.info(
+        {
+          answered: data.eventId,
+          path: data.path,
+          reason: data.reason,
+          parts: parts.length,
+          chars: [...personal.text].length,
+        },
+        'dry run: no page token known; reply recorded, not sent',
+      );
       await finish(data, 'dry_run', parts.length, [], attempt.arrival);
       await keepBotTurn(r, data, personal.text, true);
       counters.count('sends', { result: 'dry_run' });
@@ -124,7 +158,8 @@ export function createSender(r: WorkerResources) {
         // and waiting for it is the send job's work.
         if (attempt.inline) return { delayMs: 0 };
         // WhatsApp sends no echo of an API send: waiting for one would only delay the resend.
-        const echoed = before[echoField(index)] ?? (data.channel === 'whatsapp' ? null : await waitForEcho(marker, index));
+        const echoed =
+          before[echoField(index)] ?? (data.channel === 'whatsapp' ? null : await waitForEcho(marker, index));
         if (echoed) {
           log.info({ part: index }, "part confirmed by Meta's echo; not sent again");
           messageIds.push(echoed);
@@ -138,7 +173,12 @@ export function createSender(r: WorkerResources) {
       try {
         const result =
           data.channel === 'whatsapp'
-            ? await graph.sendWhatsAppText({ phoneNumberId: data.pageId, accessToken: resolved.token, to: personal.recipientId, text })
+            ? await graph.sendWhatsAppText({
+                phoneNumberId: data.pageId,
+                accessToken: resolved.token,
+                to: personal.recipientId,
+                text,
+              })
             : await graph.sendText({
                 pageId: data.pageId,
                 accessToken: resolved.token,
@@ -173,8 +213,13 @@ export function createSender(r: WorkerResources) {
     try {
       await graph.markWhatsAppRead(data.pageId, token, messageId);
     } catch (err) {
-      counters.count('whatsapp_mark_read_failures', { code: err instanceof GraphApiError ? String(err.code ?? err.status ?? 'network') : 'error' });
-      log.info({ code: err instanceof GraphApiError ? err.code : null }, 'could not mark the message read; the reply went out');
+      counters.count('whatsapp_mark_read_failures', {
+        code: err instanceof GraphApiError ? String(err.code ?? err.status ?? 'network') : 'error',
+      });
+      log.info(
+        { code: err instanceof GraphApiError ? err.code : null },
+        'could not mark the message read; the reply went out',
+      );
     }
   }
 
@@ -183,16 +228,30 @@ export function createSender(r: WorkerResources) {
    * a user's request for a person goes out although that request started the pause.
    */
   async function pausedNow(data: OutboundJob): Promise<boolean> {
-    const reason = await readPauseGate(redis, config.queuePrefix, conversationId(data.channel, data.pageId, data.senderHash));
+    const reason = await readPauseGate(
+      redis,
+      config.queuePrefix,
+      conversationId(data.channel, data.pageId, data.senderHash),
+    );
     return reason !== null && !(reason === 'user_asked' && data.reason === HANDOFF_REASON);
   }
 
   /** The reply is not sent: its event is recorded as answered by nobody, `paused`. */
   async function paused(data: OutboundJob, attempt: Attempt): Promise<SendOutcome> {
     if (attempt.arrival) {
-      await r.writes.arrival({ ...attempt.arrival, eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash, settled: 'paused' });
+      await r.writes.arrival({
+        ...attempt.arrival,
+        eventId: data.eventId,
+        channel: data.channel,
+        pageId: data.pageId,
+        senderHash: data.senderHash,
+        settled: 'paused',
+      });
     } else {
-      await dbh.db.update(events).set({ status: 'processed', outcome: 'paused', processedAt: new Date(), updatedAt: new Date() }).where(eq(events.id, data.eventId));
+      await dbh.db
+        .update(events)
+        .set({ status: 'processed', outcome: 'paused', processedAt: new Date(), updatedAt: new Date() })
+        .where(eq(events.id, data.eventId));
     }
     counters.count('sends', { result: 'paused' });
     attempt.log.info({ path: data.path, reason: data.reason }, 'conversation paused: reply not sent');
@@ -200,15 +259,31 @@ export function createSender(r: WorkerResources) {
   }
 
   /** Meta answered a part with an error: the table above, or the hand-over of an inline attempt. */
-  async function failed(err: GraphApiError, data: OutboundJob, attempt: Attempt, marker: string, index: number): Promise<SendOutcome | Handover> {
+  async function failed(
+    err: GraphApiError,
+    data: OutboundJob,
+    attempt: Attempt,
+    marker: string,
+    index: number,
+  ): Promise<SendOutcome | Handover> {
     const { log } = attempt;
     // Meta answered with an error: this part was not delivered, nothing to wait for on retry. A
     // part whose delivery is unknown stays `sending`, so the retry waits for its echo first.
     if (err.status !== null && !err.deliveryUnknown) await redis.hdel(marker, String(index));
-    counters.count('send_errors', { code: err.code ?? (err.status ? `http_${err.status}` : 'network'), kind: err.kind });
+    counters.count('send_errors', {
+      code: err.code ?? (err.status ? `http_${err.status}` : 'network'),
+      kind: err.kind,
+    });
     // The cause in words, the same in the log, the event's last_error and the dead-letter reason.
     const detail = err.summary;
-    const facts = { error: detail, code: err.code, subcode: err.subcode, status: err.status, kind: err.kind, fbtrace_id: err.fbtraceId };
+    const facts = {
+      error: detail,
+      code: err.code,
+      subcode: err.subcode,
+      status: err.status,
+      kind: err.kind,
+      fbtrace_id: err.fbtraceId,
+    };
     // An inline attempt's event row may not be written yet: the inbound job records its failure.
     if (!attempt.inline) await noteFailure(data.eventId, detail, log);
     if (err.kind === 'token_invalid') {
@@ -220,7 +295,10 @@ export function createSender(r: WorkerResources) {
       // The account itself may not send (restricted, locked, flagged for spam): every reply from it
       // fails alike until a person acts in Meta's Business Manager, so this alerts at error level.
       counters.count('send_alerts', { channel: data.channel, code: String(err.code ?? 'none') });
-      log.error({ ...facts, reason: err.why }, 'the sending account is restricted by Meta; replies from it fail until that is resolved');
+      log.error(
+        { ...facts, reason: err.why },
+        'the sending account is restricted by Meta; replies from it fail until that is resolved',
+      );
     }
     if (err.kind === 'permanent' || err.kind === 'page_restricted') {
       log.warn(facts, 'permanent send error; dead-lettered');
@@ -229,11 +307,17 @@ export function createSender(r: WorkerResources) {
     }
     // A send that timed out or was accepted unreadably may have been delivered: retry it at most
     // once (docs/meta-platform.md, Errors).
-    if (err.deliveryUnknown && attempt.attemptsMade >= 1) throw new UnrecoverableError(`${detail}; not sent again, it may have been delivered`);
+    if (err.deliveryUnknown && attempt.attemptsMade >= 1)
+      throw new UnrecoverableError(`${detail}; not sent again, it may have been delivered`);
     counters.count('sends', { result: 'retried' });
     log.warn(facts, 'transient send error; will retry');
     const rateLimited = err.kind === 'rate_limited';
-    if (attempt.inline) return { delayMs: sendRetryDelay(1, rateLimited, err.retryAfterMs), prior: { detail, timeout: err.deliveryUnknown, final: false }, failure: detail };
+    if (attempt.inline)
+      return {
+        delayMs: sendRetryDelay(1, rateLimited, err.retryAfterMs),
+        prior: { detail, timeout: err.deliveryUnknown, final: false },
+        failure: detail,
+      };
     const retry = new Error(detail) as Error & { retryAfterMs?: number | null; rateLimited?: boolean };
     retry.retryAfterMs = err.retryAfterMs;
     retry.rateLimited = rateLimited;
@@ -245,14 +329,21 @@ export function createSender(r: WorkerResources) {
    * path and reason like any reply (every reply is logged with both), since the run that sent it
    * never got to.
    */
-  async function alreadySent(data: OutboundJob, marker: Record<string, string>, attempt: Attempt): Promise<SendOutcome> {
+  async function alreadySent(
+    data: OutboundJob,
+    marker: Record<string, string>,
+    attempt: Attempt,
+  ): Promise<SendOutcome> {
     const ids = Object.entries(marker)
       .filter(([k]) => /^\d+$/.test(k))
       .sort(([a], [b]) => Number(a) - Number(b))
       .map(([, v]) => v);
     await finish(data, 'sent', ids.length, ids, attempt.arrival);
     counters.count('sends', { result: 'already_sent' });
-    attempt.log.info({ parts: ids.length, path: data.path, reason: data.reason }, 'reply sent by an interrupted run; recorded, not sent again');
+    attempt.log.info(
+      { parts: ids.length, path: data.path, reason: data.reason },
+      'reply sent by an interrupted run; recorded, not sent again',
+    );
     return 'already_sent';
   }
 
@@ -261,7 +352,9 @@ export function createSender(r: WorkerResources) {
    * the Graph error decides what happens to the send.
    */
   async function noteFailure(eventId: string, detail: string, log: Attempt['log']): Promise<void> {
-    await recordSendFailure(dbh, eventId, detail).catch((e: unknown) => log.warn({ err: { message: (e as Error).message } }, 'send failure not recorded on the event'));
+    await recordSendFailure(dbh, eventId, detail).catch((e: unknown) =>
+      log.warn({ err: { message: (e as Error).message } }, 'send failure not recorded on the event'),
+    );
   }
 
   /** Polls for Meta's echo of one part, up to SEND_ECHO_WAIT_MS. */
@@ -274,7 +367,13 @@ export function createSender(r: WorkerResources) {
     }
   }
 
-  async function finish(data: OutboundJob, status: 'sent' | 'dry_run', parts: number, messageIds: string[], arrival: DeferredArrival | undefined) {
+  async function finish(
+    data: OutboundJob,
+    status: 'sent' | 'dry_run',
+    parts: number,
+    messageIds: string[],
+    arrival: DeferredArrival | undefined,
+  ) {
     await r.writes.sendFinished({
       eventId: data.eventId,
       channel: data.channel,
@@ -307,7 +406,9 @@ export function createSender(r: WorkerResources) {
   return { deliver, noteFailure };
 }
 
-type ReplyUpdate = Partial<Pick<typeof replies.$inferInsert, 'status' | 'parts' | 'graphMessageIds' | 'sentAt' | 'endToEndMs' | 'errorCode'>>;
+type ReplyUpdate = Partial<
+  Pick<typeof replies.$inferInsert, 'status' | 'parts' | 'graphMessageIds' | 'sentAt' | 'endToEndMs' | 'errorCode'>
+>;
 
 /**
  * Writes a reply's delivery state, creating the row from the job when the inbound side has not
@@ -316,12 +417,25 @@ type ReplyUpdate = Partial<Pick<typeof replies.$inferInsert, 'status' | 'parts' 
 async function upsertReply(db: Pick<Database, 'insert'>, data: OutboundJob, set: ReplyUpdate): Promise<void> {
   await db
     .insert(replies)
-    .values({ eventId: data.eventId, channel: data.channel, pageId: data.pageId, senderHash: data.senderHash, path: data.path, reason: data.reason, decideLatencyMs: data.decideMs ?? 0, ...set })
+    .values({
+      eventId: data.eventId,
+      channel: data.channel,
+      pageId: data.pageId,
+      senderHash: data.senderHash,
+      path: data.path,
+      reason: data.reason,
+      decideLatencyMs: data.decideMs ?? 0,
+      ...set,
+    })
     .onConflictDoUpdate({ target: replies.eventId, set });
 }
 
 /** Marks the event (and, for a send, its reply) dead-lettered: called when a job fails for good. */
-export async function recordDeadLetter(r: Pick<WorkerResources, 'dbh'>, jobData: unknown, reason: string): Promise<void> {
+export async function recordDeadLetter(
+  r: Pick<WorkerResources, 'dbh'>,
+  jobData: unknown,
+  reason: string,
+): Promise<void> {
   const errorCode = graphErrorCodeIn(reason);
   // A send job, or an inbound job that had decided its reply (and may have tried to send it).
   const reply = outboundJobSchema.safeParse(jobData).data ?? inboundJobSchema.safeParse(jobData).data?.reply;

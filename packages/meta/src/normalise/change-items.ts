@@ -34,7 +34,10 @@ export function changeEvent(ctx: EntryContext, item: unknown): NormalisedEvent |
   // Read exactly like a messaging[] item, so the same mid arriving both ways is one event.
   if (MESSAGING_FIELD.test(field) && (Object.hasOwn(value, 'sender') || Object.hasOwn(value, 'recipient'))) {
     const ts = readNum(value.timestamp);
-    return messagingEvent({ ...ctx, entryTime: toMs(ctx.entryTime) }, ts === null ? value : { ...value, timestamp: toMs(ts) });
+    return messagingEvent(
+      { ...ctx, entryTime: toMs(ctx.entryTime) },
+      ts === null ? value : { ...value, timestamp: toMs(ts) },
+    );
   }
   // Recorded, never answered. The author is a user id (hashed downstream like any sender); the
   // post or comment text is not carried: nothing processes it, so nothing may keep it. A
@@ -42,7 +45,12 @@ export function changeEvent(ctx: EntryContext, item: unknown): NormalisedEvent |
   const from = isObj(value.from) ? readId(value.from.id) : null;
   const digest = createHash('sha256').update(JSON.stringify(value)).digest('hex');
   return {
-    ...baseEvent(ctx, from === INVALID ? null : from, null, toMs(readNum(value.created_time)) ?? toMs(ctx.entryTime) ?? 0),
+    ...baseEvent(
+      ctx,
+      from === INVALID ? null : from,
+      null,
+      toMs(readNum(value.created_time)) ?? toMs(ctx.entryTime) ?? 0,
+    ),
     type: 'change',
     payload: field,
     dedupKey: derivedKey(ctx, 'change', [field, digest]),

@@ -54,7 +54,11 @@ export function readMids(v: unknown): string[] {
  * One item, read so that nothing in it can fail the delivery: a reader that throws on a shape
  * nobody foresaw skips that item, like any other odd one, instead of answering the batch with 500.
  */
-export function readSafely(read: (ctx: EntryContext, item: unknown) => NormalisedEvent | null, ctx: EntryContext, item: unknown): NormalisedEvent | null {
+export function readSafely(
+  read: (ctx: EntryContext, item: unknown) => NormalisedEvent | null,
+  ctx: EntryContext,
+  item: unknown,
+): NormalisedEvent | null {
   try {
     return read(ctx, item);
   } catch {

@@ -15,7 +15,13 @@ import { messagingEvent } from './messaging-items.js';
 import { InvalidPayloadError, type NormalisedEvent, type NormaliseResult } from './normalised-event.js';
 import { whatsappEntry } from './whatsapp-items.js';
 
-export { InvalidPayloadError, type EventType, type NormalisedEvent, type NormaliseResult, WHATSAPP_TEXT_ONLY_TYPES } from './normalised-event.js';
+export {
+  InvalidPayloadError,
+  type EventType,
+  type NormalisedEvent,
+  type NormaliseResult,
+  WHATSAPP_TEXT_ONLY_TYPES,
+} from './normalised-event.js';
 
 function messagingEntry(channel: Channel, entry: Obj, out: NormalisedEvent[]): number {
   const pageId = readId(entry.id);

@@ -27,12 +27,20 @@ export function messagingEvent(ctx: EntryContext, item: unknown): NormalisedEven
   if (isObj(item.delivery)) return deliveryEvent(ctx, base, senderId, item.delivery, ownTs);
   if (isObj(item.reaction)) return reactionEvent(ctx, base, senderId, item.reaction, ownTs);
   if (isObj(item.referral)) return referralEvent(ctx, base, senderId, item.referral, ownTs);
-  if (isObj(item.pass_thread_control)) return handoverEvent(ctx, base, senderId, 'pass_thread_control', item.pass_thread_control, ownTs);
-  if (isObj(item.take_thread_control)) return handoverEvent(ctx, base, senderId, 'take_thread_control', item.take_thread_control, ownTs);
+  if (isObj(item.pass_thread_control))
+    return handoverEvent(ctx, base, senderId, 'pass_thread_control', item.pass_thread_control, ownTs);
+  if (isObj(item.take_thread_control))
+    return handoverEvent(ctx, base, senderId, 'take_thread_control', item.take_thread_control, ownTs);
   return null;
 }
 
-function messageEvent(ctx: EntryContext, base: Base, senderId: string, m: Obj, ownTs: number | null): NormalisedEvent | null {
+function messageEvent(
+  ctx: EntryContext,
+  base: Base,
+  senderId: string,
+  m: Obj,
+  ownTs: number | null,
+): NormalisedEvent | null {
   const mid = readStr(m.mid);
   const text = readStr(m.text);
   if (mid === INVALID || text === INVALID) return null;
@@ -40,7 +48,14 @@ function messageEvent(ctx: EntryContext, base: Base, senderId: string, m: Obj, o
 
   if (m.is_echo === true) {
     const appId = readId(m.app_id);
-    const event: NormalisedEvent = { ...base, type: 'echo', mid, text, appId: appId === INVALID ? null : appId, dedupKey: keyOr('echo') };
+    const event: NormalisedEvent = {
+      ...base,
+      type: 'echo',
+      mid,
+      text,
+      appId: appId === INVALID ? null : appId,
+      dedupKey: keyOr('echo'),
+    };
     if (typeof m.metadata === 'string') event.metadata = m.metadata;
     return event;
   }
@@ -62,7 +77,13 @@ function messageEvent(ctx: EntryContext, base: Base, senderId: string, m: Obj, o
   return null;
 }
 
-function postbackEvent(ctx: EntryContext, base: Base, senderId: string, p: Obj, ownTs: number | null): NormalisedEvent | null {
+function postbackEvent(
+  ctx: EntryContext,
+  base: Base,
+  senderId: string,
+  p: Obj,
+  ownTs: number | null,
+): NormalisedEvent | null {
   const mid = readStr(p.mid);
   const title = readStr(p.title);
   const payload = readStr(p.payload);
@@ -71,7 +92,13 @@ function postbackEvent(ctx: EntryContext, base: Base, senderId: string, p: Obj, 
   return { ...base, type: 'postback', mid, text: title, payload, dedupKey };
 }
 
-function readEvent(ctx: EntryContext, base: Base, senderId: string, r: Obj, ownTs: number | null): NormalisedEvent | null {
+function readEvent(
+  ctx: EntryContext,
+  base: Base,
+  senderId: string,
+  r: Obj,
+  ownTs: number | null,
+): NormalisedEvent | null {
   const watermark = readNum(r.watermark);
   const mid = readStr(r.mid); // Instagram reads name the message instead of a watermark
   if (mid === INVALID) return null;
@@ -79,14 +106,26 @@ function readEvent(ctx: EntryContext, base: Base, senderId: string, r: Obj, ownT
   return { ...base, type: 'read', mid, dedupKey: derivedKey(ctx, 'read', [senderId, mark]) };
 }
 
-function deliveryEvent(ctx: EntryContext, base: Base, senderId: string, d: Obj, ownTs: number | null): NormalisedEvent | null {
+function deliveryEvent(
+  ctx: EntryContext,
+  base: Base,
+  senderId: string,
+  d: Obj,
+  ownTs: number | null,
+): NormalisedEvent | null {
   const watermark = readNum(d.watermark);
   const mids = readMids(d.mids).sort();
   const mark = watermark ?? (mids.length > 0 ? mids.join(',') : ownTs);
   return { ...base, type: 'delivery', dedupKey: derivedKey(ctx, 'delivery', [senderId, mark]) };
 }
 
-function reactionEvent(ctx: EntryContext, base: Base, senderId: string, r: Obj, ownTs: number | null): NormalisedEvent | null {
+function reactionEvent(
+  ctx: EntryContext,
+  base: Base,
+  senderId: string,
+  r: Obj,
+  ownTs: number | null,
+): NormalisedEvent | null {
   const mid = readStr(r.mid);
   const action = readStr(r.action);
   const emoji = readStr(r.emoji);
@@ -114,21 +153,45 @@ function optinEvent(ctx: EntryContext, base: Base, o: Obj, ownTs: number | null)
   return { ...base, type: 'optin', payload: value, dedupKey: derivedKey(ctx, 'optin', [who, optinType, value, ownTs]) };
 }
 
-function referralEvent(ctx: EntryContext, base: Base, senderId: string, r: Obj, ownTs: number | null): NormalisedEvent | null {
+function referralEvent(
+  ctx: EntryContext,
+  base: Base,
+  senderId: string,
+  r: Obj,
+  ownTs: number | null,
+): NormalisedEvent | null {
   const ref = readStr(r.ref);
   const source = readStr(r.source);
   const adId = readId(r.ad_id);
   if (ref === INVALID || source === INVALID || adId === INVALID) return null;
-  return { ...base, type: 'referral', payload: ref, dedupKey: derivedKey(ctx, 'referral', [senderId, source, ref, adId, ownTs]) };
+  return {
+    ...base,
+    type: 'referral',
+    payload: ref,
+    dedupKey: derivedKey(ctx, 'referral', [senderId, source, ref, adId, ownTs]),
+  };
 }
 
 /**
  * Thread control changed hands (Messenger's handover protocol): `appId` is the new owner when Meta
  * names it. The worker decides whether that is us (docs/meta-platform.md, "People from the business").
  */
-function handoverEvent(ctx: EntryContext, base: Base, senderId: string, kind: string, h: Obj, ownTs: number | null): NormalisedEvent | null {
+function handoverEvent(
+  ctx: EntryContext,
+  base: Base,
+  senderId: string,
+  kind: string,
+  h: Obj,
+  ownTs: number | null,
+): NormalisedEvent | null {
   const newOwner = readId(h.new_owner_app_id);
   const previousOwner = readId(h.previous_owner_app_id);
   if (newOwner === INVALID || previousOwner === INVALID) return null;
-  return { ...base, type: 'handover', payload: kind, appId: newOwner, dedupKey: derivedKey(ctx, 'handover', [senderId, kind, newOwner, previousOwner, ownTs]) };
+  return {
+    ...base,
+    type: 'handover',
+    payload: kind,
+    appId: newOwner,
+    dedupKey: derivedKey(ctx, 'handover', [senderId, kind, newOwner, previousOwner, ownTs]),
+  };
 }

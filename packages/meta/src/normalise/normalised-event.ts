@@ -37,7 +37,17 @@ export type EventType =
  * A WhatsApp user's messages that carry no text to read, each recorded under its own type, and
  * `unsupported` (a kind the Cloud API does not pass on, or one newer than this reader).
  */
-export const WHATSAPP_TEXT_ONLY_TYPES = ['image', 'audio', 'video', 'document', 'sticker', 'location', 'contacts', 'order', 'unsupported'] as const satisfies readonly EventType[];
+export const WHATSAPP_TEXT_ONLY_TYPES = [
+  'image',
+  'audio',
+  'video',
+  'document',
+  'sticker',
+  'location',
+  'contacts',
+  'order',
+  'unsupported',
+] as const satisfies readonly EventType[];
 
 export interface NormalisedEvent {
   channel: Channel;

@@ -13,7 +13,10 @@ import { asTimestamp, INVALID, isObj, type Obj, readId, readNum, readSafely, rea
 import { type EventType, type NormalisedEvent, WHATSAPP_TEXT_ONLY_TYPES } from './normalised-event.js';
 
 /** Kinds without text to answer (media, a place, contact cards, a cart, a system notice), each recorded under its own type. */
-const WHATSAPP_OWN_TYPES: ReadonlySet<string> = new Set<EventType>([...WHATSAPP_TEXT_ONLY_TYPES.filter((k) => k !== 'unsupported'), 'system']);
+const WHATSAPP_OWN_TYPES: ReadonlySet<string> = new Set<EventType>([
+  ...WHATSAPP_TEXT_ONLY_TYPES.filter((k) => k !== 'unsupported'),
+  'system',
+]);
 
 /** WhatsApp timestamps are unix seconds, usually as strings. */
 function whatsappTs(v: unknown): number | null {
@@ -60,7 +63,13 @@ function whatsappMessage(ctx: EntryContext, m: unknown): NormalisedEvent | null 
   if (kind === 'reaction') {
     const target = isObj(sub) ? readStr(sub.message_id) : null;
     const emoji = isObj(sub) ? readStr(sub.emoji) : null;
-    return { ...base, type: 'reaction', mid: target === INVALID ? null : target, payload: emoji === INVALID ? null : emoji, dedupKey };
+    return {
+      ...base,
+      type: 'reaction',
+      mid: target === INVALID ? null : target,
+      payload: emoji === INVALID ? null : emoji,
+      dedupKey,
+    };
   }
   // Neither captions nor contents are kept: the assistant reads text messages only, and what it
   // does not read it does not keep.
@@ -152,7 +161,12 @@ export function whatsappEntry(entry: Obj, out: NormalisedEvent[]): number {
     const items = READERS.reduce((n, [field]) => n + countItems(value[field]), 0);
     const phone = isObj(value.metadata) ? readId(value.metadata.phone_number_id) : null;
     // An account error may come without a number: it is then about the business account (entry.id).
-    const pageId = phone !== INVALID && phone !== null ? phone : countItems(value.errors) === items && account !== INVALID ? account : null;
+    const pageId =
+      phone !== INVALID && phone !== null
+        ? phone
+        : countItems(value.errors) === items && account !== INVALID
+          ? account
+          : null;
     if (pageId === null || items === 0) {
       // Template, quality and account updates arrive here too: not conversation events.
       skipped += Math.max(items, 1);

@@ -3,7 +3,13 @@ import { auditContext, writeAudit } from '../../audit.js';
 import { errorSchema, type OpsDeps } from './ops-deps.js';
 
 /** The AI counters the status answers with (docs/api.md), all from the shared counters hash. */
-const AI_COUNTERS = ['ai_calls', 'ai_calls_blocked_per_psid', 'ai_calls_blocked_global', 'ai_errors', 'fallbacks'] as const;
+const AI_COUNTERS = [
+  'ai_calls',
+  'ai_calls_blocked_per_psid',
+  'ai_calls_blocked_global',
+  'ai_errors',
+  'fallbacks',
+] as const;
 const AI_EXTRA_COUNTERS = ['ai_timeouts', 'ai_blocked', 'ai_budget_blocked'] as const;
 
 const counterProps = (names: readonly string[]) => Object.fromEntries(names.map((n) => [n, { type: 'number' }]));
@@ -39,7 +45,11 @@ const statusSchema = {
 export async function aiStatus(deps: OpsDeps) {
   const { config, resources, budget } = deps;
   await resources.counters.flush();
-  const [enabled, hash, spend] = await Promise.all([resources.killSwitch.setting(), resources.counters.read(), budget.status()]);
+  const [enabled, hash, spend] = await Promise.all([
+    resources.killSwitch.setting(),
+    resources.counters.read(),
+    budget.status(),
+  ]);
   const counters = Object.fromEntries([...AI_COUNTERS, ...AI_EXTRA_COUNTERS].map((n) => [n, hash[n] ?? 0]));
   const exhausted =
     (spend.dailyBudgetUsd !== null && spend.dailySpendUsd >= spend.dailyBudgetUsd) ||
@@ -80,7 +90,10 @@ export async function aiRoutes(app: FastifyInstance, deps: OpsDeps): Promise<voi
           // switch the AI for every worker. Without `type`, nothing is coerced.
           properties: { enabled: { enum: [true, false] } },
         },
-        response: { 200: { type: 'object', required: ['enabled'], properties: { enabled: { type: 'boolean' } } }, 400: errorSchema },
+        response: {
+          200: { type: 'object', required: ['enabled'], properties: { enabled: { type: 'boolean' } } },
+          400: errorSchema,
+        },
       },
     },
     async (request) => {
@@ -88,7 +101,12 @@ export async function aiRoutes(app: FastifyInstance, deps: OpsDeps): Promise<voi
       const before = await resources.killSwitch.setting();
       // PostgreSQL first, then the Redis copy every worker reads (packages/ai kill-switch.ts).
       await resources.killSwitch.set(enabled);
-      await writeAudit(resources.dbh.db, { ...auditContext(request), action: 'ai.toggle', target: 'ai', details: { enabled, previous: before } });
+      await writeAudit(resources.dbh.db, {
+        ...auditContext(request),
+        action: 'ai.toggle',
+        target: 'ai',
+        details: { enabled, previous: before },
+      });
       request.log.warn({ enabled, actor: request.opsUser }, 'AI kill switch set');
       return { enabled };
     },

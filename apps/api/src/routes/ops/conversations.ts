@@ -26,7 +26,11 @@ const conversationSchema = {
     messages: { type: 'integer' },
   },
 } as const;
-const params = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: CONVERSATION_ID } } } as const;
+const params = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: CONVERSATION_ID } },
+} as const;
 
 type Row = typeof conversations.$inferSelect;
 
@@ -77,7 +81,8 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
   const { config, resources } = deps;
   const { db } = resources.dbh;
 
-  const find = async (id: string) => (await db.select().from(conversations).where(eq(conversations.id, id)).limit(1))[0];
+  const find = async (id: string) =>
+    (await db.select().from(conversations).where(eq(conversations.id, id)).limit(1))[0];
 
   app.get<{ Querystring: { status?: string; channel?: string; user?: string; limit?: number; cursor?: string } }>(
     '/conversations',
@@ -95,7 +100,10 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
           },
         },
         response: {
-          200: { type: 'object', properties: { conversations: { type: 'array', items: conversationSchema }, next_cursor: nullableString } },
+          200: {
+            type: 'object',
+            properties: { conversations: { type: 'array', items: conversationSchema }, next_cursor: nullableString },
+          },
           400: errorSchema,
         },
       },
@@ -109,8 +117,14 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
       if (user) where.push(eq(conversations.userHash, user));
       if (cursor !== undefined) {
         const after = decodeCursor(cursor);
-        if (!after) return reply.code(400).send({ error: 'invalid_cursor', message: 'cursor is not one this API issued' });
-        where.push(or(lt(conversations.lastMessageAt, after.at), and(eq(conversations.lastMessageAt, after.at), lt(conversations.id, after.id))) as SQL);
+        if (!after)
+          return reply.code(400).send({ error: 'invalid_cursor', message: 'cursor is not one this API issued' });
+        where.push(
+          or(
+            lt(conversations.lastMessageAt, after.at),
+            and(eq(conversations.lastMessageAt, after.at), lt(conversations.id, after.id)),
+          ) as SQL,
+        );
       }
       const rows = await db
         .select()
@@ -120,7 +134,10 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
         .limit(limit + 1);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      return { conversations: page.map((r) => present(r)), next_cursor: rows.length > limit && last ? encodeCursor(last) : null };
+      return {
+        conversations: page.map((r) => present(r)),
+        next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+      };
     },
   );
 
@@ -134,7 +151,18 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
             type: 'object',
             properties: {
               ...conversationSchema.properties,
-              turns: { type: 'array', items: { type: 'object', properties: { at: { type: 'string' }, from: { type: 'string' }, text: { type: 'string' }, dry_run: { type: 'boolean' } } } },
+              turns: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    at: { type: 'string' },
+                    from: { type: 'string' },
+                    text: { type: 'string' },
+                    dry_run: { type: 'boolean' },
+                  },
+                },
+              },
             },
           },
           400: errorSchema,
@@ -146,8 +174,21 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
       const row = await find(request.params.id);
       if (!row) return reply.code(404).send({ error: 'not_found', message: 'no such conversation' });
       const turns = await resources.memory.read(row.id);
-      await writeAudit(db, { ...auditContext(request), action: 'conversation.read', target: row.id, details: { turns: turns.length } });
-      return { ...present(row), turns: turns.map((t) => ({ at: t.at.toISOString(), from: t.from, text: t.text, ...(t.dryRun ? { dry_run: true } : {}) })) };
+      await writeAudit(db, {
+        ...auditContext(request),
+        action: 'conversation.read',
+        target: row.id,
+        details: { turns: turns.length },
+      });
+      return {
+        ...present(row),
+        turns: turns.map((t) => ({
+          at: t.at.toISOString(),
+          from: t.from,
+          text: t.text,
+          ...(t.dryRun ? { dry_run: true } : {}),
+        })),
+      };
     },
   );
 
@@ -170,7 +211,10 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
         if (body === undefined || body === null) return;
         const fields = typeof body === 'object' && !Array.isArray(body) ? Object.entries(body) : null;
         if (!fields || fields.some(([k, v]) => k !== 'minutes' || typeof v !== 'number' || !Number.isInteger(v))) {
-          return reply.code(400).send({ error: 'invalid_request', message: 'the body is {"minutes": <whole number from 1 to 43200>} or empty' });
+          return reply.code(400).send({
+            error: 'invalid_request',
+            message: 'the body is {"minutes": <whole number from 1 to 43200>} or empty',
+          });
         }
       },
     },
@@ -179,13 +223,24 @@ export async function conversationRoutes(app: FastifyInstance, deps: OpsDeps): P
       const pauseMs = minutes === undefined ? config.handoff.pauseMs : minutes * 60_000;
       const [row] = await db
         .update(conversations)
-        .set({ status: 'paused', pausedUntil: new Date(Date.now() + pauseMs), pauseReason: 'operator', operatorHold: true, updatedAt: new Date() })
+        .set({
+          status: 'paused',
+          pausedUntil: new Date(Date.now() + pauseMs),
+          pauseReason: 'operator',
+          operatorHold: true,
+          updatedAt: new Date(),
+        })
         .where(eq(conversations.id, request.params.id))
         .returning();
       if (!row) return reply.code(404).send({ error: 'not_found', message: 'no such conversation' });
       await writePauseGate(resources.redis, config.queuePrefix, row);
       resources.counters.count('handoffs', { reason: 'operator' });
-      await writeAudit(db, { ...auditContext(request), action: 'conversation.pause', target: row.id, details: { minutes: Math.round(pauseMs / 60_000) } });
+      await writeAudit(db, {
+        ...auditContext(request),
+        action: 'conversation.pause',
+        target: row.id,
+        details: { minutes: Math.round(pauseMs / 60_000) },
+      });
       return present(row);
     },
   );

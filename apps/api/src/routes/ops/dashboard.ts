@@ -24,14 +24,24 @@ export async function dashboardRoutes(app: FastifyInstance, deps: OpsDeps): Prom
           return { id: s.id, heading: s.heading ? s.heading(data) : escapeHtml(s.title), body: s.render(data) };
         } catch (err) {
           request.log.warn({ err, section: s.id }, 'dashboard section could not be loaded');
-          return { id: s.id, heading: escapeHtml(s.title), body: '<p class="bad">This part of the page could not be loaded just now; it is tried again at the next refresh.</p>' };
+          return {
+            id: s.id,
+            heading: escapeHtml(s.title),
+            body: '<p class="bad">This part of the page could not be loaded just now; it is tried again at the next refresh.</p>',
+          };
         }
       }),
     );
     // The page shows live state: never from a cache.
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderDashboard(new Date().toISOString(), `/ops/dashboard.js?v=${SCRIPT_VERSION}`, rendered));
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(renderDashboard(new Date().toISOString(), `/ops/dashboard.js?v=${SCRIPT_VERSION}`, rendered));
   });
   app.get('/dashboard.js', async (_request, reply) =>
-    reply.type('text/javascript; charset=utf-8').header('cache-control', 'private, max-age=31536000, immutable').send(SCRIPT),
+    reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'private, max-age=31536000, immutable')
+      .send(SCRIPT),
   );
 }

@@ -58,7 +58,11 @@ export function describeDeadLetter(queue: DeadLetterQueue, job: Job): DeadLetter
 export async function listDeadLetters(r: ApiResources, limit: number): Promise<DeadLetterJob[]> {
   const queues = queuesOf(r);
   const perQueue = await Promise.all(
-    DEAD_LETTER_QUEUES.map(async (name) => ((await queues[name].getFailed(0, limit - 1)) as Job[]).filter(Boolean).map((job) => describeDeadLetter(name, job))),
+    DEAD_LETTER_QUEUES.map(async (name) =>
+      ((await queues[name].getFailed(0, limit - 1)) as Job[])
+        .filter(Boolean)
+        .map((job) => describeDeadLetter(name, job)),
+    ),
   );
   return perQueue
     .flat()
@@ -85,11 +89,15 @@ export async function scanDeadLetters(r: ApiResources, max: number): Promise<Dea
  * `ambiguous` when both hold a dead-lettered job with that id).
  * Only a job that is in the failed set counts: replaying a waiting or finished job would send twice.
  */
-export async function findDeadLetter(r: ApiResources, id: string): Promise<{ queue: Queue; name: DeadLetterQueue; job: Job } | 'ambiguous' | null> {
+export async function findDeadLetter(
+  r: ApiResources,
+  id: string,
+): Promise<{ queue: Queue; name: DeadLetterQueue; job: Job } | 'ambiguous' | null> {
   const queues = queuesOf(r);
   const colon = id.indexOf(':');
   const named = colon > 0 ? (id.slice(0, colon) as DeadLetterQueue) : undefined;
-  const candidates: DeadLetterQueue[] = named && DEAD_LETTER_QUEUES.includes(named) ? [named] : colon > 0 ? [] : [...DEAD_LETTER_QUEUES];
+  const candidates: DeadLetterQueue[] =
+    named && DEAD_LETTER_QUEUES.includes(named) ? [named] : colon > 0 ? [] : [...DEAD_LETTER_QUEUES];
   const jobId = named ? id.slice(colon + 1) : id;
   const found: Array<{ queue: Queue; name: DeadLetterQueue; job: Job }> = [];
   for (const name of candidates) {
@@ -117,6 +125,8 @@ export async function replayDeadLetter(job: Job): Promise<void> {
  * answered inline has none; a send released after a hold runs under another job id (release.ts).
  */
 export async function sendAttemptsByEvent(r: ApiResources, eventIds: readonly string[]): Promise<Map<string, number>> {
-  const jobs = await Promise.all(eventIds.map(async (id) => [id, (await r.outboundQueue.getJob(id)) as Job | undefined] as const));
+  const jobs = await Promise.all(
+    eventIds.map(async (id) => [id, (await r.outboundQueue.getJob(id)) as Job | undefined] as const),
+  );
   return new Map(jobs.flatMap(([id, job]) => (job ? [[id, sendAttempts(job)] as const] : [])));
 }

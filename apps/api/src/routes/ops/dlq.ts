@@ -1,7 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { auditContext, writeAudit } from '../../audit.js';
 import { sanitiseFailureReason } from './failure-reason.js';
-import { type DeadLetterJob, findDeadLetter, listDeadLetters, replayDeadLetter, scanDeadLetters } from './dead-letters.js';
+import {
+  type DeadLetterJob,
+  findDeadLetter,
+  listDeadLetters,
+  replayDeadLetter,
+  scanDeadLetters,
+} from './dead-letters.js';
 import { errorSchema, type OpsDeps } from './ops-deps.js';
 import { DEAD_LETTER_QUEUES } from './queue-stats.js';
 
@@ -55,8 +61,14 @@ export async function dlqRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
     '/dlq',
     {
       schema: {
-        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } },
-        response: { 200: { type: 'object', required: ['jobs'], properties: { jobs: { type: 'array', items: deadLetterSchema } } }, 400: errorSchema },
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } },
+        },
+        response: {
+          200: { type: 'object', required: ['jobs'], properties: { jobs: { type: 'array', items: deadLetterSchema } } },
+          400: errorSchema,
+        },
       },
     },
     async (request) => {
@@ -76,7 +88,10 @@ export async function dlqRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
           properties: { id: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9:_.-]+$' } },
         },
         response: {
-          202: { type: 'object', properties: { retried: { type: 'boolean' }, id: { type: 'string' }, queue: { type: 'string' } } },
+          202: {
+            type: 'object',
+            properties: { retried: { type: 'boolean' }, id: { type: 'string' }, queue: { type: 'string' } },
+          },
           400: errorSchema,
           404: errorSchema,
           409: errorSchema,
@@ -87,7 +102,10 @@ export async function dlqRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
       const { id } = request.params as { id: string };
       const found = await findDeadLetter(resources, id);
       if (!found) return reply.code(404).send({ error: 'not_found', message: 'no dead-lettered job with that id' });
-      if (found === 'ambiguous') return reply.code(409).send({ error: 'ambiguous', message: 'both queues hold a dead-lettered job with that id; use <queue>:<id>' });
+      if (found === 'ambiguous')
+        return reply
+          .code(409)
+          .send({ error: 'ambiguous', message: 'both queues hold a dead-lettered job with that id; use <queue>:<id>' });
       const described = `${found.name}:${found.job.id}`;
       const data = (found.job.data ?? {}) as { eventId?: unknown; pageId?: unknown };
       // Read before the replay: BullMQ's Job.retry clears failedReason (on the job object too).
@@ -131,7 +149,12 @@ export async function dlqRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
           200: {
             type: 'object',
             required: ['dry_run', 'matched', 'retried', 'jobs'],
-            properties: { dry_run: { type: 'boolean' }, matched: { type: 'integer' }, retried: { type: 'integer' }, jobs: { type: 'array', items: { type: 'string' } } },
+            properties: {
+              dry_run: { type: 'boolean' },
+              matched: { type: 'integer' },
+              retried: { type: 'integer' },
+              jobs: { type: 'array', items: { type: 'string' } },
+            },
           },
           400: errorSchema,
         },
@@ -143,7 +166,9 @@ export async function dlqRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
         return reply.code(400).send({ error: 'invalid_request', message: '`from` is after `to`' });
       }
       const dryRun = filter.dry_run === true;
-      const matched = (await scanDeadLetters(resources, 50_000)).filter((job) => matchesFilter(job, filter)).slice(0, BULK_REPLAY_MAX);
+      const matched = (await scanDeadLetters(resources, 50_000))
+        .filter((job) => matchesFilter(job, filter))
+        .slice(0, BULK_REPLAY_MAX);
       const retried: string[] = [];
       if (!dryRun) {
         for (const job of matched) {
@@ -160,9 +185,17 @@ export async function dlqRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
           target: 'dlq',
           details: { filter: criteria, matched: matched.length, retried: retried.length, jobs: retried.slice(0, 100) },
         });
-        request.log.info({ matched: matched.length, retried: retried.length, actor: request.opsUser }, 'dead-letter bulk replay');
+        request.log.info(
+          { matched: matched.length, retried: retried.length, actor: request.opsUser },
+          'dead-letter bulk replay',
+        );
       }
-      return { dry_run: dryRun, matched: matched.length, retried: retried.length, jobs: dryRun ? matched.map((j) => j.id) : retried };
+      return {
+        dry_run: dryRun,
+        matched: matched.length,
+        retried: retried.length,
+        jobs: dryRun ? matched.map((j) => j.id) : retried,
+      };
     },
   );
 }

@@ -38,7 +38,8 @@ export function decodeEventCursor(cursor: string): { at: string; id: string } | 
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (!Array.isArray(value) || value.length !== 2) return null;
     const [at, id] = value as unknown[];
-    if (typeof at !== 'string' || typeof id !== 'string' || !isIssuedTimestamp(at) || !new RegExp(EVENT_ID).test(id)) return null;
+    if (typeof at !== 'string' || typeof id !== 'string' || !isIssuedTimestamp(at) || !new RegExp(EVENT_ID).test(id))
+      return null;
     return { at, id };
   } catch {
     return null;
@@ -101,7 +102,11 @@ const SEND_JOB_STATUSES: ReadonlySet<string> = new Set(['processing', 'dead_lett
  * The attempts to show for these events in place of the row's: their send jobs' (as /ops/dlq
  * counts them, so the two agree). Without Redis the rows' own counts are shown rather than no page.
  */
-async function sendAttemptsOf(deps: OpsDeps, rows: readonly EventRow[], log: FastifyBaseLogger): Promise<Map<string, number>> {
+async function sendAttemptsOf(
+  deps: OpsDeps,
+  rows: readonly EventRow[],
+  log: FastifyBaseLogger,
+): Promise<Map<string, number>> {
   const ids = rows.filter((e) => SEND_JOB_STATUSES.has(e.status)).map((e) => e.id);
   if (ids.length === 0) return new Map();
   try {
@@ -161,7 +166,8 @@ export async function eventRoutes(app: FastifyInstance, deps: OpsDeps): Promise<
       if (q.channel) conditions.push(eq(events.channel, q.channel));
       if (q.cursor !== undefined) {
         const cursor = decodeEventCursor(q.cursor);
-        if (!cursor) return reply.code(400).send({ error: 'invalid_request', message: 'cursor is not one this API returned' });
+        if (!cursor)
+          return reply.code(400).send({ error: 'invalid_request', message: 'cursor is not one this API returned' });
         conditions.push(sql`(${events.receivedAt}, ${events.id}) < (${cursor.at}::timestamptz, ${cursor.id})`);
       }
       const rows = await db
@@ -192,7 +198,10 @@ export async function eventRoutes(app: FastifyInstance, deps: OpsDeps): Promise<
       const { id } = request.params as { id: string };
       const [event] = await db.select().from(events).where(eq(events.id, id));
       if (!event) return reply.code(404).send({ error: 'not_found', message: 'no such event' });
-      const [[r], sendAttempts] = await Promise.all([db.select().from(replies).where(eq(replies.eventId, id)), sendAttemptsOf(deps, [event], request.log)]);
+      const [[r], sendAttempts] = await Promise.all([
+        db.select().from(replies).where(eq(replies.eventId, id)),
+        sendAttemptsOf(deps, [event], request.log),
+      ]);
       return {
         ...summarise(event, sendAttempts),
         event_at: event.eventAt.toISOString(),

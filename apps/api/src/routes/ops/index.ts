@@ -25,7 +25,10 @@ import { tokenRoutes } from './tokens.js';
  * (plugins/ops-auth.ts), so no route here can be reached without them. A browser's cross-site
  * request is refused before its cached credentials are even looked at.
  */
-export async function opsRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
+export async function opsRoutes(
+  app: FastifyInstance,
+  opts: { config: Config; resources: ApiResources },
+): Promise<void> {
   const { config, resources } = opts;
   await app.register(crossSiteGuardPlugin, { config });
   await app.register(opsAuthPlugin, { config, resources });
@@ -34,7 +37,13 @@ export async function opsRoutes(app: FastifyInstance, opts: { config: Config; re
     config,
     resources,
     // Built like the workers' (same keys, same counters hash), used here only for ping.
-    responder: createResponder({ redis: resources.redis, prefix: config.queuePrefix, settings: config.ai, killSwitch: resources.killSwitch, counters: resources.counters }),
+    responder: createResponder({
+      redis: resources.redis,
+      prefix: config.queuePrefix,
+      settings: config.ai,
+      killSwitch: resources.killSwitch,
+      counters: resources.counters,
+    }),
     // The key prefix createResponder gives its BudgetGuard: both must read the same spend.
     budget: new BudgetGuard(resources.redis, `${config.queuePrefix}:ai:budget`, config.ai),
     metrics: new MetricsExporter(),

@@ -40,7 +40,11 @@ export async function instructionsRoutes(app: FastifyInstance, opts: { resources
           200: {
             type: 'object',
             required: ['page_id', 'instructions_chars', 'updated_at'],
-            properties: { page_id: { type: 'string' }, instructions_chars: { type: 'integer' }, updated_at: { type: 'string' } },
+            properties: {
+              page_id: { type: 'string' },
+              instructions_chars: { type: 'integer' },
+              updated_at: { type: 'string' },
+            },
           },
           400: errorSchema,
         },
@@ -65,8 +69,15 @@ export async function instructionsRoutes(app: FastifyInstance, opts: { resources
         target: pageId,
         details: { instructions_chars: chars, replaced },
       });
-      request.log.info({ pageId, chars, removed, actor: request.opsUser }, removed ? 'page instructions removed' : 'page instructions set');
-      if (!announced) request.log.warn({ pageId }, 'instructions stored, but the workers were not told (Redis): they apply within a minute');
+      request.log.info(
+        { pageId, chars, removed, actor: request.opsUser },
+        removed ? 'page instructions removed' : 'page instructions set',
+      );
+      if (!announced)
+        request.log.warn(
+          { pageId },
+          'instructions stored, but the workers were not told (Redis): they apply within a minute',
+        );
       return { page_id: pageId, instructions_chars: chars, updated_at: updatedAt.toISOString() };
     },
   );
@@ -80,7 +91,11 @@ export async function instructionsRoutes(app: FastifyInstance, opts: { resources
           200: {
             type: 'object',
             required: ['page_id', 'instructions', 'source'],
-            properties: { page_id: { type: 'string' }, instructions: { type: 'string' }, source: { type: 'string', enum: ['page', 'default', 'none'] } },
+            properties: {
+              page_id: { type: 'string' },
+              instructions: { type: 'string' },
+              source: { type: 'string', enum: ['page', 'default', 'none'] },
+            },
           },
           400: errorSchema,
         },

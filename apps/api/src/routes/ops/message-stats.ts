@@ -45,7 +45,14 @@ export async function messageStats(db: Database, range: StatsRange, now: Date = 
     sql`, `,
   );
   const nowText = now.toISOString();
-  const rows = await db.execute<{ start: Date | string; ai: number; fallback: number; paused: number; failed: number; dry_run: number }>(sql`
+  const rows = await db.execute<{
+    start: Date | string;
+    ai: number;
+    fallback: number;
+    paused: number;
+    failed: number;
+    dry_run: number;
+  }>(sql`
     with buckets as (
       select generate_series(
         date_trunc(${unit}, ${nowText}::timestamptz at time zone 'utc') - ${step} * ${count - 1},
@@ -105,7 +112,14 @@ const statsSchema = {
       items: {
         type: 'object',
         required: ['start', 'ai', 'fallback', 'paused', 'failed', 'dry_run'],
-        properties: { start: { type: 'string' }, ai: count, fallback: count, paused: count, failed: count, dry_run: count },
+        properties: {
+          start: { type: 'string' },
+          ai: count,
+          fallback: count,
+          paused: count,
+          failed: count,
+          dry_run: count,
+        },
       },
     },
   },

@@ -36,18 +36,27 @@ export async function scrapeGauges(deps: OpsDeps, now = Date.now()): Promise<Gau
   ]);
 
   const families: GaugeFamily[] = [
-    { name: 'health_status', help: 'Health as /health reports it: 0 ok, 1 degraded, 2 down.', samples: [{ value: HEALTH_VALUE[health.status] }] },
+    {
+      name: 'health_status',
+      help: 'Health as /health reports it: 0 ok, 1 degraded, 2 down.',
+      samples: [{ value: HEALTH_VALUE[health.status] }],
+    },
   ];
   if (counts) {
     families.push({
       name: 'queue_depth',
       help: 'Jobs per queue and state.',
-      samples: names.flatMap((queue, i) => QUEUE_STATES.map((state) => ({ labels: { queue, state }, value: counts[i]?.[state] ?? 0 }))),
+      samples: names.flatMap((queue, i) =>
+        QUEUE_STATES.map((state) => ({ labels: { queue, state }, value: counts[i]?.[state] ?? 0 })),
+      ),
     });
     families.push({
       name: 'dead_letter_jobs',
       help: 'Jobs in the dead-letter set (BullMQ failed), per queue.',
-      samples: DEAD_LETTER_QUEUES.map((queue) => ({ labels: { queue }, value: counts[names.indexOf(queue)]?.failed ?? 0 })),
+      samples: DEAD_LETTER_QUEUES.map((queue) => ({
+        labels: { queue },
+        value: counts[names.indexOf(queue)]?.failed ?? 0,
+      })),
     });
   }
   if (ages) {
@@ -57,8 +66,18 @@ export async function scrapeGauges(deps: OpsDeps, now = Date.now()): Promise<Gau
       samples: names.map((queue, i) => ({ labels: { queue }, value: Math.round((ages[i] ?? 0) * 1000) / 1000 })),
     });
   }
-  if (paused !== undefined) families.push({ name: 'conversations_paused', help: 'Conversations where the bot is silent right now.', samples: [{ value: paused }] });
-  if (enabled !== undefined) families.push({ name: 'ai_enabled', help: 'The AI kill switch: 1 on, 0 off.', samples: [{ value: enabled ? 1 : 0 }] });
+  if (paused !== undefined)
+    families.push({
+      name: 'conversations_paused',
+      help: 'Conversations where the bot is silent right now.',
+      samples: [{ value: paused }],
+    });
+  if (enabled !== undefined)
+    families.push({
+      name: 'ai_enabled',
+      help: 'The AI kill switch: 1 on, 0 off.',
+      samples: [{ value: enabled ? 1 : 0 }],
+    });
   if (spend) {
     families.push({
       name: 'ai_budget_spend_usd',
@@ -73,13 +92,17 @@ export async function scrapeGauges(deps: OpsDeps, now = Date.now()): Promise<Gau
       ...(spend.monthlyBudgetUsd !== null ? [{ labels: { period: 'month' }, value: spend.monthlyBudgetUsd }] : []),
     ];
     // Only configured budgets: an absent series means "no limit", which 0 would contradict.
-    if (budgets.length > 0) families.push({ name: 'ai_budget_usd', help: 'Configured AI budget in USD, per period.', samples: budgets });
+    if (budgets.length > 0)
+      families.push({ name: 'ai_budget_usd', help: 'Configured AI budget in USD, per period.', samples: budgets });
   }
   if (tokens && tokens.length > 0) {
     families.push({
       name: 'token_days_left',
       help: 'Days until a Page token expires (never-expiring tokens are not listed).',
-      samples: tokens.map((t) => ({ labels: { page: t.pageId }, value: Math.round((((t.expiresAt as Date).getTime() - now) / 1000 / DAY_S) * 100) / 100 })),
+      samples: tokens.map((t) => ({
+        labels: { page: t.pageId },
+        value: Math.round((((t.expiresAt as Date).getTime() - now) / 1000 / DAY_S) * 100) / 100,
+      })),
     });
   }
   return families;

@@ -37,10 +37,19 @@ const overviewSchema = {
     message_counts: { type: 'object', properties: { today: count, total: count, last_hour: count } },
     system_stats: {
       type: 'object',
-      properties: { total_users: count, total_events: count, replies_sent: count, dead_letter_events: count, uptime_s: { type: 'number' } },
+      properties: {
+        total_users: count,
+        total_events: count,
+        replies_sent: count,
+        dead_letter_events: count,
+        uptime_s: { type: 'number' },
+      },
     },
     facebook_token: tokenSummarySchema,
-    queues: { type: 'object', properties: Object.fromEntries(Object.values(QUEUES).map((q) => [q, queueCountsSchema])) },
+    queues: {
+      type: 'object',
+      properties: Object.fromEntries(Object.values(QUEUES).map((q) => [q, queueCountsSchema])),
+    },
   },
 } as const;
 
@@ -62,7 +71,10 @@ export async function overview(deps: OpsDeps) {
     })
     .from(events);
   const [stats] = await db.select({ total_users: sql<number>`count(*)::int` }).from(users);
-  const [sent] = await db.select({ n: sql<number>`count(*)::int` }).from(replies).where(eq(replies.status, 'sent'));
+  const [sent] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(replies)
+    .where(eq(replies.status, 'sent'));
   const [facebookToken, queues] = await Promise.all([summariseTokens(deps), allQueueCounts(deps.resources)]);
   return {
     message_counts: { today: messages?.today ?? 0, total: messages?.total ?? 0, last_hour: messages?.last_hour ?? 0 },

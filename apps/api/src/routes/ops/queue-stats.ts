@@ -23,7 +23,9 @@ export async function queueCounts(queue: Queue): Promise<QueueCounts> {
 }
 
 export async function allQueueCounts(r: ApiResources): Promise<Record<QueueName, QueueCounts>> {
-  const entries = await Promise.all(Object.entries(queuesOf(r)).map(async ([name, q]) => [name, await queueCounts(q)] as const));
+  const entries = await Promise.all(
+    Object.entries(queuesOf(r)).map(async ([name, q]) => [name, await queueCounts(q)] as const),
+  );
   return Object.fromEntries(entries) as Record<QueueName, QueueCounts>;
 }
 

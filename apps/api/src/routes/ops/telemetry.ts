@@ -8,7 +8,12 @@ import { allQueueCounts, QUEUE_STATES } from './queue-stats.js';
 const numberMap = { type: 'object', additionalProperties: { type: 'number' } } as const;
 const percentiles = {
   type: 'object',
-  properties: { count: { type: 'integer' }, p50: { type: ['number', 'null'] }, p90: { type: ['number', 'null'] }, p99: { type: ['number', 'null'] } },
+  properties: {
+    count: { type: 'integer' },
+    p50: { type: ['number', 'null'] },
+    p90: { type: ['number', 'null'] },
+    p99: { type: ['number', 'null'] },
+  },
 } as const;
 
 const telemetrySchema = {
@@ -46,18 +51,37 @@ const telemetrySchema = {
     replies_sent: numberMap,
     queues: {
       type: 'object',
-      properties: Object.fromEntries(Object.values(QUEUES).map((q) => [q, { type: 'object', properties: Object.fromEntries(QUEUE_STATES.map((s) => [s, { type: 'integer' }])) }])),
+      properties: Object.fromEntries(
+        Object.values(QUEUES).map((q) => [
+          q,
+          { type: 'object', properties: Object.fromEntries(QUEUE_STATES.map((s) => [s, { type: 'integer' }])) },
+        ]),
+      ),
     },
     latency_ms: { type: 'object', properties: { ack: percentiles, reply_e2e: percentiles } },
     conversations: {
       type: 'object',
-      properties: { paused: { type: 'integer' }, handoffs: numberMap, history_turns_sent: { type: 'integer' }, ai_calls: { type: 'integer' } },
+      properties: {
+        paused: { type: 'integer' },
+        handoffs: numberMap,
+        history_turns_sent: { type: 'integer' },
+        ai_calls: { type: 'integer' },
+      },
     },
     counters: numberMap,
   },
 } as const;
 
-const AI_COUNTERS = ['ai_calls', 'ai_calls_blocked_per_psid', 'ai_calls_blocked_global', 'ai_errors', 'ai_timeouts', 'ai_blocked', 'ai_budget_blocked', 'fallbacks'];
+const AI_COUNTERS = [
+  'ai_calls',
+  'ai_calls_blocked_per_psid',
+  'ai_calls_blocked_global',
+  'ai_errors',
+  'ai_timeouts',
+  'ai_blocked',
+  'ai_budget_blocked',
+  'fallbacks',
+];
 
 /** Sums a labelled counter by the values of the given labels (joined with `/`). */
 function byLabel(hash: Record<string, number>, name: string, labels: string[]): Record<string, number> {
@@ -113,7 +137,12 @@ export async function telemetry(deps: OpsDeps) {
     queues,
     latency_ms: { ack, reply_e2e: replyE2e },
     // History length: turns sent to the model, and the AI calls they were spread over.
-    conversations: { paused, handoffs: byLabel(hash, 'handoffs', ['reason']), history_turns_sent: n('ai_history_turns'), ai_calls: n('ai_calls') },
+    conversations: {
+      paused,
+      handoffs: byLabel(hash, 'handoffs', ['reason']),
+      history_turns_sent: n('ai_history_turns'),
+      ai_calls: n('ai_calls'),
+    },
     // Every field of the shared hash, histogram buckets included, for whatever the groups above omit.
     counters: hash,
   };

@@ -67,14 +67,22 @@ const PRIORITY_ORDER: readonly ActionPriority[] = ['critical', 'high', 'medium',
  * warning, medium → notice. Low actions (a check not run yet, data access lapsing, a restored subscription) are a
  * notice, as an unchecked token is: something to look at, nothing broken.
  */
-export const ACTION_STATUS: Readonly<Record<ActionPriority, MonitoringStatus>> = { critical: 'critical', high: 'warning', medium: 'notice', low: 'notice' };
+export const ACTION_STATUS: Readonly<Record<ActionPriority, MonitoringStatus>> = {
+  critical: 'critical',
+  high: 'warning',
+  medium: 'notice',
+  low: 'notice',
+};
 
 /**
  * refresh_monitoring.status: the worst page, raised to what the most urgent action needed implies —
  * some actions concern no page (FACEBOOK_APP_ID missing, no token at all, the Graph version), and
  * "ok" next to a critical action would tell a dashboard or an alert that nothing needs doing.
  */
-export function overallStatus(pages: ReadonlyArray<Pick<PageMonitoring, 'monitoring_status'>>, actions: ReadonlyArray<Pick<ActionNeeded, 'priority'>>): MonitoringStatus {
+export function overallStatus(
+  pages: ReadonlyArray<Pick<PageMonitoring, 'monitoring_status'>>,
+  actions: ReadonlyArray<Pick<ActionNeeded, 'priority'>>,
+): MonitoringStatus {
   return worstStatus([...pages.map((p) => p.monitoring_status), ...actions.map((a) => ACTION_STATUS[a.priority])]);
 }
 
@@ -88,7 +96,8 @@ const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() 
 
 const DEBUGGER_STEP =
   'Open the Access Token Debugger (https://developers.facebook.com/tools/debug/accesstoken/), paste the token this page uses and read "Valid", "Expires" and "Scopes".';
-const CHECK_STEP = 'Run the check again: POST /ops/tokens/check (HTTP Basic, ADMIN_USER), and confirm the page shows monitoring_status "ok".';
+const CHECK_STEP =
+  'Run the check again: POST /ops/tokens/check (HTTP Basic, ADMIN_USER), and confirm the page shows monitoring_status "ok".';
 
 function registerStep(pageId: string, channel: string, kind: string): string {
   const kindField = kind === 'instagram_login' ? ', "token_kind": "instagram_login"' : '';
@@ -114,12 +123,22 @@ function newTokenSteps(channel: string, kind: string): string[] {
   ];
 }
 
-function replaceTokenAction(priority: ActionPriority, action: string, message: string, page: { page_id: string; channel: string; token_kind: string }): ActionNeeded {
+function replaceTokenAction(
+  priority: ActionPriority,
+  action: string,
+  message: string,
+  page: { page_id: string; channel: string; token_kind: string },
+): ActionNeeded {
   return {
     priority,
     action,
     message,
-    instructions: [DEBUGGER_STEP, ...newTokenSteps(page.channel, page.token_kind), registerStep(page.page_id, page.channel, page.token_kind), CHECK_STEP],
+    instructions: [
+      DEBUGGER_STEP,
+      ...newTokenSteps(page.channel, page.token_kind),
+      registerStep(page.page_id, page.channel, page.token_kind),
+      CHECK_STEP,
+    ],
   };
 }
 
@@ -153,7 +172,13 @@ async function latestLogs(db: Database): Promise<Map<string, LatestLog>> {
     })
     .from(tokenRefreshLog)
     .where(and(inArray(tokenRefreshLog.action, ['check', 'refresh', 'resubscribe'])))
-    .orderBy(tokenRefreshLog.pageId, tokenRefreshLog.action, tokenRefreshLog.ok, desc(tokenRefreshLog.checkedAt), desc(tokenRefreshLog.id));
+    .orderBy(
+      tokenRefreshLog.pageId,
+      tokenRefreshLog.action,
+      tokenRefreshLog.ok,
+      desc(tokenRefreshLog.checkedAt),
+      desc(tokenRefreshLog.id),
+    );
   const out = new Map<string, LatestLog>();
   for (const row of rows) out.set(`${row.pageId}|${row.action}|${row.ok}`, row);
   return out;
@@ -199,11 +224,19 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
   }
 
   for (const fallback of DEFAULT_TOKENS) {
-    if (!(fallback.channel === 'whatsapp' ? deps.defaultWhatsAppTokenConfigured : deps.defaultTokenConfigured)) continue;
+    if (!(fallback.channel === 'whatsapp' ? deps.defaultWhatsAppTokenConfigured : deps.defaultTokenConfigured))
+      continue;
     const last = logs.get(`${fallback.pageId}|check|true`);
     const details = (last?.details ?? {}) as { never_expires?: boolean };
     const derived = deriveTokenStatus(
-      { channel: fallback.channel, isValid: last?.isValid ?? null, expiresAt: last?.expiresAt ?? null, neverExpires: details.never_expires === true, scopes: last?.scopes ?? null, appIdMissing },
+      {
+        channel: fallback.channel,
+        isValid: last?.isValid ?? null,
+        expiresAt: last?.expiresAt ?? null,
+        neverExpires: details.never_expires === true,
+        scopes: last?.scopes ?? null,
+        appIdMissing,
+      },
       now,
     );
     const page: PageMonitoring = {
@@ -227,7 +260,8 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
     actions.push({
       priority: 'critical',
       action: 'set_facebook_app_id',
-      message: 'FACEBOOK_APP_ID is not set: tokens cannot be checked (debug_token needs the app token) and dropped webhook subscriptions cannot be detected.',
+      message:
+        'FACEBOOK_APP_ID is not set: tokens cannot be checked (debug_token needs the app token) and dropped webhook subscriptions cannot be detected.',
       instructions: [
         'Find the App ID in the App Dashboard (https://developers.facebook.com/apps/) → your app → App settings → Basic.',
         'Set FACEBOOK_APP_ID=<app id> in the environment (.env or your deployment) of the API and every worker.',
@@ -270,20 +304,43 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
   };
 }
 
-function pageActions(page: PageMonitoring, invalidReason: string | null, dataAccessExpiresAt: Date | null, logs: Map<string, LatestLog>, now: Date): ActionNeeded[] {
+function pageActions(
+  page: PageMonitoring,
+  invalidReason: string | null,
+  dataAccessExpiresAt: Date | null,
+  logs: Map<string, LatestLog>,
+  now: Date,
+): ActionNeeded[] {
   const out: ActionNeeded[] = [];
   const id = page.page_id;
   if (page.token_status === 'invalid') {
     out.push(
-      replaceTokenAction('critical', 'replace_invalid_token', `The token of page ${id} is invalid (${invalidReason ?? 'rejected by Meta'}); its replies are held until a new token is registered.`, page),
+      replaceTokenAction(
+        'critical',
+        'replace_invalid_token',
+        `The token of page ${id} is invalid (${invalidReason ?? 'rejected by Meta'}); its replies are held until a new token is registered.`,
+        page,
+      ),
     );
   } else if (page.days_left !== null && page.days_left <= 30) {
     const priority: ActionPriority = page.days_left <= 3 ? 'critical' : page.days_left <= 7 ? 'high' : 'medium';
-    const auto = page.token_kind === 'instagram_login' ? ' Switchboard refreshes Instagram-Login tokens automatically within 10 days of expiry; act if it keeps failing.' : '';
-    out.push(replaceTokenAction(priority, 'renew_token', `The token of page ${id} expires in ${page.days_left} days (${page.expires_at}).${auto}`, page));
+    const auto =
+      page.token_kind === 'instagram_login'
+        ? ' Switchboard refreshes Instagram-Login tokens automatically within 10 days of expiry; act if it keeps failing.'
+        : '';
+    out.push(
+      replaceTokenAction(
+        priority,
+        'renew_token',
+        `The token of page ${id} expires in ${page.days_left} days (${page.expires_at}).${auto}`,
+        page,
+      ),
+    );
   }
   if (page.scopes_ok === false) {
-    const needed = requiredScopes(page.channel as PageChannel).map((g) => g.join(' or ')).join(', ');
+    const needed = requiredScopes(page.channel as PageChannel)
+      .map((g) => g.join(' or '))
+      .join(', ');
     out.push({
       priority: 'critical',
       action: 'grant_permissions',
@@ -298,14 +355,23 @@ function pageActions(page: PageMonitoring, invalidReason: string | null, dataAcc
     });
   }
   if (page.last_checked_at === null && page.token_status !== 'invalid') {
-    out.push({ priority: 'low', action: 'run_token_check', message: `The token of page ${id} has not been checked yet.`, instructions: [CHECK_STEP] });
+    out.push({
+      priority: 'low',
+      action: 'run_token_check',
+      message: `The token of page ${id} has not been checked yet.`,
+      instructions: [CHECK_STEP],
+    });
   }
   if (dataAccessExpiresAt && dataAccessExpiresAt.getTime() - now.getTime() < DATA_ACCESS_NOTICE_MS) {
     out.push({
       priority: 'low',
       action: 'renew_data_access',
       message: `Data access for the token of page ${id} lapses on ${dataAccessExpiresAt.toISOString()}; generating a new token renews it.`,
-      instructions: [DEBUGGER_STEP, ...newTokenSteps(page.channel, page.token_kind), registerStep(id, page.channel, page.token_kind)],
+      instructions: [
+        DEBUGGER_STEP,
+        ...newTokenSteps(page.channel, page.token_kind),
+        registerStep(id, page.channel, page.token_kind),
+      ],
     });
   }
 
@@ -315,13 +381,21 @@ function pageActions(page: PageMonitoring, invalidReason: string | null, dataAcc
       priority: 'medium',
       action: 'token_check_failed',
       message: `The last check of page ${id} could not complete: ${checkFailed.error ?? 'unknown error'}.`,
-      instructions: ['Check that the workers reach graph.facebook.com (GET /health, worker logs with this page id).', CHECK_STEP],
+      instructions: [
+        'Check that the workers reach graph.facebook.com (GET /health, worker logs with this page id).',
+        CHECK_STEP,
+      ],
     });
   }
   const refreshFailed = unresolvedFailure(logs, id, 'refresh');
   if (refreshFailed) {
     out.push(
-      replaceTokenAction('high', 'instagram_token_refresh_failed', `The automatic refresh of the Instagram token of page ${id} failed: ${refreshFailed.error ?? 'unknown error'}.`, page),
+      replaceTokenAction(
+        'high',
+        'instagram_token_refresh_failed',
+        `The automatic refresh of the Instagram token of page ${id} failed: ${refreshFailed.error ?? 'unknown error'}.`,
+        page,
+      ),
     );
   }
   const resubscribeFailed = unresolvedFailure(logs, id, 'resubscribe');
@@ -357,11 +431,33 @@ function pageActions(page: PageMonitoring, invalidReason: string | null, dataAcc
 
 /** The tokens used where none is registered: one for Pages and Instagram accounts, one for WhatsApp numbers. */
 const DEFAULT_TOKENS = [
-  { pageId: DEFAULT_TOKEN_PAGE_ID, channel: 'messenger', variable: 'FACEBOOK_PAGE_ACCESS_TOKEN', users: 'pages', permission: 'pages_messaging' },
-  { pageId: DEFAULT_WHATSAPP_TOKEN_PAGE_ID, channel: 'whatsapp', variable: 'WHATSAPP_ACCESS_TOKEN', users: 'WhatsApp numbers', permission: 'whatsapp_business_messaging' },
-] as const satisfies ReadonlyArray<{ pageId: string; channel: PageChannel; variable: string; users: string; permission: string }>;
+  {
+    pageId: DEFAULT_TOKEN_PAGE_ID,
+    channel: 'messenger',
+    variable: 'FACEBOOK_PAGE_ACCESS_TOKEN',
+    users: 'pages',
+    permission: 'pages_messaging',
+  },
+  {
+    pageId: DEFAULT_WHATSAPP_TOKEN_PAGE_ID,
+    channel: 'whatsapp',
+    variable: 'WHATSAPP_ACCESS_TOKEN',
+    users: 'WhatsApp numbers',
+    permission: 'whatsapp_business_messaging',
+  },
+] as const satisfies ReadonlyArray<{
+  pageId: string;
+  channel: PageChannel;
+  variable: string;
+  users: string;
+  permission: string;
+}>;
 
-function defaultTokenActions(page: PageMonitoring, logs: Map<string, LatestLog>, fallback: (typeof DEFAULT_TOKENS)[number]): ActionNeeded[] {
+function defaultTokenActions(
+  page: PageMonitoring,
+  logs: Map<string, LatestLog>,
+  fallback: (typeof DEFAULT_TOKENS)[number],
+): ActionNeeded[] {
   const out: ActionNeeded[] = [];
   const { variable, users, channel } = fallback;
   const replaceDefault = (priority: ActionPriority, action: string, message: string): ActionNeeded => ({
@@ -376,18 +472,47 @@ function defaultTokenActions(page: PageMonitoring, logs: Map<string, LatestLog>,
     ],
   });
   if (page.token_status === 'invalid') {
-    out.push(replaceDefault('critical', 'replace_default_token', `The default token (${variable}) is invalid: ${users} without a registered token cannot be answered.`));
+    out.push(
+      replaceDefault(
+        'critical',
+        'replace_default_token',
+        `The default token (${variable}) is invalid: ${users} without a registered token cannot be answered.`,
+      ),
+    );
   } else if (page.days_left !== null && page.days_left <= 30) {
     const priority: ActionPriority = page.days_left <= 3 ? 'critical' : page.days_left <= 7 ? 'high' : 'medium';
-    out.push(replaceDefault(priority, 'renew_default_token', `The default token (${variable}) expires in ${page.days_left} days.`));
+    out.push(
+      replaceDefault(
+        priority,
+        'renew_default_token',
+        `The default token (${variable}) expires in ${page.days_left} days.`,
+      ),
+    );
   }
-  if (page.scopes_ok === false) out.push(replaceDefault('critical', 'grant_permissions', `The default token (${variable}) lacks the ${fallback.permission} permission.`));
+  if (page.scopes_ok === false)
+    out.push(
+      replaceDefault(
+        'critical',
+        'grant_permissions',
+        `The default token (${variable}) lacks the ${fallback.permission} permission.`,
+      ),
+    );
   const checkFailed = unresolvedFailure(logs, fallback.pageId, 'check');
   if (checkFailed && checkFailed.error !== 'app id missing') {
-    out.push({ priority: 'medium', action: 'token_check_failed', message: `The last check of the default token (${variable}) could not complete: ${checkFailed.error ?? 'unknown error'}.`, instructions: [CHECK_STEP] });
+    out.push({
+      priority: 'medium',
+      action: 'token_check_failed',
+      message: `The last check of the default token (${variable}) could not complete: ${checkFailed.error ?? 'unknown error'}.`,
+      instructions: [CHECK_STEP],
+    });
   }
   if (page.last_checked_at === null && !checkFailed) {
-    out.push({ priority: 'low', action: 'run_token_check', message: `The default token (${variable}) has not been checked yet.`, instructions: [CHECK_STEP] });
+    out.push({
+      priority: 'low',
+      action: 'run_token_check',
+      message: `The default token (${variable}) has not been checked yet.`,
+      instructions: [CHECK_STEP],
+    });
   }
   return out;
 }

@@ -47,7 +47,12 @@ const refreshStatusSchema = {
         status: { type: 'string' },
         graph_api: {
           type: 'object',
-          properties: { version: { type: 'string' }, end_of_life: nullableString, days_left: nullableInteger, warning: { type: 'boolean' } },
+          properties: {
+            version: { type: 'string' },
+            end_of_life: nullableString,
+            days_left: nullableInteger,
+            warning: { type: 'boolean' },
+          },
         },
         pages: {
           type: 'array',
@@ -112,14 +117,22 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
  * there is no second Redis connection for QueueEvents. The check is idempotent, so one that
  * overlaps the daily run costs only duplicate Graph calls.
  */
-export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; resources: ApiResources }): Promise<void> {
+export async function tokenRoutes(
+  app: FastifyInstance,
+  opts: { config: Config; resources: ApiResources },
+): Promise<void> {
   const { config, resources } = opts;
   const graph = graphClientFor(config.meta);
   app.addHook('onClose', async () => {
     await graph.close();
   });
 
-  const releaseDeps = { pages: resources.pages, heldSends: resources.heldSends, outbound: resources.outboundQueue, maxAttempts: config.worker.sendMaxAttempts };
+  const releaseDeps = {
+    pages: resources.pages,
+    heldSends: resources.heldSends,
+    outbound: resources.outboundQueue,
+    maxAttempts: config.worker.sendMaxAttempts,
+  };
   const release = (pageId: string) => releaseHeldSends(releaseDeps, pageId);
   const status = () => tokenRefreshStatus({ config, resources });
   const appIdMissing = !config.meta.appId;
@@ -141,7 +154,8 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
       defaultToken: config.meta.defaultPageToken,
       defaultWhatsAppToken: config.meta.defaultWhatsAppToken,
       releaseHeld: release,
-      instagramBaseUrl: config.meta.graphBaseUrl === 'https://graph.facebook.com' ? 'https://graph.instagram.com' : undefined,
+      instagramBaseUrl:
+        config.meta.graphBaseUrl === 'https://graph.facebook.com' ? 'https://graph.instagram.com' : undefined,
       logger: request.log,
     });
     await writeAudit(resources.dbh.db, { ...auditContext(request), action: 'tokens.check', details: { ...check } });
@@ -177,8 +191,15 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
           return reply.code(400).send({ error: 'invalid_request', message: 'body/access_token must be string' });
         }
         // Fastify's own message for an enum does not name the values; an operator needs them.
-        if (body && typeof body === 'object' && 'channel' in body && !TOKEN_CHANNELS.includes(body.channel as PutPageBody['channel'])) {
-          return reply.code(400).send({ error: 'invalid_request', message: `body/channel must be one of: ${TOKEN_CHANNELS.join(', ')}` });
+        if (
+          body &&
+          typeof body === 'object' &&
+          'channel' in body &&
+          !TOKEN_CHANNELS.includes(body.channel as PutPageBody['channel'])
+        ) {
+          return reply
+            .code(400)
+            .send({ error: 'invalid_request', message: `body/channel must be one of: ${TOKEN_CHANNELS.join(', ')}` });
         }
       },
     },
@@ -200,12 +221,16 @@ export async function tokenRoutes(app: FastifyInstance, opts: { config: Config; 
     },
   );
 
-  app.get('/ops/pages', {
-    schema: { response: { 200: { type: 'object', properties: { pages: { type: 'array', items: pageSchema } } } } },
-  }, async () => {
-    const [rows, held] = await Promise.all([resources.pages.list(), resources.heldSends.counts()]);
-    return { pages: rows.map((row) => pageView(row, held[row.pageId] ?? 0, appIdMissing)) };
-  });
+  app.get(
+    '/ops/pages',
+    {
+      schema: { response: { 200: { type: 'object', properties: { pages: { type: 'array', items: pageSchema } } } } },
+    },
+    async () => {
+      const [rows, held] = await Promise.all([resources.pages.list(), resources.heldSends.counts()]);
+      return { pages: rows.map((row) => pageView(row, held[row.pageId] ?? 0, appIdMissing)) };
+    },
+  );
 }
 
 type PageRow = Awaited<ReturnType<ApiResources['pages']['list']>>[number];

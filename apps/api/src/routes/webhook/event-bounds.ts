@@ -46,7 +46,13 @@ export interface BoundedEvents {
 const tooLong = (value: string | null | undefined, max: number) => value != null && value.length > max;
 
 function refusalOf(e: NormalisedEvent, latest: number): RefusalReason | null {
-  if (tooLong(e.pageId, MAX_ID_CHARS) || tooLong(e.senderId, MAX_ID_CHARS) || tooLong(e.recipientId, MAX_ID_CHARS) || tooLong(e.appId, MAX_ID_CHARS)) return 'id_too_long';
+  if (
+    tooLong(e.pageId, MAX_ID_CHARS) ||
+    tooLong(e.senderId, MAX_ID_CHARS) ||
+    tooLong(e.recipientId, MAX_ID_CHARS) ||
+    tooLong(e.appId, MAX_ID_CHARS)
+  )
+    return 'id_too_long';
   if (tooLong(e.mid, MAX_MID_CHARS)) return 'id_too_long';
   if (e.timestamp > latest) return 'timestamp_in_future';
   return null;
@@ -63,7 +69,11 @@ function needsCut(e: NormalisedEvent): boolean {
 }
 
 function withCuts(e: NormalisedEvent): NormalisedEvent {
-  const bounded: NormalisedEvent = { ...e, text: e.text === null ? null : cut(e.text), payload: e.payload === null ? null : cut(e.payload) };
+  const bounded: NormalisedEvent = {
+    ...e,
+    text: e.text === null ? null : cut(e.text),
+    payload: e.payload === null ? null : cut(e.payload),
+  };
   if (e.metadata !== undefined) bounded.metadata = cut(e.metadata);
   return bounded;
 }

@@ -3,7 +3,17 @@ import { setImmediate } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '@switchboard/config';
 import { InvalidPayloadError, type NormalisedEvent, normaliseWebhook } from '@switchboard/meta';
-import { dedupOptions, echoField, type InboundJob, type InboundPersonal, inboundJobId, inboundJobOptions, parseSendMetadata, SENT_DONE_TTL_S, sentMarkerKey } from '@switchboard/queue';
+import {
+  dedupOptions,
+  echoField,
+  type InboundJob,
+  type InboundPersonal,
+  inboundJobId,
+  inboundJobOptions,
+  parseSendMetadata,
+  SENT_DONE_TTL_S,
+  sentMarkerKey,
+} from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
 import { boundEvents, type RefusalReason } from './event-bounds.js';
 
@@ -36,13 +46,24 @@ export const MAX_ITEMS_PER_DELIVERY = 2000;
 export const STORE_CHUNK_EVENTS = 100;
 
 export type IngestOutcome =
-  | { kind: 'accepted'; events: number; enqueued: number; duplicates: number; refused: Partial<Record<RefusalReason, number>>; truncated: number }
+  | {
+      kind: 'accepted';
+      events: number;
+      enqueued: number;
+      duplicates: number;
+      refused: Partial<Record<RefusalReason, number>>;
+      truncated: number;
+    }
   | { kind: 'invalid' }
   | { kind: 'too_many'; items: number }
   /** `stored`: the jobs of the chunks Redis confirmed before one failed (0 when Redis was down). */
   | { kind: 'unavailable'; stored: number; events: number };
 
-type Job = { name: string; data: InboundJob; opts: ReturnType<typeof inboundJobOptions> & ReturnType<typeof dedupOptions> & { jobId: string } };
+type Job = {
+  name: string;
+  data: InboundJob;
+  opts: ReturnType<typeof inboundJobOptions> & ReturnType<typeof dedupOptions> & { jobId: string };
+};
 
 /**
  * Parse → normalise → bound → seal → enqueue with de-duplication, for one verified webhook body.
@@ -68,7 +89,12 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       const sent = parseSendMetadata(e.metadata);
       if (!sent) continue;
       const key = sentMarkerKey(config.queuePrefix, sent.eventId);
-      resources.redis.multi().hset(key, echoField(sent.part), e.mid ?? 'echo').expire(key, SENT_DONE_TTL_S, 'NX').exec().catch(() => {});
+      resources.redis
+        .multi()
+        .hset(key, echoField(sent.part), e.mid ?? 'echo')
+        .expire(key, SENT_DONE_TTL_S, 'NX')
+        .exec()
+        .catch(() => {});
     }
   };
 
@@ -92,7 +118,10 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
    * pipeline, not a transaction, so a failure can leave the delivery stored in part; it is then not
    * acknowledged, and Meta's retry of the whole delivery finds the stored events already seen.
    */
-  const store = async (count: number, build: (from: number, to: number) => Job[]): Promise<{ newIds: string[] } | { failed: Error; stored: number }> => {
+  const store = async (
+    count: number,
+    build: (from: number, to: number) => Job[],
+  ): Promise<{ newIds: string[] } | { failed: Error; stored: number }> => {
     if (count <= STORE_CHUNK_EVENTS) {
       try {
         return { newIds: await addChunk(build(0, count)) };
@@ -173,7 +202,14 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const toJob = (k: number): Job => {
       const [eventId, e] = ordered[k] as [string, NormalisedEvent];
       const prev = prevs[k];
-      const personal: InboundPersonal = { senderId: e.senderId, text: e.text, payload: e.payload, appId: e.appId, metadata: e.metadata ?? null, mid: e.type === 'echo' || e.channel === 'whatsapp' ? e.mid : null };
+      const personal: InboundPersonal = {
+        senderId: e.senderId,
+        text: e.text,
+        payload: e.payload,
+        appId: e.appId,
+        metadata: e.metadata ?? null,
+        mid: e.type === 'echo' || e.channel === 'whatsapp' ? e.mid : null,
+      };
       const data: InboundJob = {
         v: 1,
         eventId,
@@ -191,7 +227,11 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
         ...(named.has(eventId) ? { named: true } : {}),
         sealed: sealer.sealJson(personal, eventId),
       };
-      return { name: e.type, data, opts: { ...jobOptions, ...dedupOptions(eventId, e.channel), jobId: inboundJobId(eventId, nonce) } };
+      return {
+        name: e.type,
+        data,
+        opts: { ...jobOptions, ...dedupOptions(eventId, e.channel), jobId: inboundJobId(eventId, nonce) },
+      };
     };
     // Fail fast: BullMQ waits for a connection that is not there yet instead of failing, and the
     // producer must answer 503 at once so Meta retries (packages/queue/src/connections.ts).
@@ -199,17 +239,25 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       log.error('redis unavailable: events not stored');
       return { kind: 'unavailable', stored: 0, events: events.length };
     }
-    const outcome = await store(ordered.length, (from, to) => Array.from({ length: to - from }, (_, i) => toJob(from + i)));
+    const outcome = await store(ordered.length, (from, to) =>
+      Array.from({ length: to - from }, (_, i) => toJob(from + i)),
+    );
     if ('failed' in outcome) {
       // Not acknowledged: Meta retries the whole delivery, and whatever did land is then a duplicate.
-      log.error({ err: { message: outcome.failed.message }, stored: outcome.stored, events: ordered.length }, outcome.stored > 0 ? 'redis failed part of the delivery: not acknowledged' : 'redis unavailable: events not stored');
+      log.error(
+        { err: { message: outcome.failed.message }, stored: outcome.stored, events: ordered.length },
+        outcome.stored > 0
+          ? 'redis failed part of the delivery: not acknowledged'
+          : 'redis unavailable: events not stored',
+      );
       return { kind: 'unavailable', stored: outcome.stored, events: ordered.length };
     }
     const { newIds } = outcome;
     noteEchoes(events);
     const duplicates = events.length - newIds.length;
     if (duplicates > 0) counters.incr('webhooks_deduplicated', duplicates);
-    for (const id of newIds) counters.count('webhook_events_enqueued', { channel: (byId.get(id) as NormalisedEvent).channel });
+    for (const id of newIds)
+      counters.count('webhook_events_enqueued', { channel: (byId.get(id) as NormalisedEvent).channel });
     const ackMs = performance.now() - started;
     latency.record('ack', ackMs);
     counters.observe('webhook_ack_seconds', ackMs / 1000);

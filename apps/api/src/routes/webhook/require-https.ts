@@ -36,11 +36,26 @@ export function httpsCheck(config: Config, resources: Pick<ApiResources, 'counte
 function explain(config: Config, request: FastifyRequest) {
   const header = request.headers['x-forwarded-proto'];
   const forwarded = (Array.isArray(header) ? header.join(',') : header)?.split(',').pop()?.trim().toLowerCase();
-  const base = { require_https: true, trust_proxy: config.http.trustProxy, x_forwarded_proto: forwarded === undefined ? 'absent' : forwarded };
+  const base = {
+    require_https: true,
+    trust_proxy: config.http.trustProxy,
+    x_forwarded_proto: forwarded === undefined ? 'absent' : forwarded,
+  };
   // Fastify takes the header's last value when the peer is trusted; a different protocol means it did not.
   if (forwarded !== undefined && forwarded !== request.protocol?.toLowerCase())
-    return { ...base, from_trusted_proxy: false, hint: 'X-Forwarded-Proto came from an address TRUST_PROXY does not name: set TRUST_PROXY to the proxy\'s address or network' };
+    return {
+      ...base,
+      from_trusted_proxy: false,
+      hint: "X-Forwarded-Proto came from an address TRUST_PROXY does not name: set TRUST_PROXY to the proxy's address or network",
+    };
   if (forwarded === undefined)
-    return { ...base, hint: 'a plain HTTP request without X-Forwarded-Proto: put a TLS-terminating proxy in front (it sets the header), or set REQUIRE_HTTPS=false for a local trial' };
-  return { ...base, from_trusted_proxy: true, hint: 'the trusted proxy forwarded a plain HTTP request: Meta must call the https:// URL' };
+    return {
+      ...base,
+      hint: 'a plain HTTP request without X-Forwarded-Proto: put a TLS-terminating proxy in front (it sets the header), or set REQUIRE_HTTPS=false for a local trial',
+    };
+  return {
+    ...base,
+    from_trusted_proxy: true,
+    hint: 'the trusted proxy forwarded a plain HTTP request: Meta must call the https:// URL',
+  };
 }
