@@ -120,7 +120,15 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     const eventId = eventIdOf(PHONE, id);
     await eventually(async () => (await eventRow(eventId))?.outcome === 'replied', 10_000, 'event recorded as replied');
     const [reply] = await p.sql`select status, graph_message_ids from replies where event_id = ${eventId}`;
-    t.same([reply?.status, reply?.graph_message_ids], ['sent', [send?.messageId]], "the reply keeps Meta's message id");
+    // A wamid carries the recipient's phone number: the reply keeps its HMAC, not the id itself.
+    const kept = createHmac('sha256', p.env.PSID_HASH_SECRET)
+      .update(send?.messageId ?? '')
+      .digest('hex');
+    t.same(
+      [reply?.status, reply?.graph_message_ids],
+      ['sent', [kept]],
+      "the reply keeps the HMAC of Meta's message id",
+    );
     answered = { eventId, wamid: send?.messageId as string };
 
     // The same delivery again: a duplicate, remembered for WhatsApp's 7 days of retries.
@@ -466,7 +474,9 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
       ['Redis', rd],
       ['the logs', logs],
     ] as const) {
-      for (const secret of [...users, PROFILE_NAME, ...texts, 'my receipt'])
+      // Message ids too: a real wamid is base64 that carries the phone number.
+      const wamids = p.graph.sends.map((x) => x.messageId).filter((id) => id.startsWith('wamid.'));
+      for (const secret of [...users, PROFILE_NAME, ...texts, 'my receipt', ...wamids])
         t.notOk(content.includes(secret), `${where} holds no ${JSON.stringify(secret.slice(0, 16))} in clear`);
     }
     t.match(logs, /WhatsApp could not deliver a reply/, 'the failed status is logged (without the number)');

@@ -1,4 +1,16 @@
 import type { DbHandle } from '@switchboard/db';
+import { hashId } from '@switchboard/privacy';
+
+/**
+ * How a WhatsApp message id (`wamid.…`) is kept in the reply's record and its sent marker: a
+ * `wamid` is base64 that carries the recipient's phone number, so it is kept as its HMAC under
+ * PSID_HASH_SECRET, like every user id, and a `failed` status is matched by the same HMAC.
+ * Messenger and Instagram ids carry no personal data and stay as Meta gives them: their echoes
+ * are matched by them.
+ */
+export function keptMessageId(channel: string, messageId: string, hashSecret: string): string {
+  return channel === 'whatsapp' ? hashId(hashSecret, messageId) : messageId;
+}
 
 /**
  * How far back a reply is looked for: Meta retries a status webhook for up to 7 days, and the bound
@@ -9,8 +21,8 @@ const LOOK_BACK_DAYS = 8;
 export interface DeliveryFailure {
   /** The WhatsApp phone number id the reply went out from. */
   pageId: string;
-  /** The message id Meta gave the reply (a WhatsApp `wamid`), as its `failed` status names it. */
-  messageId: string;
+  /** The message id Meta gave the reply (a WhatsApp `wamid`) as kept: keptMessageId of what the status names. */
+  keptMessageId: string;
   errorCode: number | null;
   /** Plain words for operators: no personal data. */
   reason: string;
@@ -29,7 +41,7 @@ export async function recordDeliveryFailure(dbh: DbHandle, f: DeliveryFailure): 
     with r as (
       update replies set status = 'failed', error_code = ${f.errorCode}
       where created_at > now() - make_interval(days => ${LOOK_BACK_DAYS})
-        and channel = 'whatsapp' and page_id = ${f.pageId} and graph_message_ids @> array[${f.messageId}]::text[]
+        and channel = 'whatsapp' and page_id = ${f.pageId} and graph_message_ids @> array[${f.keptMessageId}]::text[]
       returning event_id
     )
     update events set outcome = 'delivery_failed', last_error = ${f.reason}, last_error_code = ${f.errorCode}, updated_at = now()

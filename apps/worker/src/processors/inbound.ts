@@ -17,7 +17,7 @@ import {
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
 import { type ConversationNote, createConversationKeeper, HANDOFF_REASON } from '../conversations.js';
-import { recordDeliveryFailure } from '../delivery-failures.js';
+import { keptMessageId, recordDeliveryFailure } from '../delivery-failures.js';
 import type { DeferredArrival } from '../records.js';
 import type { WorkerResources } from '../resources.js';
 import { markEcho } from '../reply-marker.js';
@@ -230,7 +230,7 @@ export function createInboundProcessor(r: WorkerResources) {
     const reason = code === null ? 'no error code given' : graphErrorReason(code);
     const found = await recordDeliveryFailure(r.dbh, {
       pageId: data.pageId,
-      messageId: personal.mid,
+      keptMessageId: keptMessageId('whatsapp', personal.mid, config.privacy.psidHashSecret),
       errorCode: code,
       reason: `WhatsApp delivery failed: ${reason} (code=${code ?? 'none'})`,
     });

@@ -16,6 +16,7 @@ import {
   sentMarkerKey,
 } from '@switchboard/queue';
 import { HANDOFF_REASON, keepBotTurn } from '../conversations.js';
+import { keptMessageId } from '../delivery-failures.js';
 import { type DeferredArrival, recordSendFailure } from '../records.js';
 import { claimPart, markPart } from '../reply-marker.js';
 import type { WorkerResources } from '../resources.js';
@@ -186,8 +187,9 @@ export function createSender(r: WorkerResources) {
                 text,
                 metadata: sendMetadata(data.eventId, index),
               });
-        messageIds.push(result.messageId);
-        await markPart(redis, marker, index, result.messageId, index === parts.length - 1);
+        const kept = keptMessageId(data.channel, result.messageId, config.privacy.psidHashSecret);
+        messageIds.push(kept);
+        await markPart(redis, marker, index, kept, index === parts.length - 1);
       } catch (err) {
         if (!(err instanceof GraphApiError)) throw err;
         return failed(err, data, attempt, marker, index);
