@@ -8,6 +8,7 @@ import { eventually } from '../helpers/processes.js';
 import { messengerText } from '../helpers/sign.js';
 
 const PAGE = '100000000000081';
+const HANDOFF_REPLY = 'A colleague will write to you here shortly.';
 let seq = 0;
 
 function userId(n: number): string {
@@ -61,7 +62,12 @@ function sendsTo(p: Pipeline, user: string): string[] {
 
 t.test('messages close together get one reply, decided by one AI call that sees them all', async (t) => {
   const p = await startPipeline(t, 'reply_bursts', {
-    env: { REPLY_DEBOUNCE_MS: '1500', AI_MAX_CALLS_PER_MIN: '1000', AI_MAX_CALLS_PER_MIN_PER_PSID: '100' },
+    env: {
+      REPLY_DEBOUNCE_MS: '1500',
+      AI_MAX_CALLS_PER_MIN: '1000',
+      AI_MAX_CALLS_PER_MIN_PER_PSID: '100',
+      HANDOFF_REPLY,
+    },
   });
   const user = userId(1);
   const texts = [text('hello'), text('I have a question'), text('about my order')];
@@ -108,6 +114,24 @@ t.test('messages close together get one reply, decided by one AI call that sees 
     ],
     'its call sees the earlier turns',
   );
+
+  await t.test('a keyword is answered at once and pauses the burst it interrupts', async (t) => {
+    const other = userId(4);
+    const calls = p.gemini.calls.length;
+    const hello = await post(p, other, text('hello there'));
+    await sleep(200);
+    const keyword = await post(p, other, 'human');
+    const rows = await settled(p, [hello, keyword]);
+    t.same(
+      rows.map((r) => r.outcome),
+      ['paused', 'replied'],
+      'the held message is not answered once the user asked for a person',
+    );
+    await eventually(async () => sendsTo(p, other).length >= 1, 15_000, 'the hand-off reply');
+    await sleep(500);
+    t.same(sendsTo(p, other), [HANDOFF_REPLY], 'only the hand-off reply');
+    t.equal(p.gemini.calls.length, calls, 'no AI call');
+  });
 });
 
 t.test('without memory (AI_HISTORY_TURNS=0) the one call still sees the whole burst', async (t) => {
