@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { burstKey } from '@switchboard/pages';
 import type { Sealer } from '@switchboard/privacy';
 
 /** A user's message held back until its burst is complete. */
@@ -19,7 +20,7 @@ const HELD_TTL_MS = 3_600_000;
  * decides the reply over every held message up to it, and releases them once it is decided.
  */
 export function createBurstBuffer(redis: Redis, opts: { prefix: string; sealer: Sealer }) {
-  const key = (conversationId: string) => `${opts.prefix}:conv:${conversationId}:burst`;
+  const key = (conversationId: string) => burstKey(opts.prefix, conversationId);
   const aad = (conversationId: string) => `conversation-burst:${conversationId}`;
 
   async function hold(conversationId: string, message: HeldMessage): Promise<void> {
