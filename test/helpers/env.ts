@@ -36,6 +36,8 @@ export function testEnv(
     // Test files run in parallel at normal priority: a worker process that yielded to them (the
     // production default) would only make the tests slower. worker-priority.test.ts checks the default.
     WORKER_NICE: '0',
+    // Each message answered on its own, as most tests expect; the burst tests turn debouncing on.
+    REPLY_DEBOUNCE_MS: '0',
     ...testSecrets(),
     ...rest,
   };

@@ -1,7 +1,7 @@
 // Fakes nothing: the conversation memory runs against the real Redis, under a private key prefix.
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { ConversationMemory, turnsKey } from '@switchboard/pages';
+import { burstKey, ConversationMemory, turnsKey } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { testRedis } from '../helpers/redis.js';
 
@@ -75,8 +75,11 @@ t.test('conversation memory in Redis', async (t) => {
   await t.test('erase removes every kept text', async (t) => {
     const id = 'e'.repeat(32);
     await memory.append(id, [{ at: at(1), from: 'user', text: 'erase me' }]);
+    // A message held for its burst's reply is a kept text too.
+    await redis.hset(burstKey(prefix, id), 'event', 'sealed');
     await memory.erase(id);
     t.equal(await redis.exists(turnsKey(prefix, id)), 0);
+    t.equal(await redis.exists(burstKey(prefix, id)), 0, 'the held messages too');
   });
 
   await t.test('AI_HISTORY_TURNS=0: nothing is kept or read', async (t) => {

@@ -373,3 +373,17 @@ t.test('conversation memory and hand-off: defaults, parsing, limits', async (t) 
     ['AI_HISTORY_TURNS', 'AI_HISTORY_MAX_AGE_S', 'HANDOFF_PAUSE_S', 'HANDOFF_REPLY'],
   );
 });
+
+t.test('REPLY_DEBOUNCE_MS: 1500 by default, 0 turns bursts off, at most a minute', async (t) => {
+  t.equal(loadConfig({}).ai.replyDebounceMs, 1500);
+  t.equal(loadConfig({ REPLY_DEBOUNCE_MS: '0' }).ai.replyDebounceMs, 0);
+  t.equal(loadConfig({ REPLY_DEBOUNCE_MS: '2500' }).ai.replyDebounceMs, 2500);
+  for (const bad of ['-1', '60001', 'soon', '1.5']) {
+    const err = t.throws(() => loadConfig({ REPLY_DEBOUNCE_MS: bad })) as ConfigError;
+    t.same(
+      err.problems.map((p) => p.split(':')[0]),
+      ['REPLY_DEBOUNCE_MS'],
+      `${bad} is refused`,
+    );
+  }
+});

@@ -225,6 +225,16 @@ export class ConversationSequencer {
     );
   }
 
+  /**
+   * Whether an event of the conversation later than `timestamp`, but by at most `withinMs`, waits to
+   * run: a message of the same burst that has not been held yet.
+   */
+  async laterPending(conversation: string, timestamp: number, withinMs: number): Promise<boolean> {
+    const [pending] = this.keys(conversation);
+    const found = await this.redis.zrangebyscore(pending, `(${timestamp}`, timestamp + withinMs, 'LIMIT', 0, 1);
+    return found.length > 0;
+  }
+
   /** A dead-lettered event, or a handed-over send that finished, must not hold up the rest of its conversation. */
   async forget(conversation: string, eventId: string): Promise<void> {
     await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, '1', '', this.pendingTtlMs, '1');

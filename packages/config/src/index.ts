@@ -169,6 +169,7 @@ const schema = z.object({
   AI_HISTORY_TURNS: int(0, 100).default(12),
   AI_HISTORY_MAX_AGE_S: int(60, 30 * 86_400).default(86_400),
   HANDOFF_PAUSE_S: int(1, 30 * 86_400).default(1800),
+  REPLY_DEBOUNCE_MS: int(0, 60_000).default(1500),
   HANDOFF_KEYWORDS: z.string().default('human,agent,person'),
   HANDOFF_REPLY: z.string().min(1).max(1900).default(DEFAULT_HANDOFF_REPLY),
   ADMIN_USER: z.string().min(1).optional(),
@@ -264,6 +265,8 @@ export interface Config {
     readonly historyTurns: number;
     /** Older turns are neither shown to the model nor kept. */
     readonly historyMaxAgeMs: number;
+    /** A conversation's messages this close together get one reply (0: each its own). */
+    readonly replyDebounceMs: number;
   };
   readonly handoff: {
     /** How long the bot stays silent after a person from the business writes, from their latest message. */
@@ -491,6 +494,7 @@ export function loadConfig(
       instructions,
       historyTurns: e.AI_HISTORY_TURNS,
       historyMaxAgeMs: e.AI_HISTORY_MAX_AGE_S * 1000,
+      replyDebounceMs: e.REPLY_DEBOUNCE_MS,
     },
     handoff: {
       pauseMs: e.HANDOFF_PAUSE_S * 1000,

@@ -21,6 +21,12 @@ const codeOf = (t: Turn) => (t.from === 'bot' && t.dryRun ? DRY_RUN_CODE : FROM_
 /** One Redis list per conversation, oldest turn first. */
 export const turnsKey = (prefix: string, conversationId: string) => `${prefix}:conv:${conversationId}:turns`;
 
+/**
+ * One Redis hash per conversation: the user's messages held for their burst's one reply
+ * (apps/worker/src/bursts.ts), until it is decided.
+ */
+export const burstKey = (prefix: string, conversationId: string) => `${prefix}:conv:${conversationId}:burst`;
+
 /** A turn's text is sealed for its conversation: a blob copied into another list does not open. */
 const turnAad = (conversationId: string) => `conversation-turn:${conversationId}`;
 
@@ -88,9 +94,9 @@ export class ConversationMemory {
     return this.#open(conversationId, raw, now - maxAgeMs);
   }
 
-  /** Erases a conversation's kept texts. */
+  /** Erases a conversation's kept texts, the messages held for a burst's reply too. */
   async erase(conversationId: string): Promise<void> {
-    await this.#redis.del(turnsKey(this.opts.prefix, conversationId));
+    await this.#redis.del(turnsKey(this.opts.prefix, conversationId), burstKey(this.opts.prefix, conversationId));
   }
 
   #open(conversationId: string, raw: readonly string[], cutoff: number): Turn[] {

@@ -68,6 +68,8 @@ export const inboundJobSchema = z.object({
    * a crash sends this reply instead of deciding again (the AI may answer differently).
    */
   reply: outboundJobSchema.optional(),
+  /** The message is held for its burst (REPLY_DEBOUNCE_MS): this run decides whether it answers the burst. */
+  burst: z.boolean().optional(),
 });
 export type InboundJob = z.infer<typeof inboundJobSchema>;
 

@@ -15,6 +15,7 @@ import {
   parseSendMetadata,
   sentMarkerKey,
 } from '@switchboard/queue';
+import { burstOf, createBurstBuffer, type HeldMessage } from '../bursts.js';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
 import { type ConversationNote, createConversationKeeper, HANDOFF_REASON } from '../conversations.js';
 import { keptMessageId, recordDeliveryFailure } from '../delivery-failures.js';
@@ -50,7 +51,10 @@ type Outcome =
   | 'not_answered'
   | 'delivery_failed'
   | 'duplicate'
-  | 'paused';
+  | 'paused'
+  | 'merged';
+/** A run that ends with its job waiting (a message held for its burst), not with an outcome. */
+type Waiting = 'held' | 'wait';
 
 /**
  * Decides what (if anything) to answer for one inbound event, idempotently:
@@ -70,6 +74,8 @@ export function createInboundProcessor(r: WorkerResources) {
   const outboundOptions = outboundJobOptions(Math.max(1, config.worker.sendMaxAttempts - 1));
   const sender = createSender(r);
   const conversations = createConversationKeeper(r);
+  const bursts = createBurstBuffer(r.redis, { prefix: config.queuePrefix, sealer });
+  const debounceMs = config.ai.replyDebounceMs;
 
   return async function processInbound(job: Job, token?: string): Promise<Outcome> {
     const parsed = inboundJobSchema.safeParse(job.data);
@@ -90,10 +96,9 @@ export function createInboundProcessor(r: WorkerResources) {
       await job.moveToDelayed(Date.now() + BUSY_RETRY_MS + Math.floor(Math.random() * BUSY_RETRY_MS), token);
       throw new DelayedError();
     }
-    let outcome: Outcome | undefined;
+    let outcome: Outcome | Waiting | undefined;
     try {
       outcome = await sequencer.hold(conversation, owner, () => handle(job, data, personal));
-      return outcome;
     } finally {
       // A send handed over to its own job keeps the event's place until that job finishes, so the
       // next event's reply cannot overtake this one's retry (the registry forgets it then).
@@ -104,6 +109,12 @@ export function createInboundProcessor(r: WorkerResources) {
           .leave(conversation, data.eventId, owner, outcome !== undefined, data.named === true)
           .catch(() => {});
     }
+    if (outcome !== 'held' && outcome !== 'wait') return outcome;
+    // A message held for its burst gives up its place, so the burst's later messages can be held
+    // too, and runs again when the debounce has passed (or shortly, to let a later one in first).
+    const due = outcome === 'held' ? data.timestamp + debounceMs : Date.now() + BUSY_RETRY_MS;
+    await job.moveToDelayed(Math.max(due, Date.now()), token);
+    throw new DelayedError();
   };
 
   /**
@@ -115,13 +126,22 @@ export function createInboundProcessor(r: WorkerResources) {
    * (onRecord). Every other run records the arrival first, and the arrival's answer says whether
    * an earlier run got further.
    */
-  async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome> {
+  async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome | Waiting> {
     let settled = outcomeWithoutReply(data, personal);
     const conversation = await conversations.note(data, personal, settled);
     // While paused nothing is sent: the message is recorded and kept for memory. The one exception
     // is the pause this very message started by asking for a person: it gets HANDOFF_REPLY.
     if (!settled && conversation?.paused && !conversation.asksForPerson) settled = 'paused';
     if (settled === 'paused' || settled === 'standby') await conversations.keepUnanswered(conversation, data, personal);
+    if (!settled && conversation && inBurst(data, personal, conversation))
+      return handleBurst(job, data, personal, conversation);
+    if (settled && data.burst && conversation) {
+      // Held, and no longer to be answered (paused meanwhile, or too old): its row says so, and the
+      // burst no longer waits for it (a paused message is kept in the memory instead).
+      await bursts.release(conversation.id, [data.eventId]);
+      await settleHeld(data, settled);
+      return settled;
+    }
     if (!settled && firstRun(job, data) && !(await onRecord(data))) {
       let outcome: Outcome;
       try {
@@ -150,6 +170,76 @@ export function createInboundProcessor(r: WorkerResources) {
     const outcome = await answer(job, data, personal, conversation);
     counters.count('events_processed', { channel: data.channel, outcome });
     return outcome;
+  }
+
+  /**
+   * A plain user message with text, while REPLY_DEBOUNCE_MS is on, is part of a burst: a keyword
+   * (answered at once by HANDOFF_REPLY) or a message without text is not. A message held already
+   * stays in its burst, whatever the setting says now.
+   */
+  function inBurst(data: InboundJob, personal: InboundPersonal, conversation: ConversationNote): boolean {
+    if (data.burst) return true;
+    return debounceMs > 0 && conversation.kind === 'user' && !textOnly(data) && messageText(personal) !== null;
+  }
+
+  function messageText(personal: InboundPersonal): string | null {
+    return personal.text ?? personal.payload ?? null;
+  }
+
+  /**
+   * A message of a burst. Its first run records it, holds it (../bursts.ts) and waits until the
+   * debounce has passed. Its second run either finds a later message of the same burst, which
+   * answers it (outcome `merged`: no reply, no AI call), or is the burst's last message and decides
+   * one reply over every held message, in order, then links the others to itself and lets them go.
+   */
+  async function handleBurst(
+    job: Job,
+    data: InboundJob,
+    personal: InboundPersonal,
+    conversation: ConversationNote,
+  ): Promise<Outcome | Waiting> {
+    const first = await recordArrival(job, data, conversation, null);
+    if (first === 'already_processed') return 'duplicate';
+    if (first === 'again' && (await replyHandedOver(data))) return 'duplicate';
+    if (!data.burst) {
+      await bursts.hold(conversation.id, {
+        eventId: data.eventId,
+        at: data.timestamp,
+        text: messageText(personal) as string,
+      });
+      await job.updateData({ ...data, burst: true });
+      return 'held';
+    }
+    let answered: HeldMessage[];
+    if (data.reply) {
+      answered = burstOf(await bursts.read(conversation.id), data.eventId, data.timestamp, debounceMs).answered;
+    } else {
+      // A later message of this burst that waits to run is held first, then answers this one.
+      if (await sequencer.laterPending(conversationOf(data), data.timestamp, debounceMs)) return 'wait';
+      const held = await bursts.read(conversation.id);
+      const burst = burstOf(held, data.eventId, data.timestamp, debounceMs);
+      // No longer held: a later message of its burst, whose run came first, answered it already.
+      if (burst.continued || !held.some((m) => m.eventId === data.eventId)) {
+        await settleHeld(data, 'merged');
+        return 'merged';
+      }
+      answered = burst.answered;
+    }
+    const earlier = answered.filter((m) => m.eventId !== data.eventId);
+    const outcome = await answer(job, data, personal, conversation, undefined, earlier);
+    const others = earlier.map((m) => m.eventId);
+    if (others.length > 0)
+      await r.dbh.sql`update events set answered_by = ${data.eventId} where id = any(${others}::text[])`;
+    await bursts.release(conversation.id, [...others, data.eventId]);
+    counters.count('events_processed', { channel: data.channel, outcome });
+    return outcome;
+  }
+
+  /** Records the outcome of a held message that gets no reply of its own (its row is on record, processing). */
+  async function settleHeld(data: InboundJob, outcome: Outcome): Promise<void> {
+    await r.dbh.sql`update events set status = 'processed', outcome = ${outcome},
+      processed_at = coalesce(processed_at, now()), updated_at = now() where id = ${data.eventId}`;
+    counters.count('events_processed', { channel: data.channel, outcome });
   }
 
   /**
@@ -309,10 +399,11 @@ export function createInboundProcessor(r: WorkerResources) {
     personal: InboundPersonal,
     conversation: ConversationNote | null,
     arrival?: DeferredArrival,
+    earlier: readonly HeldMessage[] = [],
   ): Promise<Outcome> {
     const decided = data.reply
       ? { outbound: data.reply, reply: openReply(sealer, data.reply) }
-      : await decide(job, data, personal, conversation);
+      : await decide(job, data, personal, conversation, earlier);
     const log = logger.child({
       queue: 'inbound',
       job: job.id,
@@ -346,6 +437,7 @@ export function createInboundProcessor(r: WorkerResources) {
     data: InboundJob,
     personal: InboundPersonal,
     conversation: ConversationNote | null,
+    earlier: readonly HeldMessage[],
   ): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
     const senderHash = data.senderHash as string;
     const notice = textOnly(data);
@@ -360,11 +452,16 @@ export function createInboundProcessor(r: WorkerResources) {
               userHash: senderHash,
               text,
               pageId: data.pageId,
-              ...(conversation && r.memory.enabled ? { history: () => historyOf(conversation.id) } : {}),
+              ...(conversation && (r.memory.enabled || earlier.length > 0)
+                ? { history: () => historyOf(conversation.id, earlier) }
+                : {}),
             });
-    // The user's message joins the memory once its reply is decided, so the model saw it only as the current one.
+    // The user's messages join the memory once their reply is decided, so the model saw them only as the current ones.
     if (conversation && text !== null)
-      await r.memory.append(conversation.id, [{ at: new Date(data.timestamp), from: 'user', text }]);
+      await r.memory.append(conversation.id, [
+        ...earlier.map((m) => ({ at: new Date(m.at), from: 'user' as const, text: m.text })),
+        { at: new Date(data.timestamp), from: 'user', text },
+      ]);
     const decideMs = Math.round(decision.latencyMs);
     // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
     logger[decision.error ? 'info' : 'debug'](
@@ -399,9 +496,15 @@ export function createInboundProcessor(r: WorkerResources) {
     return { outbound, reply };
   }
 
-  /** The conversation's kept turns as the model reads them: the user's as `user`, the bot's and the staff's as `model`. */
-  async function historyOf(id: string): Promise<HistoryTurn[]> {
+  /**
+   * The conversation's kept turns as the model reads them: the user's as `user`, the bot's and the
+   * staff's as `model`; then the earlier messages of the burst being answered, in order.
+   */
+  async function historyOf(id: string, earlier: readonly HeldMessage[]): Promise<HistoryTurn[]> {
     const turns = await r.memory.read(id);
-    return turns.map((t) => ({ role: t.from === 'user' ? 'user' : 'model', text: t.text }));
+    return [
+      ...turns.map((t): HistoryTurn => ({ role: t.from === 'user' ? 'user' : 'model', text: t.text })),
+      ...earlier.map((m): HistoryTurn => ({ role: 'user', text: m.text })),
+    ];
   }
 }

@@ -18,6 +18,8 @@ export const events = pgTable(
     status: text('status').notNull().default('pending'),
     /** What the worker did: replied, ignored, stale, dry_run, held, … */
     outcome: text('outcome'),
+    /** A message merged into a later one of its burst: the event whose reply answered it. */
+    answeredBy: text('answered_by'),
     attempts: integer('attempts').notNull().default(0),
     eventAt: timestamp('event_at', { withTimezone: true, mode: 'date' }).notNull(),
     receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull(),
