@@ -1,0 +1,2 @@
+ALTER TABLE "pages" ADD COLUMN "restricted_at" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "pages" ADD COLUMN "restricted_reason" text;
