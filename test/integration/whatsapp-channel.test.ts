@@ -1,5 +1,5 @@
 // Fakes Meta's Graph API (a loopback HTTP server answering the WhatsApp Cloud API's messages
-// endpoint, its errors and debug_token): the real one is unreachable and cannot be made to fail on
+// endpoint, its errors, debug_token and a Business Account's subscribed_apps): the real one is unreachable and cannot be made to fail on
 // demand. The API and worker are the real processes; PostgreSQL, Redis and BullMQ are real.
 import { createHmac } from 'node:crypto';
 import t from 'tap';
@@ -13,6 +13,8 @@ import { signedRequest } from '../helpers/sign.js';
 const PHONE = '400000000000071';
 const HELD_PHONE = '400000000000072';
 const RESTRICTED_PHONE = '400000000000073';
+/** The WhatsApp Business Account every test webhook names (`entry[].id`). */
+const WABA = '500000000000071';
 const DEFAULT_TOKEN = 'test-wa-token-default';
 const PROFILE_NAME = 'Zelinda Quarterhouse';
 const DAY_MS = 24 * 3600 * 1000;
@@ -26,7 +28,7 @@ function whatsapp(value: Value, phoneNumberId = PHONE) {
     object: 'whatsapp_business_account',
     entry: [
       {
-        id: '500000000000071',
+        id: WABA,
         changes: [
           {
             field: 'messages',
@@ -187,7 +189,7 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
         object: 'whatsapp_business_account',
         entry: [
           {
-            id: '500000000000071',
+            id: WABA,
             changes: [
               {
                 field: 'smb_message_echoes',
@@ -383,6 +385,41 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.equal(sendAttempts(), 3, 'each went out once');
     const after = (await ops('/ops/pages')).body.pages.find((x: { page_id: string }) => x.page_id === RESTRICTED_PHONE);
     t.match(after, { restricted_reason: null, held_sends: 0 }, 'the restriction is lifted');
+  });
+
+  await t.test("the token check restores a WhatsApp Business Account's dropped subscription", async (t) => {
+    // The number's webhooks above named its Business Account; the API recorded it for the number.
+    await eventually(
+      async () => (await p.sql`select waba_id from pages where page_id = ${RESTRICTED_PHONE}`)[0]?.waba_id === WABA,
+      10_000,
+      'the business account recorded',
+    );
+    const listed = (await ops('/ops/pages')).body.pages.find(
+      (x: { page_id: string }) => x.page_id === RESTRICTED_PHONE,
+    );
+    t.equal(listed?.waba_id, WABA, '/ops/pages shows it');
+    const subscribes = () =>
+      p.graph.requests.filter(
+        (r) => r.method === 'POST' && r.path === `/${p.env.GRAPH_API_VERSION ?? 'v25.0'}/${WABA}/subscribed_apps`,
+      ).length;
+
+    const before = subscribes();
+    p.graph.setBusinessAccountApps(WABA, ['100000000000555']);
+    const dropped = await ops('/ops/tokens/check', { method: 'POST', body: '{}' });
+    t.equal(dropped.status, 200);
+    t.equal(dropped.body.check.resubscribed, 1, 'counted as a resubscription');
+    t.equal(subscribes() - before, 1, 'subscribed_apps posted once');
+    t.equal(p.graph.businessAccountApps(WABA).length, 2, "our app subscribed, the other app's left alone");
+    const restored = dropped.body.refresh_monitoring.actions_needed.find(
+      (a: { action: string; message: string }) =>
+        a.action === 'webhook_subscription_restored' && a.message.includes(RESTRICTED_PHONE),
+    );
+    t.ok(restored, 'the refresh status says the subscription was restored');
+
+    p.graph.setBusinessAccountApps(WABA, [p.env.FACEBOOK_APP_ID as string]);
+    const intact = await ops('/ops/tokens/check', { method: 'POST', body: '{}' });
+    t.equal(intact.body.check.resubscribed, 0, 'an intact subscription is left alone');
+    t.equal(subscribes() - before, 1, 'and not posted again');
   });
 
   await t.test("190 holds the number's sends; a new token registered for it releases them once", async (t) => {

@@ -28,6 +28,8 @@ export interface CheckTarget {
   tokenStatus: TokenStatus;
   tokenIssuedAt: Date;
   expiresAt: Date | null;
+  /** A WhatsApp number's Business Account, once a webhook named it. */
+  wabaId: string | null;
 }
 
 export interface CheckOutcome {
@@ -208,6 +210,16 @@ export class PageTokenStore {
     this.cache.delete(pageId);
   }
 
+  /** Records the Business Account a registered WhatsApp number belongs to (a no-op when already known). */
+  async recordBusinessAccount(pageId: string, wabaId: string): Promise<void> {
+    await this.deps.db
+      .update(pages)
+      .set({ wabaId })
+      .where(
+        and(eq(pages.pageId, pageId), eq(pages.channel, 'whatsapp'), sql`${pages.wabaId} is distinct from ${wabaId}`),
+      );
+  }
+
   /** The token as stored now, past this process's cache (after a change made elsewhere). */
   async resolveFresh(pageId: string, channel?: PageChannel): Promise<ResolvedToken | null> {
     this.cache.delete(pageId);
@@ -232,6 +244,7 @@ export class PageTokenStore {
         invalidReason: pages.invalidReason,
         restrictedAt: pages.restrictedAt,
         restrictedReason: pages.restrictedReason,
+        wabaId: pages.wabaId,
         tokenIssuedAt: pages.tokenIssuedAt,
         updatedAt: pages.updatedAt,
       })
@@ -259,6 +272,7 @@ export class PageTokenStore {
         tokenStatus: pages.tokenStatus,
         tokenIssuedAt: pages.tokenIssuedAt,
         expiresAt: pages.expiresAt,
+        wabaId: pages.wabaId,
       })
       .from(pages)
       .orderBy(pages.pageId);

@@ -26,6 +26,8 @@ export const pages = pgTable('pages', {
   /** Meta restricted the sending account (WhatsApp 131048, 131031, 368): sends are held until an operator acts. */
   restrictedAt: timestamp('restricted_at', { withTimezone: true, mode: 'date' }),
   restrictedReason: text('restricted_reason'),
+  /** A WhatsApp number's Business Account (a webhook's `entry[].id`): its webhook subscription is watched. */
+  wabaId: text('waba_id'),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });

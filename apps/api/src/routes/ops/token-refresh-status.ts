@@ -419,12 +419,19 @@ function pageActions(
       priority: 'high',
       action: 'restore_webhook_subscription',
       message: `Page ${id} is not (fully) subscribed to the app's webhooks and re-subscribing failed: ${resubscribeFailed.error ?? 'unknown error'}. Messages to it are not delivered to Switchboard.`,
-      instructions: [
-        `In the App Dashboard open Messenger (or Instagram) → Settings → Webhooks, and subscribe page ${id} to ${fields}.`,
-        `Or call POST https://graph.facebook.com/<version>/${id}/subscribed_apps?subscribed_fields=${fields} with the page's token.`,
-        'If the page token lacks pages_manage_metadata, generate a new one with it and register it with PUT /ops/pages/:pageId.',
-        CHECK_STEP,
-      ],
+      instructions:
+        page.channel === 'whatsapp'
+          ? [
+              `Number ${id}'s WhatsApp Business Account is not subscribed to the app: call POST https://graph.facebook.com/<version>/<WhatsApp Business Account id>/subscribed_apps with the number's token, and check the "messages" field in the App Dashboard → WhatsApp → Configuration.`,
+              'If the token lacks whatsapp_business_management, generate a new one with it and register it with PUT /ops/pages/:pageId.',
+              CHECK_STEP,
+            ]
+          : [
+              `In the App Dashboard open Messenger (or Instagram) → Settings → Webhooks, and subscribe page ${id} to ${fields}.`,
+              `Or call POST https://graph.facebook.com/<version>/${id}/subscribed_apps?subscribed_fields=${fields} with the page's token.`,
+              'If the page token lacks pages_manage_metadata, generate a new one with it and register it with PUT /ops/pages/:pageId.',
+              CHECK_STEP,
+            ],
     });
   } else {
     const restored = logs.get(`${id}|resubscribe|true`);
