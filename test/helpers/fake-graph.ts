@@ -85,6 +85,9 @@ export interface FakeGraph {
   echoTo(target: EchoTarget | null): void;
   setTokenInfo(token: string, data: TokenInfo): void;
   setSubscribedApps(pageId: string, apps: Array<{ id: string; subscribed_fields: string[] }>): void;
+  /** The apps subscribed to a WhatsApp Business Account (answered in the WhatsApp shape). */
+  setBusinessAccountApps(wabaId: string, appIds: string[]): void;
+  businessAccountApps(wabaId: string): string[];
   waitForSends(n: number, timeoutMs?: number): Promise<FakeGraphSend[]>;
   close(): Promise<void>;
 }
@@ -124,6 +127,7 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
   const tokenFailures = new Map<string, PersistentFailure>();
   const tokenInfo = new Map<string, TokenInfo>();
   const subscribedApps = new Map<string, Array<{ id: string; subscribed_fields: string[] }>>();
+  const businessAccounts = new Map<string, string[]>();
   const waiters = new Set<() => void>();
   let sendDelayMs = 0;
   let echoTarget: EchoTarget | null = null;
@@ -388,6 +392,19 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     if (!requireToken(res, token) || !checkProof(res, token, url.searchParams.get('appsecret_proof'))) return;
     const byToken = tokenFailures.get(token);
     if (byToken) return graphError(res, byToken);
+    const accountApps = businessAccounts.get(pageId);
+    if (accountApps) {
+      // A WhatsApp Business Account: no fields in the request, the app's own in the answer.
+      if (req.method === 'GET') {
+        return json(res, 200, {
+          data: accountApps.map((id) => ({
+            whatsapp_business_api_data: { id, link: 'https://example.test/', name: 'Switchboard Test' },
+          })),
+        });
+      }
+      businessAccounts.set(pageId, [...accountApps.filter((id) => id !== appId), appId]);
+      return json(res, 200, { success: true });
+    }
     const apps = subscribedApps.get(pageId) ?? [];
     if (req.method === 'GET') {
       return json(res, 200, {
@@ -477,6 +494,10 @@ export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeG
     setTokenInfo: (token, data) => {
       tokenInfo.set(token, data);
     },
+    setBusinessAccountApps: (wabaId, appIds) => {
+      businessAccounts.set(wabaId, [...appIds]);
+    },
+    businessAccountApps: (wabaId) => [...(businessAccounts.get(wabaId) ?? [])],
     setSubscribedApps: (pageId, apps) => {
       subscribedApps.set(
         pageId,

@@ -1,5 +1,5 @@
 // Fakes Meta's Graph API (a loopback HTTP server answering the WhatsApp Cloud API's messages
-// endpoint, its errors and debug_token): the real one is unreachable and cannot be made to fail on
+// endpoint, its errors, debug_token and a Business Account's subscribed_apps): the real one is unreachable and cannot be made to fail on
 // demand. The API and worker are the real processes; PostgreSQL, Redis and BullMQ are real.
 import { createHmac } from 'node:crypto';
 import t from 'tap';
@@ -12,6 +12,9 @@ import { signedRequest } from '../helpers/sign.js';
 
 const PHONE = '400000000000071';
 const HELD_PHONE = '400000000000072';
+const RESTRICTED_PHONE = '400000000000073';
+/** The WhatsApp Business Account every test webhook names (`entry[].id`). */
+const WABA = '500000000000071';
 const DEFAULT_TOKEN = 'test-wa-token-default';
 const PROFILE_NAME = 'Zelinda Quarterhouse';
 const DAY_MS = 24 * 3600 * 1000;
@@ -25,7 +28,7 @@ function whatsapp(value: Value, phoneNumberId = PHONE) {
     object: 'whatsapp_business_account',
     entry: [
       {
-        id: '500000000000071',
+        id: WABA,
         changes: [
           {
             field: 'messages',
@@ -186,7 +189,7 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
         object: 'whatsapp_business_account',
         entry: [
           {
-            id: '500000000000071',
+            id: WABA,
             changes: [
               {
                 field: 'smb_message_echoes',
@@ -273,35 +276,6 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.match(detail.body.last_error, /24-hour customer service window closed/, 'and the reason');
     t.equal(sendsTo(late).length, 0);
 
-    // The number is flagged for spam: dead-lettered (replayable), and an alert at error level, counted.
-    const flagged = user();
-    p.graph.failNextSends({ status: 400, code: 131048, message: 'Spam rate limit hit' });
-    const spam = userMessage(flagged, { type: 'text', text: { body: 'hello again' } });
-    texts.push('hello again');
-    await post(spam.body);
-    const spamRow = await eventually(
-      async () => {
-        const r = await eventRow(eventIdOf(PHONE, spam.id));
-        return r?.status === 'dead_letter' ? r : null;
-      },
-      20_000,
-      'dead-lettered after 131048',
-    );
-    t.match(spamRow.last_error, /spam/);
-    const alert = p
-      .logs()
-      .split('\n')
-      .filter((l) => l.includes('the sending account is restricted by Meta'))
-      .map((l) => JSON.parse(l) as { level: number | string; code: number });
-    t.match(alert, [{ code: 131048 }], 'one alert line');
-    t.ok(alert[0] && (alert[0].level === 50 || alert[0].level === 'error'), 'at error level');
-    // Counters reach Redis in the worker's next flush.
-    await eventually(
-      async () => (await redis.hget(`${p.prefix}:counters`, 'send_alerts{channel="whatsapp",code="131048"}')) === '1',
-      10_000,
-      'the alert counted',
-    );
-
     const busy = user();
     p.graph.failNextSends({ status: 400, code: 130429, message: 'Rate limit hit' });
     const attempts = () =>
@@ -316,6 +290,136 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.equal(sendsTo(busy).length, 1, 'delivered once');
     // One refused send, one delivered send, one mark-read.
     t.equal(attempts() - before, 3, 'retried once');
+  });
+
+  await t.test("131048 holds the number's sends until an operator registers its token again", async (t) => {
+    const reg = await ops(`/ops/pages/${RESTRICTED_PHONE}`, {
+      method: 'PUT',
+      body: JSON.stringify({ access_token: 'test-wa-token-restricted', channel: 'whatsapp' }),
+    });
+    t.equal(reg.status, 201);
+    const sendAttempts = () =>
+      p.graph.requests.filter(
+        (r) => r.method === 'POST' && r.path === `/${p.env.GRAPH_API_VERSION ?? 'v25.0'}/${RESTRICTED_PHONE}/messages`,
+      ).length - p.graph.reads.filter((r) => r.phoneNumberId === RESTRICTED_PHONE).length;
+    const replyStatus = async (id: string) =>
+      (await p.sql`select status from replies where event_id = ${eventIdOf(RESTRICTED_PHONE, id)}`)[0]?.status;
+
+    const flagged = user();
+    p.graph.failNextSends({ status: 400, code: 131048, message: 'Spam rate limit hit' });
+    const spam = userMessage(flagged, { type: 'text', text: { body: 'hello again' } }, RESTRICTED_PHONE);
+    texts.push('hello again');
+    await post(spam.body);
+    await eventually(async () => (await replyStatus(spam.id)) === 'held', 20_000, 'the first reply held');
+    t.equal(sendAttempts(), 1, 'Graph refused one send');
+    const alert = p
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('Meta restricted this WhatsApp number'))
+      .map((l) => JSON.parse(l) as { level: number | string; code: number });
+    t.match(alert, [{ code: 131048 }], 'one alert line');
+    t.ok(alert[0] && (alert[0].level === 50 || alert[0].level === 'error'), 'at error level');
+    // Counters reach Redis in the worker's next flush.
+    await eventually(
+      async () => (await redis.hget(`${p.prefix}:counters`, 'send_alerts{channel="whatsapp",code="131048"}')) === '1',
+      10_000,
+      'the alert counted',
+    );
+
+    const second = user();
+    const later = userMessage(second, { type: 'text', text: { body: 'is anyone there' } }, RESTRICTED_PHONE);
+    texts.push('is anyone there');
+    await post(later.body);
+    await eventually(async () => (await replyStatus(later.id)) === 'held', 20_000, 'the second reply held');
+    t.equal(sendAttempts(), 1, 'the second reply is held without calling Graph');
+
+    const listed = (await ops('/ops/pages')).body.pages.find(
+      (x: { page_id: string }) => x.page_id === RESTRICTED_PHONE,
+    );
+    t.match(
+      listed,
+      { token_status: 'unknown', monitoring_status: 'critical', restricted_reason: /spam rate limit/, held_sends: 2 },
+      '/ops/pages shows the number restricted, and why',
+    );
+    const refresh = (await ops('/ops/token-refresh-status')).body.refresh_monitoring;
+    t.match(
+      refresh.pages.find((x: { page_id: string }) => x.page_id === RESTRICTED_PHONE),
+      { monitoring_status: 'critical', restricted_reason: /spam rate limit/ },
+      'so does the refresh status',
+    );
+    const action = refresh.actions_needed.find(
+      (a: { action: string; message: string }) =>
+        a.action === 'lift_restriction' && a.message.includes(RESTRICTED_PHONE),
+    );
+    t.match(action, { priority: 'critical' }, 'with a critical action');
+    t.match(action?.instructions?.[0], /^Meta restricted this number: check WhatsApp Manager's account quality page/);
+    t.match(action?.instructions?.[1], new RegExp(`PUT /ops/pages/${RESTRICTED_PHONE}`));
+
+    // The daily check finds the token valid: that is no reason to send from a restricted number.
+    p.graph.setTokenInfo('test-wa-token-restricted', {
+      is_valid: true,
+      expires_at: 0,
+      scopes: ['whatsapp_business_messaging'],
+      type: 'SYSTEM_USER',
+    });
+    const check = await ops('/ops/tokens/check', { method: 'POST', body: '{}' });
+    t.equal(check.status, 200);
+    t.equal(sendAttempts(), 1, 'the token check releases nothing');
+
+    const put = await ops(`/ops/pages/${RESTRICTED_PHONE}`, {
+      method: 'PUT',
+      body: JSON.stringify({ access_token: 'test-wa-token-restricted', channel: 'whatsapp' }),
+    });
+    t.equal(put.status, 200);
+    await eventually(
+      async () => sendsTo(flagged).length === 1 && sendsTo(second).length === 1,
+      30_000,
+      'both released',
+    );
+    await eventually(
+      async () => (await replyStatus(spam.id)) === 'sent' && (await replyStatus(later.id)) === 'sent',
+      10_000,
+      'recorded as sent',
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    t.equal(sendAttempts(), 3, 'each went out once');
+    const after = (await ops('/ops/pages')).body.pages.find((x: { page_id: string }) => x.page_id === RESTRICTED_PHONE);
+    t.match(after, { restricted_reason: null, held_sends: 0 }, 'the restriction is lifted');
+  });
+
+  await t.test("the token check restores a WhatsApp Business Account's dropped subscription", async (t) => {
+    // The number's webhooks above named its Business Account; the API recorded it for the number.
+    await eventually(
+      async () => (await p.sql`select waba_id from pages where page_id = ${RESTRICTED_PHONE}`)[0]?.waba_id === WABA,
+      10_000,
+      'the business account recorded',
+    );
+    const listed = (await ops('/ops/pages')).body.pages.find(
+      (x: { page_id: string }) => x.page_id === RESTRICTED_PHONE,
+    );
+    t.equal(listed?.waba_id, WABA, '/ops/pages shows it');
+    const subscribes = () =>
+      p.graph.requests.filter(
+        (r) => r.method === 'POST' && r.path === `/${p.env.GRAPH_API_VERSION ?? 'v25.0'}/${WABA}/subscribed_apps`,
+      ).length;
+
+    const before = subscribes();
+    p.graph.setBusinessAccountApps(WABA, ['100000000000555']);
+    const dropped = await ops('/ops/tokens/check', { method: 'POST', body: '{}' });
+    t.equal(dropped.status, 200);
+    t.equal(dropped.body.check.resubscribed, 1, 'counted as a resubscription');
+    t.equal(subscribes() - before, 1, 'subscribed_apps posted once');
+    t.equal(p.graph.businessAccountApps(WABA).length, 2, "our app subscribed, the other app's left alone");
+    const restored = dropped.body.refresh_monitoring.actions_needed.find(
+      (a: { action: string; message: string }) =>
+        a.action === 'webhook_subscription_restored' && a.message.includes(RESTRICTED_PHONE),
+    );
+    t.ok(restored, 'the refresh status says the subscription was restored');
+
+    p.graph.setBusinessAccountApps(WABA, [p.env.FACEBOOK_APP_ID as string]);
+    const intact = await ops('/ops/tokens/check', { method: 'POST', body: '{}' });
+    t.equal(intact.body.check.resubscribed, 0, 'an intact subscription is left alone');
+    t.equal(subscribes() - before, 1, 'and not posted again');
   });
 
   await t.test("190 holds the number's sends; a new token registered for it releases them once", async (t) => {

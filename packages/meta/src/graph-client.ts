@@ -293,6 +293,30 @@ export class GraphClient {
     return isObj(body) && body.success === true;
   }
 
+  /** The apps subscribed to a WhatsApp Business Account's webhooks, by app id. */
+  async getWhatsAppSubscribedApps(wabaId: string, accessToken: string): Promise<string[]> {
+    const body = await this.call({
+      method: 'GET',
+      url: new URL(`${this.versionBase}/${encodeURIComponent(wabaId)}/subscribed_apps`),
+      token: accessToken,
+    });
+    const data = isObj(body) && Array.isArray(body.data) ? body.data : [];
+    const ids: string[] = [];
+    for (const app of data) {
+      const info = isObj(app) && isObj(app.whatsapp_business_api_data) ? app.whatsapp_business_api_data : null;
+      const id = info ? str(info.id) : null;
+      if (id !== null) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Subscribes the token's app to a WhatsApp Business Account's webhooks (fields are the app's own). */
+  async subscribeWhatsAppApp(wabaId: string, accessToken: string): Promise<boolean> {
+    const url = new URL(`${this.versionBase}/${encodeURIComponent(wabaId)}/subscribed_apps`);
+    const body = await this.call({ method: 'POST', url, token: accessToken });
+    return isObj(body) && body.success === true;
+  }
+
   /**
    * Extends an Instagram-Login user token (60 days, at least 24 h old). Meta serves this from
    * graph.instagram.com without a version; `instagramBaseUrl` defaults to `baseUrl` so a single

@@ -23,7 +23,8 @@ export interface ReleaseDeps {
  */
 export async function releaseHeldSends(deps: ReleaseDeps, pageId: string): Promise<number> {
   const resolved = await deps.pages.resolveFresh(pageId);
-  if (!resolved || resolved.status === 'invalid') return 0;
+  // A restricted number waits for an operator (a new token, or the release route), not for a check.
+  if (!resolved || resolved.status === 'invalid' || resolved.restrictedReason !== null) return 0;
   const options = outboundJobOptions(deps.maxAttempts);
   return deps.heldSends.release(pageId, async (sends) => {
     const stamp = Date.now();

@@ -16,6 +16,8 @@ export interface TokenGraph {
   }>;
   getSubscribedApps(pageId: string, accessToken: string): Promise<Array<{ id: string; subscribedFields: string[] }>>;
   subscribeApp(pageId: string, accessToken: string, fields: string[]): Promise<boolean>;
+  getWhatsAppSubscribedApps(wabaId: string, accessToken: string): Promise<string[]>;
+  subscribeWhatsAppApp(wabaId: string, accessToken: string): Promise<boolean>;
   refreshInstagramToken(
     accessToken: string,
     instagramBaseUrl?: string,
@@ -229,9 +231,13 @@ async function checkOne(
       token = refreshed;
     }
   }
-  // A WhatsApp subscription belongs to the business account, not to the phone number the token is
-  // registered for: a number's id cannot read or restore it, so it is not watched here.
-  if (target.channel === 'whatsapp') return;
+  // A WhatsApp subscription belongs to the Business Account, not to the phone number: it is watched
+  // once a webhook has named the number's account.
+  if (target.channel === 'whatsapp') {
+    if (target.wabaId && (await watchWhatsAppSubscription(deps, pageId, target.wabaId, token, deps.appId)))
+      summary.resubscribed++;
+    return;
+  }
   if (await watchSubscription(deps, pageId, target.channel, token, deps.appId)) summary.resubscribed++;
 }
 
@@ -331,6 +337,47 @@ async function watchSubscription(
   } catch (err) {
     await log(deps.db, { pageId, action: 'resubscribe', ok: false, error: errorText(err), details });
     deps.logger?.warn({ pageId, err: { message: errorText(err) } }, 're-subscribing the page failed');
+    return false;
+  }
+}
+
+/**
+ * A WhatsApp Business Account's subscription is dropped as silently as a Page's: read its
+ * subscribed_apps and subscribe our app again when it is missing
+ * (https://developers.facebook.com/docs/whatsapp/embedded-signup/webhooks). Logged under the number.
+ */
+async function watchWhatsAppSubscription(
+  deps: TokenCheckDeps,
+  pageId: string,
+  wabaId: string,
+  token: string,
+  appId: string,
+): Promise<boolean> {
+  try {
+    const apps = await deps.graph.getWhatsAppSubscribedApps(wabaId, token);
+    if (apps.includes(appId)) return false;
+  } catch (err) {
+    await log(deps.db, { pageId, action: 'resubscribe', ok: false, error: errorText(err), details: { stage: 'read' } });
+    return false;
+  }
+  const details = { app_was_subscribed: false, business_account: true };
+  try {
+    const ok = await deps.graph.subscribeWhatsAppApp(wabaId, token);
+    await log(deps.db, {
+      pageId,
+      action: 'resubscribe',
+      ok,
+      error: ok ? null : 'subscribed_apps did not answer success',
+      details,
+    });
+    deps.logger?.warn({ pageId, ...details, ok }, 'WhatsApp Business Account subscription was missing; re-subscribed');
+    return ok;
+  } catch (err) {
+    await log(deps.db, { pageId, action: 'resubscribe', ok: false, error: errorText(err), details });
+    deps.logger?.warn(
+      { pageId, err: { message: errorText(err) } },
+      're-subscribing the WhatsApp Business Account failed',
+    );
     return false;
   }
 }

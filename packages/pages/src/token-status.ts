@@ -103,7 +103,12 @@ export interface StoredTokenFacts {
   expiresAt: Date | null;
   neverExpires: boolean;
   scopes: string[] | null;
+  /** Set while Meta restricts the sending account (its sends are held): critical, whatever the token. */
+  restrictedReason?: string | null;
 }
+
+/** The reason a restricted number's status gives. */
+export const RESTRICTED_REASON = 'number restricted by Meta; sends held';
 
 /**
  * A registered page's token status, derived now from what its last check stored (days left move
@@ -115,7 +120,7 @@ export function storedTokenStatus(
   opts: { appIdMissing: boolean; now?: Date },
 ): DerivedTokenStatus {
   const isValid = row.tokenStatus === 'valid' ? true : row.tokenStatus === 'invalid' ? false : null;
-  return deriveTokenStatus(
+  const derived = deriveTokenStatus(
     {
       channel: row.channel as PageChannel,
       isValid,
@@ -126,4 +131,6 @@ export function storedTokenStatus(
     },
     opts.now,
   );
+  if (!row.restrictedReason) return derived;
+  return { ...derived, status: 'critical', reasons: [...derived.reasons, RESTRICTED_REASON] };
 }

@@ -11,6 +11,8 @@ export interface ResolvedToken {
   token: string;
   status: TokenStatus;
   source: 'registered' | 'default';
+  /** Why Meta restricted the sending account, while it is: its sends are held until an operator acts. */
+  restrictedReason: string | null;
 }
 
 const aad = pageTokenAad;
@@ -26,6 +28,8 @@ export interface CheckTarget {
   tokenStatus: TokenStatus;
   tokenIssuedAt: Date;
   expiresAt: Date | null;
+  /** A WhatsApp number's Business Account, once a webhook named it. */
+  wabaId: string | null;
 }
 
 export interface CheckOutcome {
@@ -84,6 +88,9 @@ export class PageTokenStore {
       tokenIssuedAt: now,
       invalidatedAt: null,
       invalidReason: null,
+      // A new token is the operator's answer to a restriction too: sends are tried again.
+      restrictedAt: null,
+      restrictedReason: null,
       lastCheckedAt: null,
       updatedAt: now,
     };
@@ -106,7 +113,7 @@ export class PageTokenStore {
     const registered = await this.registered(pageId);
     if (registered) return registered;
     const fallback = this.defaultFor(channel);
-    return fallback ? { token: fallback, status: 'unknown', source: 'default' } : null;
+    return fallback ? { token: fallback, status: 'unknown', source: 'default', restrictedReason: null } : null;
   }
 
   /** The page's own token, through a short per-process cache (a send must not cost a query). */
@@ -114,7 +121,7 @@ export class PageTokenStore {
     const cached = this.cache.get(pageId);
     if (cached && Date.now() - cached.at < (this.deps.cacheMs ?? 1000)) return cached.value;
     const rows = await this.deps.db
-      .select({ sealed: pages.tokenSealed, status: pages.tokenStatus })
+      .select({ sealed: pages.tokenSealed, status: pages.tokenStatus, restrictedReason: pages.restrictedReason })
       .from(pages)
       .where(eq(pages.pageId, pageId));
     const row = rows[0];
@@ -123,6 +130,7 @@ export class PageTokenStore {
           token: this.deps.sealer.open(row.sealed, aad(pageId)),
           status: row.status as TokenStatus,
           source: 'registered',
+          restrictedReason: row.restrictedReason,
         }
       : null;
     this.cache.set(pageId, { at: Date.now(), value });
@@ -169,6 +177,49 @@ export class PageTokenStore {
     this.cache.delete(pageId);
   }
 
+  /**
+   * Meta restricted the sending account (WhatsApp spam limit, locked or restricted account): its
+   * token still works, but every send fails alike until a person acts, so sends are held. A number
+   * that used the default token gets its own row, as in markInvalid.
+   */
+  async markRestricted(pageId: string, channel: PageChannel, reason: string): Promise<void> {
+    const { db, sealer } = this.deps;
+    const now = new Date();
+    const updated = await db
+      .update(pages)
+      .set({ restrictedAt: now, restrictedReason: reason, updatedAt: now })
+      .where(eq(pages.pageId, pageId))
+      .returning({ pageId: pages.pageId });
+    const fallback = this.defaultFor(channel);
+    if (updated.length === 0 && fallback) {
+      await db
+        .insert(pages)
+        .values({
+          pageId,
+          channel,
+          tokenSealed: sealer.seal(fallback, aad(pageId)),
+          tokenKeyId: sealer.currentKeyId,
+          restrictedAt: now,
+          restrictedReason: reason,
+        })
+        .onConflictDoNothing();
+    }
+    await db
+      .insert(tokenRefreshLog)
+      .values({ pageId, action: 'restricted', ok: false, status: 'critical', error: reason });
+    this.cache.delete(pageId);
+  }
+
+  /** Records the Business Account a registered WhatsApp number belongs to (a no-op when already known). */
+  async recordBusinessAccount(pageId: string, wabaId: string): Promise<void> {
+    await this.deps.db
+      .update(pages)
+      .set({ wabaId })
+      .where(
+        and(eq(pages.pageId, pageId), eq(pages.channel, 'whatsapp'), sql`${pages.wabaId} is distinct from ${wabaId}`),
+      );
+  }
+
   /** The token as stored now, past this process's cache (after a change made elsewhere). */
   async resolveFresh(pageId: string, channel?: PageChannel): Promise<ResolvedToken | null> {
     this.cache.delete(pageId);
@@ -191,6 +242,9 @@ export class PageTokenStore {
         lastCheckedAt: pages.lastCheckedAt,
         invalidatedAt: pages.invalidatedAt,
         invalidReason: pages.invalidReason,
+        restrictedAt: pages.restrictedAt,
+        restrictedReason: pages.restrictedReason,
+        wabaId: pages.wabaId,
         tokenIssuedAt: pages.tokenIssuedAt,
         updatedAt: pages.updatedAt,
       })
@@ -218,6 +272,7 @@ export class PageTokenStore {
         tokenStatus: pages.tokenStatus,
         tokenIssuedAt: pages.tokenIssuedAt,
         expiresAt: pages.expiresAt,
+        wabaId: pages.wabaId,
       })
       .from(pages)
       .orderBy(pages.pageId);

@@ -2,7 +2,7 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import { type Database, events, replies } from '@switchboard/db';
 import { GraphApiError, graphErrorCodeIn, splitMessage } from '@switchboard/meta';
-import { conversationId, readPauseGate, releaseHeldSends } from '@switchboard/pages';
+import { conversationId, readPauseGate, releaseHeldSends, type ResolvedToken } from '@switchboard/pages';
 import {
   echoField,
   inboundJobSchema,
@@ -88,6 +88,11 @@ export function createOutboundProcessor(r: WorkerResources) {
   };
 }
 
+/** Whether a page's sends wait for an operator: its token is invalid, or Meta restricted it. */
+function isHeld(resolved: ResolvedToken | null): boolean {
+  return resolved !== null && (resolved.status === 'invalid' || resolved.restrictedReason !== null);
+}
+
 /**
  * Sends one reply through the Graph Send API, exactly once in effect: a per-event marker
  * (../reply-marker.ts) says, per part, "sending" before the call and Meta's message id after it,
@@ -103,7 +108,8 @@ export function createOutboundProcessor(r: WorkerResources) {
  * Errors follow one table (@switchboard/meta classifyGraphError):
  * transient/rate-limited → rethrow (backoff with jitter, slower for rate limits);
  * permanent/page-restricted → UnrecoverableError (dead-letter at once);
- * token invalid → mark the Page's token invalid and hold the send until a new token is registered.
+ * token invalid → mark the Page's token invalid and hold the send until a new token is registered;
+ * a restricted WhatsApp number → mark it restricted and hold its sends likewise.
  */
 export function createSender(r: WorkerResources) {
   const { config, dbh, counters, latency, pages, heldSends, graph, redis } = r;
@@ -117,8 +123,12 @@ export function createSender(r: WorkerResources) {
     const { log } = attempt;
     const parts = splitMessage(personal.text, data.channel);
     const marker = sentMarkerKey(config.queuePrefix, data.eventId);
-    const resolved = await pages.resolve(data.pageId, data.channel);
-    if (!resolved || resolved.status === 'invalid') {
+    const cached = await pages.resolve(data.pageId, data.channel);
+    // Holding is decided on the stored state, past this process's cache: a token registered a
+    // moment ago releases this very send, and holding it again would release it a second time.
+    const resolved = isHeld(cached) ? await pages.resolveFresh(data.pageId, data.channel) : cached;
+    const holding = isHeld(resolved);
+    if (!resolved || holding) {
       // Nothing is sent on these paths: only a reply that already went out changes that.
       const before = await redis.hgetall(marker);
       if (before.done) return alreadySent(data, before, attempt);
@@ -142,7 +152,7 @@ export function createSender(r: WorkerResources) {
       counters.count('sends', { result: 'dry_run' });
       return 'dry_run';
     }
-    if (resolved.status === 'invalid') return attempt.inline ? { delayMs: 0 } : hold(data, log);
+    if (holding) return attempt.inline ? { delayMs: 0 } : hold(data, log);
 
     const messageIds: string[] = [];
     for (const [index, text] of parts.entries()) {
@@ -297,6 +307,16 @@ export function createSender(r: WorkerResources) {
       // The account itself may not send (restricted, locked, flagged for spam): every reply from it
       // fails alike until a person acts in Meta's Business Manager, so this alerts at error level.
       counters.count('send_alerts', { channel: data.channel, code: String(err.code ?? 'none') });
+      if (data.channel === 'whatsapp') {
+        // A WhatsApp number's replies wait for the operator instead of each failing on its own:
+        // the number's later sends are held without calling Graph.
+        await pages.markRestricted(data.pageId, data.channel, `${err.why} (graph error ${err.code ?? ''})`);
+        log.error(
+          { ...facts, reason: err.why },
+          'Meta restricted this WhatsApp number; holding its sends until an operator registers its token again',
+        );
+        return attempt.inline ? { delayMs: 0, failure: detail } : hold(data, log);
+      }
       log.error(
         { ...facts, reason: err.why },
         'the sending account is restricted by Meta; replies from it fail until that is resolved',
@@ -400,7 +420,7 @@ export function createSender(r: WorkerResources) {
     await heldSends.hold(data.pageId, { eventId: data.eventId, data: JSON.stringify(data) });
     await upsertReply(dbh.db, data, { status: 'held' });
     counters.count('sends', { result: 'held' });
-    log.warn('send held until a new page token is registered');
+    log.warn('send held until the page token is registered again');
     await releaseHeldSends(releaseDeps, data.pageId);
     return 'held';
   }

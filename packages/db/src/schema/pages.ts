@@ -23,6 +23,11 @@ export const pages = pgTable('pages', {
   lastCheckedAt: timestamp('last_checked_at', { withTimezone: true, mode: 'date' }),
   invalidatedAt: timestamp('invalidated_at', { withTimezone: true, mode: 'date' }),
   invalidReason: text('invalid_reason'),
+  /** Meta restricted the sending account (WhatsApp 131048, 131031, 368): sends are held until an operator acts. */
+  restrictedAt: timestamp('restricted_at', { withTimezone: true, mode: 'date' }),
+  restrictedReason: text('restricted_reason'),
+  /** A WhatsApp number's Business Account (a webhook's `entry[].id`): its webhook subscription is watched. */
+  wabaId: text('waba_id'),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
@@ -33,7 +38,7 @@ export const tokenRefreshLog = pgTable(
   {
     id: serial('id').primaryKey(),
     pageId: text('page_id').notNull(),
-    /** check | refresh | resubscribe | invalidated | registered */
+    /** check | refresh | resubscribe | invalidated | restricted | registered */
     action: text('action').notNull(),
     checkedAt: timestamp('checked_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     isValid: boolean('is_valid'),

@@ -53,6 +53,8 @@ export interface NormalisedEvent {
   channel: Channel;
   /** `entry[].id` (Page / IG professional account); WhatsApp: `metadata.phone_number_id`. */
   pageId: string;
+  /** WhatsApp: the Business Account the number belongs to (`entry[].id`). */
+  businessAccountId?: string;
   /**
    * The user (PSID / IGSID / WhatsApp number). On echoes Meta puts the Page here; on WhatsApp
    * statuses, the user the message went to; on changes, `value.from.id` (the author, when named).

@@ -178,6 +178,7 @@ export function whatsappEntry(entry: Obj, out: NormalisedEvent[]): number {
       if (!Array.isArray(list)) continue;
       for (const item of list) {
         const event = readSafely(read, ctx, item);
+        if (event && pageId === phone && account !== INVALID && account !== null) event.businessAccountId = account;
         if (event) out.push(event);
         else skipped++;
       }

@@ -36,6 +36,8 @@ export interface PageMonitoring {
   last_checked_at: string | null;
   scopes_ok: boolean | null;
   reasons: string[];
+  /** Why Meta restricted the sending number, while its sends are held for it. */
+  restricted_reason?: string | null;
 }
 
 export interface TokenRefreshStatus {
@@ -218,6 +220,7 @@ export async function buildTokenRefreshStatus(deps: RefreshStatusDeps): Promise<
       last_checked_at: iso(row.lastCheckedAt),
       scopes_ok: derived.scopesOk,
       reasons: derived.reasons,
+      restricted_reason: row.restrictedReason,
     };
     pages.push(page);
     actions.push(...pageActions(page, row.invalidReason, row.dataAccessExpiresAt, logs, now));
@@ -313,6 +316,17 @@ function pageActions(
 ): ActionNeeded[] {
   const out: ActionNeeded[] = [];
   const id = page.page_id;
+  if (page.restricted_reason) {
+    out.push({
+      priority: 'critical',
+      action: 'lift_restriction',
+      message: `Meta restricted number ${id} (${page.restricted_reason}); its replies are held until an operator acts.`,
+      instructions: [
+        "Meta restricted this number: check WhatsApp Manager's account quality page (Account tools → Account quality) and resolve what it reports, or wait out a spam rate limit.",
+        `Then register the number's token again (the same one will do): ${registerStep(id, page.channel, page.token_kind)}`,
+      ],
+    });
+  }
   if (page.token_status === 'invalid') {
     out.push(
       replaceTokenAction(
@@ -405,12 +419,19 @@ function pageActions(
       priority: 'high',
       action: 'restore_webhook_subscription',
       message: `Page ${id} is not (fully) subscribed to the app's webhooks and re-subscribing failed: ${resubscribeFailed.error ?? 'unknown error'}. Messages to it are not delivered to Switchboard.`,
-      instructions: [
-        `In the App Dashboard open Messenger (or Instagram) → Settings → Webhooks, and subscribe page ${id} to ${fields}.`,
-        `Or call POST https://graph.facebook.com/<version>/${id}/subscribed_apps?subscribed_fields=${fields} with the page's token.`,
-        'If the page token lacks pages_manage_metadata, generate a new one with it and register it with PUT /ops/pages/:pageId.',
-        CHECK_STEP,
-      ],
+      instructions:
+        page.channel === 'whatsapp'
+          ? [
+              `Number ${id}'s WhatsApp Business Account is not subscribed to the app: call POST https://graph.facebook.com/<version>/<WhatsApp Business Account id>/subscribed_apps with the number's token, and check the "messages" field in the App Dashboard → WhatsApp → Configuration.`,
+              'If the token lacks whatsapp_business_management, generate a new one with it and register it with PUT /ops/pages/:pageId.',
+              CHECK_STEP,
+            ]
+          : [
+              `In the App Dashboard open Messenger (or Instagram) → Settings → Webhooks, and subscribe page ${id} to ${fields}.`,
+              `Or call POST https://graph.facebook.com/<version>/${id}/subscribed_apps?subscribed_fields=${fields} with the page's token.`,
+              'If the page token lacks pages_manage_metadata, generate a new one with it and register it with PUT /ops/pages/:pageId.',
+              CHECK_STEP,
+            ],
     });
   } else {
     const restored = logs.get(`${id}|resubscribe|true`);

@@ -59,6 +59,9 @@ export type IngestOutcome =
   /** `stored`: the jobs of the chunks Redis confirmed before one failed (0 when Redis was down). */
   | { kind: 'unavailable'; stored: number; events: number };
 
+/** How long a number's Business Account, once recorded, is not written again by this process. */
+const BUSINESS_ACCOUNT_RECHECK_MS = 10 * 60 * 1000;
+
 type Job = {
   name: string;
   data: InboundJob;
@@ -148,6 +151,23 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const results = await Promise.all(pending);
     if (failed) return { failed, stored: results.reduce((n, r) => n + (r?.size ?? 0), 0) };
     return { newIds: results.flatMap((r) => r?.ids ?? []) };
+  };
+
+  /**
+   * A WhatsApp webhook names the number's Business Account, whose subscription the token check
+   * watches. Recorded when this process has not seen it lately (not on every delivery), best effort.
+   */
+  const accountsSeen = new Map<string, { wabaId: string; at: number }>();
+  const noteBusinessAccounts = (events: NormalisedEvent[]) => {
+    const now = Date.now();
+    for (const e of events) {
+      if (!e.businessAccountId) continue;
+      const seen = accountsSeen.get(e.pageId);
+      if (seen && seen.wabaId === e.businessAccountId && now - seen.at < BUSINESS_ACCOUNT_RECHECK_MS) continue;
+      if (accountsSeen.size >= 10_000) accountsSeen.clear();
+      accountsSeen.set(e.pageId, { wabaId: e.businessAccountId, at: now });
+      resources.pages.recordBusinessAccount(e.pageId, e.businessAccountId).catch(() => accountsSeen.delete(e.pageId));
+    }
   };
 
   return async function ingest(raw: Buffer, log: FastifyBaseLogger): Promise<IngestOutcome> {
@@ -254,6 +274,7 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     }
     const { newIds } = outcome;
     noteEchoes(events);
+    noteBusinessAccounts(events);
     const duplicates = events.length - newIds.length;
     if (duplicates > 0) counters.incr('webhooks_deduplicated', duplicates);
     for (const id of newIds)
