@@ -3,10 +3,12 @@
 // counted.
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { Redis } from 'ioredis';
 import t from 'tap';
 import { databaseUrl, PG_ADMIN_URL, testDatabase } from '../helpers/db.js';
 import { testEnv } from '../helpers/env.js';
 import { startPrivateRedis } from '../helpers/private-redis.js';
+import { deletePrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { eventually, freePort, startProcess, waitForHttp } from '../helpers/processes.js';
 
 type Line = { level: number; msg: string; dependency?: string; target?: string; reason?: string };
@@ -83,15 +85,23 @@ t.test(
       await admin.end({ timeout: 5 });
     });
     const port = await freePort();
+    const prefix = uniquePrefix('outage-missing');
     const env = testEnv({
       databaseUrl: url.toString(),
-      prefix: `outage-${name}`,
+      prefix,
       LOG_LEVEL: 'info',
       HOST: '127.0.0.1',
       PORT: String(port),
     });
     const api = startProcess(t, 'api', env);
     const worker = startProcess(t, 'worker', env);
+    // The processes wrote their queues under the prefix: removed once both have stopped.
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+    t.teardown(async () => {
+      await Promise.all([api.stop('SIGKILL'), worker.stop('SIGKILL')]);
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+    });
     await waitForHttp(`http://127.0.0.1:${port}/health`, 15_000, () => true);
 
     const target = `${url.hostname}:${url.port || '5432'}`;
