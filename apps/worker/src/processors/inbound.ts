@@ -22,6 +22,7 @@ import { keptMessageId, recordDeliveryFailure } from '../delivery-failures.js';
 import type { DeferredArrival } from '../records.js';
 import type { WorkerResources } from '../resources.js';
 import { markEcho } from '../reply-marker.js';
+import { sequenceAt } from '../sequence-time.js';
 import { createSender, type Handover, openReply, type SendOutcome } from './outbound.js';
 
 /**
@@ -89,7 +90,10 @@ export function createInboundProcessor(r: WorkerResources) {
     }
 
     const conversation = conversationOf(data);
-    const owner = await sequencer.enter(conversation, data.eventId, data.timestamp, data.prev);
+    const at = sequenceAt(data.channel, data.timestamp, data.receivedAt);
+    // Predecessors came in the same delivery: the same arrival time places them within their second.
+    const prev = data.prev?.map((p) => ({ ...p, timestamp: sequenceAt(data.channel, p.timestamp, data.receivedAt) }));
+    const owner = await sequencer.enter(conversation, data.eventId, at, prev);
     if (!owner) {
       // An earlier event of this conversation is pending or running: never two at once, always in
       // timestamp order. Waiting is not an attempt.
@@ -102,8 +106,7 @@ export function createInboundProcessor(r: WorkerResources) {
     } finally {
       // A send handed over to its own job keeps the event's place until that job finishes, so the
       // next event's reply cannot overtake this one's retry (the registry forgets it then).
-      if (outcome === 'reply_queued')
-        await sequencer.park(conversation, data.eventId, data.timestamp, owner).catch(() => {});
+      if (outcome === 'reply_queued') await sequencer.park(conversation, data.eventId, at, owner).catch(() => {});
       else
         await sequencer
           .leave(conversation, data.eventId, owner, outcome !== undefined, data.named === true)
@@ -112,7 +115,7 @@ export function createInboundProcessor(r: WorkerResources) {
     if (outcome !== 'held' && outcome !== 'wait') return outcome;
     // A message held for its burst gives up its place, so the burst's later messages can be held
     // too, and runs again when the debounce has passed (or shortly, to let a later one in first).
-    const due = outcome === 'held' ? data.timestamp + debounceMs : Date.now() + BUSY_RETRY_MS;
+    const due = outcome === 'held' ? at + debounceMs : Date.now() + BUSY_RETRY_MS;
     await job.moveToDelayed(Math.max(due, Date.now()), token);
     throw new DelayedError();
   };
@@ -198,13 +201,14 @@ export function createInboundProcessor(r: WorkerResources) {
     personal: InboundPersonal,
     conversation: ConversationNote,
   ): Promise<Outcome | Waiting> {
+    const at = sequenceAt(data.channel, data.timestamp, data.receivedAt);
     const first = await recordArrival(job, data, conversation, null);
     if (first === 'already_processed') return 'duplicate';
     if (first === 'again' && (await replyHandedOver(data))) return 'duplicate';
     if (!data.burst) {
       await bursts.hold(conversation.id, {
         eventId: data.eventId,
-        at: data.timestamp,
+        at,
         text: messageText(personal) as string,
       });
       await job.updateData({ ...data, burst: true });
@@ -212,12 +216,12 @@ export function createInboundProcessor(r: WorkerResources) {
     }
     let answered: HeldMessage[];
     if (data.reply) {
-      answered = burstOf(await bursts.read(conversation.id), data.eventId, data.timestamp, debounceMs).answered;
+      answered = burstOf(await bursts.read(conversation.id), data.eventId, at, debounceMs).answered;
     } else {
       // A later message of this burst that waits to run is held first, then answers this one.
-      if (await sequencer.laterPending(conversationOf(data), data.timestamp, debounceMs)) return 'wait';
+      if (await sequencer.laterPending(conversationOf(data), at, debounceMs)) return 'wait';
       const held = await bursts.read(conversation.id);
-      const burst = burstOf(held, data.eventId, data.timestamp, debounceMs);
+      const burst = burstOf(held, data.eventId, at, debounceMs);
       // No longer held: a later message of its burst, whose run came first, answered it already.
       if (burst.continued || !held.some((m) => m.eventId === data.eventId)) {
         await settleHeld(data, 'merged');
