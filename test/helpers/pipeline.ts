@@ -1,8 +1,12 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { testDatabase } from './db.js';
 import { type TestEnv, testEnv } from './env.js';
 import { type FakeGemini, startFakeGemini } from './fake-gemini.js';
 import { type FakeGraph, startFakeGraph } from './fake-graph.js';
+import { startPrivateRedis } from './private-redis.js';
 import { freePort, type RunningProcess, startProcess, waitForHttp } from './processes.js';
 import { deletePrefix, testRedis, uniquePrefix } from './redis.js';
 import { type Envelope, signedRequest } from './sign.js';
@@ -31,6 +35,11 @@ export interface Pipeline {
   post(payload: Envelope | string, url?: string): Promise<Response>;
   /** Everything the processes printed so far. */
   logs(): string;
+  /**
+   * Every command Redis wrote to its append-only file so far, keys deleted since included: only
+   * with `aof: true`, which gives the pipeline a redis-server of its own.
+   */
+  aof(): string;
 }
 
 /**
@@ -41,12 +50,19 @@ export interface Pipeline {
 export async function startPipeline(
   t: Teardown,
   label: string,
-  opts: { workers?: number; apis?: number; env?: Record<string, string> } = {},
+  opts: { workers?: number; apis?: number; env?: Record<string, string>; aof?: boolean } = {},
 ): Promise<Pipeline> {
   const databaseUrl = await testDatabase(t, label);
   const prefix = uniquePrefix(label);
-  const { redis } = await testRedis(t, `${label}-conn`);
-  t.teardown(() => deletePrefix(redis, prefix));
+  const own = opts.aof ? await startPrivateRedis(t, { appendonly: true }) : undefined;
+  let redis: Redis;
+  if (own) {
+    redis = new Redis(own.url, { maxRetriesPerRequest: 2 });
+    t.teardown(() => redis.disconnect());
+  } else {
+    redis = (await testRedis(t, `${label}-conn`)).redis;
+    t.teardown(() => deletePrefix(redis, prefix));
+  }
   const graph = await startFakeGraph();
   const gemini = await startFakeGemini();
   t.teardown(() => graph.close());
@@ -61,6 +77,7 @@ export async function startPipeline(
     GEMINI_API_KEY: 'test-gemini-key-not-real',
     FACEBOOK_PAGE_ACCESS_TOKEN: TEST_PAGE_TOKEN,
     AI_ENABLED: 'true',
+    ...(own ? { REDIS_URL: own.url } : {}),
     ...opts.env,
   });
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });
@@ -106,5 +123,12 @@ export async function startPipeline(
       return fetch(`${url}/webhook`, { method: 'POST', headers: req.headers, body: req.body });
     },
     logs: () => [...apis, ...workers].flatMap((p) => p.output).join(''),
+    aof() {
+      if (!own) throw new Error('startPipeline: pass { aof: true } to read the AOF');
+      const dir = join(own.dir, 'appendonlydir');
+      return readdirSync(dir)
+        .map((f) => readFileSync(join(dir, f), 'latin1'))
+        .join('');
+    },
   };
 }

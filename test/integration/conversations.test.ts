@@ -106,6 +106,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
       AI_MAX_CALLS_PER_MIN_PER_PSID: '100',
       LOG_LEVEL: 'debug',
     },
+    aof: true,
   });
   const call = ops(p);
 
@@ -536,7 +537,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     t.ok((telemetry.conversations.history_turns_sent as number) > 0);
   });
 
-  await t.test('no kept text in clear in PostgreSQL, Redis or the logs', async (t) => {
+  await t.test('no kept text in clear in PostgreSQL, Redis, its AOF or the logs', async (t) => {
     const tables = await p.sql<
       Array<{ table_name: string }>
     >`select table_name from information_schema.tables where table_schema = 'public'`;
@@ -563,7 +564,10 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     }
     t.ok(redisDump.includes(':turns'), 'turns are kept in Redis');
     const logs = p.logs();
+    const aof = p.aof();
+    t.ok(aof.includes(':turns'), 'the AOF holds the run');
     for (const text of secrets) {
+      t.notOk(aof.includes(text), `the Redis AOF holds no "${text}"`);
       t.notOk(dump.includes(text), `PostgreSQL holds no "${text}"`);
       t.notOk(redisDump.includes(text), `Redis holds no "${text}"`);
       t.notOk(logs.includes(text), `the logs hold no "${text}"`);

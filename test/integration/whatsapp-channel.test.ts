@@ -59,6 +59,7 @@ function userMessage(from: string, message: Value, phoneNumberId = PHONE) {
 t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal kept in clear', async (t) => {
   const p = await startPipeline(t, 'whatsapp_channel', {
     env: { AI_ENABLED: 'false', WHATSAPP_ACCESS_TOKEN: DEFAULT_TOKEN },
+    aof: true,
   });
   const redis = new Redis(p.env.REDIS_URL as string, { maxRetriesPerRequest: null });
   t.teardown(() => redis.disconnect());
@@ -551,38 +552,42 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     );
   });
 
-  await t.test('no phone number, profile name or text in clear in PostgreSQL, Redis or the logs', async (t) => {
-    const tables = (await p.sql`select table_name from information_schema.tables where table_schema = 'public'`).map(
-      (r) => r.table_name as string,
-    );
-    let pg = '';
-    for (const table of tables) pg += JSON.stringify(await p.sql.unsafe(`select * from "${table}"`));
-    t.ok(pg.length > 1000, `${tables.length} tables read`);
-    const keys: string[] = [];
-    for (const pattern of [`${p.prefix}*`, `{${p.prefix}}*`]) keys.push(...(await redis.keys(pattern)));
-    let rd = '';
-    for (const key of keys) {
-      const type = await redis.type(key);
-      rd += key;
-      if (type === 'string') rd += await redis.get(key);
-      else if (type === 'hash') rd += JSON.stringify(await redis.hgetall(key));
-      else if (type === 'list') rd += JSON.stringify(await redis.lrange(key, 0, -1));
-      else if (type === 'set') rd += JSON.stringify(await redis.smembers(key));
-      else if (type === 'zset') rd += JSON.stringify(await redis.zrange(key, 0, -1));
-      else if (type === 'stream') rd += JSON.stringify(await redis.xrange(key, '-', '+'));
-    }
-    t.ok(keys.length > 10, `${keys.length} Redis keys read`);
-    const logs = p.logs();
-    for (const [where, content] of [
-      ['PostgreSQL', pg],
-      ['Redis', rd],
-      ['the logs', logs],
-    ] as const) {
-      // Message ids too: a real wamid is base64 that carries the phone number.
-      const wamids = p.graph.sends.map((x) => x.messageId).filter((id) => id.startsWith('wamid.'));
-      for (const secret of [...users, PROFILE_NAME, ...texts, 'my receipt', ...wamids])
-        t.notOk(content.includes(secret), `${where} holds no ${JSON.stringify(secret.slice(0, 16))} in clear`);
-    }
-    t.match(logs, /WhatsApp could not deliver a reply/, 'the failed status is logged (without the number)');
-  });
+  await t.test(
+    'no phone number, profile name or text in clear in PostgreSQL, Redis, its AOF or the logs',
+    async (t) => {
+      const tables = (await p.sql`select table_name from information_schema.tables where table_schema = 'public'`).map(
+        (r) => r.table_name as string,
+      );
+      let pg = '';
+      for (const table of tables) pg += JSON.stringify(await p.sql.unsafe(`select * from "${table}"`));
+      t.ok(pg.length > 1000, `${tables.length} tables read`);
+      const keys: string[] = [];
+      for (const pattern of [`${p.prefix}*`, `{${p.prefix}}*`]) keys.push(...(await redis.keys(pattern)));
+      let rd = '';
+      for (const key of keys) {
+        const type = await redis.type(key);
+        rd += key;
+        if (type === 'string') rd += await redis.get(key);
+        else if (type === 'hash') rd += JSON.stringify(await redis.hgetall(key));
+        else if (type === 'list') rd += JSON.stringify(await redis.lrange(key, 0, -1));
+        else if (type === 'set') rd += JSON.stringify(await redis.smembers(key));
+        else if (type === 'zset') rd += JSON.stringify(await redis.zrange(key, 0, -1));
+        else if (type === 'stream') rd += JSON.stringify(await redis.xrange(key, '-', '+'));
+      }
+      t.ok(keys.length > 10, `${keys.length} Redis keys read`);
+      const logs = p.logs();
+      for (const [where, content] of [
+        ['PostgreSQL', pg],
+        ['Redis', rd],
+        ['the Redis AOF', p.aof()],
+        ['the logs', logs],
+      ] as const) {
+        // Message ids too: a real wamid is base64 that carries the phone number.
+        const wamids = p.graph.sends.map((x) => x.messageId).filter((id) => id.startsWith('wamid.'));
+        for (const secret of [...users, PROFILE_NAME, ...texts, 'my receipt', ...wamids])
+          t.notOk(content.includes(secret), `${where} holds no ${JSON.stringify(secret.slice(0, 16))} in clear`);
+      }
+      t.match(logs, /WhatsApp could not deliver a reply/, 'the failed status is logged (without the number)');
+    },
+  );
 });
