@@ -4,7 +4,7 @@
 import { createHmac } from 'node:crypto';
 import t from 'tap';
 import { Redis } from 'ioredis';
-import { DEFAULT_FALLBACK_REPLY, TEXT_ONLY_REPLY } from '@switchboard/config';
+import { DEFAULT_FALLBACK_REPLY, DEFAULT_TEXT_ONLY_REPLY } from '@switchboard/config';
 import { dedupKey } from '@switchboard/queue';
 import { eventually } from '../helpers/processes.js';
 import { startPipeline } from '../helpers/pipeline.js';
@@ -161,7 +161,7 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
       });
       await post(image.body);
       await eventually(async () => sendsTo(u).length === 2, 15_000, 'the image gets the notice');
-      t.equal(sendsTo(u)[1]?.text, TEXT_ONLY_REPLY, 'media get the text-only notice');
+      t.equal(sendsTo(u)[1]?.text, DEFAULT_TEXT_ONLY_REPLY, 'media get the text-only notice');
       await eventually(
         async () => (await eventRow(eventIdOf(PHONE, image.id)))?.type === 'image',
         10_000,

@@ -7,6 +7,7 @@ import t from 'tap';
 import {
   ConfigError,
   DEFAULT_HANDOFF_REPLY,
+  DEFAULT_TEXT_ONLY_REPLY,
   DEFAULT_WORKER_NICE,
   DEVELOPMENT_DEFAULTS,
   editDistance,
@@ -38,6 +39,13 @@ t.test('development defaults apply outside production', async (t) => {
   t.equal(c.http.trustProxy, 'loopback');
   t.equal(c.privacy.encryptionKey.length, 32);
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.meta), 'frozen');
+});
+
+t.test("TEXT_ONLY_REPLY: a notice by default, the business's own text, or off", async (t) => {
+  t.equal(loadConfig({}).ai.textOnlyReply, DEFAULT_TEXT_ONLY_REPLY);
+  t.equal(loadConfig({ TEXT_ONLY_REPLY: 'Solo leo texto.' }).ai.textOnlyReply, 'Solo leo texto.');
+  t.equal(loadConfig({ TEXT_ONLY_REPLY: 'off' }).ai.textOnlyReply, null, 'off: recorded, not answered');
+  t.equal(loadConfig({ TEXT_ONLY_REPLY: '' }).ai.textOnlyReply, DEFAULT_TEXT_ONLY_REPLY, 'empty is unset');
 });
 
 t.test('empty strings count as unset; types are coerced', async (t) => {

@@ -88,11 +88,12 @@ export const DEFAULT_FALLBACK_REPLY =
 export const DEFAULT_HANDOFF_REPLY = 'Thanks! A person from our team will answer you here as soon as possible.';
 
 /**
- * What a WhatsApp user gets for a picture, a voice note, a place, a contact card, an order or a
- * message kind the Cloud API does not pass on: the assistant reads text only, and says so rather
- * than stay silent.
+ * What a WhatsApp user gets by default (TEXT_ONLY_REPLY) for a picture, a voice note, a place, a
+ * contact card, an order or a message kind the Cloud API does not pass on: the assistant reads text
+ * only, and says so rather than stay silent.
  */
-export const TEXT_ONLY_REPLY = 'Sorry, I can only read text messages. Please type your question and I will answer it.';
+export const DEFAULT_TEXT_ONLY_REPLY =
+  'Sorry, I can only read text messages. Please type your question and I will answer it.';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -145,6 +146,8 @@ const schema = z.object({
   FACEBOOK_VERIFY_TOKEN: z.string().optional(),
   FACEBOOK_PAGE_ACCESS_TOKEN: z.string().optional(),
   WHATSAPP_ACCESS_TOKEN: z.string().optional(),
+  // `off`: such messages are recorded and get no answer (an empty value means unset, as everywhere).
+  TEXT_ONLY_REPLY: z.string().max(1900).default(DEFAULT_TEXT_ONLY_REPLY),
   GRAPH_API_BASE_URL: url(['https:', 'http:']).default('https://graph.facebook.com'),
   GRAPH_API_VERSION: z
     .string()
@@ -252,6 +255,8 @@ export interface Config {
     readonly maxCallsPerMin: number;
     readonly maxCallsPerMinPerPsid: number;
     readonly fallbackReply: string;
+    /** The notice for a WhatsApp message without text; null: recorded, not answered. */
+    readonly textOnlyReply: string | null;
     readonly dailyBudgetUsd: number | undefined;
     readonly monthlyBudgetUsd: number | undefined;
     readonly priceInputPerMTokUsd: number;
@@ -487,6 +492,7 @@ export function loadConfig(
       maxCallsPerMin: e.AI_MAX_CALLS_PER_MIN,
       maxCallsPerMinPerPsid: e.AI_MAX_CALLS_PER_MIN_PER_PSID,
       fallbackReply: e.FALLBACK_REPLY,
+      textOnlyReply: e.TEXT_ONLY_REPLY.trim().toLowerCase() === 'off' ? null : e.TEXT_ONLY_REPLY,
       dailyBudgetUsd: e.AI_DAILY_BUDGET_USD,
       monthlyBudgetUsd: e.AI_MONTHLY_BUDGET_USD,
       priceInputPerMTokUsd: e.AI_PRICE_INPUT_PER_MTOK_USD,

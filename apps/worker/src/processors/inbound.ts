@@ -1,6 +1,5 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { HistoryTurn, ReplyDecision } from '@switchboard/ai';
-import { TEXT_ONLY_REPLY } from '@switchboard/config';
 import { graphErrorReason, WHATSAPP_TEXT_ONLY_TYPES } from '@switchboard/meta';
 import {
   DEDUP_WINDOW_MS,
@@ -32,7 +31,7 @@ import { createSender, type Handover, openReply, type SendOutcome } from './outb
 const ANSWERED = new Set(['text', 'postback', 'quick_reply']);
 /**
  * WhatsApp messages without text to read (media, a place, contact cards, an order, a kind the Cloud
- * API does not pass on): the user gets TEXT_ONLY_REPLY, so a picture sent to a business is not met
+ * API does not pass on): the user gets TEXT_ONLY_REPLY (when set), so a picture sent to a business is not met
  * with silence. Reactions and system notices get nothing (README, "Connect WhatsApp").
  */
 const WHATSAPP_TEXT_ONLY: ReadonlySet<string> = new Set(WHATSAPP_TEXT_ONLY_TYPES);
@@ -335,7 +334,7 @@ export function createInboundProcessor(r: WorkerResources) {
     );
   }
 
-  /** Whether the event gets TEXT_ONLY_REPLY instead of a reply decided from its text. */
+  /** Whether the event is a WhatsApp message without text, answered by TEXT_ONLY_REPLY if at all. */
   function textOnly(data: InboundJob): boolean {
     return data.channel === 'whatsapp' && WHATSAPP_TEXT_ONLY.has(data.type);
   }
@@ -344,7 +343,7 @@ export function createInboundProcessor(r: WorkerResources) {
   function outcomeWithoutReply(data: InboundJob, personal: InboundPersonal): Outcome | null {
     if (data.type === 'echo')
       return personal.appId && personal.appId === config.meta.appId ? 'echo_ours' : 'echo_human';
-    const notice = textOnly(data);
+    const notice = textOnly(data) && config.ai.textOnlyReply !== null;
     if (!ANSWERED.has(data.type) && !notice) return 'recorded';
     if (data.standby) return 'standby';
     if (!personal.senderId || !data.senderHash || !(notice || (personal.text ?? personal.payload)))
@@ -451,7 +450,7 @@ export function createInboundProcessor(r: WorkerResources) {
       conversation?.asksForPerson
         ? { text: config.handoff.reply, path: 'fallback', reason: HANDOFF_REASON, latencyMs: 0 }
         : text === null
-          ? { text: TEXT_ONLY_REPLY, path: 'fallback', reason: 'text_only', latencyMs: 0 }
+          ? { text: config.ai.textOnlyReply as string, path: 'fallback', reason: 'text_only', latencyMs: 0 }
           : await responder.decide({
               userHash: senderHash,
               text,
