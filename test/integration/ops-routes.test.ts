@@ -270,6 +270,16 @@ t.test('ops routes', async (t) => {
     t.equal(issued.json().events.length, 6);
   });
 
+  t.test('an unknown query parameter or body field is refused by name, not ignored', async (t) => {
+    const misspelt = await get('/ops/events?staus=dead_letter');
+    t.equal(misspelt.statusCode, 400, 'a misspelt filter would otherwise list every event');
+    t.same(misspelt.json(), { error: 'invalid_request', message: 'unknown query parameter "staus"' });
+    const extra = await post('/ops/ai/toggle', { enabled: true, enable: false });
+    t.equal(extra.statusCode, 400);
+    t.same(extra.json(), { error: 'invalid_request', message: 'unknown body field "enable"' });
+    t.equal((await get('/ops/events?status=dead_letter&limit=5')).statusCode, 200, 'known parameters still pass');
+  });
+
   t.test('GET /ops/events/:id', async (t) => {
     const res = await get(`/ops/events/${dead.id}`);
     t.equal(res.statusCode, 200);

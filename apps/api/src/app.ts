@@ -107,6 +107,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // string (the verification handshake carries its token there).
     logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // A field or query parameter a schema does not know is refused (400, named), not silently
+    // dropped: a misspelt filter would otherwise answer as if it were not there.
+    ajv: { customOptions: { removeAdditional: false } },
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors: routerErrorHandler(headers),
   });

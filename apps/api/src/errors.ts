@@ -75,8 +75,20 @@ export function createErrorHandler(resources: Pick<ApiResources, 'counters' | 'r
   };
 }
 
+/**
+ * A schema's refusal in words: an unknown field or query parameter is named (a misspelt `limt`
+ * is told, not ignored); anything else keeps Fastify's message (`body/minutes must be >= 1`).
+ */
+function validationMessage(error: FastifyError): string {
+  const first = error.validation?.[0];
+  const unknown = first?.keyword === 'additionalProperties' ? first.params.additionalProperty : undefined;
+  if (typeof unknown !== 'string') return error.message;
+  const where = error.validationContext === 'querystring' ? 'query parameter' : `${error.validationContext} field`;
+  return `unknown ${where} ${JSON.stringify(unknown.slice(0, 64))}`;
+}
+
 function handleOther(error: FastifyError, request: FastifyRequest, reply: FastifyReply, redisReady: () => boolean) {
-  if (error.validation) return reply.code(400).send({ error: 'invalid_request', message: error.message });
+  if (error.validation) return reply.code(400).send({ error: 'invalid_request', message: validationMessage(error) });
   const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
   if (status === 429) return reply.code(429).send({ error: 'rate_limited', message: error.message });
   if (status < 500) return reply.code(status).send({ error: 'request_error', message: error.message });
