@@ -239,6 +239,18 @@ t.test('the assistant knows the business: per page, by default, changed at run t
     }
   });
 
+  await t.test('instructions no configured key opens get 409 with what to do, never a 500', async (t) => {
+    const page = '100000000000041';
+    t.equal((await call('PUT', `/ops/pages/${page}/instructions`, { instructions: 'Moved shop.' })).status, 200);
+    // A sealed blob is bound to its page: copied under another page id, no key opens it.
+    await p.sql`update page_instructions set page_id = '100000000000043' where page_id = ${page}`;
+    const res = await call('GET', '/ops/pages/100000000000043/instructions');
+    t.equal(res.status, 409);
+    t.equal(res.body.error, 'instructions_unreadable');
+    t.match(res.body.message, /set them again with PUT/);
+    t.equal((await call('PUT', '/ops/pages/100000000000043/instructions', { instructions: '' })).status, 200);
+  });
+
   await t.test('the texts are nowhere in clear: PostgreSQL, Redis, logs', async (t) => {
     t.equal((await call('PUT', `/ops/pages/${OWN_PAGE}/instructions`, { instructions: HOURS })).status, 200);
     await askModel(p, OWN_PAGE);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { countChars, MAX_AI_INSTRUCTIONS_CHARS } from '@switchboard/config';
+import { SealError } from '@switchboard/privacy';
 import { auditContext, writeAudit } from '../../audit.js';
 import type { ApiResources } from '../../resources.js';
 import { errorSchema } from './ops-deps.js';
@@ -98,13 +99,26 @@ export async function instructionsRoutes(app: FastifyInstance, opts: { resources
             },
           },
           400: errorSchema,
+          409: errorSchema,
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { pageId } = request.params;
-      const { instructions, source } = await resources.instructions.resolve(pageId);
-      return { page_id: pageId, instructions, source };
+      try {
+        const { instructions, source } = await resources.instructions.resolve(pageId);
+        return { page_id: pageId, instructions, source };
+      } catch (err) {
+        if (!(err instanceof SealError)) throw err;
+        // The workers give the model the default meanwhile (instructions-cache.ts); the operator
+        // learns why and what to do, not a 500.
+        request.log.warn({ pageId }, 'page instructions cannot be opened with the configured keys');
+        return reply.code(409).send({
+          error: 'instructions_unreadable',
+          message:
+            'these instructions were sealed with a key ENCRYPTION_KEY no longer holds; the assistant uses the default meanwhile: set them again with PUT',
+        });
+      }
     },
   );
 }
