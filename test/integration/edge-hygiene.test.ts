@@ -258,6 +258,18 @@ t.test('rate limit: Redis-backed, everything but the webhook and health', async 
   t.equal(limited?.json().error, 'rate_limited');
   if (limited) assertSecurityHeaders(t, limited, '429');
 
+  // An IPv6 client is its /64: a fresh address per request does not buy a fresh budget.
+  const v6 = (n: number) => ({ ...ops, remoteAddress: `2001:db8:7:1::${n.toString(16)}` });
+  const fromSubnet: number[] = [];
+  for (let i = 1; i <= 301; i++) fromSubnet.push((await ctx.app.inject(v6(i))).statusCode);
+  t.equal(fromSubnet.filter((s) => s === 200).length, 300, 'one /64 is served 300 times a minute');
+  t.equal(fromSubnet.at(-1), 429, 'then 429, whichever of its addresses asks');
+  t.equal(
+    (await ctx.app.inject({ ...ops, remoteAddress: '2001:db8:7:2::1' })).statusCode,
+    200,
+    'a neighbouring /64 has its own budget',
+  );
+
   // The count lives in Redis, so another replica sharing the prefix sees the same budget.
   const replica = await buildTestApp(
     t,

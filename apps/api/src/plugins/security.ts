@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { Config } from '@switchboard/config';
 import type { ApiResources } from '../resources.js';
+import { clientKey } from '../client-key.js';
 
 /**
  * Helmet's headers for our configuration, computed once. They do not depend on the request, and
@@ -111,6 +112,9 @@ async function security(
     timeWindow: '1 minute',
     redis: resources.redis,
     nameSpace: `${config.queuePrefix}:rl:`,
+    // Per client as the other limits count them: an IPv6 /64 is one subscriber's, who could
+    // otherwise take a fresh address for every request.
+    keyGenerator: (request) => clientKey(request.ip),
     // Redis down: serve (health must still say "down"), do not fail closed on every route.
     skipOnError: true,
   });
