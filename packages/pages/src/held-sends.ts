@@ -1,10 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 export interface HeldSend {
   eventId: string;
   /** The outbound job payload as JSON (its personal part is sealed). */
   data: string;
+  /**
+   * Names this hold of the send: the job that releases it is named after it, so two releases that
+   * read the same hold (a new token registered while a check found the old one valid again) add one
+   * job, not two. A send held again later is a new hold with a new name. Absent on an entry kept
+   * before holds were named.
+   */
+  holdId?: string;
 }
+
+/** A stored entry: `<hold id>:<payload JSON>`; a payload alone (it starts with `{`) is an unnamed hold. */
+const NAMED = /^([0-9a-z]+):(\{[\s\S]*)$/;
 
 /**
  * The sends waiting for a page's new token (its token was found invalid), in Redis: one hash per
@@ -18,13 +29,18 @@ export class HeldSends {
     return `${this.deps.prefix}:held:${pageId}`;
   }
 
-  async hold(pageId: string, send: HeldSend): Promise<void> {
-    await this.deps.redis.hset(this.key(pageId), send.eventId, send.data);
+  /** Holds a send; holding it again before its release (a retried job) replaces the entry. */
+  async hold(pageId: string, send: Pick<HeldSend, 'eventId' | 'data'>): Promise<void> {
+    const holdId = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+    await this.deps.redis.hset(this.key(pageId), send.eventId, `${holdId}:${send.data}`);
   }
 
   async held(pageId: string): Promise<HeldSend[]> {
     const all = await this.deps.redis.hgetall(this.key(pageId));
-    return Object.entries(all).map(([eventId, data]) => ({ eventId, data }));
+    return Object.entries(all).map(([eventId, value]) => {
+      const named = NAMED.exec(value);
+      return named ? { eventId, data: named[2] as string, holdId: named[1] as string } : { eventId, data: value };
+    });
   }
 
   /** How many sends each page holds, by page id (pages holding none are absent). */

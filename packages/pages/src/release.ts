@@ -18,8 +18,9 @@ export interface ReleaseDeps {
  * Re-enqueues a page's held sends once its token is usable again (read past the cache: the new
  * token may have been stored by another process): used by the API (a new token was registered)
  * and the worker (a token came back while a send was being held, or a check found it valid). Each
- * gets a new job id — the held job itself completed as "held" — and the reply-sent marker keeps a
- * release that runs twice from sending twice.
+ * gets a new job id, named after its hold (the held job itself completed as "held"): two releases
+ * that run at once add the same job id, which BullMQ takes once, while a completed job is kept (an
+ * hour) — long past any release that read the same hold. The reply-sent marker stops the rest.
  */
 export async function releaseHeldSends(deps: ReleaseDeps, pageId: string): Promise<number> {
   const resolved = await deps.pages.resolveFresh(pageId);
@@ -32,7 +33,7 @@ export async function releaseHeldSends(deps: ReleaseDeps, pageId: string): Promi
       sends.map((s) => ({
         name: 'send',
         data: JSON.parse(s.data),
-        opts: { ...options, jobId: `${s.eventId}-r${stamp}` },
+        opts: { ...options, jobId: s.holdId ? `${s.eventId}-h${s.holdId}` : `${s.eventId}-r${stamp}` },
       })),
     );
   });
