@@ -20,22 +20,33 @@ type ReplayResult =
 interface Replay {
   id: string;
   at: string;
+  /** What was replayed, in words: "a reply on Page …", not the queue's job id. */
+  subject: string;
   result: ReplayResult;
 }
 
+/** A replayed job in words, from its queue and the Page its data names. */
+function subjectOf(queue: DeadLetterQueue, pageId: string | null): string {
+  const what = queue === 'outbound' ? 'a reply' : 'a message received';
+  return pageId ? `${what} on Page ${pageId}` : what;
+}
+
 /** What became of a replayed job, read from BullMQ: still queued, sent, or dead-lettered again. */
-async function replayResult(deps: OpsDeps, id: string): Promise<ReplayResult> {
+async function replayResult(deps: OpsDeps, id: string): Promise<{ subject: string; result: ReplayResult }> {
   const colon = id.indexOf(':');
   const queue = id.slice(0, colon) as DeadLetterQueue;
-  if (!DEAD_LETTER_QUEUES.includes(queue)) return { kind: 'done', text: 'Unknown queue' };
+  if (!DEAD_LETTER_QUEUES.includes(queue))
+    return { subject: 'a message', result: { kind: 'done', text: 'Unknown queue' } };
   const job = (await queuesOf(deps.resources)[queue].getJob(id.slice(colon + 1))) as Job | undefined;
   // Completed jobs are removed after a while: a replayed job that is gone went through.
-  if (!job) return { kind: 'done', text: 'Handled' };
+  if (!job) return { subject: subjectOf(queue, null), result: { kind: 'done', text: 'Handled' } };
+  const described = describeDeadLetter(queue, job);
+  const subject = subjectOf(queue, described.page_id);
   const state = await job.getState();
-  if (state === 'failed') return { kind: 'failed', job: describeDeadLetter(queue, job) };
-  if (state === 'completed') return { kind: 'done', text: 'Handled' };
-  if (state === 'active') return { kind: 'pending', text: 'Being handled now' };
-  return { kind: 'pending', text: 'Waiting to be handled again' };
+  if (state === 'failed') return { subject, result: { kind: 'failed', job: described } };
+  if (state === 'completed') return { subject, result: { kind: 'done', text: 'Handled' } };
+  if (state === 'active') return { subject, result: { kind: 'pending', text: 'Being handled now' } };
+  return { subject, result: { kind: 'pending', text: 'Waiting to be handled again' } };
 }
 
 async function load(deps: OpsDeps) {
@@ -56,7 +67,7 @@ async function load(deps: OpsDeps) {
     latest.map(async (a) => ({
       id: a.target as string,
       at: a.at.toISOString(),
-      result: await replayResult(deps, a.target as string),
+      ...(await replayResult(deps, a.target as string)),
     })),
   );
   return { jobs, replays };
@@ -99,7 +110,7 @@ export const deadLettersSection = section({
         r.result.kind === 'failed'
           ? `<span class="bad">Failed again.</span> ${reasonCell(r.result.job.reason)}`
           : `<span class="${r.result.kind === 'done' ? 'ok' : 'muted'}">${e(r.result.text)}</span>`;
-      return `<li class="replay-result" data-job-id="${e(r.id)}" data-result="${e(r.result.kind)}"><span class="muted">${e(when(r.at))}, message <code>${e(r.id)}</code>:</span> ${result}</li>`;
+      return `<li class="replay-result" data-job-id="${e(r.id)}" data-result="${e(r.result.kind)}"><span class="muted">${e(when(r.at))}, ${e(r.subject)}:</span> ${result}</li>`;
     });
     return `${table}
 ${replayRows.length > 0 ? `<h3>Replays in the last 24 hours</h3><ul class="replays">${replayRows.join('')}</ul>` : ''}`;
