@@ -297,10 +297,21 @@ t.test('the ops dashboard in a real browser, against the real API and worker pro
       `the replay's result "${kind}"`,
     );
 
-  await t.test('a replay that fails again says so, and why', async (t) => {
-    p.graph.failNextSends(UNAVAILABLE);
+  await t.test('a replay: the count and the table follow at once, and the result waits for a worker', async (t) => {
+    // With no worker running, the replayed message waits where the page can show it waiting.
+    await p.workers[0]!.stop();
     await page.click(`button.replay[data-job-id="${dead!.id}"]`);
     await page.locator('#flash', { hasText: 'Queued again; its result appears under' }).waitFor();
+    t.equal(await page.textContent('#dlq-count'), '(0)', 'the count follows the replay');
+    t.ok(await page.isVisible('#dlq-empty'), 'nothing left to replay');
+    t.equal(await page.locator('#section-dead-letters table').count(), 0, 'no empty table head');
+    t.equal(await result.getAttribute('data-result'), 'pending');
+    t.match(await result.textContent(), new RegExp(`, a reply on Page ${PAGE}: Waiting to be handled again$`));
+  });
+
+  await t.test('a replay that fails again says so, and why', async (t) => {
+    p.graph.failNextSends(UNAVAILABLE);
+    p.startWorker();
     await replayShows('failed');
     t.match(
       await result.textContent(),
@@ -384,6 +395,29 @@ t.test('the ops dashboard in a real browser, against the real API and worker pro
       'solid',
       'with a visible focus ring',
     );
+  });
+
+  await t.test('the page refreshes itself every 20 seconds', async (t) => {
+    const watcher = await context.newPage();
+    watcher.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+    watcher.on('pageerror', (err) => consoleErrors.push(err.message));
+    // The page's own clock, run forward by the test: the 20 seconds pass without being waited for.
+    await watcher.clock.install();
+    await watcher.goto(`${p.apiUrl}/ops/dashboard`);
+    t.equal(await watcher.textContent('#ai-state'), 'AI replies: stopped (fallback text is sent)');
+    await api('/ops/ai/toggle', { method: 'POST', body: JSON.stringify({ enabled: true }) });
+    await watcher.clock.runFor(19_000);
+    t.equal(
+      await watcher.textContent('#ai-state'),
+      'AI replies: stopped (fallback text is sent)',
+      'not before its time',
+    );
+    await watcher.clock.runFor(1_000);
+    await watcher.locator('#ai-state', { hasText: 'AI replies: running' }).waitFor({ timeout: 10_000 });
+    t.pass('a change made elsewhere shows without a click');
+    await watcher.close();
   });
 
   t.same(consoleErrors, [], 'no console errors');
