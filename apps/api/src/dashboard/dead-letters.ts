@@ -37,12 +37,15 @@ async function replayResult(deps: OpsDeps, id: string): Promise<{ subject: strin
   const queue = id.slice(0, colon) as DeadLetterQueue;
   if (!DEAD_LETTER_QUEUES.includes(queue))
     return { subject: 'a message', result: { kind: 'done', text: 'Unknown queue' } };
-  const job = (await queuesOf(deps.resources)[queue].getJob(id.slice(colon + 1))) as Job | undefined;
+  const bull = queuesOf(deps.resources)[queue];
+  // The state first, then the job: a job read before it failed would be described without the
+  // reason it failed with.
+  const state = await bull.getJobState(id.slice(colon + 1));
+  const job = (await bull.getJob(id.slice(colon + 1))) as Job | undefined;
   // Completed jobs are removed after a while: a replayed job that is gone went through.
   if (!job) return { subject: subjectOf(queue, null), result: { kind: 'done', text: 'Handled' } };
   const described = describeDeadLetter(queue, job);
   const subject = subjectOf(queue, described.page_id);
-  const state = await job.getState();
   if (state === 'failed') return { subject, result: { kind: 'failed', job: described } };
   if (state === 'completed') return { subject, result: { kind: 'done', text: 'Handled' } };
   if (state === 'active') return { subject, result: { kind: 'pending', text: 'Being handled now' } };
@@ -51,15 +54,12 @@ async function replayResult(deps: OpsDeps, id: string): Promise<{ subject: strin
 
 async function load(deps: OpsDeps) {
   const since = new Date(Date.now() - REPLAY_WINDOW_MS);
-  const [jobs, audits] = await Promise.all([
-    listDeadLetters(deps.resources, ROWS),
-    deps.resources.dbh.db
-      .select({ target: auditLog.target, at: auditLog.at })
-      .from(auditLog)
-      .where(and(eq(auditLog.action, 'dlq.retry'), gte(auditLog.at, since)))
-      .orderBy(desc(auditLog.id))
-      .limit(REPLAYS * 3),
-  ]);
+  const audits = await deps.resources.dbh.db
+    .select({ target: auditLog.target, at: auditLog.at })
+    .from(auditLog)
+    .where(and(eq(auditLog.action, 'dlq.retry'), gte(auditLog.at, since)))
+    .orderBy(desc(auditLog.id))
+    .limit(REPLAYS * 3);
   // The newest replay of each job only.
   const seen = new Set<string>();
   const latest = audits.filter((a) => a.target && !seen.has(a.target) && seen.add(a.target)).slice(0, REPLAYS);
@@ -70,6 +70,8 @@ async function load(deps: OpsDeps) {
       ...(await replayResult(deps, a.target as string)),
     })),
   );
+  // Listed after the replays are read: a replay seen failing again is in the list too.
+  const jobs = await listDeadLetters(deps.resources, ROWS);
   return { jobs, replays };
 }
 
