@@ -293,9 +293,16 @@ t.test('the ops dashboard in a real browser, against the real API and worker pro
         await refreshNow(page);
         return (await result.getAttribute('data-result')) === kind;
       },
-      20_000,
+      30_000,
       `the replay's result "${kind}"`,
-    );
+    ).catch((err: Error) => {
+      // What the workers did meanwhile is what explains a wait that ran out.
+      const outbound = p
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('"queue":"outbound"') || l.includes('"worker started"'));
+      throw new Error(`${err.message}; the workers' outbound lines:\n${outbound.slice(-15).join('\n')}`);
+    });
 
   await t.test('a replay: the count and the table follow at once, and the result waits for a worker', async (t) => {
     // With no worker running, the replayed message waits where the page can show it waiting.
@@ -311,7 +318,8 @@ t.test('the ops dashboard in a real browser, against the real API and worker pro
 
   await t.test('a replay that fails again says so, and why', async (t) => {
     p.graph.failNextSends(UNAVAILABLE);
-    p.startWorker();
+    const worker = p.startWorker();
+    await eventually(async () => worker.output.join('').includes('"worker started"'), 20_000, 'the worker');
     await replayShows('failed');
     t.match(
       await result.textContent(),
