@@ -30,6 +30,7 @@ const DRY_RUN_LOG = 'dry run: no page token known; reply recorded, not sent';
 const skip = existsSync(CHROMIUM)
   ? false
   : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
+if (skip && process.env.CI) t.fail(`${skip}: CI must run it`);
 
 let seq = 0;
 const hashOf = (p: Pipeline, id: string) =>
@@ -189,6 +190,14 @@ t.test('conversations on the ops dashboard, and dry-run replies shown as such', 
       t.equal(await reads(p, answeredId), 0, 'nothing read yet');
     },
   );
+
+  await t.test('dry run: replies worked out but not sent are counted apart from the ones sent', async (t) => {
+    const [dry] = await p.sql<Array<{ n: number }>>`select count(*)::int as n from replies where status = 'dry_run'`;
+    t.ok(dry!.n > 0, `the worker recorded ${dry!.n} dry-run replies`);
+    t.equal(await page.textContent('#replies-dry-run'), String(dry!.n), 'all of them shown as not sent');
+    t.equal(await page.textContent('#replies-sent'), '0', 'none counted as sent');
+    t.match(await page.textContent('#section-activity'), /Dry run: no Page token is configured/);
+  });
 
   await t.test(
     'a transcript is fetched when asked for, audit-logged then, and the dry-run reply is labelled',

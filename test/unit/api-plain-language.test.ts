@@ -56,6 +56,46 @@ t.test('dead-letter reasons in words, from the Graph error table', async (t) => 
   t.equal(describeFailure('').text, 'The message could not be handled, and no reason was recorded.');
 });
 
+t.test('dead-letter reasons as the worker records them now (GraphApiError.summary), in words', async (t) => {
+  t.same(
+    describeFailure(
+      'graph 10/2018278 (status 400): This message is sent outside of allowed window. Recipient [redacted]',
+    ),
+    {
+      text: 'Meta refused the reply: outside the 24-hour messaging window (Meta error 10).',
+      next: 'A replay will most likely fail the same way; replay only once the cause is fixed.',
+    },
+    "Meta's code and subcode, not its raw message",
+  );
+  t.same(describeFailure('graph 190 (status 400): Error validating access token'), {
+    text: 'Meta refused the reply: access token invalid, expired or revoked (Meta error 190).',
+    next: 'Register a new token for this Page (see Page tokens), then replay.',
+  });
+  t.match(
+    describeFailure('graph 551 (status 400): This person isn’t available right now.').text,
+    /person not available/,
+  );
+  t.match(describeFailure('graph status 503: request failed'), {
+    text: 'Meta refused the reply: HTTP 5xx.',
+    next: 'Meta had a temporary problem. Replay it.',
+  });
+  t.same(describeFailure('network: ECONNREFUSED connecting to graph'), {
+    text: 'The reply did not reach Meta: the connection failed (ECONNREFUSED).',
+    next: 'Check that this server can reach Meta’s Graph API, then replay.',
+  });
+  t.match(
+    describeFailure('timeout: no answer from graph').text,
+    /^Meta did not answer in time\. Meta may have delivered it anyway/,
+  );
+  t.match(
+    describeFailure('graph 2 (status 500): temporary; not sent again, it may have been delivered').text,
+    /^Meta refused the reply: temporary Graph API error \(Meta error 2\)\. Meta may have delivered it anyway/,
+  );
+  for (const reason of ['graph 10/2018278 (status 400): x', 'network: ECONNRESET connecting to graph']) {
+    t.notMatch(describeFailure(reason).text, /could not be handled/, `${reason}: not the generic sentence`);
+  }
+});
+
 t.test('token states in words', async (t) => {
   t.equal(describeTokenState('ok', null), 'Working (no expiry known)');
   t.equal(describeTokenState('warning', 5.4), 'Needs attention soon (expires in 5 days)');

@@ -170,7 +170,7 @@ const actions = {
     const id = button.dataset.jobId;
     await send('POST', '/ops/dlq/' + encodeURIComponent(id) + '/retry');
     await refresh();
-    flash('Message ' + id + ' is queued again; its result appears under "Replays".', true);
+    flash('Queued again; its result appears under “Replays in the last 24 hours”.', true);
   },
   'conv-transcript': async (button) => {
     const id = button.dataset.conversationId;

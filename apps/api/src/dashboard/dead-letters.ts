@@ -20,35 +20,46 @@ type ReplayResult =
 interface Replay {
   id: string;
   at: string;
+  /** What was replayed, in words: "a reply on Page …", not the queue's job id. */
+  subject: string;
   result: ReplayResult;
 }
 
+/** A replayed job in words, from its queue and the Page its data names. */
+function subjectOf(queue: DeadLetterQueue, pageId: string | null): string {
+  const what = queue === 'outbound' ? 'a reply' : 'a message received';
+  return pageId ? `${what} on Page ${pageId}` : what;
+}
+
 /** What became of a replayed job, read from BullMQ: still queued, sent, or dead-lettered again. */
-async function replayResult(deps: OpsDeps, id: string): Promise<ReplayResult> {
+async function replayResult(deps: OpsDeps, id: string): Promise<{ subject: string; result: ReplayResult }> {
   const colon = id.indexOf(':');
   const queue = id.slice(0, colon) as DeadLetterQueue;
-  if (!DEAD_LETTER_QUEUES.includes(queue)) return { kind: 'done', text: 'Unknown queue' };
-  const job = (await queuesOf(deps.resources)[queue].getJob(id.slice(colon + 1))) as Job | undefined;
+  if (!DEAD_LETTER_QUEUES.includes(queue))
+    return { subject: 'a message', result: { kind: 'done', text: 'Unknown queue' } };
+  const bull = queuesOf(deps.resources)[queue];
+  // The state first, then the job: a job read before it failed would be described without the
+  // reason it failed with.
+  const state = await bull.getJobState(id.slice(colon + 1));
+  const job = (await bull.getJob(id.slice(colon + 1))) as Job | undefined;
   // Completed jobs are removed after a while: a replayed job that is gone went through.
-  if (!job) return { kind: 'done', text: 'Handled' };
-  const state = await job.getState();
-  if (state === 'failed') return { kind: 'failed', job: describeDeadLetter(queue, job) };
-  if (state === 'completed') return { kind: 'done', text: 'Handled' };
-  if (state === 'active') return { kind: 'pending', text: 'Being handled now' };
-  return { kind: 'pending', text: 'Waiting to be handled again' };
+  if (!job) return { subject: subjectOf(queue, null), result: { kind: 'done', text: 'Handled' } };
+  const described = describeDeadLetter(queue, job);
+  const subject = subjectOf(queue, described.page_id);
+  if (state === 'failed') return { subject, result: { kind: 'failed', job: described } };
+  if (state === 'completed') return { subject, result: { kind: 'done', text: 'Handled' } };
+  if (state === 'active') return { subject, result: { kind: 'pending', text: 'Being handled now' } };
+  return { subject, result: { kind: 'pending', text: 'Waiting to be handled again' } };
 }
 
 async function load(deps: OpsDeps) {
   const since = new Date(Date.now() - REPLAY_WINDOW_MS);
-  const [jobs, audits] = await Promise.all([
-    listDeadLetters(deps.resources, ROWS),
-    deps.resources.dbh.db
-      .select({ target: auditLog.target, at: auditLog.at })
-      .from(auditLog)
-      .where(and(eq(auditLog.action, 'dlq.retry'), gte(auditLog.at, since)))
-      .orderBy(desc(auditLog.id))
-      .limit(REPLAYS * 3),
-  ]);
+  const audits = await deps.resources.dbh.db
+    .select({ target: auditLog.target, at: auditLog.at })
+    .from(auditLog)
+    .where(and(eq(auditLog.action, 'dlq.retry'), gte(auditLog.at, since)))
+    .orderBy(desc(auditLog.id))
+    .limit(REPLAYS * 3);
   // The newest replay of each job only.
   const seen = new Set<string>();
   const latest = audits.filter((a) => a.target && !seen.has(a.target) && seen.add(a.target)).slice(0, REPLAYS);
@@ -56,9 +67,11 @@ async function load(deps: OpsDeps) {
     latest.map(async (a) => ({
       id: a.target as string,
       at: a.at.toISOString(),
-      result: await replayResult(deps, a.target as string),
+      ...(await replayResult(deps, a.target as string)),
     })),
   );
+  // Listed after the replays are read: a replay seen failing again is in the list too.
+  const jobs = await listDeadLetters(deps.resources, ROWS);
   return { jobs, replays };
 }
 
@@ -99,7 +112,7 @@ export const deadLettersSection = section({
         r.result.kind === 'failed'
           ? `<span class="bad">Failed again.</span> ${reasonCell(r.result.job.reason)}`
           : `<span class="${r.result.kind === 'done' ? 'ok' : 'muted'}">${e(r.result.text)}</span>`;
-      return `<li class="replay-result" data-job-id="${e(r.id)}" data-result="${e(r.result.kind)}"><span class="muted">${e(when(r.at))}, message <code>${e(r.id)}</code>:</span> ${result}</li>`;
+      return `<li class="replay-result" data-job-id="${e(r.id)}" data-result="${e(r.result.kind)}"><span class="muted">${e(when(r.at))}, ${e(r.subject)}:</span> ${result}</li>`;
     });
     return `${table}
 ${replayRows.length > 0 ? `<h3>Replays in the last 24 hours</h3><ul class="replays">${replayRows.join('')}</ul>` : ''}`;

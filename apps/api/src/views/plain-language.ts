@@ -72,11 +72,54 @@ const numberOf = (reason: string, key: string): number | undefined => {
 
 const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
+/** GraphApiError.summary, as the worker records a failed send: `graph 10/2018278 (status 400): <Graph's message>`. */
+const SUMMARY_CODE = /^graph (\d+)(?:\/(\d+))?(?: \(status (\d+)\))?: /;
+/** …without a code: `graph status 503: <message>`. */
+const SUMMARY_STATUS = /^graph status (\d+): /;
+/** …with no answer at all: `network: ECONNREFUSED connecting to graph`. */
+const SUMMARY_NETWORK = /^network: (\S+) connecting to graph/;
+/** …with no answer in time: `timeout: <message>`. */
+const SUMMARY_TIMEOUT = /^timeout: /;
+/** The worker's note on a send it does not repeat because Meta may have delivered it. */
+const MAY_BE_DELIVERED = /; not sent again, it may have been delivered$/;
+const UNSURE = ' Meta may have delivered it anyway: check the conversation before replaying.';
+
+/** A failed send's summary (see SUMMARY_CODE) in words, or null when the reason is not one. */
+function describeSendSummary(reason: string): PlainText | null {
+  const unsure = MAY_BE_DELIVERED.test(reason) ? UNSURE : '';
+  const network = SUMMARY_NETWORK.exec(reason);
+  if (network) {
+    return {
+      text: `The reply did not reach Meta: the connection failed (${network[1]}).${unsure}`,
+      next: 'Check that this server can reach Meta’s Graph API, then replay.',
+    };
+  }
+  if (SUMMARY_TIMEOUT.test(reason)) {
+    return { text: `Meta did not answer in time.${UNSURE}`, next: GRAPH_NEXT.transient };
+  }
+  const coded = SUMMARY_CODE.exec(reason);
+  const status = coded ? coded[3] : SUMMARY_STATUS.exec(reason)?.[1];
+  if (!coded && status === undefined) return null;
+  const code = coded ? Number(coded[1]) : undefined;
+  const found = graphWhy({
+    code,
+    subcode: coded?.[2] === undefined ? undefined : Number(coded[2]),
+    status: status === undefined ? undefined : Number(status),
+  });
+  return {
+    text: `Meta refused the reply: ${found?.why ?? 'an error it did not explain'}${code === undefined ? '' : ` (Meta error ${code})`}.${unsure}`,
+    next: GRAPH_NEXT[found?.kind ?? 'permanent'],
+  };
+}
+
 /**
- * A dead-letter reason as the worker records it (`graph permanent code=10 subcode=2018278
- * status=400`, `outbound payload cannot be opened (wrong ENCRYPTION_KEY?)`, …), in words.
+ * A dead-letter reason as the worker records it (`graph 10/2018278 (status 400): …`, `network:
+ * ECONNREFUSED connecting to graph`, `outbound payload cannot be opened (wrong ENCRYPTION_KEY?)`, and
+ * `graph permanent code=10 subcode=2018278 status=400` in jobs dead-lettered before the summary), in words.
  */
 export function describeFailure(reason: string): PlainText {
+  const summary = describeSendSummary(reason);
+  if (summary) return summary;
   const graph = /^graph (\w+)\b/.exec(reason);
   if (graph && GRAPH_KINDS.has(graph[1] as string)) {
     const kind = graph[1] as GraphErrorKind;
