@@ -21,9 +21,8 @@ import {
   PageTokenStore,
 } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
-import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
+import { bullPrefix, createWorkerConnection, defineSentMarkerScripts, QUEUES } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
-import { defineReplyMarkerScripts } from './reply-marker.js';
 
 /** Everything a worker process connects to; closed in reverse order by `close()`. */
 export interface WorkerResources {
@@ -55,7 +54,7 @@ export interface WorkerResources {
 
 export function createWorkerResources(config: Config, logger: Logger): WorkerResources {
   const redis = createWorkerConnection(config.redisUrl);
-  defineReplyMarkerScripts(redis);
+  defineSentMarkerScripts(redis);
   const redisOutage = outageTracker(logger, 'redis', config.redisUrl);
   redis.on('error', (err) => redisOutage.down(reasonOf(err)));
   redis.on('ready', () => redisOutage.up());

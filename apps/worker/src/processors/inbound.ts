@@ -9,6 +9,7 @@ import {
   inboundJobKeyBase,
   inboundJobSchema,
   inboundPersonalSchema,
+  markEcho,
   type OutboundJob,
   type OutboundPersonal,
   outboundJobOptions,
@@ -21,7 +22,6 @@ import { type ConversationNote, createConversationKeeper, HANDOFF_REASON } from 
 import { keptMessageId, recordDeliveryFailure } from '../delivery-failures.js';
 import type { DeferredArrival } from '../records.js';
 import type { WorkerResources } from '../resources.js';
-import { markEcho } from '../reply-marker.js';
 import { createSender, type Handover, openReply, type SendOutcome } from './outbound.js';
 
 /**

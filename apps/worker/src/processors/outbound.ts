@@ -4,21 +4,26 @@ import { type Database, events, replies } from '@switchboard/db';
 import { GraphApiError, graphErrorCodeIn, splitMessage } from '@switchboard/meta';
 import { conversationId, readPauseGate, releaseHeldSends, type ResolvedToken } from '@switchboard/pages';
 import {
-  echoField,
+  claimPart,
+  echoIn,
   inboundJobSchema,
+  markPart,
   type OutboundJob,
   type OutboundPersonal,
   outboundJobSchema,
   outboundPersonalSchema,
+  readEcho,
+  readSentMarker,
   SENDING,
+  type SentMarker,
   sendMetadata,
   sendRetryDelay,
   sentMarkerKey,
+  sentMessageIds,
 } from '@switchboard/queue';
 import { HANDOFF_REASON, keepBotTurn } from '../conversations.js';
 import { keptMessageId } from '../delivery-failures.js';
 import { type DeferredArrival, recordSendFailure } from '../records.js';
-import { claimPart, markPart } from '../reply-marker.js';
 import type { WorkerResources } from '../resources.js';
 
 export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held' | 'paused';
@@ -130,7 +135,7 @@ export function createSender(r: WorkerResources) {
     const holding = isHeld(resolved);
     if (!resolved || holding) {
       // Nothing is sent on these paths: only a reply that already went out changes that.
-      const before = await redis.hgetall(marker);
+      const before = await readSentMarker(redis, marker);
       if (before.done) return alreadySent(data, before, attempt);
     }
     if (!resolved) {
@@ -169,8 +174,7 @@ export function createSender(r: WorkerResources) {
         // and waiting for it is the send job's work.
         if (attempt.inline) return { delayMs: 0 };
         // WhatsApp sends no echo of an API send: waiting for one would only delay the resend.
-        const echoed =
-          before[echoField(index)] ?? (data.channel === 'whatsapp' ? null : await waitForEcho(marker, index));
+        const echoed = echoIn(before, index) ?? (data.channel === 'whatsapp' ? null : await waitForEcho(marker, index));
         if (echoed) {
           log.info({ part: index }, "part confirmed by Meta's echo; not sent again");
           messageIds.push(echoed);
@@ -351,15 +355,8 @@ export function createSender(r: WorkerResources) {
    * path and reason like any reply (every reply is logged with both), since the run that sent it
    * never got to.
    */
-  async function alreadySent(
-    data: OutboundJob,
-    marker: Record<string, string>,
-    attempt: Attempt,
-  ): Promise<SendOutcome> {
-    const ids = Object.entries(marker)
-      .filter(([k]) => /^\d+$/.test(k))
-      .sort(([a], [b]) => Number(a) - Number(b))
-      .map(([, v]) => v);
+  async function alreadySent(data: OutboundJob, marker: SentMarker, attempt: Attempt): Promise<SendOutcome> {
+    const ids = sentMessageIds(marker);
     await finish(data, 'sent', ids.length, ids, attempt.arrival);
     counters.count('sends', { result: 'already_sent' });
     attempt.log.info(
@@ -383,7 +380,7 @@ export function createSender(r: WorkerResources) {
   async function waitForEcho(marker: string, index: number): Promise<string | null> {
     const deadline = Date.now() + config.worker.sendEchoWaitMs;
     for (;;) {
-      const echoed = await redis.hget(marker, echoField(index));
+      const echoed = await readEcho(redis, marker, index);
       if (echoed || Date.now() >= deadline) return echoed;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
