@@ -7,7 +7,7 @@ import {
   QUEUES,
   type QueueName,
   SEND_BACKOFF,
-  SENT_MARKER_TTL_S,
+  keepSentMarkerForReplay,
   sendRetryDelay,
   sentMarkerKey,
 } from '@switchboard/queue';
@@ -90,9 +90,7 @@ export class WorkerRegistry {
         // when every part went out (a `done` marker is otherwise kept two days). Apart from
         // recordDeadLetter: a send dead-lettered after `done` failed on PostgreSQL, which may still be down.
         if (queue !== QUEUES.maintenance && data.eventId)
-          this.r.redis
-            .expire(sentMarkerKey(this.r.config.queuePrefix, data.eventId), SENT_MARKER_TTL_S)
-            .catch(() => {});
+          keepSentMarkerForReplay(this.r.redis, sentMarkerKey(this.r.config.queuePrefix, data.eventId)).catch(() => {});
         if (queue !== QUEUES.maintenance) this.forgetConversation(data);
       }
     });

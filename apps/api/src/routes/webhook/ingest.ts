@@ -5,13 +5,12 @@ import type { Config } from '@switchboard/config';
 import { InvalidPayloadError, type NormalisedEvent, normaliseWebhook } from '@switchboard/meta';
 import {
   dedupOptions,
-  echoField,
   type InboundJob,
   type InboundPersonal,
   inboundJobId,
   inboundJobOptions,
+  markEcho,
   parseSendMetadata,
-  SENT_DONE_TTL_S,
   sentMarkerKey,
 } from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
@@ -83,21 +82,21 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
   /**
    * Meta's echoes of our own sends confirm delivery. A worker retrying a send that a crash
    * interrupted waits for exactly this (outbound.ts), so it is written here, at once, rather than
-   * after the echo's job has waited its turn behind a backlog. Fire and forget: the worker writes
-   * it again when it processes the echo.
+   * after the echo's job has waited its turn behind a backlog. Not awaited: the worker writes it
+   * again when it processes the echo, so a failure here only delays a retried send; it is logged
+   * and counted.
    */
-  const noteEchoes = (events: NormalisedEvent[]) => {
+  const noteEchoes = (events: NormalisedEvent[], log: FastifyBaseLogger) => {
     for (const e of events) {
       if (e.type !== 'echo' || !e.appId || e.appId !== config.meta.appId) continue;
       const sent = parseSendMetadata(e.metadata);
       if (!sent) continue;
-      const key = sentMarkerKey(config.queuePrefix, sent.eventId);
-      resources.redis
-        .multi()
-        .hset(key, echoField(sent.part), e.mid ?? 'echo')
-        .expire(key, SENT_DONE_TTL_S, 'NX')
-        .exec()
-        .catch(() => {});
+      markEcho(resources.redis, sentMarkerKey(config.queuePrefix, sent.eventId), sent.part, e.mid ?? 'echo').catch(
+        (err: unknown) => {
+          counters.count('state_write_failures', { what: 'echo_marker' });
+          log.warn({ err: { message: (err as Error).message } }, "echo not noted on its reply's sent marker");
+        },
+      );
     }
   };
 
@@ -273,7 +272,7 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       return { kind: 'unavailable', stored: outcome.stored, events: ordered.length };
     }
     const { newIds } = outcome;
-    noteEchoes(events);
+    noteEchoes(events, log);
     noteBusinessAccounts(events);
     const duplicates = events.length - newIds.length;
     if (duplicates > 0) counters.incr('webhooks_deduplicated', duplicates);
