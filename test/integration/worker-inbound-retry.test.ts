@@ -7,7 +7,8 @@ import type { Job } from 'bullmq';
 import { createLogger } from '@switchboard/observability';
 import { inboundJobSchema } from '@switchboard/queue';
 import { createInboundProcessor } from '../../apps/worker/src/processors/inbound.js';
-import { recordDeadLetter } from '../../apps/worker/src/processors/outbound.js';
+import { createJobEndings } from '../../apps/worker/src/dead-letters.js';
+import { RetryableSendError } from '../../apps/worker/src/send-errors.js';
 import { createWorkerResources } from '../../apps/worker/src/resources.js';
 import { buildTestApp } from '../helpers/app.js';
 import { startFakeGemini } from '../helpers/fake-gemini.js';
@@ -162,8 +163,15 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     const eventId = job.data.eventId as string;
     t.equal(await processInbound(job), 'reply_queued');
     await worker.outboundQueue.remove(eventId);
-    // What the registry does when the job fails for good (its attempts used up).
-    await recordDeadLetter(worker, (await reread(job)).data, 'graph 2 (status 500): temporary Graph API error');
+    // What the registry's hook does when the job fails for good (its attempts used up): Meta's code
+    // comes with the error, as data.
+    await createJobEndings(worker).failedForGood(
+      await reread(job),
+      new RetryableSendError(
+        { detail: 'graph 2 (status 500): temporary Graph API error', code: 2 },
+        { rateLimited: false, retryAfterMs: null },
+      ),
+    );
     const [reply] = await sql`select status, error_code, path from replies where event_id = ${eventId}`;
     t.same(
       [reply?.status, reply?.error_code, reply?.path],

@@ -22,7 +22,7 @@ import { type ConversationNote, createConversationKeeper, HANDOFF_REASON } from 
 import { keptMessageId, recordDeliveryFailure } from '../delivery-failures.js';
 import type { DeferredArrival } from '../records.js';
 import type { WorkerResources } from '../resources.js';
-import { createSender, type Handover, openReply, type SendOutcome } from './outbound.js';
+import { createSender, type Handover, openReply, type SendOutcome } from '../sender.js';
 
 /**
  * Event types that get an answer; everything else — echoes, reads, reactions, attachments, Page and
