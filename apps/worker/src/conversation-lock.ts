@@ -98,17 +98,23 @@ export class ConversationSequencer {
   }
 
   /**
-   * Releases the lock; `done` also removes the event from the pending set (it will not run again).
-   * `named`: a later event of its delivery names this one as a predecessor, so remember it as done.
+   * The event is done here (it will not run again): it leaves the pending set and frees the lock.
+   * `named`: a later event of its delivery names this one as a predecessor, so it is remembered as
+   * done and never put back.
    */
-  async leave(conversation: string, eventId: string, owner: string, done: boolean, named = false): Promise<void> {
+  async finish(conversation: string, eventId: string, owner: string, opts: { named: boolean }): Promise<void> {
     await runRedisScript(this.redis, LEAVE, this.keys(conversation), [
       eventId,
-      done ? 'done' : 'again',
+      'done',
       owner,
       this.pendingTtlMs,
-      named ? '1' : '0',
+      opts.named ? '1' : '0',
     ]);
+  }
+
+  /** Frees the lock of an event that will run again (it failed, or waits): it keeps whatever place it has. */
+  async release(conversation: string, eventId: string, owner: string): Promise<void> {
+    await runRedisScript(this.redis, LEAVE, this.keys(conversation), [eventId, 'again', owner, this.pendingTtlMs, '0']);
   }
 
   /**

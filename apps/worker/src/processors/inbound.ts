@@ -100,14 +100,7 @@ export function createInboundProcessor(r: WorkerResources) {
     try {
       outcome = await sequencer.hold(conversation, owner, () => handle(job, data, personal));
     } finally {
-      // A send handed over to its own job keeps the event's place until that job finishes, so the
-      // next event's reply cannot overtake this one's retry (the registry forgets it then).
-      if (outcome === 'reply_queued')
-        await sequencer.park(conversation, data.eventId, data.timestamp, owner).catch(() => {});
-      else
-        await sequencer
-          .leave(conversation, data.eventId, owner, outcome !== undefined, data.named === true)
-          .catch(() => {});
+      await giveBack(conversation, data, owner, outcome);
     }
     if (outcome !== 'held' && outcome !== 'wait') return outcome;
     // A message held for its burst gives up its place, so the burst's later messages can be held
@@ -116,6 +109,36 @@ export function createInboundProcessor(r: WorkerResources) {
     await job.moveToDelayed(Math.max(due, Date.now()), token);
     throw new DelayedError();
   };
+
+  /**
+   * Gives the conversation back once the run ends. A send handed over to its own job keeps the
+   * event's place until that job finishes, so the next event's reply cannot overtake this one's
+   * retry (../dead-letters.ts forgets it then); a run that failed keeps whatever place it has, to
+   * run again; any other run is done here (a message held for its burst too: it gives up its place
+   * so the burst's later messages can be held). Not thrown when Redis fails here: the run's own
+   * result (or error) stands, and the lock expires by itself within WORKER_LOCK_DURATION_MS and a
+   * place within the sequencer's patience, as after a crash; logged and counted.
+   */
+  async function giveBack(
+    conversation: string,
+    data: InboundJob,
+    owner: string,
+    outcome: Outcome | Waiting | undefined,
+  ): Promise<void> {
+    try {
+      if (outcome === 'reply_queued') await sequencer.park(conversation, data.eventId, data.timestamp, owner);
+      else if (outcome === undefined) await sequencer.release(conversation, data.eventId, owner);
+      else await sequencer.finish(conversation, data.eventId, owner, { named: data.named === true });
+    } catch (err) {
+      lost('conversation_give_back', data, err);
+    }
+  }
+
+  /** A best-effort write that failed: logged with its event and counted, never thrown over the run's own result. */
+  function lost(what: string, data: InboundJob, err: unknown): void {
+    counters.count('state_write_failures', { what });
+    logger.warn({ eventId: data.eventId, what, err: { message: (err as Error).message } }, 'state not written');
+  }
 
   /**
    * One PostgreSQL write per event (../records.ts, batched). An event that gets no reply is
@@ -147,8 +170,9 @@ export function createInboundProcessor(r: WorkerResources) {
       try {
         outcome = await answer(job, data, personal, conversation, arrivalOf(data, conversation));
       } catch (err) {
-        // The job fails (and may be retried or dead-lettered): its event must be on record.
-        await recordArrival(job, data, conversation, null).catch(() => {});
+        // The job fails (and may be retried or dead-lettered): its event must be on record. The
+        // job's own error is what fails it; a retry records the arrival again.
+        await recordArrival(job, data, conversation, null).catch((e: unknown) => lost('event_arrival', data, e));
         throw err;
       }
       counters.count('events_processed', { channel: data.channel, outcome });
