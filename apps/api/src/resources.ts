@@ -78,6 +78,8 @@ export function createApiResources(config: Config): ApiResources {
       maxAgeMs: config.ai.historyMaxAgeMs,
     }),
     async close() {
+      // At shutdown each resource is closed whatever became of the one before; a failure changes no
+      // state of the pipeline (the last counter flush at worst, which is what counters.stop tries).
       await counters.stop().catch(() => {});
       await latency.stop().catch(() => {});
       await Promise.allSettled([inboundQueue.close(), outboundQueue.close(), maintenanceQueue.close()]);

@@ -85,6 +85,8 @@ export class ConversationSequencer {
    */
   async hold<T>(conversation: string, owner: string, work: () => Promise<T>): Promise<T> {
     const lock = this.keys(conversation)[1];
+    // Best effort: a renewal that fails is tried again at the next tick, and while Redis stays away
+    // the lock expires by itself, as a crashed holder's does; the work's own commands fail on their own.
     const renew = setInterval(
       () => void runRedisScript(this.redis, EXTEND, [lock], [owner, this.lockTtlMs]).catch(() => {}),
       Math.max(100, Math.floor(this.lockTtlMs / 2)),

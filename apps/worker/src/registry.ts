@@ -114,6 +114,7 @@ export class WorkerRegistry {
     });
     const clean = await Promise.race([graceful, timedOut]);
     clearTimeout(timer);
+    // Past the deadline nobody waits for the close: the process exits, and a later failure of it has nowhere to go.
     if (!clean) graceful.catch(() => {});
     return clean;
   }

@@ -128,6 +128,8 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     redisOutage,
     bullPrefix: prefix,
     async close() {
+      // At shutdown each resource is closed whatever became of the one before; a failure changes no
+      // state of the pipeline (the last counter flush at worst, which is what counters.stop tries).
       await counters.stop().catch(() => {});
       await latency.stop().catch(() => {});
       await Promise.allSettled([outboundQueue.close(), maintenanceQueue.close()]);
