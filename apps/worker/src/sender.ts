@@ -22,6 +22,7 @@ import {
 import { HANDOFF_REASON, keepBotTurn } from './conversations.js';
 import { keptMessageId } from './delivery-failures.js';
 import { type DeferredArrival, recordSendFailure } from './records.js';
+import { mayReplyWhilePaused } from './next-step.js';
 import type { WorkerResources } from './resources.js';
 import { PermanentSendError, RetryableSendError, type SendFailure, sendFailureOf } from './send-errors.js';
 
@@ -214,7 +215,7 @@ export function createSender(r: WorkerResources) {
       config.queuePrefix,
       conversationId(data.channel, data.pageId, data.senderHash),
     );
-    return reason !== null && !(reason === 'user_asked' && data.reason === HANDOFF_REASON);
+    return !mayReplyWhilePaused(reason, data.reason === HANDOFF_REASON);
   }
 
   /** The reply is not sent: its event is recorded as answered by nobody, `paused`. */
