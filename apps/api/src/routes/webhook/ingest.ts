@@ -154,10 +154,12 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
 
   /**
    * A WhatsApp webhook names the number's Business Account, whose subscription the token check
-   * watches. Recorded when this process has not seen it lately (not on every delivery), best effort.
+   * watches. Recorded when this process has not seen it lately (not on every delivery). Not
+   * awaited: a failed write is forgotten as seen, so the number's next delivery tries again; it is
+   * logged and counted.
    */
   const accountsSeen = new Map<string, { wabaId: string; at: number }>();
-  const noteBusinessAccounts = (events: NormalisedEvent[]) => {
+  const noteBusinessAccounts = (events: NormalisedEvent[], log: FastifyBaseLogger) => {
     const now = Date.now();
     for (const e of events) {
       if (!e.businessAccountId) continue;
@@ -165,7 +167,14 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       if (seen && seen.wabaId === e.businessAccountId && now - seen.at < BUSINESS_ACCOUNT_RECHECK_MS) continue;
       if (accountsSeen.size >= 10_000) accountsSeen.clear();
       accountsSeen.set(e.pageId, { wabaId: e.businessAccountId, at: now });
-      resources.pages.recordBusinessAccount(e.pageId, e.businessAccountId).catch(() => accountsSeen.delete(e.pageId));
+      resources.pages.recordBusinessAccount(e.pageId, e.businessAccountId).catch((err: unknown) => {
+        accountsSeen.delete(e.pageId);
+        counters.count('state_write_failures', { what: 'business_account' });
+        log.warn(
+          { pageId: e.pageId, err: { message: (err as Error).message } },
+          "WhatsApp number's Business Account not recorded",
+        );
+      });
     }
   };
 
@@ -273,7 +282,7 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     }
     const { newIds } = outcome;
     noteEchoes(events, log);
-    noteBusinessAccounts(events);
+    noteBusinessAccounts(events, log);
     const duplicates = events.length - newIds.length;
     if (duplicates > 0) counters.incr('webhooks_deduplicated', duplicates);
     for (const id of newIds)
