@@ -4,10 +4,12 @@
 import t from 'tap';
 import postgres from 'postgres';
 import type { Job } from 'bullmq';
+import { createDb } from '@switchboard/db';
 import { createLogger } from '@switchboard/observability';
 import { inboundJobSchema } from '@switchboard/queue';
 import { createInboundProcessor } from '../../apps/worker/src/processors/inbound.js';
-import { recordDeadLetter } from '../../apps/worker/src/processors/outbound.js';
+import { createJobEndings } from '../../apps/worker/src/dead-letters.js';
+import { PermanentSendError, RetryableSendError } from '../../apps/worker/src/send-errors.js';
 import { createWorkerResources } from '../../apps/worker/src/resources.js';
 import { buildTestApp } from '../helpers/app.js';
 import { startFakeGemini } from '../helpers/fake-gemini.js';
@@ -162,8 +164,15 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     const eventId = job.data.eventId as string;
     t.equal(await processInbound(job), 'reply_queued');
     await worker.outboundQueue.remove(eventId);
-    // What the registry does when the job fails for good (its attempts used up).
-    await recordDeadLetter(worker, (await reread(job)).data, 'graph 2 (status 500): temporary Graph API error');
+    // What the registry's hook does when the job fails for good (its attempts used up): Meta's code
+    // comes with the error, as data.
+    await createJobEndings(worker).failedForGood(
+      await reread(job),
+      new RetryableSendError(
+        { detail: 'graph 2 (status 500): temporary Graph API error', code: 2 },
+        { rateLimited: false, retryAfterMs: null },
+      ),
+    );
     const [reply] = await sql`select status, error_code, path from replies where event_id = ${eventId}`;
     t.same(
       [reply?.status, reply?.error_code, reply?.path],
@@ -173,6 +182,35 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     const [event] = await sql`select status, last_error_code from events where id = ${eventId}`;
     t.same([event?.status, event?.last_error_code], ['dead_letter', 2]);
   });
+
+  await t.test(
+    'a dead letter PostgreSQL cannot record still keeps its sent marker for replay, and the failure is counted',
+    async (t) => {
+      graph.failNextSends({ status: 500, code: 2 });
+      const job = await arrive('900000000000076');
+      const eventId = job.data.eventId as string;
+      t.equal(await processInbound(job), 'reply_queued');
+      await worker.outboundQueue.remove(eventId);
+      const marker = `${config.queuePrefix}:sent:${eventId}`;
+      await worker.redis.hset(marker, '0', 'sending');
+      await worker.redis.expire(marker, 60);
+      // A real PostgreSQL client, closed: every statement on it fails.
+      const closed = createDb(databaseUrl, { applicationName: 'switchboard-test-closed' });
+      await closed.close();
+      await createJobEndings({ ...worker, dbh: closed }).failedForGood(
+        await reread(job),
+        new PermanentSendError({ detail: 'graph 10 (status 400): not allowed', code: 10 }),
+      );
+      t.ok((await worker.redis.ttl(marker)) > 13 * 24 * 3600, 'the marker lives as long as the dead letter');
+      await worker.counters.flush();
+      const counted = Object.entries(await worker.counters.read()).find(
+        ([k]) => k.startsWith('state_write_failures') && k.includes('dead_letter_record'),
+      );
+      t.equal(counted?.[1], 1, 'the failed record is counted, not dropped in silence');
+      const [event] = await sql`select status from events where id = ${eventId}`;
+      t.not(event?.status, 'dead_letter', 'nothing was recorded');
+    },
+  );
 
   await t.test(
     'a job from before this version (no decision kept) whose reply went out is not answered again',

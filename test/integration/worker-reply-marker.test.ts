@@ -1,7 +1,15 @@
 // The reply-sent marker's scripts on a real Redis, through an auto-pipelined worker connection.
 import t from 'tap';
-import { createWorkerConnection, SENDING, SENT_DONE_TTL_S, SENT_MARKER_TTL_S } from '@switchboard/queue';
-import { claimPart, defineReplyMarkerScripts, markEcho, markPart } from '../../apps/worker/src/reply-marker.js';
+import {
+  claimPart,
+  createWorkerConnection,
+  defineSentMarkerScripts,
+  markEcho,
+  markPart,
+  SENDING,
+  SENT_DONE_TTL_S,
+  SENT_MARKER_TTL_S,
+} from '@switchboard/queue';
 import { REDIS_URL, testRedis } from '../helpers/redis.js';
 
 /** An admin connection, an auto-pipelined worker connection with the scripts, and one marker key. */
@@ -9,7 +17,7 @@ async function markerSetup(t: Parameters<typeof testRedis>[0], label: string, ev
   const { redis: admin, prefix } = await testRedis(t, label);
   const conn = createWorkerConnection(REDIS_URL);
   t.teardown(() => conn.disconnect());
-  defineReplyMarkerScripts(conn);
+  defineSentMarkerScripts(conn);
   return { admin, conn, prefix, key: `${prefix}:sent:${event.repeat(32)}` };
 }
 
@@ -60,5 +68,5 @@ t.test('expiry: unfinished markers live 14 days, done ones two, and an echo leng
 t.test('a connection without the scripts is refused with a clear error, not a broken pipeline', async (t) => {
   const conn = createWorkerConnection(REDIS_URL);
   t.teardown(() => conn.disconnect());
-  await t.rejects(markEcho(conn, 'sbtest-none', 0, 'y'), /reply-marker scripts are not defined/);
+  await t.rejects(markEcho(conn, 'sbtest-none', 0, 'y'), /sbMark is not defined on this connection/);
 });

@@ -29,7 +29,7 @@ t.test('a later event of one delivery waits for an earlier one that has not ente
   t.equal(await seq.enter(conv, id(1), ts + 1, prev(1)), null, 'event 1 waits for event 0');
   const owner0 = await seq.enter(conv, id(0), ts);
   t.type(owner0, 'string', 'event 0 runs first');
-  await seq.leave(conv, id(0), owner0 as string, true, true);
+  await seq.finish(conv, id(0), owner0 as string, { named: true });
   t.equal(
     await seq.enter(conv, id(2), ts + 2, prev(2)),
     null,
@@ -38,10 +38,10 @@ t.test('a later event of one delivery waits for an earlier one that has not ente
   t.notOk(await redis.zscore(`{${prefix}}:conv:${conv}:pending`, id(0)));
   const owner1 = await seq.enter(conv, id(1), ts + 1, prev(1));
   t.type(owner1, 'string', 'then event 1');
-  await seq.leave(conv, id(1), owner1 as string, true, true);
+  await seq.finish(conv, id(1), owner1 as string, { named: true });
   const owner2 = await seq.enter(conv, id(2), ts + 2, prev(2));
   t.type(owner2, 'string', 'then event 2');
-  await seq.leave(conv, id(2), owner2 as string, true);
+  await seq.finish(conv, id(2), owner2 as string, { named: false });
 });
 
 t.test('predecessors whose jobs are finished or were never created (duplicates) are not waited for', async (t) => {
@@ -61,11 +61,11 @@ t.test('predecessors whose jobs are finished or were never created (duplicates) 
   const owner = await seq.enter(conv, id(12), ts + 2, prev);
   t.type(owner, 'string', 'runs at once');
   t.same(await redis.zrange(`{${prefix}}:conv:${conv}:pending`, 0, -1), [id(12)], 'nothing pending on their behalf');
-  await seq.leave(conv, id(12), owner as string, true, true);
+  await seq.finish(conv, id(12), owner as string, { named: true });
   t.same(await redis.zrange(`{${prefix}}:conv:${conv}:pending`, 0, -1), []);
   t.ok((await redis.pttl(`{${prefix}}:conv:${conv}:done`)) > 0, 'the done set expires');
   const single = await seq.enter('instagram:2:other', id(13), ts);
-  await seq.leave('instagram:2:other', id(13), single as string, true);
+  await seq.finish('instagram:2:other', id(13), single as string, { named: false });
   t.equal(
     await redis.exists(`{${prefix}}:conv:instagram:2:other:done`),
     0,
@@ -101,19 +101,19 @@ t.test(
     );
     const again = await seq.enter(conv, id(10), ts + 10);
     t.type(again, 'string', 'the earlier event runs again first');
-    await seq.leave(conv, id(10), again as string, true);
+    await seq.finish(conv, id(10), again as string, { named: false });
     const b = await seq.enter(conv, id(11), ts + 11);
     t.type(b, 'string', 'then the later one');
-    await seq.leave(conv, id(11), b as string, true);
+    await seq.finish(conv, id(11), b as string, { named: false });
     t.equal(await redis.exists(`${base}:pending`, `${base}:entered`, `${base}:lock`), 0, 'nothing left behind');
 
     // An earlier event arriving while a later one runs (a Meta retry) waits for the lock, then runs.
     const late = await seq.enter(conv, id(21), ts + 21);
     t.equal(await seq.enter(conv, id(20), ts + 20), null, 'it waits for the running one');
-    await seq.leave(conv, id(21), late as string, true);
+    await seq.finish(conv, id(21), late as string, { named: false });
     const early = await seq.enter(conv, id(20), ts + 20);
     t.type(early, 'string', 'and runs when the lock is free');
-    await seq.leave(conv, id(20), early as string, true);
+    await seq.finish(conv, id(20), early as string, { named: false });
   },
 );
 
@@ -139,10 +139,10 @@ t.test(
     });
     t.same(meanwhile, [null, null, null, null, null, null], 'the next event waits as long as the work runs');
     t.ok((await redis.pttl(`{${prefix}}:conv:${conv}:lock`)) > 0, 'the lock is still held when the work ends');
-    await seq.leave(conv, id(30), owner, true);
+    await seq.finish(conv, id(30), owner, { named: false });
     const next = await seq.enter(conv, id(31), ts + 31);
     t.type(next, 'string', 'then the next event runs');
-    await seq.leave(conv, id(31), next as string, true);
+    await seq.finish(conv, id(31), next as string, { named: false });
 
     // A holder that stops renewing — its process died — frees the conversation after the lock's
     // lifetime; the pending set keeps its place, so its job, run again, goes first.
@@ -152,7 +152,7 @@ t.test(
     await sleep(lockMs + 100);
     const again = await seq.enter(dead, id(40), ts + 40);
     t.type(again, 'string', "after the lifetime, the dead holder's event runs again");
-    await seq.leave(dead, id(40), again as string, true);
+    await seq.finish(dead, id(40), again as string, { named: false });
   },
 );
 
@@ -171,7 +171,7 @@ t.test(
     await seq.forget(conv, id(50));
     const b = await seq.enter(conv, id(51), ts + 51);
     t.type(b, 'string', 'once its send job forgets it, the next event runs');
-    await seq.leave(conv, id(51), b as string, true);
+    await seq.finish(conv, id(51), b as string, { named: false });
 
     // A send job that never reports back (its worker died for good) holds nobody for longer than the patience.
     const c = (await seq.enter(conv, id(52), ts + 52)) as string;

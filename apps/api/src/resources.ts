@@ -6,7 +6,7 @@ import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
 import { ConversationMemory, HeldSends, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
-import { bullPrefix, createProducerConnection, QUEUES } from '@switchboard/queue';
+import { bullPrefix, createProducerConnection, defineSentMarkerScripts, QUEUES } from '@switchboard/queue';
 
 /**
  * Everything the API process connects to, created in one place and closed in reverse order.
@@ -35,6 +35,8 @@ export function createApiResources(config: Config): ApiResources {
   const redis = createProducerConnection(config.redisUrl);
   // An error event without a listener would crash the process; reconnection is automatic.
   redis.on('error', () => {});
+  // Ingest notes Meta's echoes of our sends on their sent markers.
+  defineSentMarkerScripts(redis);
   const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-api' });
   const prefix = bullPrefix(config.queuePrefix);
   const queue = (name: string) => new Queue(name, { connection: redis, prefix });
@@ -76,6 +78,8 @@ export function createApiResources(config: Config): ApiResources {
       maxAgeMs: config.ai.historyMaxAgeMs,
     }),
     async close() {
+      // At shutdown each resource is closed whatever became of the one before; a failure changes no
+      // state of the pipeline (the last counter flush at worst, which is what counters.stop tries).
       await counters.stop().catch(() => {});
       await latency.stop().catch(() => {});
       await Promise.allSettled([inboundQueue.close(), outboundQueue.close(), maintenanceQueue.close()]);

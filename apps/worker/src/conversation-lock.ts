@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
 
 /**
  * One conversation (page + user) is handled by one job at a time, across every worker process,
@@ -24,95 +25,14 @@ import type { Redis } from 'ioredis';
  * job is still unfinished into the pending set on its behalf; a `done` set remembers the named
  * predecessors that already left (job data `named`), so a finished one is never put back.
  */
-const ENTER = `
-local now = tonumber(ARGV[6])
--- The usual case: nobody pending in this conversation and no predecessors named — take the lock
--- and nothing else (no pending entry, no keys to create and delete again).
-if #KEYS == 4 and redis.call('EXISTS', KEYS[1]) == 0 then
-  if redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4], 'NX') then return 1 end
-end
--- A holder that took the lock that way is not pending: put it there on its behalf (its owner token
--- ends in "|<event id>|<timestamp>"), so that it keeps its place in the order if it fails or its
--- process dies while holding the lock.
-local holder = redis.call('GET', KEYS[2])
-if holder then
-  local hid, hts = string.match(holder, '|([^|]+)|([^|]+)$')
-  if hid and hid ~= ARGV[1] and not redis.call('ZSCORE', KEYS[1], hid) then
-    redis.call('ZADD', KEYS[1], 'NX', hts, hid)
-    redis.call('HSETNX', KEYS[3], hid, now)
-  end
-end
-redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
-redis.call('HSETNX', KEYS[3], ARGV[1], now)
--- Earlier events of the same delivery whose jobs have not entered yet (two workers can take two
--- jobs of one batch at once, and the later one can get here first): pending on their behalf, unless
--- they already finished here (KEYS[4]) or their job is gone or finished.
-for i = 5, #KEYS do
-  local id = ARGV[8 + (i - 5) * 2]
-  if not redis.call('ZSCORE', KEYS[1], id) and redis.call('SISMEMBER', KEYS[4], id) == 0
-    and redis.call('EXISTS', KEYS[i]) == 1 and redis.call('HEXISTS', KEYS[i], 'finishedOn') == 0 then
-    redis.call('ZADD', KEYS[1], 'NX', ARGV[9 + (i - 5) * 2], id)
-    redis.call('HSETNX', KEYS[3], id, now)
-  end
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[3], ARGV[5])
-while true do
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-  if first == ARGV[1] then break end
-  local since = tonumber(redis.call('HGET', KEYS[3], first) or '0')
-  -- An earlier event that has waited longer than the patience, with nobody running, is given up
-  -- on (failing for minutes, or removed by hand): order is worth a short wait, not a stuck chat.
-  if redis.call('EXISTS', KEYS[2]) == 0 and now - since > tonumber(ARGV[7]) then
-    redis.call('ZREM', KEYS[1], first)
-    redis.call('HDEL', KEYS[3], first)
-  else
-    return 0
-  end
-end
-if redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4], 'NX') then return 1 end
-return 0`;
-
-/**
- * Releases the lock (its owner's only). ARGV[2]: '1' the event is done and leaves the pending set;
- * '0' it will run again and keeps whatever place it has; 'park' it handed its send over to a job of
- * its own (a Graph error to retry, a part to confirm) and takes a place in the pending set, with the
- * patience counted from now, so the conversation's next event waits for that send job to finish
- * (which forgets it) or for the patience to run out.
- */
-const LEAVE = `
-if ARGV[2] == '1' then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  if ARGV[5] == '1' then
-    redis.call('SADD', KEYS[4], ARGV[1])
-    redis.call('PEXPIRE', KEYS[4], ARGV[4])
-  end
-elseif ARGV[2] == 'park' then
-  redis.call('ZADD', KEYS[1], 'NX', ARGV[6], ARGV[1])
-  redis.call('HSET', KEYS[3], ARGV[1], ARGV[7])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[3], ARGV[4])
-end
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1`;
-
-/** Renews the lock for its owner only (a lock that expired and was taken is someone else's). */
-const EXTEND = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-
-type Scripted = Redis & {
-  sbConvEnter(numKeys: number, ...args: (string | number)[]): Promise<number>;
-  sbConvLeave(numKeys: number, ...args: (string | number)[]): Promise<number>;
-  sbConvExtend(lock: string, owner: string, ttlMs: number): Promise<number>;
-};
+const scriptsDir = new URL('../src/scripts/', import.meta.url);
+const ENTER = loadRedisScript(scriptsDir, 'conversation-enter', 'sbConvEnter');
+const LEAVE = loadRedisScript(scriptsDir, 'conversation-leave', 'sbConvLeave');
+const EXTEND = loadRedisScript(scriptsDir, 'conversation-extend', 'sbConvExtend');
 
 export class ConversationSequencer {
-  private readonly redis: Scripted;
-
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly prefix: string,
     /** BullMQ's key prefix and the inbound queue's name: where predecessors' job hashes live. */
     private readonly jobKeyBase: string,
@@ -125,12 +45,7 @@ export class ConversationSequencer {
     private readonly pendingTtlMs = 10 * 60_000,
     private readonly patienceMs = 60_000,
   ) {
-    if (!('sbConvEnter' in redis)) {
-      redis.defineCommand('sbConvEnter', { lua: ENTER });
-      redis.defineCommand('sbConvLeave', { lua: LEAVE });
-      redis.defineCommand('sbConvExtend', { numberOfKeys: 1, lua: EXTEND });
-    }
-    this.redis = redis as Scripted;
+    defineRedisScripts(redis, [ENTER, LEAVE, EXTEND]);
   }
 
   private keys(conversation: string): [string, string, string, string] {
@@ -154,18 +69,11 @@ export class ConversationSequencer {
     const owner = `${randomUUID()}|${eventId}|${timestamp}`;
     const jobKeys = predecessors.map((p) => `${this.jobKeyBase}:${p.jobId}`);
     const pairs = predecessors.flatMap((p) => [p.eventId, p.timestamp]);
-    const ok = await this.redis.sbConvEnter(
-      4 + jobKeys.length,
-      ...this.keys(conversation),
-      ...jobKeys,
-      eventId,
-      timestamp,
-      owner,
-      this.lockTtlMs,
-      this.pendingTtlMs,
-      Date.now(),
-      this.patienceMs,
-      ...pairs,
+    const ok = await runRedisScript<number>(
+      this.redis,
+      ENTER,
+      [...this.keys(conversation), ...jobKeys],
+      [eventId, timestamp, owner, this.lockTtlMs, this.pendingTtlMs, Date.now(), this.patienceMs, ...pairs],
     );
     return ok === 1 ? owner : null;
   }
@@ -177,8 +85,10 @@ export class ConversationSequencer {
    */
   async hold<T>(conversation: string, owner: string, work: () => Promise<T>): Promise<T> {
     const lock = this.keys(conversation)[1];
+    // Best effort: a renewal that fails is tried again at the next tick, and while Redis stays away
+    // the lock expires by itself, as a crashed holder's does; the work's own commands fail on their own.
     const renew = setInterval(
-      () => void this.redis.sbConvExtend(lock, owner, this.lockTtlMs).catch(() => {}),
+      () => void runRedisScript(this.redis, EXTEND, [lock], [owner, this.lockTtlMs]).catch(() => {}),
       Math.max(100, Math.floor(this.lockTtlMs / 2)),
     );
     renew.unref();
@@ -190,19 +100,23 @@ export class ConversationSequencer {
   }
 
   /**
-   * Releases the lock; `done` also removes the event from the pending set (it will not run again).
-   * `named`: a later event of its delivery names this one as a predecessor, so remember it as done.
+   * The event is done here (it will not run again): it leaves the pending set and frees the lock.
+   * `named`: a later event of its delivery names this one as a predecessor, so it is remembered as
+   * done and never put back.
    */
-  async leave(conversation: string, eventId: string, owner: string, done: boolean, named = false): Promise<void> {
-    await this.redis.sbConvLeave(
-      4,
-      ...this.keys(conversation),
+  async finish(conversation: string, eventId: string, owner: string, opts: { named: boolean }): Promise<void> {
+    await runRedisScript(this.redis, LEAVE, this.keys(conversation), [
       eventId,
-      done ? '1' : '0',
+      'done',
       owner,
       this.pendingTtlMs,
-      named ? '1' : '0',
-    );
+      opts.named ? '1' : '0',
+    ]);
+  }
+
+  /** Frees the lock of an event that will run again (it failed, or waits): it keeps whatever place it has. */
+  async release(conversation: string, eventId: string, owner: string): Promise<void> {
+    await runRedisScript(this.redis, LEAVE, this.keys(conversation), [eventId, 'again', owner, this.pendingTtlMs, '0']);
   }
 
   /**
@@ -212,9 +126,7 @@ export class ConversationSequencer {
    * patience ends it.
    */
   async park(conversation: string, eventId: string, timestamp: number, owner: string): Promise<void> {
-    await this.redis.sbConvLeave(
-      4,
-      ...this.keys(conversation),
+    await runRedisScript(this.redis, LEAVE, this.keys(conversation), [
       eventId,
       'park',
       owner,
@@ -222,7 +134,7 @@ export class ConversationSequencer {
       '0',
       timestamp,
       Date.now(),
-    );
+    ]);
   }
 
   /**
@@ -237,7 +149,7 @@ export class ConversationSequencer {
 
   /** A dead-lettered event, or a handed-over send that finished, must not hold up the rest of its conversation. */
   async forget(conversation: string, eventId: string): Promise<void> {
-    await this.redis.sbConvLeave(4, ...this.keys(conversation), eventId, '1', '', this.pendingTtlMs, '1');
+    await runRedisScript(this.redis, LEAVE, this.keys(conversation), [eventId, 'done', '', this.pendingTtlMs, '1']);
   }
 }
 

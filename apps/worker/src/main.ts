@@ -52,6 +52,7 @@ const recovery = startRedisStateRecovery(resources);
 const heartbeatFile = config.worker.heartbeatFile;
 const heartbeat = heartbeatFile
   ? setInterval(() => {
+      // A beat that cannot be written leaves the file stale, which is what the health check reads.
       writeFile(heartbeatFile, String(Date.now())).catch(() => {});
     }, 5000)
   : undefined;
@@ -70,6 +71,7 @@ async function shutdown(signal: string): Promise<void> {
   // Past the deadline, jobs still running hold connections: closing them must not wait for those.
   const closed = resources.close();
   if (clean) await closed;
+  // Past the deadline the process exits whatever the close says.
   else await Promise.race([closed.catch(() => {}), new Promise((resolve) => setTimeout(resolve, closeWindowMs))]);
   logger.info(
     { clean },

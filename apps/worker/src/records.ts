@@ -1,6 +1,5 @@
 import { eq } from 'drizzle-orm';
 import { type DbHandle, events } from '@switchboard/db';
-import { graphErrorCodeIn } from '@switchboard/meta';
 import {
   type ConversationEvent,
   type ConversationState,
@@ -8,6 +7,7 @@ import {
   recordConversationEvents,
 } from '@switchboard/pages';
 import { Batcher } from './batcher.js';
+import type { SendFailure } from './send-errors.js';
 
 /**
  * The PostgreSQL writes of an answered message — arrival and reply sent — each ONE statement
@@ -253,15 +253,15 @@ export const SENDS_FINISHED_SQL = `
     where events.id = any(array(select event_id from input where not fresh))`;
 
 /**
- * A send attempt failed: its cause goes on the event (`last_error`, and `last_error_code` when it
- * names a Graph code) at once, so an operator sees why while the send still waits for its retry.
+ * A send attempt failed: its cause goes on the event (`last_error`, and `last_error_code` when
+ * Meta gave a code) at once, so an operator sees why while the send still waits for its retry.
  * Off the hot path: only failed attempts write it, and a delivered send clears it
  * (SENDS_FINISHED_SQL).
  */
-export async function recordSendFailure(dbh: DbHandle, eventId: string, reason: string): Promise<void> {
+export async function recordSendFailure(dbh: DbHandle, eventId: string, failure: SendFailure): Promise<void> {
   await dbh.db
     .update(events)
-    .set({ lastError: reason.slice(0, 500), lastErrorCode: graphErrorCodeIn(reason), updatedAt: new Date() })
+    .set({ lastError: failure.detail.slice(0, 500), lastErrorCode: failure.code, updatedAt: new Date() })
     .where(eq(events.id, eventId));
 }
 

@@ -1,46 +1,47 @@
 import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
 import { isConnectionError, reasonOf } from '@switchboard/observability';
-import {
-  backoffDelay,
-  inboundJobKeyBase,
-  JITTER_BACKOFF,
-  QUEUES,
-  type QueueName,
-  SEND_BACKOFF,
-  SENT_MARKER_TTL_S,
-  sendRetryDelay,
-  sentMarkerKey,
-} from '@switchboard/queue';
-import { ConversationSequencer, conversationOf } from './conversation-lock.js';
+import { backoffDelay, JITTER_BACKOFF, QUEUES, type QueueName, SEND_BACKOFF, sendRetryDelay } from '@switchboard/queue';
+import { createJobEndings } from './dead-letters.js';
 import { createInboundProcessor } from './processors/inbound.js';
 import { createMaintenanceProcessor } from './processors/maintenance.js';
-import { createOutboundProcessor, recordDeadLetter } from './processors/outbound.js';
+import { createOutboundProcessor } from './processors/outbound.js';
 import type { WorkerResources } from './resources.js';
+import { RetryableSendError } from './send-errors.js';
+
+/** What a queue's jobs mean when they end, for the listeners to call (./dead-letters.ts). */
+export interface JobEndHooks {
+  /** The job failed for good: it is dead-lettered. */
+  failedForGood?: (job: Job, err: Error) => Promise<void>;
+  completed?: (job: Job) => Promise<void>;
+}
 
 /**
  * The one place a BullMQ Worker is created: concurrency, the jittered backoff strategy, listeners
  * (failed / error / stalled) with child loggers, and `closeAll()` with a deadline, which BullMQ's
  * own `close()` does not have.
  */
-type ConversationData = { eventId?: string; channel?: string; pageId?: string; senderHash?: string | null };
-
 export class WorkerRegistry {
   private readonly workers: Worker[] = [];
-  private readonly sequencer: ConversationSequencer;
 
-  constructor(private readonly r: WorkerResources) {
-    this.sequencer = new ConversationSequencer(r.redis, r.config.queuePrefix, inboundJobKeyBase(r.config.queuePrefix));
-  }
+  constructor(private readonly r: WorkerResources) {}
 
   start(): this {
     const { config } = this.r;
-    this.add(QUEUES.inbound, createInboundProcessor(this.r), config.worker.concurrency);
-    this.add(QUEUES.outbound, createOutboundProcessor(this.r), config.worker.concurrency);
+    const endings = createJobEndings(this.r);
+    this.add(QUEUES.inbound, createInboundProcessor(this.r), config.worker.concurrency, {
+      failedForGood: endings.failedForGood,
+    });
+    // A send job finished (sent, held or recorded): the event it parked no longer holds the
+    // conversation's next event back (processors/inbound.ts).
+    this.add(QUEUES.outbound, createOutboundProcessor(this.r), config.worker.concurrency, {
+      failedForGood: endings.failedForGood,
+      completed: endings.sendFinished,
+    });
     this.add(QUEUES.maintenance, createMaintenanceProcessor(this.r), 1);
     return this;
   }
 
-  add(queue: QueueName, processor: Processor, concurrency: number): Worker {
+  add(queue: QueueName, processor: Processor, concurrency: number, hooks: JobEndHooks = {}): Worker {
     const { logger, redis, bullPrefix } = this.r;
     const worker = new Worker(queue, processor, {
       connection: redis,
@@ -54,7 +55,7 @@ export class WorkerRegistry {
       settings: {
         backoffStrategy: (attemptsMade: number, type?: string, err?: Error, job?: { data?: unknown }) => {
           if (type === SEND_BACKOFF) {
-            const e = err as (Error & { rateLimited?: boolean; retryAfterMs?: number | null }) | undefined;
+            const e = err instanceof RetryableSendError ? err : undefined;
             // A send handed over by the inbound job (`prior`) failed once before this job's attempts.
             const prior = (job?.data as { prior?: unknown } | undefined)?.prior ? 1 : 0;
             return sendRetryDelay(attemptsMade + prior, e?.rateLimited === true, e?.retryAfterMs);
@@ -64,6 +65,9 @@ export class WorkerRegistry {
       },
     });
     const log = logger.child({ queue });
+    /** A hook logs and counts its own failures; one that still throws is a bug, logged here. */
+    const settle = (work: Promise<void>, event: string) =>
+      void work.catch((e: unknown) => log.error({ err: { message: (e as Error).message }, event }, 'job hook failed'));
     // A lost connection is an outage, logged once by the tracker, not once per reconnection attempt.
     worker.on('error', (err) =>
       isConnectionError(err)
@@ -83,41 +87,15 @@ export class WorkerRegistry {
       );
       if (final) {
         this.r.counters.count('dead_lettered', { queue });
-        const data = job.data as ConversationData;
-        recordDeadLetter(this.r, job.data, err.message).catch(() => {});
-        // A dead letter stays replayable for 14 days; its reply-sent marker (if any part of the
-        // reply was tried, by the send job or the inbound job's own first attempt) must outlive it even
-        // when every part went out (a `done` marker is otherwise kept two days). Apart from
-        // recordDeadLetter: a send dead-lettered after `done` failed on PostgreSQL, which may still be down.
-        if (queue !== QUEUES.maintenance && data.eventId)
-          this.r.redis
-            .expire(sentMarkerKey(this.r.config.queuePrefix, data.eventId), SENT_MARKER_TTL_S)
-            .catch(() => {});
-        if (queue !== QUEUES.maintenance) this.forgetConversation(data);
+        if (hooks.failedForGood) settle(hooks.failedForGood(job, err), 'failed');
       }
     });
-    // A send job finished (sent, held or recorded): the event it parked no longer holds the
-    // conversation's next event back (processors/inbound.ts).
-    if (queue === QUEUES.outbound)
-      worker.on('completed', (job: Job) => this.forgetConversation(job.data as ConversationData));
+    if (hooks.completed) {
+      const completed = hooks.completed;
+      worker.on('completed', (job: Job) => settle(completed(job), 'completed'));
+    }
     this.workers.push(worker);
     return worker;
-  }
-
-  /** The event leaves its conversation's pending set (a dead letter, a finished send job). */
-  private forgetConversation(data: ConversationData): void {
-    if (!data.eventId || !data.channel || !data.pageId) return;
-    this.sequencer
-      .forget(
-        conversationOf({
-          eventId: data.eventId,
-          channel: data.channel,
-          pageId: data.pageId,
-          senderHash: data.senderHash ?? null,
-        }),
-        data.eventId,
-      )
-      .catch(() => {});
   }
 
   /**
@@ -136,6 +114,7 @@ export class WorkerRegistry {
     });
     const clean = await Promise.race([graceful, timedOut]);
     clearTimeout(timer);
+    // Past the deadline nobody waits for the close: the process exits, and a later failure of it has nowhere to go.
     if (!clean) graceful.catch(() => {});
     return clean;
   }

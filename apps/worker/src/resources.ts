@@ -21,9 +21,8 @@ import {
   PageTokenStore,
 } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
-import { bullPrefix, createWorkerConnection, QUEUES } from '@switchboard/queue';
+import { bullPrefix, createWorkerConnection, defineSentMarkerScripts, QUEUES } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
-import { defineReplyMarkerScripts } from './reply-marker.js';
 
 /** Everything a worker process connects to; closed in reverse order by `close()`. */
 export interface WorkerResources {
@@ -55,7 +54,7 @@ export interface WorkerResources {
 
 export function createWorkerResources(config: Config, logger: Logger): WorkerResources {
   const redis = createWorkerConnection(config.redisUrl);
-  defineReplyMarkerScripts(redis);
+  defineSentMarkerScripts(redis);
   const redisOutage = outageTracker(logger, 'redis', config.redisUrl);
   redis.on('error', (err) => redisOutage.down(reasonOf(err)));
   redis.on('ready', () => redisOutage.up());
@@ -129,6 +128,8 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     redisOutage,
     bullPrefix: prefix,
     async close() {
+      // At shutdown each resource is closed whatever became of the one before; a failure changes no
+      // state of the pipeline (the last counter flush at worst, which is what counters.stop tries).
       await counters.stop().catch(() => {});
       await latency.stop().catch(() => {});
       await Promise.allSettled([outboundQueue.close(), maintenanceQueue.close()]);

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
 import type { AiSettings } from './ai-settings.js';
 import type { TokenUsage } from './reply-decision.js';
 
@@ -19,17 +20,7 @@ const DAY_KEY_TTL_S = 3 * 24 * 3600;
 const MONTH_KEY_TTL_S = 35 * 24 * 3600;
 const MICRO = 1_000_000;
 
-/** Adds to today's and this month's spend and renews both expiries. */
-const ADD = `
-redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('INCRBYFLOAT', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 1`;
-
-type Scripted = Redis & {
-  sbBudgetAdd(day: string, month: string, micro: number, dayTtl: number, monthTtl: number): Promise<number>;
-};
+const ADD = loadRedisScript(new URL('../src/scripts/', import.meta.url), 'budget-add', 'sbBudgetAdd');
 
 /**
  * AI cost guard: today's (UTC) and this month's spend, counted in Redis across all workers, against
@@ -48,7 +39,7 @@ export class BudgetGuard {
   constructor(redis: Redis, keyPrefix: string, settings: BudgetSettings) {
     // Defined here, when the guard is built with its connection, never first at call time: ioredis
     // copies a connection's scripts onto each auto-pipelined batch when the batch is created.
-    if (!('sbBudgetAdd' in redis)) redis.defineCommand('sbBudgetAdd', { numberOfKeys: 2, lua: ADD });
+    defineRedisScripts(redis, [ADD]);
     this.#redis = redis;
     this.#keyPrefix = keyPrefix;
     this.#settings = settings;
@@ -72,7 +63,7 @@ export class BudgetGuard {
     const { day, month } = this.#keys(now);
     // One script rather than MULTI: atomic the same, and cheaper on a connection that also carries
     // BullMQ's scripts (an ioredis MULTI copies every defined script onto itself).
-    await (this.#redis as Scripted).sbBudgetAdd(day, month, micro, DAY_KEY_TTL_S, MONTH_KEY_TTL_S);
+    await runRedisScript(this.#redis, ADD, [day, month], [micro, DAY_KEY_TTL_S, MONTH_KEY_TTL_S]);
   }
 
   async status(now: Date = new Date()): Promise<BudgetStatus> {

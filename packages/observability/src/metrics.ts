@@ -78,6 +78,8 @@ const HELP: Record<string, string> = {
   whatsapp_delivery_failures:
     'WhatsApp replies accepted by Meta and later reported failed (a `failed` status), by error code.',
   whatsapp_account_errors: 'WhatsApp account-level errors received by webhook, by error code.',
+  state_write_failures:
+    'Best-effort Redis or PostgreSQL writes that failed and were logged instead of failing their job, by what was written.',
   whatsapp_mark_read_failures:
     'WhatsApp messages a reply could not mark read (the reply itself went out), by error code.',
 };

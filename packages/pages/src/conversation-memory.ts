@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Sealer } from '@switchboard/privacy';
+import { defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
 
 /** Who wrote a turn: the user, the bot, or a person from the business. */
 export type TurnFrom = 'user' | 'bot' | 'staff';
@@ -34,23 +35,8 @@ const turnAad = (conversationId: string) => `conversation-turn:${conversationId}
  * Appends turns, keeps the newest `max`, drops those at the head older than the cutoff, and lets
  * the whole list expire once its newest turn ages out: one round trip per append, and nothing
  * outlives AI_HISTORY_MAX_AGE_S by more than the time to the conversation's next turn.
- * KEYS[1] the list; ARGV: max, cutoff (ms), ttl (ms), then the items (`<ms>:<u|b|s|d>:<sealed>`, d a dry-run bot turn).
  */
-const APPEND_TURNS_LUA = `
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
-local cutoff = tonumber(ARGV[2])
-while true do
-  local head = redis.call('LINDEX', KEYS[1], 0)
-  if not head then break end
-  local at = tonumber(string.match(head, '^(%d+):'))
-  if at and at >= cutoff then break end
-  redis.call('LPOP', KEYS[1])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`;
-
-type WithAppendTurns = Redis & { appendTurns(key: string, ...args: Array<string | number>): Promise<number> };
+const APPEND_TURNS = loadRedisScript(new URL('../src/scripts/', import.meta.url), 'append-turns', 'appendTurns');
 
 /**
  * The texts a conversation keeps so the model can follow it (AI_HISTORY_TURNS turns at most, none
@@ -61,14 +47,14 @@ type WithAppendTurns = Redis & { appendTurns(key: string, ...args: Array<string 
  * list itself (bench/memory-storage.ts; README, "When a person takes over").
  */
 export class ConversationMemory {
-  readonly #redis: WithAppendTurns;
+  readonly #redis: Redis;
 
   constructor(
     redis: Redis,
     private readonly opts: { prefix: string; sealer: Sealer; maxTurns: number; maxAgeMs: number },
   ) {
-    if (!('appendTurns' in redis)) redis.defineCommand('appendTurns', { numberOfKeys: 1, lua: APPEND_TURNS_LUA });
-    this.#redis = redis as WithAppendTurns;
+    defineRedisScripts(redis, [APPEND_TURNS]);
+    this.#redis = redis;
   }
 
   /** Memory is off (AI_HISTORY_TURNS=0): nothing is read or kept. */
@@ -80,7 +66,12 @@ export class ConversationMemory {
     if (!this.enabled || turns.length === 0) return;
     const { prefix, sealer, maxTurns, maxAgeMs } = this.opts;
     const items = turns.map((t) => `${t.at.getTime()}:${codeOf(t)}:${sealer.seal(t.text, turnAad(conversationId))}`);
-    await this.#redis.appendTurns(turnsKey(prefix, conversationId), maxTurns, now - maxAgeMs, maxAgeMs, ...items);
+    await runRedisScript(
+      this.#redis,
+      APPEND_TURNS,
+      [turnsKey(prefix, conversationId)],
+      [maxTurns, now - maxAgeMs, maxAgeMs, ...items],
+    );
   }
 
   /**

@@ -27,9 +27,16 @@ export const outboundJobSchema = z.object({
    * Set when the inbound job's own first attempt at the send (processors/inbound.ts) failed and
    * handed the send over: what failed, whether Meta may have delivered it anyway (`timeout`: a
    * timeout, or a 2xx without a readable message id), and whether the error was permanent (then
-   * this job dead-letters without calling Meta again).
+   * this job dead-letters without calling Meta again), with Meta's error code when it gave one.
    */
-  prior: z.object({ detail: z.string().max(500), timeout: z.boolean(), final: z.boolean() }).optional(),
+  prior: z
+    .object({
+      detail: z.string().max(500),
+      code: z.number().int().nullable().optional(),
+      timeout: z.boolean(),
+      final: z.boolean(),
+    })
+    .optional(),
 });
 export type OutboundJob = z.infer<typeof outboundJobSchema>;
 

@@ -8,6 +8,7 @@ import {
   inboundJobKeyBase,
   inboundJobSchema,
   inboundPersonalSchema,
+  markEcho,
   type OutboundJob,
   type OutboundPersonal,
   outboundJobOptions,
@@ -18,11 +19,18 @@ import { burstOf, createBurstBuffer, type HeldMessage } from '../bursts.js';
 import { ConversationSequencer, conversationOf } from '../conversation-lock.js';
 import { type ConversationNote, createConversationKeeper, HANDOFF_REASON } from '../conversations.js';
 import { keptMessageId, recordDeliveryFailure } from '../delivery-failures.js';
+import {
+  type EventFacts,
+  nextStep,
+  type ReplySource,
+  replySource,
+  type Unanswered,
+  unansweredByNature,
+} from '../next-step.js';
 import type { DeferredArrival } from '../records.js';
 import type { WorkerResources } from '../resources.js';
-import { markEcho } from '../reply-marker.js';
+import { createSender, type Handover, openReply, type SendOutcome } from '../sender.js';
 import { sequenceAt } from '../sequence-time.js';
-import { createSender, type Handover, openReply, type SendOutcome } from './outbound.js';
 
 /**
  * Event types that get an answer; everything else — echoes, reads, reactions, attachments, Page and
@@ -76,6 +84,7 @@ export function createInboundProcessor(r: WorkerResources) {
   const conversations = createConversationKeeper(r);
   const bursts = createBurstBuffer(r.redis, { prefix: config.queuePrefix, sealer });
   const debounceMs = config.ai.replyDebounceMs;
+  const settings = { staleAfterMs: config.worker.staleAfterMs, debounceMs };
 
   return async function processInbound(job: Job, token?: string): Promise<Outcome> {
     const parsed = inboundJobSchema.safeParse(job.data);
@@ -103,13 +112,7 @@ export function createInboundProcessor(r: WorkerResources) {
     try {
       outcome = await sequencer.hold(conversation, owner, () => handle(job, data, personal));
     } finally {
-      // A send handed over to its own job keeps the event's place until that job finishes, so the
-      // next event's reply cannot overtake this one's retry (the registry forgets it then).
-      if (outcome === 'reply_queued') await sequencer.park(conversation, data.eventId, at, owner).catch(() => {});
-      else
-        await sequencer
-          .leave(conversation, data.eventId, owner, outcome !== undefined, data.named === true)
-          .catch(() => {});
+      await giveBack(conversation, data, owner, outcome, at);
     }
     if (outcome !== 'held' && outcome !== 'wait') return outcome;
     // A message held for its burst gives up its place, so the burst's later messages can be held
@@ -118,6 +121,37 @@ export function createInboundProcessor(r: WorkerResources) {
     await job.moveToDelayed(Math.max(due, Date.now()), token);
     throw new DelayedError();
   };
+
+  /**
+   * Gives the conversation back once the run ends. A send handed over to its own job keeps the
+   * event's place until that job finishes, so the next event's reply cannot overtake this one's
+   * retry (../dead-letters.ts forgets it then); a run that failed keeps whatever place it has, to
+   * run again; any other run is done here (a message held for its burst too: it gives up its place
+   * so the burst's later messages can be held). Not thrown when Redis fails here: the run's own
+   * result (or error) stands, and the lock expires by itself within WORKER_LOCK_DURATION_MS and a
+   * place within the sequencer's patience, as after a crash; logged and counted.
+   */
+  async function giveBack(
+    conversation: string,
+    data: InboundJob,
+    owner: string,
+    outcome: Outcome | Waiting | undefined,
+    at: number,
+  ): Promise<void> {
+    try {
+      if (outcome === 'reply_queued') await sequencer.park(conversation, data.eventId, at, owner);
+      else if (outcome === undefined) await sequencer.release(conversation, data.eventId, owner);
+      else await sequencer.finish(conversation, data.eventId, owner, { named: data.named === true });
+    } catch (err) {
+      lost('conversation_give_back', data, err);
+    }
+  }
+
+  /** A best-effort write that failed: logged with its event and counted, never thrown over the run's own result. */
+  function lost(what: string, data: InboundJob, err: unknown): void {
+    counters.count('state_write_failures', { what });
+    logger.warn({ eventId: data.eventId, what, err: { message: (err as Error).message } }, 'state not written');
+  }
 
   /**
    * One PostgreSQL write per event (../records.ts, batched). An event that gets no reply is
@@ -129,59 +163,94 @@ export function createInboundProcessor(r: WorkerResources) {
    * an earlier run got further.
    */
   async function handle(job: Job, data: InboundJob, personal: InboundPersonal): Promise<Outcome | Waiting> {
-    let settled = outcomeWithoutReply(data, personal);
-    const conversation = await conversations.note(data, personal, settled);
-    // While paused nothing is sent: the message is recorded and kept for memory. The one exception
-    // is the pause this very message started by asking for a person: it gets HANDOFF_REPLY.
-    if (!settled && conversation?.paused && !conversation.asksForPerson) settled = 'paused';
-    if (settled === 'paused' || settled === 'standby') await conversations.keepUnanswered(conversation, data, personal);
-    if (!settled && conversation && inBurst(data, personal, conversation))
-      return handleBurst(job, data, personal, conversation);
-    if (settled && data.burst && conversation) {
-      // Held, and no longer to be answered (paused meanwhile, or too old): its row says so, and the
-      // burst no longer waits for it (a paused message is kept in the memory instead).
-      await bursts.release(conversation.id, [data.eventId]);
-      await settleHeld(data, settled);
-      return settled;
+    const event = factsOf(data, personal);
+    const byNature = unansweredByNature(event, settings);
+    if (byNature === 'stale')
+      logger.info({ eventId: data.eventId, channel: data.channel }, 'event too old to answer; recorded only');
+    const conversation = await conversations.note(data, personal, byNature);
+    const next = nextStep(event, byNature, conversation, settings);
+    if ((next.step === 'settle' || next.step === 'let_go') && next.keep)
+      await conversations.keepUnanswered(conversation, data, personal);
+    switch (next.step) {
+      case 'burst':
+        return handleBurst(job, data, personal, conversation as ConversationNote);
+      case 'let_go':
+        // Held, and no longer to be answered (paused meanwhile, or too old): its row says so, and the
+        // burst no longer waits for it (a paused message is kept in the memory instead).
+        await bursts.release((conversation as ConversationNote).id, [data.eventId]);
+        await settleHeld(data, next.outcome);
+        return next.outcome;
+      case 'settle':
+        return settle(job, data, personal, conversation, next.outcome);
+      case 'answer':
+        return answerEvent(job, data, personal, conversation, next.source);
     }
-    if (!settled && firstRun(job, data) && !(await onRecord(data))) {
+  }
+
+  /** What the event is, as the decision reads it (../next-step.ts). */
+  function factsOf(data: InboundJob, personal: InboundPersonal): EventFacts {
+    return {
+      type: data.type,
+      ours: !!personal.appId && personal.appId === config.meta.appId,
+      answerable: ANSWERED.has(data.type),
+      // With TEXT_ONLY_REPLY off, a message without text is only recorded.
+      textOnly: textOnly(data) && config.ai.textOnlyReply !== null,
+      standby: data.standby,
+      hasSender: !!personal.senderId && !!data.senderHash,
+      hasText: !!messageText(personal),
+      ageMs: Date.now() - data.timestamp,
+      replyKept: data.reply !== undefined,
+      held: data.burst === true,
+    };
+  }
+
+  /** An event that gets no reply: recorded with its outcome. */
+  async function settle(
+    job: Job,
+    data: InboundJob,
+    personal: InboundPersonal,
+    conversation: ConversationNote | null,
+    outcome: Unanswered,
+  ): Promise<Outcome> {
+    // Before the arrival, which settles the event: a run that fails here is retried and notes it then.
+    if (data.channel === 'whatsapp') await noteWhatsAppProblem(data, personal);
+    const first = await recordArrival(job, data, conversation, outcome);
+    if (first === 'already_processed') return 'duplicate';
+    if (outcome === 'echo_ours') await noteEcho(personal);
+    counters.count('events_processed', { channel: data.channel, outcome });
+    return outcome;
+  }
+
+  /** An event answered on its own (not as part of a burst). */
+  async function answerEvent(
+    job: Job,
+    data: InboundJob,
+    personal: InboundPersonal,
+    conversation: ConversationNote | null,
+    source: ReplySource,
+  ): Promise<Outcome> {
+    if (firstRun(job, data) && !(await onRecord(data))) {
       let outcome: Outcome;
       try {
-        outcome = await answer(job, data, personal, conversation, arrivalOf(data, conversation));
+        outcome = await answer(job, data, personal, conversation, source, arrivalOf(data, conversation));
       } catch (err) {
-        // The job fails (and may be retried or dead-lettered): its event must be on record.
-        await recordArrival(job, data, conversation, null).catch(() => {});
+        // The job fails (and may be retried or dead-lettered): its event must be on record. The
+        // job's own error is what fails it; a retry records the arrival again.
+        await recordArrival(job, data, conversation, null).catch((e: unknown) => lost('event_arrival', data, e));
         throw err;
       }
       counters.count('events_processed', { channel: data.channel, outcome });
       return outcome;
     }
-    // Before the arrival, which settles the event: a run that fails here is retried and notes it then.
-    if (data.channel === 'whatsapp' && settled) await noteWhatsAppProblem(data, personal);
-    const first = await recordArrival(job, data, conversation, settled);
+    const first = await recordArrival(job, data, conversation, null);
     if (first === 'already_processed') return 'duplicate';
     // A retried job (a crash or a stalled lock after the hand-over): the reply was decided and its
     // send handed over already — deciding again would call the AI a second time for nothing. A
     // reply decided but not handed over (`data.reply`) is sent below, not decided again.
-    if (first === 'again' && !settled && (await replyHandedOver(data))) return 'duplicate';
-    if (settled === 'echo_ours') await noteEcho(personal);
-    if (settled) {
-      counters.count('events_processed', { channel: data.channel, outcome: settled });
-      return settled;
-    }
-    const outcome = await answer(job, data, personal, conversation);
+    if (first === 'again' && (await replyHandedOver(data))) return 'duplicate';
+    const outcome = await answer(job, data, personal, conversation, source);
     counters.count('events_processed', { channel: data.channel, outcome });
     return outcome;
-  }
-
-  /**
-   * A plain user message with text, while REPLY_DEBOUNCE_MS is on, is part of a burst: a keyword
-   * (answered at once by HANDOFF_REPLY) or a message without text is not. A message held already
-   * stays in its burst, whatever the setting says now.
-   */
-  function inBurst(data: InboundJob, personal: InboundPersonal, conversation: ConversationNote): boolean {
-    if (data.burst) return true;
-    return debounceMs > 0 && conversation.kind === 'user' && !textOnly(data) && messageText(personal) !== null;
   }
 
   function messageText(personal: InboundPersonal): string | null {
@@ -229,7 +298,8 @@ export function createInboundProcessor(r: WorkerResources) {
       answered = burst.answered;
     }
     const earlier = answered.filter((m) => m.eventId !== data.eventId);
-    const outcome = await answer(job, data, personal, conversation, undefined, earlier);
+    const source = replySource(factsOf(data, personal), conversation);
+    const outcome = await answer(job, data, personal, conversation, source, undefined, earlier);
     const others = earlier.map((m) => m.eventId);
     if (others.length > 0)
       await r.dbh.sql`update events set answered_by = ${data.eventId} where id = any(${others}::text[])`;
@@ -339,23 +409,6 @@ export function createInboundProcessor(r: WorkerResources) {
     return data.channel === 'whatsapp' && WHATSAPP_TEXT_ONLY.has(data.type);
   }
 
-  /** The outcome of an event that gets no reply, or null when it is to be answered. */
-  function outcomeWithoutReply(data: InboundJob, personal: InboundPersonal): Outcome | null {
-    if (data.type === 'echo')
-      return personal.appId && personal.appId === config.meta.appId ? 'echo_ours' : 'echo_human';
-    const notice = textOnly(data) && config.ai.textOnlyReply !== null;
-    if (!ANSWERED.has(data.type) && !notice) return 'recorded';
-    if (data.standby) return 'standby';
-    if (!personal.senderId || !data.senderHash || !(notice || (personal.text ?? personal.payload)))
-      return 'not_answered';
-    // A reply already decided (a run after a crash) is sent however late: a part may be out.
-    if (!data.reply && Date.now() - data.timestamp > config.worker.staleAfterMs) {
-      logger.info({ eventId: data.eventId, channel: data.channel }, 'event too old to answer; recorded only');
-      return 'stale';
-    }
-    return null;
-  }
-
   /**
    * Whether the event's send job exists (in any state) — or, for a job that has no decided reply in
    * its data (written before this version sent inline), whether a part of its reply went out.
@@ -401,12 +454,14 @@ export function createInboundProcessor(r: WorkerResources) {
     data: InboundJob,
     personal: InboundPersonal,
     conversation: ConversationNote | null,
+    source: ReplySource,
     arrival?: DeferredArrival,
     earlier: readonly HeldMessage[] = [],
   ): Promise<Outcome> {
-    const decided = data.reply
-      ? { outbound: data.reply, reply: openReply(sealer, data.reply) }
-      : await decide(job, data, personal, conversation, earlier);
+    const decided =
+      source === 'kept' && data.reply
+        ? { outbound: data.reply, reply: openReply(sealer, data.reply) }
+        : await decide(job, data, personal, conversation, source, earlier);
     const log = logger.child({
       queue: 'inbound',
       job: job.id,
@@ -440,14 +495,14 @@ export function createInboundProcessor(r: WorkerResources) {
     data: InboundJob,
     personal: InboundPersonal,
     conversation: ConversationNote | null,
+    source: ReplySource,
     earlier: readonly HeldMessage[],
   ): Promise<{ outbound: OutboundJob; reply: OutboundPersonal }> {
     const senderHash = data.senderHash as string;
-    const notice = textOnly(data);
     // A message without text (a picture, a place, …) has nothing for the model or the memory to read.
-    const text = notice ? null : ((personal.text ?? personal.payload) as string);
+    const text = source === 'text_only' ? null : (messageText(personal) as string);
     const decision: Pick<ReplyDecision, 'text' | 'path' | 'latencyMs' | 'error'> & { reason: string } =
-      conversation?.asksForPerson
+      source === 'handoff'
         ? { text: config.handoff.reply, path: 'fallback', reason: HANDOFF_REASON, latencyMs: 0 }
         : text === null
           ? { text: config.ai.textOnlyReply as string, path: 'fallback', reason: 'text_only', latencyMs: 0 }

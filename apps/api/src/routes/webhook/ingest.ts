@@ -5,13 +5,12 @@ import type { Config } from '@switchboard/config';
 import { InvalidPayloadError, type NormalisedEvent, normaliseWebhook } from '@switchboard/meta';
 import {
   dedupOptions,
-  echoField,
   type InboundJob,
   type InboundPersonal,
   inboundJobId,
   inboundJobOptions,
+  markEcho,
   parseSendMetadata,
-  SENT_DONE_TTL_S,
   sentMarkerKey,
 } from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
@@ -83,21 +82,21 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
   /**
    * Meta's echoes of our own sends confirm delivery. A worker retrying a send that a crash
    * interrupted waits for exactly this (outbound.ts), so it is written here, at once, rather than
-   * after the echo's job has waited its turn behind a backlog. Fire and forget: the worker writes
-   * it again when it processes the echo.
+   * after the echo's job has waited its turn behind a backlog. Not awaited: the worker writes it
+   * again when it processes the echo, so a failure here only delays a retried send; it is logged
+   * and counted.
    */
-  const noteEchoes = (events: NormalisedEvent[]) => {
+  const noteEchoes = (events: NormalisedEvent[], log: FastifyBaseLogger) => {
     for (const e of events) {
       if (e.type !== 'echo' || !e.appId || e.appId !== config.meta.appId) continue;
       const sent = parseSendMetadata(e.metadata);
       if (!sent) continue;
-      const key = sentMarkerKey(config.queuePrefix, sent.eventId);
-      resources.redis
-        .multi()
-        .hset(key, echoField(sent.part), e.mid ?? 'echo')
-        .expire(key, SENT_DONE_TTL_S, 'NX')
-        .exec()
-        .catch(() => {});
+      markEcho(resources.redis, sentMarkerKey(config.queuePrefix, sent.eventId), sent.part, e.mid ?? 'echo').catch(
+        (err: unknown) => {
+          counters.count('state_write_failures', { what: 'echo_marker' });
+          log.warn({ err: { message: (err as Error).message } }, "echo not noted on its reply's sent marker");
+        },
+      );
     }
   };
 
@@ -155,10 +154,12 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
 
   /**
    * A WhatsApp webhook names the number's Business Account, whose subscription the token check
-   * watches. Recorded when this process has not seen it lately (not on every delivery), best effort.
+   * watches. Recorded when this process has not seen it lately (not on every delivery). Not
+   * awaited: a failed write is forgotten as seen, so the number's next delivery tries again; it is
+   * logged and counted.
    */
   const accountsSeen = new Map<string, { wabaId: string; at: number }>();
-  const noteBusinessAccounts = (events: NormalisedEvent[]) => {
+  const noteBusinessAccounts = (events: NormalisedEvent[], log: FastifyBaseLogger) => {
     const now = Date.now();
     for (const e of events) {
       if (!e.businessAccountId) continue;
@@ -166,7 +167,14 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       if (seen && seen.wabaId === e.businessAccountId && now - seen.at < BUSINESS_ACCOUNT_RECHECK_MS) continue;
       if (accountsSeen.size >= 10_000) accountsSeen.clear();
       accountsSeen.set(e.pageId, { wabaId: e.businessAccountId, at: now });
-      resources.pages.recordBusinessAccount(e.pageId, e.businessAccountId).catch(() => accountsSeen.delete(e.pageId));
+      resources.pages.recordBusinessAccount(e.pageId, e.businessAccountId).catch((err: unknown) => {
+        accountsSeen.delete(e.pageId);
+        counters.count('state_write_failures', { what: 'business_account' });
+        log.warn(
+          { pageId: e.pageId, err: { message: (err as Error).message } },
+          "WhatsApp number's Business Account not recorded",
+        );
+      });
     }
   };
 
@@ -273,8 +281,8 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       return { kind: 'unavailable', stored: outcome.stored, events: ordered.length };
     }
     const { newIds } = outcome;
-    noteEchoes(events);
-    noteBusinessAccounts(events);
+    noteEchoes(events, log);
+    noteBusinessAccounts(events, log);
     const duplicates = events.length - newIds.length;
     if (duplicates > 0) counters.incr('webhooks_deduplicated', duplicates);
     for (const id of newIds)
