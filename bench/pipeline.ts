@@ -78,6 +78,12 @@ export interface PipelineResult {
   aiOn: PipelineRun;
   /** AI on with memory off (AI_HISTORY_TURNS=0): what memory costs is the difference. */
   aiOnNoMemory: PipelineRun;
+  /**
+   * The same two again in the reverse order (on, off, off, on): the machine's speed drifts within a
+   * run, and the mean of each pair cancels a steady drift that one of each would book to memory.
+   */
+  aiOnNoMemoryAgain: PipelineRun;
+  aiOnAgain: PipelineRun;
   storage: StorageResult;
 }
 
@@ -397,19 +403,15 @@ export async function runPipeline(td: Teardown, redis: Redis, envFor: EnvFor, s:
   await deletePrefix(redis, off.sys.prefix);
 
   const ai = await startBenchGemini(td);
-  const on = await runOnce(td, redis, envFor, s, 'ai-on', { ...ai.env, AI_HISTORY_TURNS: '12' }, ai.text);
-  await stopSystem(on.sys);
-  await deletePrefix(redis, on.sys.prefix);
-  const noMemory = await runOnce(
-    td,
-    redis,
-    envFor,
-    s,
-    'ai-on-no-memory',
-    { ...ai.env, AI_HISTORY_TURNS: '0' },
-    ai.text,
-  );
-  await stopSystem(noMemory.sys);
-  await deletePrefix(redis, noMemory.sys.prefix);
-  return { baseline: base, aiOff: off.run, aiOn: on.run, aiOnNoMemory: noMemory.run, storage };
+  const memoryRun = async (label: string, turns: string): Promise<PipelineRun> => {
+    const r = await runOnce(td, redis, envFor, s, label, { ...ai.env, AI_HISTORY_TURNS: turns }, ai.text);
+    await stopSystem(r.sys);
+    await deletePrefix(redis, r.sys.prefix);
+    return r.run;
+  };
+  const aiOn = await memoryRun('ai-on', '12');
+  const aiOnNoMemory = await memoryRun('ai-on-no-memory', '0');
+  const aiOnNoMemoryAgain = await memoryRun('ai-on-no-memory-again', '0');
+  const aiOnAgain = await memoryRun('ai-on-again', '12');
+  return { baseline: base, aiOff: off.run, aiOn, aiOnNoMemory, aiOnNoMemoryAgain, aiOnAgain, storage };
 }
