@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { freePort } from './processes.js';
 
 const run = promisify(execFile);
@@ -166,4 +166,18 @@ export async function startRedisCluster(t: Teardown): Promise<TestRedisCluster> 
       await waitForOk();
     },
   };
+}
+
+/**
+ * A client of the cluster for the test's own reads and writes, typed as the single-node client the
+ * helpers pass around (it answers the same commands); closed at teardown.
+ */
+export function clusterClient(t: Teardown, cluster: TestRedisCluster): Redis {
+  const client = new Cluster(
+    cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    { redisOptions: { maxRetriesPerRequest: 2 } },
+  );
+  client.on('error', () => {});
+  t.teardown(() => client.disconnect());
+  return client as unknown as Redis;
 }
