@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DbHandle } from '@switchboard/db';
+import { conversationKeyBase } from './conversation-memory.js';
 
 /**
  * A conversation is one user with one Page, Instagram account or WhatsApp number. Its id is derived
@@ -157,7 +158,7 @@ export async function recordConversationEvents(
  * holding its reason. PostgreSQL keeps the record; this copy makes each check one Redis round trip
  * instead of a query. Whoever changes a pause (the worker, an operator) writes it here too.
  */
-export const pauseGateKey = (prefix: string, id: string) => `${prefix}:conv:${id}:paused`;
+export const pauseGateKey = (prefix: string, id: string) => `${conversationKeyBase(prefix, id)}:paused`;
 
 /** Mirrors a conversation's state into its pause gate: set while paused, gone otherwise. */
 export async function writePauseGate(

@@ -1,3 +1,5 @@
+import { bullPrefix } from './names.js';
+
 /**
  * The "reply sent" marker: a Redis hash per inbound event, one field per message part.
  *
@@ -25,8 +27,12 @@ export const SENT_MARKER_TTL_S = 14 * 24 * 3600;
 export const SENT_DONE_TTL_S = 2 * 24 * 3600;
 export const SENDING = 'sending';
 
+/**
+ * In the queues' hash tag (bullPrefix): the marker is read in one command with the event's send
+ * job (`EXISTS`), which a Redis Cluster allows only for keys of one slot.
+ */
 export function sentMarkerKey(prefix: string, eventId: string): string {
-  return `${prefix}:sent:${eventId}`;
+  return `${bullPrefix(prefix)}:sent:${eventId}`;
 }
 
 export function echoField(part: number): string {
