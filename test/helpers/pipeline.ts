@@ -5,6 +5,7 @@ import { type FakeGemini, startFakeGemini } from './fake-gemini.js';
 import { type FakeGraph, startFakeGraph } from './fake-graph.js';
 import { freePort, type RunningProcess, startProcess, waitForHttp } from './processes.js';
 import { deletePrefix, testRedis, uniquePrefix } from './redis.js';
+import { clusterClient, type TestRedisCluster } from './redis-cluster.js';
 import { type Envelope, signedRequest } from './sign.js';
 
 interface Teardown {
@@ -41,12 +42,25 @@ export interface Pipeline {
 export async function startPipeline(
   t: Teardown,
   label: string,
-  opts: { workers?: number; apis?: number; env?: Record<string, string> } = {},
+  opts: {
+    workers?: number;
+    apis?: number;
+    env?: Record<string, string>;
+    /** Run every process on this Redis Cluster (REDIS_CLUSTER_NODES); `redis` is then a cluster client. */
+    cluster?: TestRedisCluster;
+  } = {},
 ): Promise<Pipeline> {
   const databaseUrl = await testDatabase(t, label);
   const prefix = uniquePrefix(label);
-  const { redis } = await testRedis(t, `${label}-conn`);
-  t.teardown(() => deletePrefix(redis, prefix));
+  let redis: Pipeline['redis'];
+  if (opts.cluster) {
+    // The cluster is the test's own and goes at its teardown, keys and all.
+    redis = clusterClient(t, opts.cluster);
+  } else {
+    const single = await testRedis(t, `${label}-conn`);
+    redis = single.redis;
+    t.teardown(() => deletePrefix(single.redis, prefix));
+  }
   const graph = await startFakeGraph();
   const gemini = await startFakeGemini();
   t.teardown(() => graph.close());
@@ -61,6 +75,7 @@ export async function startPipeline(
     GEMINI_API_KEY: 'test-gemini-key-not-real',
     FACEBOOK_PAGE_ACCESS_TOKEN: TEST_PAGE_TOKEN,
     AI_ENABLED: 'true',
+    ...(opts.cluster ? { REDIS_CLUSTER_NODES: opts.cluster.seeds } : {}),
     ...opts.env,
   });
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });
