@@ -1,6 +1,7 @@
 // Fakes Meta's Graph API and Google's Gemini API (loopback HTTP servers): neither is reachable from
 // tests. A real three-master Redis Cluster (test/helpers/redis-cluster.ts), real PostgreSQL, and the
 // real API and worker processes started with REDIS_CLUSTER_NODES.
+import { Redis } from 'ioredis';
 import t from 'tap';
 import { countersKey, latencyKey, recentKey } from '@switchboard/observability';
 import { authGlobalFailureKey } from '../../apps/api/src/login-limiter.js';
@@ -8,6 +9,16 @@ import { eventually } from '../helpers/processes.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { clusterToolsMissing, startRedisCluster } from '../helpers/redis-cluster.js';
 import { messengerEcho, messengerText } from '../helpers/sign.js';
+
+/** Commands a node has processed since it started (INFO stats). */
+async function commandsProcessed(port: number): Promise<number> {
+  const node = new Redis({ host: '127.0.0.1', port });
+  try {
+    return Number(/total_commands_processed:(\d+)/.exec(await node.info('stats'))?.[1] ?? 0);
+  } finally {
+    node.disconnect();
+  }
+}
 
 const PAGE = '100000000000061';
 /** Meta's inbox app: its echoes are a person from the business writing. */
@@ -167,6 +178,10 @@ t.test(
       'none dead-lettered',
     );
     t.notMatch(p.logs(), /CROSSSLOT|MOVED/, 'no command refused by the cluster');
+    // Not a target yet (the queues are not sharded): how the commands spread over the three masters.
+    const calls = await Promise.all(cluster.nodes.map((node) => commandsProcessed(node.port)));
+    const total = calls.reduce((a, b) => a + b, 0);
+    t.comment(`commands per master: ${calls.map((c) => `${Math.round((100 * c) / total)} %`).join(', ')}`);
   },
 );
 
