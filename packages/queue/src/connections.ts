@@ -69,21 +69,30 @@ function cluster(target: RedisClusterTarget, redisOptions: RedisOptions, options
  * Both take a single Redis URL or a Redis Cluster; BullMQ's workers duplicate the connection for
  * their blocking commands either way, so those keep connections of their own.
  */
-export function createProducerConnection(target: RedisTarget, extra: RedisOptions = {}): Redis {
+export function createProducerConnection(
+  target: RedisTarget,
+  extra: RedisOptions = {},
+  clusterExtra: ClusterOptions = {},
+): Redis {
   const perNode: RedisOptions = {
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
     commandTimeout: 1000,
   };
   if (typeof target !== 'string')
-    return cluster(target, perNode, {
-      enableOfflineQueue: false,
-      // No auto-pipelining, as below; a slot served by no node is an error now, not a wait.
-      enableAutoPipelining: false,
-      retryDelayOnClusterDown: 100,
-      maxRedirections: 4,
-      clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
-    });
+    return cluster(
+      target,
+      { ...perNode, ...extra },
+      {
+        enableOfflineQueue: false,
+        // No auto-pipelining, as below; a slot served by no node is an error now, not a wait.
+        enableAutoPipelining: false,
+        retryDelayOnClusterDown: 100,
+        maxRedirections: 4,
+        clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
+        ...clusterExtra,
+      },
+    );
   return new Redis(target, {
     enableOfflineQueue: false,
     // No auto-pipelining here: an auto-pipelined command bypasses the "no offline queue" rule and
