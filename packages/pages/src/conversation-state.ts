@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DbHandle } from '@switchboard/db';
-import { conversationKeyBase } from './conversation-memory.js';
 
 /**
  * A conversation is one user with one Page, Instagram account or WhatsApp number. Its id is derived
@@ -157,8 +156,12 @@ export async function recordConversationEvents(
  * Send API call: a Redis key per paused conversation that lives exactly as long as the pause,
  * holding its reason. PostgreSQL keeps the record; this copy makes each check one Redis round trip
  * instead of a query. Whoever changes a pause (the worker, an operator) writes it here too.
+ *
+ * Outside the queues' hash tag, unlike the conversation's other keys: it is only ever read or
+ * written alone, which a Redis Cluster routes by the key itself, and PostgreSQL does not put a
+ * missing gate back, so a new name would lift every pause in force when the name changed.
  */
-export const pauseGateKey = (prefix: string, id: string) => `${conversationKeyBase(prefix, id)}:paused`;
+export const pauseGateKey = (prefix: string, id: string) => `${prefix}:conv:${id}:paused`;
 
 /** Mirrors a conversation's state into its pause gate: set while paused, gone otherwise. */
 export async function writePauseGate(
