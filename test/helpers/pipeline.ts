@@ -9,6 +9,7 @@ import { type FakeGraph, startFakeGraph } from './fake-graph.js';
 import { startPrivateRedis } from './private-redis.js';
 import { freePort, type RunningProcess, startProcess, waitForHttp } from './processes.js';
 import { deletePrefix, testRedis, uniquePrefix } from './redis.js';
+import { clusterClient, type TestRedisCluster } from './redis-cluster.js';
 import { type Envelope, signedRequest } from './sign.js';
 
 interface Teardown {
@@ -50,18 +51,31 @@ export interface Pipeline {
 export async function startPipeline(
   t: Teardown,
   label: string,
-  opts: { workers?: number; apis?: number; env?: Record<string, string>; aof?: boolean } = {},
+  opts: {
+    workers?: number;
+    apis?: number;
+    env?: Record<string, string>;
+    /** Run every process on this Redis Cluster (REDIS_CLUSTER_NODES); `redis` is then a cluster client. */
+    cluster?: TestRedisCluster;
+    /** A redis-server of the pipeline's own with its append-only file on, for aof(). */
+    aof?: boolean;
+  } = {},
 ): Promise<Pipeline> {
   const databaseUrl = await testDatabase(t, label);
   const prefix = uniquePrefix(label);
   const own = opts.aof ? await startPrivateRedis(t, { appendonly: true }) : undefined;
-  let redis: Redis;
-  if (own) {
-    redis = new Redis(own.url, { maxRetriesPerRequest: 2 });
-    t.teardown(() => redis.disconnect());
+  let redis: Pipeline['redis'];
+  if (opts.cluster) {
+    // The cluster is the test's own and goes at its teardown, keys and all.
+    redis = clusterClient(t, opts.cluster);
+  } else if (own) {
+    const mine = new Redis(own.url, { maxRetriesPerRequest: 2 });
+    t.teardown(() => mine.disconnect());
+    redis = mine;
   } else {
-    redis = (await testRedis(t, `${label}-conn`)).redis;
-    t.teardown(() => deletePrefix(redis, prefix));
+    const single = await testRedis(t, `${label}-conn`);
+    redis = single.redis;
+    t.teardown(() => deletePrefix(single.redis, prefix));
   }
   const graph = await startFakeGraph();
   const gemini = await startFakeGemini();
@@ -78,6 +92,7 @@ export async function startPipeline(
     FACEBOOK_PAGE_ACCESS_TOKEN: TEST_PAGE_TOKEN,
     AI_ENABLED: 'true',
     ...(own ? { REDIS_URL: own.url } : {}),
+    ...(opts.cluster ? { REDIS_CLUSTER_NODES: opts.cluster.seeds } : {}),
     ...opts.env,
   });
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });

@@ -544,7 +544,7 @@ t.test('conversations: memory, people taking over, asking for a person, operator
     let dump = '';
     for (const { table_name } of tables) dump += JSON.stringify(await p.sql`select * from ${p.sql(table_name)}`);
     let redisDump = '';
-    for (const key of await scanAll(p.redis, `${p.prefix}*`)) {
+    for (const key of [...(await scanAll(p.redis, `${p.prefix}*`)), ...(await scanAll(p.redis, `{${p.prefix}}*`))]) {
       const type = await p.redis.type(key);
       const value =
         type === 'string'

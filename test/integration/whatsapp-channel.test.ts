@@ -6,6 +6,7 @@ import t from 'tap';
 import { Redis } from 'ioredis';
 import { DEFAULT_FALLBACK_REPLY, DEFAULT_TEXT_ONLY_REPLY } from '@switchboard/config';
 import { dedupKey } from '@switchboard/queue';
+import { countersKey } from '@switchboard/observability';
 import { eventually } from '../helpers/processes.js';
 import { startPipeline } from '../helpers/pipeline.js';
 import { signedRequest } from '../helpers/sign.js';
@@ -322,7 +323,7 @@ t.test('WhatsApp: answered by the Cloud API, errors handled, nothing personal ke
     t.ok(alert[0] && (alert[0].level === 50 || alert[0].level === 'error'), 'at error level');
     // Counters reach Redis in the worker's next flush.
     await eventually(
-      async () => (await redis.hget(`${p.prefix}:counters`, 'send_alerts{channel="whatsapp",code="131048"}')) === '1',
+      async () => (await redis.hget(countersKey(p.prefix), 'send_alerts{channel="whatsapp",code="131048"}')) === '1',
       10_000,
       'the alert counted',
     );

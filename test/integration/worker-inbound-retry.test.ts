@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import type { Job } from 'bullmq';
 import { createDb } from '@switchboard/db';
 import { createLogger } from '@switchboard/observability';
-import { inboundJobSchema } from '@switchboard/queue';
+import { inboundJobSchema, sentMarkerKey } from '@switchboard/queue';
 import { createInboundProcessor } from '../../apps/worker/src/processors/inbound.js';
 import { createJobEndings } from '../../apps/worker/src/dead-letters.js';
 import { PermanentSendError, RetryableSendError } from '../../apps/worker/src/send-errors.js';
@@ -218,7 +218,7 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
       const user = '900000000000074';
       const job = await arrive(user);
       const eventId = job.data.eventId as string;
-      await worker.redis.hset(`${config.queuePrefix}:sent:${eventId}`, '0', 'm_earlier');
+      await worker.redis.hset(sentMarkerKey(config.queuePrefix, eventId), '0', 'm_earlier');
       // Its first run recorded the event (what recordArrival writes) and sent the reply.
       const d = inboundJobSchema.parse(job.data);
       const row = {

@@ -9,6 +9,7 @@ import {
   SENDING,
   SENT_DONE_TTL_S,
   SENT_MARKER_TTL_S,
+  sentMarkerKey,
 } from '@switchboard/queue';
 import { REDIS_URL, testRedis } from '../helpers/redis.js';
 
@@ -18,7 +19,7 @@ async function markerSetup(t: Parameters<typeof testRedis>[0], label: string, ev
   const conn = createWorkerConnection(REDIS_URL);
   t.teardown(() => conn.disconnect());
   defineSentMarkerScripts(conn);
-  return { admin, conn, prefix, key: `${prefix}:sent:${event.repeat(32)}` };
+  return { admin, conn, prefix, key: sentMarkerKey(prefix, event.repeat(32)) };
 }
 
 t.test('claim and mark: one script call each, mixed freely with other commands in one pipelined batch', async (t) => {
@@ -56,7 +57,7 @@ t.test('expiry: unfinished markers live 14 days, done ones two, and an echo leng
   t.same(await admin.hgetall(key), { 0: 'm_0', 1: 'm_1', 'echo:0': 'm_0', 'echo:1': 'm_1', done: '1' });
   t.ok((await admin.ttl(key)) <= 600, 'an echo after done keeps the expiry it found');
 
-  const orphan = `${prefix}:sent:${'b'.repeat(32)}`;
+  const orphan = sentMarkerKey(prefix, 'b'.repeat(32));
   await markEcho(conn, orphan, 0, 'm_x');
   const orphanTtl = await admin.ttl(orphan);
   t.ok(

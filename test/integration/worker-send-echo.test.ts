@@ -10,6 +10,7 @@ import {
   type OutboundJob,
   outboundJobOptions,
   QUEUES,
+  sentMarkerKey,
   SENT_DONE_TTL_S,
   SENT_MARKER_TTL_S,
 } from '@switchboard/queue';
@@ -26,7 +27,7 @@ t.test('a part left "sending" by a crash: its echo settles it, otherwise it is s
   const outbound = new Queue(QUEUES.outbound, { connection: redis, prefix: bullPrefix(p.prefix) });
   t.teardown(() => outbound.close());
   const sealer = new Sealer(Buffer.from(p.env.ENCRYPTION_KEY, 'base64'));
-  const marker = (eventId: string) => `${p.prefix}:sent:${eventId}`;
+  const marker = (eventId: string) => sentMarkerKey(p.prefix, eventId);
   const job = async (eventId: string, recipientId: string) => {
     const data: OutboundJob = {
       v: 1,
@@ -204,7 +205,7 @@ t.test("a send that times out is retried, and Meta's echo settles it: delivered 
     10_000,
     'the echo processed by the worker',
   );
-  const [markerKey] = await redis.keys(`${p.prefix}:sent:*`);
+  const [markerKey] = await redis.keys(`{${p.prefix}}:sent:*`);
   const ttl = await redis.ttl(markerKey ?? '');
   t.ok(ttl > 0 && ttl <= SENT_DONE_TTL_S, `the done marker is kept two days after both echo writes (${ttl} s)`);
 });

@@ -8,6 +8,7 @@ import { createDb } from '@switchboard/db';
 import { HeldSends, PageTokenStore, releaseHeldSends } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { bullPrefix, QUEUES } from '@switchboard/queue';
+import { countersKey } from '@switchboard/observability';
 import { eventually } from '../helpers/processes.js';
 import { startPipeline, TEST_PAGE_TOKEN } from '../helpers/pipeline.js';
 import { messengerText } from '../helpers/sign.js';
@@ -40,7 +41,7 @@ t.test('Send API failures: retried, dead-lettered, held — and each reply deliv
     await new Promise((r) => setTimeout(r, 500));
     t.equal(sendsTo(user).length, 1, 'delivered once after 5xx');
     t.equal(sendsTo(user2).length, 1, 'delivered once after 613');
-    const counters = await redis.hgetall(`${p.prefix}:counters`);
+    const counters = await redis.hgetall(countersKey(p.prefix));
     t.ok(Number(counters['sends{result="retried"}']) >= 2, 'retries counted');
   });
 

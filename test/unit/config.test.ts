@@ -395,3 +395,33 @@ t.test('REPLY_DEBOUNCE_MS: 1500 by default, 0 turns bursts off, at most a minute
     );
   }
 });
+
+t.test('REDIS_CLUSTER_NODES and its companions: seeds, credentials, TLS, NAT map', async (t) => {
+  t.equal(loadConfig({}).redisCluster, undefined, 'unset: a single Redis at REDIS_URL');
+  const c = loadConfig({
+    REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-2.internal:7001,[::1]:7002',
+    REDIS_CLUSTER_USERNAME: 'switchboard',
+    REDIS_CLUSTER_PASSWORD: 'cluster-password-not-real',
+    REDIS_CLUSTER_TLS: 'true',
+    REDIS_CLUSTER_NAT_MAP: '10.0.0.1:7000=203.0.113.5:17000,10.0.0.2:7000=203.0.113.5:17001',
+  });
+  t.same(c.redisCluster, {
+    nodes: [
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-2.internal', port: 7001 },
+      { host: '::1', port: 7002 },
+    ],
+    username: 'switchboard',
+    password: 'cluster-password-not-real',
+    tls: true,
+    natMap: {
+      '10.0.0.1:7000': { host: '203.0.113.5', port: 17000 },
+      '10.0.0.2:7000': { host: '203.0.113.5', port: 17001 },
+    },
+  });
+  const err = t.throws(() =>
+    loadConfig({ REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000', REDIS_CLUSTER_NAT_MAP: '10.0.0.1=1.2.3.4' }),
+  ) as Error;
+  t.match(err.message, /REDIS_CLUSTER_NODES: must be host:port seeds/);
+  t.match(err.message, /REDIS_CLUSTER_NAT_MAP: must be address:port=address:port pairs/);
+});

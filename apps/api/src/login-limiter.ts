@@ -16,14 +16,16 @@ export const LIMITER_REDIS_WAIT_MS = 500;
 /** Clients this process remembers on its own (while Redis does not answer). */
 const LOCAL_MAX_CLIENTS = 10_000;
 
+// One hash tag for the limiter's keys: a login reads and counts a client's and the global failures
+// in one pipeline or transaction, which a Redis Cluster allows only within one slot.
 export function authFailureKey(queuePrefix: string, client: string): string {
-  return `${queuePrefix}:authfail:${client}`;
+  return `${queuePrefix}:{auth}:authfail:${client}`;
 }
 export function authGlobalFailureKey(queuePrefix: string): string {
-  return `${queuePrefix}:authfail-all`;
+  return `${queuePrefix}:{auth}:authfail-all`;
 }
 export function authKnownClientKey(queuePrefix: string, client: string): string {
-  return `${queuePrefix}:authok:${client}`;
+  return `${queuePrefix}:{auth}:authok:${client}`;
 }
 
 /** What the limiter says about one login before its credentials are checked. */

@@ -32,7 +32,7 @@ export interface ApiResources {
 }
 
 export function createApiResources(config: Config): ApiResources {
-  const redis = createProducerConnection(config.redisUrl);
+  const redis = createProducerConnection(config.redisCluster ?? config.redisUrl);
   // An error event without a listener would crash the process; reconnection is automatic.
   redis.on('error', () => {});
   // Ingest notes Meta's echoes of our sends on their sent markers.

@@ -1,5 +1,6 @@
 import { loadConfigOrExit } from '@switchboard/config';
 import { createLogger, outageTracker, reasonOf, watchOutage } from '@switchboard/observability';
+import { PLAIN_CLIENT_ON_CLUSTER, redisTargetLabel, watchForClusterNode } from '@switchboard/queue';
 import { buildApp } from './app.js';
 import { createApiResources } from './resources.js';
 
@@ -16,9 +17,14 @@ const logger = createLogger({ level: config.logLevel, service: 'api' });
 for (const warning of config.warnings) logger.warn(warning);
 const resources = createApiResources(config);
 // Redis and PostgreSQL outages: one line when one starts, one when it ends, naming host:port.
-const redisOutage = outageTracker(logger, 'redis', config.redisUrl);
+const redisTarget = config.redisCluster ?? config.redisUrl;
+const redisOutage = outageTracker(logger, 'redis', redisTargetLabel(redisTarget));
 resources.redis.on('error', (err) => redisOutage.down(reasonOf(err)));
 resources.redis.on('ready', () => redisOutage.up());
+await watchForClusterNode(resources.redis, redisTarget, () => {
+  logger.fatal(PLAIN_CLIENT_ON_CLUSTER);
+  process.exit(1);
+});
 const databaseOutage = outageTracker(logger, 'postgresql', config.databaseUrl);
 
 // PostgreSQL is checked before listening, and an unreachable one is said so, with host:port and the

@@ -48,7 +48,7 @@ const config = audit.config;
 if (config) {
   checkGraphVersion(config.meta.graphVersion, f);
   const dbh = await checkPostgres(config.databaseUrl, f);
-  const redis = connectAuditRedis(config.redisUrl);
+  const redis = connectAuditRedis(config.redisCluster ?? config.redisUrl);
   const redisUp = await checkRedis(redis, config, f);
   await checkKillSwitch(dbh, redisUp ? redis : undefined, config, f);
   // Opening stored tokens needs the real key: with a refused ENCRYPTION_KEY the pages are skipped.

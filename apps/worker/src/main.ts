@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { loadConfigOrExit } from '@switchboard/config';
 import { createLogger, outageTracker, watchOutage } from '@switchboard/observability';
+import { PLAIN_CLIENT_ON_CLUSTER, watchForClusterNode } from '@switchboard/queue';
 import { scheduleMaintenance } from './processors/maintenance.js';
 import { startRedisStateRecovery } from './redis-state-recovery.js';
 import { WorkerRegistry } from './registry.js';
@@ -33,6 +34,10 @@ if (config.worker.nice > 0) {
   }
 }
 const resources = createWorkerResources(config, logger);
+await watchForClusterNode(resources.redis, config.redisCluster ?? config.redisUrl, () => {
+  logger.fatal(PLAIN_CLIENT_ON_CLUSTER);
+  process.exit(1);
+});
 const registry = new WorkerRegistry(resources).start();
 // PostgreSQL reports a failure only to the query that meets it: a probe every few seconds turns an
 // outage into one line when it starts and one when it ends.

@@ -21,7 +21,13 @@ import {
   PageTokenStore,
 } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
-import { bullPrefix, createWorkerConnection, defineSentMarkerScripts, QUEUES } from '@switchboard/queue';
+import {
+  bullPrefix,
+  createWorkerConnection,
+  defineSentMarkerScripts,
+  QUEUES,
+  redisTargetLabel,
+} from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
 
 /** Everything a worker process connects to; closed in reverse order by `close()`. */
@@ -53,9 +59,9 @@ export interface WorkerResources {
 }
 
 export function createWorkerResources(config: Config, logger: Logger): WorkerResources {
-  const redis = createWorkerConnection(config.redisUrl);
+  const redis = createWorkerConnection(config.redisCluster ?? config.redisUrl);
   defineSentMarkerScripts(redis);
-  const redisOutage = outageTracker(logger, 'redis', config.redisUrl);
+  const redisOutage = outageTracker(logger, 'redis', redisTargetLabel(config.redisCluster ?? config.redisUrl));
   redis.on('error', (err) => redisOutage.down(reasonOf(err)));
   redis.on('ready', () => redisOutage.up());
   const dbh = createDb(config.databaseUrl, {

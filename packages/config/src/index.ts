@@ -137,6 +137,23 @@ const schema = z.object({
   PORT: int(0, 65535).default(3000),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/switchboard'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_.\-[\]:]+:\d{1,5}(\s*,\s*[A-Za-z0-9_.\-[\]:]+:\d{1,5})*$/,
+      'must be host:port seeds, separated by commas',
+    )
+    .optional(),
+  REDIS_CLUSTER_USERNAME: z.string().optional(),
+  REDIS_CLUSTER_PASSWORD: z.string().optional(),
+  REDIS_CLUSTER_TLS: bool.default(false),
+  REDIS_CLUSTER_NAT_MAP: z
+    .string()
+    .regex(
+      /^[^=,\s]+:\d{1,5}=[^=,\s]+:\d{1,5}(\s*,\s*[^=,\s]+:\d{1,5}=[^=,\s]+:\d{1,5})*$/,
+      'must be address:port=address:port pairs, separated by commas',
+    )
+    .optional(),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.:{}-]+$/, 'may hold letters, digits and _ . : { } - only')
@@ -229,6 +246,8 @@ export interface Config {
   readonly port: number;
   readonly databaseUrl: string;
   readonly redisUrl: string;
+  /** Set when REDIS_CLUSTER_NODES is: every connection is then a Redis Cluster client and redisUrl is unused. */
+  readonly redisCluster: RedisClusterSettings | undefined;
   readonly queuePrefix: string;
   readonly logLevel: Env['LOG_LEVEL'];
   readonly retentionDays: number;
@@ -312,6 +331,53 @@ export interface Config {
     readonly heartbeatFile: string | undefined;
     /** A job's lock: a crashed worker's jobs are taken over by others after at most this long. */
     readonly lockDurationMs: number;
+  };
+}
+
+/** A Redis Cluster to connect to (REDIS_CLUSTER_* variables). */
+export interface RedisClusterSettings {
+  /** Seeds: any reachable nodes; the client learns the others from them. */
+  readonly nodes: readonly HostPort[];
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  /** TLS to every node (managed cluster-mode services usually require it). */
+  readonly tls: boolean;
+  /**
+   * The address a node announces → the address this process reaches it at, for clusters behind
+   * NAT or port forwarding (`host:port` → host and port).
+   */
+  readonly natMap: Readonly<Record<string, HostPort>>;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `host:port` (an IPv6 host in brackets) → host and port. */
+function hostPort(text: string): HostPort {
+  const i = text.lastIndexOf(':');
+  return { host: text.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(text.slice(i + 1)) };
+}
+
+function redisClusterSettings(e: Env): RedisClusterSettings | undefined {
+  if (e.REDIS_CLUSTER_NODES === undefined) return undefined;
+  const list = (text: string) =>
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const natMap: Record<string, HostPort> = {};
+  for (const pair of list(e.REDIS_CLUSTER_NAT_MAP ?? '')) {
+    const [from, to] = pair.split('=') as [string, string];
+    natMap[from] = hostPort(to);
+  }
+  return {
+    nodes: list(e.REDIS_CLUSTER_NODES).map(hostPort),
+    username: e.REDIS_CLUSTER_USERNAME,
+    password: e.REDIS_CLUSTER_PASSWORD,
+    tls: e.REDIS_CLUSTER_TLS,
+    natMap,
   };
 }
 
@@ -468,6 +534,7 @@ export function loadConfig(
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisCluster: redisClusterSettings(e),
     queuePrefix: e.QUEUE_PREFIX,
     logLevel: e.LOG_LEVEL,
     retentionDays: e.RETENTION_DAYS,

@@ -136,6 +136,10 @@ export function recentKey(countersKey: string, minute: number): string {
   return `${countersKey}:m:${minute}`;
 }
 
+/**
+ * The totals and their per-minute copies (recentKey) share this key's hash tag: one flush writes
+ * them in one pipeline, which a Redis Cluster client sends to one node only when they share a slot.
+ */
 export function countersKey(prefix: string): string {
-  return `${prefix}:counters`;
+  return `${prefix}:{counters}`;
 }

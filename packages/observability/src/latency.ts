@@ -1,6 +1,14 @@
 import type { Redis } from 'ioredis';
 
 /**
+ * One list per series, all under one hash tag: a flush writes every series in one pipeline, which
+ * a Redis Cluster client sends to one node only when its keys share a slot.
+ */
+export function latencyKey(prefix: string, series: string): string {
+  return `${prefix}:{latency}:${series}`;
+}
+
+/**
  * Cluster-wide latency samples for percentiles in /ops/telemetry: a capped Redis list per series
  * (the newest 1000 samples), fed in batches like the counters.
  */
@@ -32,7 +40,7 @@ export class LatencySamples {
     this.pending = new Map();
     const pipeline = this.redis.pipeline();
     for (const [series, values] of batch) {
-      const key = `${this.prefix}:latency:${series}`;
+      const key = latencyKey(this.prefix, series);
       pipeline.lpush(key, ...values);
       pipeline.ltrim(key, 0, this.keep - 1);
     }
@@ -42,9 +50,7 @@ export class LatencySamples {
   async percentiles(
     series: string,
   ): Promise<{ count: number; p50: number | null; p90: number | null; p99: number | null }> {
-    const values = (await this.redis.lrange(`${this.prefix}:latency:${series}`, 0, -1))
-      .map(Number)
-      .sort((a, b) => a - b);
+    const values = (await this.redis.lrange(latencyKey(this.prefix, series), 0, -1)).map(Number).sort((a, b) => a - b);
     const at = (q: number) =>
       values.length ? (values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? null) : null;
     return { count: values.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };

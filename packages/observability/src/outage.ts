@@ -20,8 +20,12 @@ const DEFAULT_PORTS: Record<string, string> = {
   'postgresql:': '5432',
 };
 
-/** `host:port` of a connection URL — never its user, password, database or options. */
+/**
+ * `host:port` of a connection URL — never its user, password, database or options. A list of
+ * `host:port` seeds (a Redis Cluster) is already that, and is named as it is.
+ */
 export function targetOf(url: string): string {
+  if (!url.includes('://')) return url;
   const u = new URL(url);
   return `${u.hostname || 'localhost'}:${u.port || DEFAULT_PORTS[u.protocol] || '?'}`;
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Sealer } from '@switchboard/privacy';
-import { defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
+import { bullPrefix, defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
 
 /** Who wrote a turn: the user, the bot, or a person from the business. */
 export type TurnFrom = 'user' | 'bot' | 'staff';
@@ -19,14 +19,24 @@ const DRY_RUN_CODE = 'd';
 const CODE_FROM: Record<string, TurnFrom> = { u: 'user', b: 'bot', s: 'staff', [DRY_RUN_CODE]: 'bot' };
 const codeOf = (t: Turn) => (t.from === 'bot' && t.dryRun ? DRY_RUN_CODE : FROM_CODE[t.from]);
 
+/**
+ * A conversation's keys live in the queues' hash tag (bullPrefix), beside its sequencing keys, so
+ * any of them may be touched together (erasing a conversation deletes its turns and its burst at
+ * once), which a Redis Cluster allows only within one slot.
+ */
+export const conversationKeyBase = (prefix: string, conversationId: string) =>
+  `${bullPrefix(prefix)}:conv:${conversationId}`;
+
 /** One Redis list per conversation, oldest turn first. */
-export const turnsKey = (prefix: string, conversationId: string) => `${prefix}:conv:${conversationId}:turns`;
+export const turnsKey = (prefix: string, conversationId: string) =>
+  `${conversationKeyBase(prefix, conversationId)}:turns`;
 
 /**
  * One Redis hash per conversation: the user's messages held for their burst's one reply
  * (apps/worker/src/bursts.ts), until it is decided.
  */
-export const burstKey = (prefix: string, conversationId: string) => `${prefix}:conv:${conversationId}:burst`;
+export const burstKey = (prefix: string, conversationId: string) =>
+  `${conversationKeyBase(prefix, conversationId)}:burst`;
 
 /** A turn's text is sealed for its conversation: a blob copied into another list does not open. */
 const turnAad = (conversationId: string) => `conversation-turn:${conversationId}`;

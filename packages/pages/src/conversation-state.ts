@@ -156,6 +156,10 @@ export async function recordConversationEvents(
  * Send API call: a Redis key per paused conversation that lives exactly as long as the pause,
  * holding its reason. PostgreSQL keeps the record; this copy makes each check one Redis round trip
  * instead of a query. Whoever changes a pause (the worker, an operator) writes it here too.
+ *
+ * Outside the queues' hash tag, unlike the conversation's other keys: it is only ever read or
+ * written alone, which a Redis Cluster routes by the key itself, and PostgreSQL does not put a
+ * missing gate back, so a new name would lift every pause in force when the name changed.
  */
 export const pauseGateKey = (prefix: string, id: string) => `${prefix}:conv:${id}:paused`;
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { keyHolders } from '@switchboard/queue';
 
 export interface HeldSend {
   eventId: string;
@@ -46,13 +47,15 @@ export class HeldSends {
   /** How many sends each page holds, by page id (pages holding none are absent). */
   async counts(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    let cursor = '0';
     const match = `${this.deps.prefix}:held:*`;
-    do {
-      const [next, keys] = await this.deps.redis.scan(cursor, 'MATCH', match, 'COUNT', 200);
-      cursor = next;
-      for (const key of keys) out[key.slice(match.length - 1)] = await this.deps.redis.hlen(key);
-    } while (cursor !== '0');
+    for (const node of keyHolders(this.deps.redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 200);
+        cursor = next;
+        for (const key of keys) out[key.slice(match.length - 1)] = await this.deps.redis.hlen(key);
+      } while (cursor !== '0');
+    }
     return out;
   }
 

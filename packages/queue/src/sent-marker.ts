@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { bullPrefix } from './names.js';
 import { defineRedisScripts, loadRedisScript, runRedisScript } from './redis-script.js';
 
 /**
@@ -40,8 +41,12 @@ const scriptsDir = new URL('../src/scripts/', import.meta.url);
 const CLAIM = loadRedisScript(scriptsDir, 'sent-marker-claim', 'sbMarkClaim');
 const MARK = loadRedisScript(scriptsDir, 'sent-marker-mark', 'sbMark');
 
+/**
+ * In the queues' hash tag (bullPrefix): the marker is read in one command with the event's send
+ * job (`EXISTS`), which a Redis Cluster allows only for keys of one slot.
+ */
 export function sentMarkerKey(prefix: string, eventId: string): string {
-  return `${prefix}:sent:${eventId}`;
+  return `${bullPrefix(prefix)}:sent:${eventId}`;
 }
 
 export function echoField(part: number): string {

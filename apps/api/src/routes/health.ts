@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '@switchboard/config';
 import { EXPIRY_THRESHOLD_DAYS, type GraphVersionStatus, graphVersionStatus } from '@switchboard/pages';
+import { bullPrefix, QUEUES } from '@switchboard/queue';
 import type { ApiResources } from '../resources.js';
 
 /** AI errors above this share of calls make /health `degraded` (docs/api.md)... */
@@ -42,8 +43,11 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Pro
 export async function checkHealth(config: Config, r: ApiResources): Promise<HealthReport> {
   const [dbOk, redisOk] = await Promise.all([
     r.dbh.ping(PING_TIMEOUT_MS),
+    // A command on one of our keys, not PING: a server that answers PING may still refuse every
+    // command on our keys (MOVED from a cluster node that does not serve their slot, NOAUTH,
+    // CROSSSLOT…), and that Redis is of no use to us.
     withTimeout(
-      r.redis.ping().then((p) => p === 'PONG'),
+      r.redis.exists(`${bullPrefix(config.queuePrefix)}:${QUEUES.inbound}:meta`).then(() => true),
       PING_TIMEOUT_MS,
       false,
     ),

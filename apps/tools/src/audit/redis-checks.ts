@@ -1,20 +1,24 @@
 import type { Config } from '@switchboard/config';
-import { createProducerConnection } from '@switchboard/queue';
+import { createProducerConnection, keyHolders, type RedisTarget } from '@switchboard/queue';
 import { describeFailure, NETWORK_TIMEOUT_MS, withDeadline } from './deadline.js';
 import type { Findings } from './findings.js';
 
 export type AuditRedis = ReturnType<typeof createProducerConnection>;
 
 /** One connection attempt, no reconnection loop: the audit reports a dead Redis, it does not wait for it. */
-export function connectAuditRedis(url: string): AuditRedis {
-  const redis = createProducerConnection(url, {
-    lazyConnect: true,
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: NETWORK_TIMEOUT_MS,
-    commandTimeout: NETWORK_TIMEOUT_MS,
-    retryStrategy: () => null,
-  });
+export function connectAuditRedis(target: RedisTarget): AuditRedis {
+  const redis = createProducerConnection(
+    target,
+    {
+      lazyConnect: true,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: 0,
+      connectTimeout: NETWORK_TIMEOUT_MS,
+      commandTimeout: NETWORK_TIMEOUT_MS,
+      retryStrategy: () => null,
+    },
+    { lazyConnect: true, enableOfflineQueue: true, clusterRetryStrategy: () => null },
+  );
   redis.on('error', () => {});
   return redis;
 }
@@ -45,19 +49,28 @@ async function configGet(redis: AuditRedis, name: string): Promise<string | unde
  * `noeviction`, and AOF or RDB snapshots on. Returns false when Redis is unreachable.
  */
 export async function checkRedis(redis: AuditRedis, config: Config, f: Findings): Promise<boolean> {
+  const variable = config.redisCluster ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL';
   try {
     await withDeadline(redis.connect(), 'Redis connect');
     await withDeadline(redis.ping(), 'Redis PING');
-    f.ok('redis.reachable', 'Redis answers', ['REDIS_URL']);
+    f.ok('redis.reachable', 'Redis answers', [variable]);
   } catch (err) {
     f.critical(
       'redis.reachable',
       `Redis is unreachable (${describeFailure(err)}): the API answers 503 and workers stop`,
-      ['REDIS_URL'],
+      [variable],
     );
     return false;
   }
+  // On a cluster every master holds jobs: each must be set up as a single Redis would be.
+  const nodes = keyHolders(redis);
+  for (const node of nodes)
+    await checkRedisNode(node, labelled(f, nodes.length > 1 ? `${node.options.host}:${node.options.port}: ` : ''));
+  return true;
+}
 
+/** Version, eviction policy and persistence of one server. */
+async function checkRedisNode(redis: AuditRedis, f: FindingSink): Promise<void> {
   const info = await withDeadline(redis.info(), 'INFO')
     .then(parseInfo)
     .catch(() => new Map<string, string>());
@@ -105,6 +118,16 @@ export async function checkRedis(redis: AuditRedis, config: Config, f: Findings)
       'redis.persistence',
       'Redis persists nothing (appendonly no, no save points): a restart loses every queued job; set appendonly yes',
     );
+}
 
-  return true;
+/** Findings whose messages start with `label` (the node a cluster's finding is about). */
+type FindingSink = Pick<Findings, 'ok' | 'warning' | 'critical'>;
+
+function labelled(f: Findings, label: string): FindingSink {
+  if (!label) return f;
+  return {
+    ok: (id: string, message: string, about?: readonly string[]) => f.ok(id, label + message, about),
+    warning: (id: string, message: string, about?: readonly string[]) => f.warning(id, label + message, about),
+    critical: (id: string, message: string, about?: readonly string[]) => f.critical(id, label + message, about),
+  };
 }
