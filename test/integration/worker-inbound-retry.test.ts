@@ -191,7 +191,7 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
       const eventId = job.data.eventId as string;
       t.equal(await processInbound(job), 'reply_queued');
       await worker.outboundQueue.remove(eventId);
-      const marker = `${config.queuePrefix}:sent:${eventId}`;
+      const marker = sentMarkerKey(config.queuePrefix, eventId);
       await worker.redis.hset(marker, '0', 'sending');
       await worker.redis.expire(marker, 60);
       // A real PostgreSQL client, closed: every statement on it fails.
