@@ -101,4 +101,12 @@ t.test('token states in words', async (t) => {
   t.equal(describeTokenState('warning', 5.4), 'Needs attention soon (expires in 5 days)');
   t.equal(describeTokenState('critical', 1), 'Needs action now (expires in 1 day)');
   t.equal(describeTokenState('critical', -2), 'Needs action now (expired)');
+  const uncheckable = ['cannot be checked: FACEBOOK_APP_ID is not set, so debug_token cannot be called'];
+  t.equal(
+    describeTokenState('warning', null, uncheckable),
+    'Needs attention soon (cannot be checked: FACEBOOK_APP_ID is not set, so debug_token cannot be called)',
+    'no expiry known: the reason says why, and points at the step to take',
+  );
+  t.equal(describeTokenState('ok', null, ['checked']), 'Working (no expiry known)', 'a working token needs no reason');
+  t.equal(describeTokenState('warning', 5.4, uncheckable), 'Needs attention soon (expires in 5 days)');
 });

@@ -14,7 +14,7 @@ export const pageTokensSection = section({
   render({ refresh_monitoring: m }) {
     const rows = m.pages.map(
       (p) => `<tr><td data-label="Page"><code>${e(p.page_id)}</code></td><td data-label="Channel">${e(p.channel)}</td>
-<td data-label="State" class="${p.monitoring_status === 'critical' ? 'bad' : p.monitoring_status === 'warning' ? 'warn' : ''}">${e(describeTokenState(p.monitoring_status, p.days_left))}</td></tr>`,
+<td data-label="State" class="${p.monitoring_status === 'critical' ? 'bad' : p.monitoring_status === 'warning' ? 'warn' : ''}">${e(describeTokenState(p.monitoring_status, p.days_left, p.reasons))}</td></tr>`,
     );
     const actions = m.actions_needed.map(
       (a) =>

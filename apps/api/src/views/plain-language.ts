@@ -162,11 +162,17 @@ export function describeFailure(reason: string): PlainText {
   };
 }
 
-/** A Page token's monitoring state (ok, notice, warning, critical) in words. */
-export function describeTokenState(status: string, daysLeft: number | null): string {
+/**
+ * A Page token's monitoring state (ok, notice, warning, critical) in words. When its rating has a
+ * reason and no expiry says more, the reason is given (`cannot be checked: FACEBOOK_APP_ID is not
+ * set, …`), so the state points at the step the list below it asks for.
+ */
+export function describeTokenState(status: string, daysLeft: number | null, reasons: readonly string[] = []): string {
   const expiry =
     daysLeft === null
-      ? 'no expiry known'
+      ? status !== 'ok' && reasons[0]
+        ? reasons[0]
+        : 'no expiry known'
       : daysLeft <= 0
         ? 'expired'
         : `expires in ${Math.floor(daysLeft)} day${Math.floor(daysLeft) === 1 ? '' : 's'}`;
