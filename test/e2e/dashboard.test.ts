@@ -180,6 +180,16 @@ t.test('the ops dashboard in a real browser, against the real API and worker pro
     t.notMatch(await row.textContent(), /2018278|status 400|allowed window/, 'the raw reason is not shown');
   });
 
+  await t.test('page tokens: the state says why, and the check is a button, not an API call to type', async (t) => {
+    const tokens = page.locator('#section-tokens');
+    t.match(await tokens.textContent(), /Needs attention soon \(cannot be checked: FACEBOOK_APP_ID is not set/);
+    t.notMatch(await tokens.textContent(), /POST \/ops\/tokens\/check/, 'no route to type by hand');
+    t.match(await tokens.textContent(), /Press “Check tokens now” below/);
+    await page.click('button[data-action="tokens-check"]');
+    await page.locator('#flash', { hasText: 'No token could be checked: see “What to do” above.' }).waitFor();
+    t.pass('without FACEBOOK_APP_ID the check says it could not check, pointing at the step');
+  });
+
   await t.test(
     'the kill switch: reached with Tab, worked with Enter and Space, labelled by what customers get',
     async (t) => {
@@ -373,6 +383,7 @@ t.test('the ops dashboard in a real browser, against the real API and worker pro
       .filter((a) => a !== 'conversation.read'),
     [
       'page.token_set',
+      'tokens.check',
       'ai.toggle',
       'conversation.pause',
       'conversation.resume',

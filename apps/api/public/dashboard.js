@@ -166,6 +166,22 @@ const actions = {
       true,
     );
   },
+  'tokens-check': async () => {
+    const { check } = await send('POST', '/ops/tokens/check');
+    await refresh();
+    document.querySelector('[data-action="tokens-check"]')?.focus();
+    if (check.valid + check.invalid === 0) return flash('No token could be checked: see “What to do” above.', false);
+    flash(
+      'Tokens checked: ' +
+        check.valid +
+        ' working, ' +
+        check.invalid +
+        ' not working' +
+        (check.failed > 0 ? ', ' + check.failed + ' could not be asked' : '') +
+        '.',
+      check.invalid === 0 && check.failed === 0,
+    );
+  },
   replay: async (button) => {
     const id = button.dataset.jobId;
     await send('POST', '/ops/dlq/' + encodeURIComponent(id) + '/retry');

@@ -98,7 +98,8 @@ const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() 
 
 const DEBUGGER_STEP =
   'Open the Access Token Debugger (https://developers.facebook.com/tools/debug/accesstoken/), paste the token this page uses and read "Valid", "Expires" and "Scopes".';
-const CHECK_STEP =
+/** The last step of most actions; the dashboard puts it as its own button. */
+export const CHECK_STEP =
   'Run the check again: POST /ops/tokens/check (HTTP Basic, ADMIN_USER), and confirm the page shows monitoring_status "ok".';
 
 function registerStep(pageId: string, channel: string, kind: string): string {
