@@ -1,42 +1,21 @@
 // Fakes Meta's Graph API and Google's Gemini API (loopback HTTP servers): neither is reachable from
 // tests. Conversations are made by the real API and worker processes from signed webhooks, on a
 // real PostgreSQL and Redis, with no page token (dry run); the page is driven in Debian's Chromium.
-import { createHmac } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import t from 'tap';
 import { conversationId } from '@switchboard/pages';
+import { artifactPath, browserSkip, hashOf, launchChromium } from '../helpers/browser.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-import { eventually, ROOT } from '../helpers/processes.js';
+import { eventually } from '../helpers/processes.js';
 import { messengerEcho, messengerText } from '../helpers/sign.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const PAGE = '100000000000093';
 const INBOX_APP = '263902037430900';
 const DRY_RUN_LOG = 'dry run: no page token known; reply recorded, not sent';
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
-if (skip && process.env.CI) t.fail(`${skip}: CI must run it`);
+const skip = browserSkip((m) => t.fail(m));
 
 let seq = 0;
-const hashOf = (p: Pipeline, id: string) =>
-  createHmac('sha256', p.env.PSID_HASH_SECRET as string)
-    .update(id)
-    .digest('hex');
 const idOf = (p: Pipeline, user: string) => conversationId('messenger', PAGE, hashOf(p, user));
 
 /** A user's message; resolves with its event's id once the worker finished it. */
@@ -137,7 +116,7 @@ t.test('conversations on the ops dashboard, and dry-run replies shown as such', 
     },
   );
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  const browser = await launchChromium();
   t.teardown(() => browser.close());
   const context = await browser.newContext({
     httpCredentials: { username: p.env.ADMIN_USER as string, password: p.env.ADMIN_PASS as string },
@@ -260,12 +239,11 @@ t.test('conversations on the ops dashboard, and dry-run replies shown as such', 
   });
 
   t.ok(await fitsWidth(page), 'no sideways scroll at 1280 px');
-  mkdirSync(ARTIFACTS, { recursive: true });
   await page.click(`#transcript-ask-${idOf(p, staffed)}`);
   await page.locator(`#transcript-${idOf(p, staffed)} li.turn-staff`).waitFor();
-  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-conversations-1280.png'), fullPage: true });
+  await page.screenshot({ path: artifactPath('dashboard-conversations-1280.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   t.ok(await fitsWidth(page), 'no sideways scroll at 390 px, transcripts open');
-  await page.locator('#section-conversations').screenshot({ path: join(ARTIFACTS, 'dashboard-conversations-390.png') });
+  await page.locator('#section-conversations').screenshot({ path: artifactPath('dashboard-conversations-390.png') });
   t.same(consoleErrors, [], 'no console errors');
 });

@@ -2,28 +2,14 @@
 // tests. Everything else is real: Debian's Chromium (headless, driven by playwright-core) against the
 // compiled API and worker processes, on a real PostgreSQL and Redis. The messages, replies, pauses and
 // dead letters the page shows are made by those processes from signed webhooks, as in production.
-import { createHmac } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import t from 'tap';
 import { conversationId } from '@switchboard/pages';
+import { artifactPath, browserSkip, hashOf, launchChromium } from '../helpers/browser.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-import { eventually, ROOT } from '../helpers/processes.js';
+import { eventually } from '../helpers/processes.js';
 import { messengerText } from '../helpers/sign.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const PAGE = '100000000000094';
 const PAGE_TOKEN = 'EAAB-dashboard-test-token';
 const AI_REPLY = 'Happy to help. Our shop opens at nine. da1x';
@@ -38,16 +24,9 @@ const OUTSIDE_WINDOW = {
 /** Meta's answer when the person cannot be reached: the replay's second failure, with another cause. */
 const UNAVAILABLE = { status: 400, code: 551, message: 'This person isn’t available right now.' };
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
-if (skip && process.env.CI) t.fail(`${skip}: CI must run it`);
+const skip = browserSkip((m) => t.fail(m));
 
 let seq = 0;
-const hashOf = (p: Pipeline, id: string) =>
-  createHmac('sha256', p.env.PSID_HASH_SECRET as string)
-    .update(id)
-    .digest('hex');
 const idOf = (p: Pipeline, user: string) => conversationId('messenger', PAGE, hashOf(p, user));
 
 /** Posts a user's message; resolves with its mid's hash, the key its event row is found by. */
@@ -143,7 +122,7 @@ t.test('the ops dashboard in a real browser, against the real API and worker pro
   );
   t.match(dead!.reason, /^graph 10\/2018278 \(status 400\): /, 'the worker recorded the cause Meta gave');
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  const browser = await launchChromium();
   t.teardown(() => browser.close());
   const context = await browser.newContext({
     httpCredentials: { username: p.env.ADMIN_USER as string, password: p.env.ADMIN_PASS as string },
@@ -398,13 +377,12 @@ t.test('the ops dashboard in a real browser, against the real API and worker pro
     await page.reload();
     t.equal(await page.textContent('#ai-state'), 'AI replies: stopped (fallback text is sent)');
     t.ok(await fitsWidth(page), 'no sideways scroll at 1280 px');
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-1280.png'), fullPage: true });
+    await page.screenshot({ path: artifactPath('dashboard-1280.png'), fullPage: true });
 
     await page.setViewportSize({ width: 390, height: 844 });
     await page.reload();
     t.ok(await fitsWidth(page), 'no sideways scroll at 390 px');
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-390.png'), fullPage: true });
+    await page.screenshot({ path: artifactPath('dashboard-390.png'), fullPage: true });
 
     // Keyboard: Tab reaches the first button, and it shows where the focus is.
     await page.keyboard.press('Tab');
