@@ -47,7 +47,10 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
     // command on our keys (MOVED from a cluster node that does not serve their slot, NOAUTH,
     // CROSSSLOT…), and that Redis is of no use to us.
     withTimeout(
-      r.redis.exists(`${bullPrefix(config.queuePrefix)}:${QUEUES.inbound}:meta`).then(() => true),
+      // One key per shard: on a cluster each shard's slot may live on another primary.
+      Promise.all(r.shards.tags.map((tag) => r.redis.exists(`${bullPrefix(tag)}:${QUEUES.inbound}:meta`))).then(
+        () => true,
+      ),
       PING_TIMEOUT_MS,
       false,
     ),
