@@ -222,7 +222,9 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const named = new Set<string>();
     const prevs = ordered.map(([eventId, e]) => {
       if (!e.senderId || ordered.length === 1) return undefined;
-      const conversation = `${e.channel}:${e.pageId}:${e.senderId}`;
+      // The user the job routes by (an echo's recipient), so a named predecessor is in the same queue shard.
+      const user = e.type === 'echo' && e.recipientId ? e.recipientId : e.senderId;
+      const conversation = `${e.channel}:${e.pageId}:${user}`;
       const before = earlier.get(conversation);
       const mine = { eventId, jobId: inboundJobId(eventId, nonce), timestamp: e.timestamp };
       if (!before) {
