@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto';
 import t from 'tap';
 import { QueueShards } from '@switchboard/queue';
-import { eventually } from '../helpers/processes.js';
+import { eventually, freePort, startProcess, waitForHttp } from '../helpers/processes.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { messengerText } from '../helpers/sign.js';
 
@@ -51,6 +51,15 @@ t.test('four shards on one Redis, two workers on two shards each', async (t) => 
   t.equal(overview.queues.inbound.waiting, high.length, '/ops counts the waiting jobs of every shard');
   const health = (await (await fetch(`${p.apiUrl}/health`)).json()) as { queue_depth: number };
   t.equal(health.queue_depth, high.length, '/health too');
+
+  // An API left on another count: its jobs would go where no worker looks, and /health says so.
+  const port = await freePort();
+  startProcess(t, 'api', { ...p.env, QUEUE_SHARDS: '1', PORT: String(port) });
+  await waitForHttp(`http://127.0.0.1:${port}/health`);
+  const other = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { warnings: string[] };
+  t.ok(other.warnings.includes('queue_shards_differ'), 'an API on another QUEUE_SHARDS warns');
+  const ours = (await (await fetch(`${p.apiUrl}/health`)).json()) as { warnings: string[] };
+  t.notOk(ours.warnings.includes('queue_shards_differ'), 'one on the recorded count does not');
 
   p.startWorker({ WORKER_SHARDS: '2-3' });
   await eventually(async () => users.every((u) => sendsTo(u) === 1), 20_000, 'every user answered');
