@@ -181,10 +181,12 @@ t.test(
 
     const total = calls.reduce((a, b) => a + b, 0);
     const shares = calls.map((c) => c / total);
+    // Idle polling included: each worker runs two BullMQ workers per shard, whose stalled-job checks
+    // come every second with WORKER_LOCK_DURATION_MS=2000, so this is no measure of a message's cost.
     t.comment(
       `commands per master (INFO commandstats, scripts' commands included): ${calls
         .map((c, i) => `${c} (${(100 * (shares[i] as number)).toFixed(1)} %)`)
-        .join(', ')}; ${(total / (users.length * perUser)).toFixed(1)} per answered message`,
+        .join(', ')}`,
     );
     t.ok(
       Math.max(...shares) <= 0.45,
