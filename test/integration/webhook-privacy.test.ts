@@ -53,7 +53,7 @@ t.test('personal data is sealed in the job; ids and keys are hashes', async (t) 
   t.ok(job?.id);
   const id = job?.id as string;
   t.match(id, /^[0-9a-f]{32}-[0-9a-z]+$/, 'the job id is a hash (plus a delivery nonce)');
-  const raw = await ctx.resources.redis.hgetall(ctx.resources.inboundQueue.toKey(id));
+  const raw = await ctx.resources.redis.hgetall(ctx.resources.inboundQueue.forJob(job?.data as object).toKey(id));
   t.ok(raw.data, 'the raw job hash was read');
   const rawText = JSON.stringify(raw);
   for (const secret of [SENDER, MID, TEXT, 'Grüße', 'Gr\\u00fc\\u00dfe', '4111'])

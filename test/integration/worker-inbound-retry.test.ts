@@ -38,7 +38,8 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
   // What a worker process does once its Redis connection is ready (redis-state-recovery.ts): the
   // switch's copy, missing in a new deployment's Redis, would otherwise read as off.
   await worker.killSwitch.restore();
-  const processInbound = createInboundProcessor(worker);
+  const shard = { index: 0, tag: worker.shards.tags[0] as string };
+  const processInbound = createInboundProcessor(worker, shard);
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   t.teardown(() => sql.end({ timeout: 5 }));
 
@@ -166,7 +167,7 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
     await worker.outboundQueue.remove(eventId);
     // What the registry's hook does when the job fails for good (its attempts used up): Meta's code
     // comes with the error, as data.
-    await createJobEndings(worker).failedForGood(
+    await createJobEndings(worker, shard).failedForGood(
       await reread(job),
       new RetryableSendError(
         { detail: 'graph 2 (status 500): temporary Graph API error', code: 2 },
@@ -197,7 +198,7 @@ t.test('the inbound job sends its reply itself, and a retried job never decides 
       // A real PostgreSQL client, closed: every statement on it fails.
       const closed = createDb(databaseUrl, { applicationName: 'switchboard-test-closed' });
       await closed.close();
-      await createJobEndings({ ...worker, dbh: closed }).failedForGood(
+      await createJobEndings({ ...worker, dbh: closed }, shard).failedForGood(
         await reread(job),
         new PermanentSendError({ detail: 'graph 10 (status 400): not allowed', code: 10 }),
       );

@@ -6,7 +6,14 @@ import { aiSwitchStore, createDb, type DbHandle } from '@switchboard/db';
 import { Counters, countersKey, LatencySamples } from '@switchboard/observability';
 import { ConversationMemory, HeldSends, PageInstructionsStore, PageTokenStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
-import { bullPrefix, createProducerConnection, defineSentMarkerScripts, QUEUES } from '@switchboard/queue';
+import {
+  bullPrefix,
+  createProducerConnection,
+  defineSentMarkerScripts,
+  QueueShards,
+  QUEUES,
+  ShardedQueue,
+} from '@switchboard/queue';
 
 /**
  * Everything the API process connects to, created in one place and closed in reverse order.
@@ -15,8 +22,11 @@ import { bullPrefix, createProducerConnection, defineSentMarkerScripts, QUEUES }
 export interface ApiResources {
   redis: Redis;
   dbh: DbHandle;
-  inboundQueue: Queue;
-  outboundQueue: Queue;
+  /** The queue shards (QUEUE_SHARDS): which hash tag each conversation's keys and jobs carry. */
+  shards: QueueShards;
+  /** Inbound and send jobs, each added to its conversation's shard; reads see every shard. */
+  inboundQueue: ShardedQueue;
+  outboundQueue: ShardedQueue;
   maintenanceQueue: Queue;
   sealer: Sealer;
   counters: Counters;
@@ -39,10 +49,10 @@ export function createApiResources(config: Config): ApiResources {
   defineSentMarkerScripts(redis);
   const dbh = createDb(config.databaseUrl, { applicationName: 'switchboard-api' });
   const prefix = bullPrefix(config.queuePrefix);
-  const queue = (name: string) => new Queue(name, { connection: redis, prefix });
-  const inboundQueue = queue(QUEUES.inbound);
-  const outboundQueue = queue(QUEUES.outbound);
-  const maintenanceQueue = queue(QUEUES.maintenance);
+  const shards = new QueueShards(config.queuePrefix, config.queueShards);
+  const inboundQueue = new ShardedQueue(QUEUES.inbound, shards, redis);
+  const outboundQueue = new ShardedQueue(QUEUES.outbound, shards, redis);
+  const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
   for (const q of [inboundQueue, outboundQueue, maintenanceQueue]) q.on('error', () => {});
   const sealer = new Sealer(config.privacy.encryptionKey, config.privacy.previousEncryptionKeys);
   const counters = new Counters(redis, countersKey(config.queuePrefix)).start();
@@ -50,6 +60,7 @@ export function createApiResources(config: Config): ApiResources {
   return {
     redis,
     dbh,
+    shards,
     inboundQueue,
     outboundQueue,
     maintenanceQueue,
@@ -73,6 +84,7 @@ export function createApiResources(config: Config): ApiResources {
     }),
     memory: new ConversationMemory(redis, {
       prefix: config.queuePrefix,
+      shards,
       sealer,
       maxTurns: config.ai.historyTurns,
       maxAgeMs: config.ai.historyMaxAgeMs,

@@ -9,7 +9,7 @@ import {
   sentMarkerKey,
 } from '@switchboard/queue';
 import { ConversationSequencer, conversationOf } from './conversation-lock.js';
-import type { WorkerResources } from './resources.js';
+import type { ShardScope, WorkerResources } from './resources.js';
 import { sendErrorCode } from './send-errors.js';
 import { upsertReply } from './sender.js';
 
@@ -29,9 +29,9 @@ type ConversationData = { eventId?: string; channel?: string; pageId?: string; s
  * Each step is tried whatever became of the one before, and a step that fails is logged and
  * counted: the job has ended, nothing retries it.
  */
-export function createJobEndings(r: WorkerResources) {
-  const { config, counters } = r;
-  const sequencer = new ConversationSequencer(r.redis, config.queuePrefix, inboundJobKeyBase(config.queuePrefix));
+export function createJobEndings(r: WorkerResources, shard: ShardScope) {
+  const { counters } = r;
+  const sequencer = new ConversationSequencer(r.redis, shard.tag, inboundJobKeyBase(shard.tag));
 
   async function failedForGood(job: Job, err: Error): Promise<void> {
     const log = r.logger.child({ job: job.id, queue: job.queueName });
@@ -41,7 +41,7 @@ export function createJobEndings(r: WorkerResources) {
     // still be down, and the marker must outlive the dead letter all the same.
     if (data.eventId)
       await step('dead_letter_marker', log, () =>
-        keepSentMarkerForReplay(r.redis, sentMarkerKey(config.queuePrefix, data.eventId as string)),
+        keepSentMarkerForReplay(r.redis, sentMarkerKey(shard.tag, data.eventId as string)),
       );
     await step('conversation_forget', log, () => forget(data));
   }

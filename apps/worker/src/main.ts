@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { loadConfigOrExit } from '@switchboard/config';
 import { createLogger, outageTracker, watchOutage } from '@switchboard/observability';
-import { PLAIN_CLIENT_ON_CLUSTER, watchForClusterNode } from '@switchboard/queue';
+import { checkShardLayout, PLAIN_CLIENT_ON_CLUSTER, parseShardSet, watchForClusterNode } from '@switchboard/queue';
 import { scheduleMaintenance } from './processors/maintenance.js';
 import { startRedisStateRecovery } from './redis-state-recovery.js';
 import { WorkerRegistry } from './registry.js';
@@ -38,7 +38,29 @@ await watchForClusterNode(resources.redis, config.redisCluster ?? config.redisUr
   logger.fatal(PLAIN_CLIENT_ON_CLUSTER);
   process.exit(1);
 });
-const registry = new WorkerRegistry(resources).start();
+let consumed: number[];
+try {
+  consumed = parseShardSet(config.worker.shards, config.queueShards);
+} catch (err) {
+  logger.fatal(`WORKER_SHARDS: ${(err as Error).message}`);
+  process.exit(1);
+}
+// Jobs queued under another QUEUE_SHARDS would wait where no worker looks (shard-layout.ts).
+const layout = await checkShardLayout(resources.redis, config.queuePrefix, config.queueShards, (recorded, n) =>
+  logger.warn(
+    { recorded, deadLetters: n },
+    `the queues' previous layout (QUEUE_SHARDS=${recorded}) still holds dead letters, which /ops/dlq no longer shows`,
+  ),
+);
+if (!layout.ok) {
+  logger.fatal(
+    { recorded: layout.recorded, configured: config.queueShards, pending: layout.pending },
+    `QUEUE_SHARDS is ${config.queueShards} but ${layout.pending} jobs wait in the queues laid out for ` +
+      `QUEUE_SHARDS=${layout.recorded}: drain them with workers on QUEUE_SHARDS=${layout.recorded} first`,
+  );
+  process.exit(1);
+}
+const registry = new WorkerRegistry(resources).start(consumed);
 // PostgreSQL reports a failure only to the query that meets it: a probe every few seconds turns an
 // outage into one line when it starts and one when it ends.
 const stopDatabaseWatch = watchOutage(
@@ -46,7 +68,15 @@ const stopDatabaseWatch = watchOutage(
   outageTracker(logger, 'postgresql', config.databaseUrl),
   DATABASE_WATCH_INTERVAL_MS,
 );
-logger.info({ concurrency: config.worker.concurrency, nice: config.worker.nice, env: config.env }, 'worker started');
+logger.info(
+  {
+    concurrency: config.worker.concurrency,
+    nice: config.worker.nice,
+    env: config.env,
+    shards: consumed.length === config.queueShards ? `all ${config.queueShards}` : consumed.join(','),
+  },
+  'worker started',
+);
 scheduleMaintenance(resources.maintenanceQueue).catch((err: Error) =>
   logger.warn({ err: { message: err.message } }, 'scheduling maintenance failed; the recovery check retries'),
 );

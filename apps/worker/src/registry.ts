@@ -1,6 +1,14 @@
 import { type Job, type Processor, UnrecoverableError, Worker } from 'bullmq';
 import { isConnectionError, reasonOf } from '@switchboard/observability';
-import { backoffDelay, JITTER_BACKOFF, QUEUES, type QueueName, SEND_BACKOFF, sendRetryDelay } from '@switchboard/queue';
+import {
+  backoffDelay,
+  bullPrefix,
+  JITTER_BACKOFF,
+  QUEUES,
+  type QueueName,
+  SEND_BACKOFF,
+  sendRetryDelay,
+} from '@switchboard/queue';
 import { createJobEndings } from './dead-letters.js';
 import { createInboundProcessor } from './processors/inbound.js';
 import { createMaintenanceProcessor } from './processors/maintenance.js';
@@ -13,6 +21,8 @@ export interface JobEndHooks {
   /** The job failed for good: it is dead-lettered. */
   failedForGood?: (job: Job, err: Error) => Promise<void>;
   completed?: (job: Job) => Promise<void>;
+  /** The queue's BullMQ prefix, its shard's (the maintenance queue's, {QUEUE_PREFIX}, when absent). */
+  prefix?: string;
 }
 
 /**
@@ -25,27 +35,38 @@ export class WorkerRegistry {
 
   constructor(private readonly r: WorkerResources) {}
 
-  start(): this {
+  /**
+   * Consumes the inbound and outbound queues of every shard in `shards` (WORKER_SHARDS; all by
+   * default), sharing WORKER_CONCURRENCY among them, and the maintenance queue.
+   */
+  start(shards: readonly number[] = this.r.shards.all()): this {
     const { config } = this.r;
-    const endings = createJobEndings(this.r);
-    this.add(QUEUES.inbound, createInboundProcessor(this.r), config.worker.concurrency, {
-      failedForGood: endings.failedForGood,
-    });
-    // A send job finished (sent, held or recorded): the event it parked no longer holds the
-    // conversation's next event back (processors/inbound.ts).
-    this.add(QUEUES.outbound, createOutboundProcessor(this.r), config.worker.concurrency, {
-      failedForGood: endings.failedForGood,
-      completed: endings.sendFinished,
-    });
+    const concurrency = Math.max(1, Math.ceil(config.worker.concurrency / Math.max(1, shards.length)));
+    for (const index of shards) {
+      const shard = { index, tag: this.r.shards.tags[index] as string };
+      const prefix = bullPrefix(shard.tag);
+      const endings = createJobEndings(this.r, shard);
+      this.add(QUEUES.inbound, createInboundProcessor(this.r, shard), concurrency, {
+        failedForGood: endings.failedForGood,
+        prefix,
+      });
+      // A send job finished (sent, held or recorded): the event it parked no longer holds the
+      // conversation's next event back (processors/inbound.ts).
+      this.add(QUEUES.outbound, createOutboundProcessor(this.r, shard), concurrency, {
+        failedForGood: endings.failedForGood,
+        completed: endings.sendFinished,
+        prefix,
+      });
+    }
     this.add(QUEUES.maintenance, createMaintenanceProcessor(this.r), 1);
     return this;
   }
 
   add(queue: QueueName, processor: Processor, concurrency: number, hooks: JobEndHooks = {}): Worker {
-    const { logger, redis, bullPrefix } = this.r;
+    const { logger, redis } = this.r;
     const worker = new Worker(queue, processor, {
       connection: redis,
-      prefix: bullPrefix,
+      prefix: hooks.prefix ?? this.r.bullPrefix,
       concurrency,
       // Jobs of a process that died are picked up again by the survivors once the lock expires
       // (BullMQ renews it every lockDuration/2 while the job runs; the stalled check runs as often).
@@ -64,7 +85,7 @@ export class WorkerRegistry {
         },
       },
     });
-    const log = logger.child({ queue });
+    const log = logger.child(this.r.shards.count > 1 && hooks.prefix ? { queue, shard: hooks.prefix } : { queue });
     /** A hook logs and counts its own failures; one that still throws is a bug, logged here. */
     const settle = (work: Promise<void>, event: string) =>
       void work.catch((e: unknown) => log.error({ err: { message: (e as Error).message }, event }, 'job hook failed'));

@@ -25,10 +25,18 @@ import {
   bullPrefix,
   createWorkerConnection,
   defineSentMarkerScripts,
+  QueueShards,
   QUEUES,
   redisTargetLabel,
+  ShardedQueue,
 } from '@switchboard/queue';
 import { createHotWrites, type HotWrites } from './records.js';
+
+/** One queue shard a processor serves: its index and hash tag (QueueShards). */
+export interface ShardScope {
+  index: number;
+  tag: string;
+}
 
 /** Everything a worker process connects to; closed in reverse order by `close()`. */
 export interface WorkerResources {
@@ -49,11 +57,14 @@ export interface WorkerResources {
   responder: Responder;
   /** The turns each conversation keeps for the model (sealed, in Redis). */
   memory: ConversationMemory;
-  outboundQueue: Queue;
+  /** The queue shards (QUEUE_SHARDS): which hash tag each conversation's keys and jobs carry. */
+  shards: QueueShards;
+  /** Send jobs, each added to its conversation's shard. */
+  outboundQueue: ShardedQueue;
   maintenanceQueue: Queue;
   /** Redis outages: one line when one starts, one when it ends (the queue workers report to it too). */
   redisOutage: OutageTracker;
-  /** BullMQ key prefix ({QUEUE_PREFIX}: a Redis Cluster hash tag). */
+  /** BullMQ key prefix of the maintenance queue ({QUEUE_PREFIX}: a Redis Cluster hash tag). */
   bullPrefix: string;
   close(): Promise<void>;
 }
@@ -72,7 +83,8 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
   const counters = new Counters(redis, countersKey(config.queuePrefix)).start();
   const latency = new LatencySamples(redis, config.queuePrefix).start();
   const prefix = bullPrefix(config.queuePrefix);
-  const outboundQueue = new Queue(QUEUES.outbound, { connection: redis, prefix });
+  const shards = new QueueShards(config.queuePrefix, config.queueShards);
+  const outboundQueue = new ShardedQueue(QUEUES.outbound, shards, redis);
   const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
   // A pooled client: one socket per concurrently running send at most.
   const graph = graphClientFor(config.meta, { connections: Math.max(8, config.worker.concurrency) });
@@ -125,10 +137,12 @@ export function createWorkerResources(config: Config, logger: Logger): WorkerRes
     responder,
     memory: new ConversationMemory(redis, {
       prefix: config.queuePrefix,
+      shards,
       sealer,
       maxTurns: config.ai.historyTurns,
       maxAgeMs: config.ai.historyMaxAgeMs,
     }),
+    shards,
     outboundQueue,
     maintenanceQueue,
     redisOutage,

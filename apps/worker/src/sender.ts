@@ -23,7 +23,7 @@ import { HANDOFF_REASON, keepBotTurn } from './conversations.js';
 import { keptMessageId } from './delivery-failures.js';
 import { type DeferredArrival, recordSendFailure } from './records.js';
 import { mayReplyWhilePaused } from './next-step.js';
-import type { WorkerResources } from './resources.js';
+import type { ShardScope, WorkerResources } from './resources.js';
 import { PermanentSendError, RetryableSendError, type SendFailure, sendFailureOf } from './send-errors.js';
 
 export type SendOutcome = 'sent' | 'already_sent' | 'dry_run' | 'held' | 'paused';
@@ -82,7 +82,7 @@ function isHeld(resolved: ResolvedToken | null): boolean {
  * token invalid → mark the Page's token invalid and hold the send until a new token is registered;
  * a restricted WhatsApp number → mark it restricted and hold its sends likewise.
  */
-export function createSender(r: WorkerResources) {
+export function createSender(r: WorkerResources, shard: ShardScope) {
   const { config, dbh, counters, latency, pages, heldSends, graph, redis } = r;
   const releaseDeps = { pages, heldSends, outbound: r.outboundQueue, maxAttempts: config.worker.sendMaxAttempts };
 
@@ -93,7 +93,7 @@ export function createSender(r: WorkerResources) {
   ): Promise<SendOutcome | Handover> {
     const { log } = attempt;
     const parts = splitMessage(personal.text, data.channel);
-    const marker = sentMarkerKey(config.queuePrefix, data.eventId);
+    const marker = sentMarkerKey(shard.tag, data.eventId);
     const cached = await pages.resolve(data.pageId, data.channel);
     // Holding is decided on the stored state, past this process's cache: a token registered a
     // moment ago releases this very send, and holding it again would release it a second time.

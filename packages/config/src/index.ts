@@ -158,6 +158,11 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.:{}-]+$/, 'may hold letters, digits and _ . : { } - only')
     .default('switchboard'),
+  QUEUE_SHARDS: int(1, 256).default(1),
+  WORKER_SHARDS: z
+    .string()
+    .regex(/^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$/, 'must be shard indexes or ranges, e.g. 0-3,7')
+    .optional(),
   FACEBOOK_APP_ID: z.string().regex(/^\d+$/, 'must be the numeric app id').optional(),
   FACEBOOK_APP_SECRET: z.string().optional(),
   FACEBOOK_VERIFY_TOKEN: z.string().optional(),
@@ -249,6 +254,8 @@ export interface Config {
   /** Set when REDIS_CLUSTER_NODES is: every connection is then a Redis Cluster client and redisUrl is unused. */
   readonly redisCluster: RedisClusterSettings | undefined;
   readonly queuePrefix: string;
+  /** Queue shards, each with its own hash tag (QUEUE_SHARDS; fixed while jobs are queued). */
+  readonly queueShards: number;
   readonly logLevel: Env['LOG_LEVEL'];
   readonly retentionDays: number;
   readonly meta: {
@@ -320,6 +327,8 @@ export interface Config {
   };
   readonly worker: {
     readonly concurrency: number;
+    /** WORKER_SHARDS as given (`0-3,7`), or undefined: every shard. */
+    readonly shards: string | undefined;
     /** CPU niceness the worker process sets for itself (0: none); see DEFAULT_WORKER_NICE. */
     readonly nice: number;
     readonly staleAfterMs: number;
@@ -536,6 +545,7 @@ export function loadConfig(
     redisUrl: e.REDIS_URL,
     redisCluster: redisClusterSettings(e),
     queuePrefix: e.QUEUE_PREFIX,
+    queueShards: e.QUEUE_SHARDS,
     logLevel: e.LOG_LEVEL,
     retentionDays: e.RETENTION_DAYS,
     meta: {
@@ -589,6 +599,7 @@ export function loadConfig(
     },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,
+      shards: e.WORKER_SHARDS,
       nice: e.WORKER_NICE,
       staleAfterMs: e.STALE_EVENT_MAX_AGE_S * 1000,
       sendMaxAttempts: e.SEND_MAX_ATTEMPTS,

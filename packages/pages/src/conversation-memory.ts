@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Sealer } from '@switchboard/privacy';
-import { bullPrefix, defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
+import { bullPrefix, defineRedisScripts, loadRedisScript, type QueueShards, runRedisScript } from '@switchboard/queue';
 
 /** Who wrote a turn: the user, the bot, or a person from the business. */
 export type TurnFrom = 'user' | 'bot' | 'staff';
@@ -20,8 +20,8 @@ const CODE_FROM: Record<string, TurnFrom> = { u: 'user', b: 'bot', s: 'staff', [
 const codeOf = (t: Turn) => (t.from === 'bot' && t.dryRun ? DRY_RUN_CODE : FROM_CODE[t.from]);
 
 /**
- * A conversation's keys live in the queues' hash tag (bullPrefix), beside its sequencing keys, so
- * any of them may be touched together (erasing a conversation deletes its turns and its burst at
+ * A conversation's keys live in its queue shard's hash tag (`prefix` here: QueueShards.tagOfConversation),
+ * beside its sequencing keys, so any of them may be touched together (erasing a conversation deletes its turns and its burst at
  * once), which a Redis Cluster allows only within one slot.
  */
 export const conversationKeyBase = (prefix: string, conversationId: string) =>
@@ -61,7 +61,15 @@ export class ConversationMemory {
 
   constructor(
     redis: Redis,
-    private readonly opts: { prefix: string; sealer: Sealer; maxTurns: number; maxAgeMs: number },
+    private readonly opts: {
+      /** QUEUE_PREFIX: the keys' hash tag when there are no shards. */
+      prefix: string;
+      /** The queue shards: a conversation's keys carry its shard's hash tag. */
+      shards?: QueueShards;
+      sealer: Sealer;
+      maxTurns: number;
+      maxAgeMs: number;
+    },
   ) {
     defineRedisScripts(redis, [APPEND_TURNS]);
     this.#redis = redis;
@@ -74,7 +82,8 @@ export class ConversationMemory {
 
   async append(conversationId: string, turns: readonly Turn[], now = Date.now()): Promise<void> {
     if (!this.enabled || turns.length === 0) return;
-    const { prefix, sealer, maxTurns, maxAgeMs } = this.opts;
+    const { sealer, maxTurns, maxAgeMs } = this.opts;
+    const prefix = this.#tag(conversationId);
     const items = turns.map((t) => `${t.at.getTime()}:${codeOf(t)}:${sealer.seal(t.text, turnAad(conversationId))}`);
     await runRedisScript(
       this.#redis,
@@ -90,14 +99,20 @@ export class ConversationMemory {
    */
   async read(conversationId: string, now = Date.now()): Promise<Turn[]> {
     if (!this.enabled) return [];
-    const { prefix, maxTurns, maxAgeMs } = this.opts;
+    const { maxTurns, maxAgeMs } = this.opts;
+    const prefix = this.#tag(conversationId);
     const raw = await this.#redis.lrange(turnsKey(prefix, conversationId), -maxTurns, -1);
     return this.#open(conversationId, raw, now - maxAgeMs);
   }
 
   /** Erases a conversation's kept texts, the messages held for a burst's reply too. */
   async erase(conversationId: string): Promise<void> {
-    await this.#redis.del(turnsKey(this.opts.prefix, conversationId), burstKey(this.opts.prefix, conversationId));
+    const prefix = this.#tag(conversationId);
+    await this.#redis.del(turnsKey(prefix, conversationId), burstKey(prefix, conversationId));
+  }
+
+  #tag(conversationId: string): string {
+    return this.opts.shards ? this.opts.shards.tagOfConversation(conversationId) : this.opts.prefix;
   }
 
   #open(conversationId: string, raw: readonly string[], cutoff: number): Turn[] {

@@ -1,15 +1,14 @@
-import { createHash } from 'node:crypto';
+import { conversationId } from '@switchboard/queue';
 import type { Redis } from 'ioredis';
 import type { DbHandle } from '@switchboard/db';
 
 /**
  * A conversation is one user with one Page, Instagram account or WhatsApp number. Its id is derived
  * from the channel, the page and the user's hash (itself an HMAC of the raw id), so every process
- * names the same conversation alike without a lookup, and the id reveals nothing.
+ * names the same conversation alike without a lookup, and the id reveals nothing. The queue package
+ * defines it because it also picks the conversation's queue shard.
  */
-export function conversationId(channel: string, pageId: string, userHash: string): string {
-  return createHash('sha256').update(`${channel}\n${pageId}\n${userHash}`).digest('hex').slice(0, 32);
-}
+export { conversationId };
 
 export type ConversationStatus = 'active' | 'paused' | 'waiting_for_human';
 export type PauseReason = 'staff_replied' | 'user_asked' | 'operator' | 'handover';

@@ -1,15 +1,12 @@
-import { outboundJobOptions } from '@switchboard/queue';
+import { type OutboundJob, outboundJobOptions, type ShardedQueue } from '@switchboard/queue';
 import type { HeldSends } from './held-sends.js';
 import type { PageTokenStore } from './token-store.js';
-
-interface OutboundProducer {
-  addBulk(jobs: Array<{ name: string; data: unknown; opts?: object }>): Promise<unknown>;
-}
 
 export interface ReleaseDeps {
   pages: PageTokenStore;
   heldSends: HeldSends;
-  outbound: OutboundProducer;
+  /** The send queue: it adds each job to its conversation's shard (the held job's data names it). */
+  outbound: Pick<ShardedQueue, 'addBulk'>;
   /** SEND_MAX_ATTEMPTS, for the new outbound jobs. */
   maxAttempts: number;
 }
@@ -32,7 +29,7 @@ export async function releaseHeldSends(deps: ReleaseDeps, pageId: string): Promi
     await deps.outbound.addBulk(
       sends.map((s) => ({
         name: 'send',
-        data: JSON.parse(s.data),
+        data: JSON.parse(s.data) as OutboundJob,
         opts: { ...options, jobId: s.holdId ? `${s.eventId}-h${s.holdId}` : `${s.eventId}-r${stamp}` },
       })),
     );

@@ -5,3 +5,6 @@ export * from './job-options.js';
 export * from './dedup.js';
 export * from './redis-script.js';
 export * from './sent-marker.js';
+export * from './shards.js';
+export * from './sharded-queue.js';
+export * from './shard-layout.js';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '@switchboard/config';
 import { EXPIRY_THRESHOLD_DAYS, type GraphVersionStatus, graphVersionStatus } from '@switchboard/pages';
-import { bullPrefix, QUEUES } from '@switchboard/queue';
+import { bullPrefix, QUEUES, shardLayoutKey } from '@switchboard/queue';
 import type { ApiResources } from '../resources.js';
 
 /** AI errors above this share of calls make /health `degraded` (docs/api.md)... */
@@ -47,7 +47,10 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
     // command on our keys (MOVED from a cluster node that does not serve their slot, NOAUTH,
     // CROSSSLOT…), and that Redis is of no use to us.
     withTimeout(
-      r.redis.exists(`${bullPrefix(config.queuePrefix)}:${QUEUES.inbound}:meta`).then(() => true),
+      // One key per shard: on a cluster each shard's slot may live on another primary.
+      Promise.all(r.shards.tags.map((tag) => r.redis.exists(`${bullPrefix(tag)}:${QUEUES.inbound}:meta`))).then(
+        () => true,
+      ),
       PING_TIMEOUT_MS,
       false,
     ),
@@ -57,7 +60,7 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
   // A switch that cannot be read counts as off, as it does for the workers.
   let aiEnabled = false;
   if (redisOk) {
-    const [counts, enabled, counters] = await Promise.all([
+    const [counts, enabled, counters, layout] = await Promise.all([
       withTimeout(r.inboundQueue.getJobCounts('waiting', 'delayed', 'active', 'prioritized'), PING_TIMEOUT_MS, null),
       withTimeout(r.killSwitch.setting(), PING_TIMEOUT_MS, false),
       withTimeout(
@@ -65,7 +68,10 @@ export async function checkHealth(config: Config, r: ApiResources): Promise<Heal
         PING_TIMEOUT_MS,
         {} as Record<string, number>,
       ),
+      // The shard count the workers took over (queue/src/shard-layout.ts); none before a worker ran.
+      withTimeout(r.redis.get(shardLayoutKey(config.queuePrefix)), PING_TIMEOUT_MS, null),
     ]);
+    if (layout !== null && Number(layout) !== config.queueShards) warnings.push('queue_shards_differ');
     queueDepth = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : 0;
     aiEnabled = enabled;
     const calls = counters.ai_calls ?? 0;

@@ -26,6 +26,10 @@ const WARNINGS: Readonly<Record<string, PlainText>> = {
     text: 'A Page’s access token expires within a week.',
     next: 'Generate a new long-lived Page token and register it before it expires.',
   },
+  queue_shards_differ: {
+    text: 'This server files messages under a different queue layout (QUEUE_SHARDS) than the workers use, so some messages may wait unanswered.',
+    next: 'Give the API and every worker the same QUEUE_SHARDS; change it only with the queues drained (see the Kubernetes guide).',
+  },
   graph_version_near_eol: {
     text: 'The version of Meta’s API this bot uses will soon be retired by Meta.',
     next: 'Ask whoever maintains the bot to move it to a newer Graph API version.',

@@ -28,7 +28,7 @@ import {
   unansweredByNature,
 } from '../next-step.js';
 import type { DeferredArrival } from '../records.js';
-import type { WorkerResources } from '../resources.js';
+import type { ShardScope, WorkerResources } from '../resources.js';
 import { createSender, type Handover, openReply, type SendOutcome } from '../sender.js';
 import { sequenceAt } from '../sequence-time.js';
 
@@ -70,19 +70,20 @@ type Waiting = 'held' | 'wait';
  * row is keyed by the event id, and the outbound job id is the event id (BullMQ ignores a second
  * add of an existing id) — so a retried job never produces a second reply.
  */
-export function createInboundProcessor(r: WorkerResources) {
-  const { config, sealer, counters, responder, outboundQueue, logger } = r;
+export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
+  const { config, sealer, counters, responder, logger } = r;
+  const outboundQueue = r.outboundQueue.of(shard.index);
   const sequencer = new ConversationSequencer(
     r.redis,
-    config.queuePrefix,
-    inboundJobKeyBase(config.queuePrefix),
+    shard.tag,
+    inboundJobKeyBase(shard.tag),
     config.worker.lockDurationMs,
   );
   // The send job takes over after the inline attempt, which counts as the first.
   const outboundOptions = outboundJobOptions(Math.max(1, config.worker.sendMaxAttempts - 1));
-  const sender = createSender(r);
+  const sender = createSender(r, shard);
   const conversations = createConversationKeeper(r);
-  const bursts = createBurstBuffer(r.redis, { prefix: config.queuePrefix, sealer });
+  const bursts = createBurstBuffer(r.redis, { prefix: shard.tag, sealer });
   const debounceMs = config.ai.replyDebounceMs;
   const settings = { staleAfterMs: config.worker.staleAfterMs, debounceMs };
 
@@ -365,7 +366,7 @@ export function createInboundProcessor(r: WorkerResources) {
   async function noteEcho(personal: InboundPersonal): Promise<void> {
     const sent = parseSendMetadata(personal.metadata);
     if (!sent) return;
-    const key = sentMarkerKey(config.queuePrefix, sent.eventId);
+    const key = sentMarkerKey(shard.tag, sent.eventId);
     await markEcho(r.redis, key, sent.part, personal.mid ?? 'echo');
   }
 
@@ -416,7 +417,7 @@ export function createInboundProcessor(r: WorkerResources) {
   async function replyHandedOver(data: InboundJob): Promise<boolean> {
     const keys = data.reply
       ? [outboundQueue.toKey(data.eventId)]
-      : [outboundQueue.toKey(data.eventId), sentMarkerKey(config.queuePrefix, data.eventId)];
+      : [outboundQueue.toKey(data.eventId), sentMarkerKey(shard.tag, data.eventId)];
     return (await r.redis.exists(...keys)) > 0;
   }
 

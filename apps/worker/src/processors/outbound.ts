@@ -1,6 +1,6 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import { type OutboundJob, outboundJobSchema } from '@switchboard/queue';
-import type { WorkerResources } from '../resources.js';
+import type { ShardScope, WorkerResources } from '../resources.js';
 import { PermanentSendError } from '../send-errors.js';
 import { createSender, openReply, type SendOutcome } from '../sender.js';
 
@@ -8,8 +8,8 @@ import { createSender, openReply, type SendOutcome } from '../sender.js';
  * The outbound queue's processor: one send job, retried by BullMQ with backoff, dead-lettered on
  * permanent errors, held while the Page's token is invalid (../sender.ts).
  */
-export function createOutboundProcessor(r: WorkerResources) {
-  const sender = createSender(r);
+export function createOutboundProcessor(r: WorkerResources, shard: ShardScope) {
+  const sender = createSender(r, shard);
   return async function processOutbound(job: Job): Promise<SendOutcome> {
     const parsed = outboundJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid outbound job payload');

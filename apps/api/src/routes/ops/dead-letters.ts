@@ -1,8 +1,8 @@
-import type { Job, Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import { QUEUES } from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
 import { errorCodeOf, sanitiseFailureReason } from './failure-reason.js';
-import { DEAD_LETTER_QUEUES, type DeadLetterQueue, queuesOf } from './queue-stats.js';
+import { DEAD_LETTER_QUEUES, type DeadLetterQueue, type QueueView, queuesOf } from './queue-stats.js';
 
 /** One dead-lettered job as the ops API shows it: ids and metadata only, never the (sealed) payload. */
 export interface DeadLetterJob {
@@ -92,14 +92,14 @@ export async function scanDeadLetters(r: ApiResources, max: number): Promise<Dea
 export async function findDeadLetter(
   r: ApiResources,
   id: string,
-): Promise<{ queue: Queue; name: DeadLetterQueue; job: Job } | 'ambiguous' | null> {
+): Promise<{ queue: QueueView; name: DeadLetterQueue; job: Job } | 'ambiguous' | null> {
   const queues = queuesOf(r);
   const colon = id.indexOf(':');
   const named = colon > 0 ? (id.slice(0, colon) as DeadLetterQueue) : undefined;
   const candidates: DeadLetterQueue[] =
     named && DEAD_LETTER_QUEUES.includes(named) ? [named] : colon > 0 ? [] : [...DEAD_LETTER_QUEUES];
   const jobId = named ? id.slice(colon + 1) : id;
-  const found: Array<{ queue: Queue; name: DeadLetterQueue; job: Job }> = [];
+  const found: Array<{ queue: QueueView; name: DeadLetterQueue; job: Job }> = [];
   for (const name of candidates) {
     const queue = queues[name];
     const job = (await queue.getJob(jobId)) as Job | undefined;

@@ -1,5 +1,4 @@
-import type { Queue } from 'bullmq';
-import { QUEUES, type QueueName } from '@switchboard/queue';
+import { QUEUES, type QueueName, type ShardedQueue } from '@switchboard/queue';
 import type { ApiResources } from '../../resources.js';
 
 /** The states an operator cares about; `prioritized` is waiting work too (BullMQ ≥ 4). */
@@ -11,11 +10,14 @@ export type QueueCounts = Record<QueueState, number>;
 export const DEAD_LETTER_QUEUES = [QUEUES.inbound, QUEUES.outbound] as const;
 export type DeadLetterQueue = (typeof DEAD_LETTER_QUEUES)[number];
 
-export function queuesOf(r: ApiResources): Record<QueueName, Queue> {
+/** A queue as the ops routes read it: the inbound and outbound queues over every shard, or the maintenance queue. */
+export type QueueView = Pick<ShardedQueue, 'getJobCounts' | 'getJobs' | 'getJob' | 'getFailed' | 'getJobState'>;
+
+export function queuesOf(r: ApiResources): Record<QueueName, QueueView> {
   return { inbound: r.inboundQueue, outbound: r.outboundQueue, maintenance: r.maintenanceQueue };
 }
 
-export async function queueCounts(queue: Queue): Promise<QueueCounts> {
+export async function queueCounts(queue: QueueView): Promise<QueueCounts> {
   const counts = await queue.getJobCounts(...QUEUE_STATES);
   const out = {} as QueueCounts;
   for (const state of QUEUE_STATES) out[state] = counts[state] ?? 0;
@@ -30,8 +32,10 @@ export async function allQueueCounts(r: ApiResources): Promise<Record<QueueName,
 }
 
 /** Seconds the oldest waiting job has waited (0 when none is waiting): a stuck queue shows here first. */
-export async function oldestWaitingAgeSeconds(queue: Queue, now = Date.now()): Promise<number> {
-  const [oldest] = await queue.getJobs(['wait'], 0, 0, true);
-  if (!oldest?.timestamp) return 0;
-  return Math.max(0, (now - oldest.timestamp) / 1000);
+export async function oldestWaitingAgeSeconds(queue: QueueView, now = Date.now()): Promise<number> {
+  // One job per shard: the oldest of each.
+  const heads = await queue.getJobs(['wait'], 0, 0, true);
+  const oldest = Math.min(...heads.map((j) => j?.timestamp || now));
+  if (!Number.isFinite(oldest)) return 0;
+  return Math.max(0, (now - oldest) / 1000);
 }

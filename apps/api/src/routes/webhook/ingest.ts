@@ -91,12 +91,19 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       if (e.type !== 'echo' || !e.appId || e.appId !== config.meta.appId) continue;
       const sent = parseSendMetadata(e.metadata);
       if (!sent) continue;
-      markEcho(resources.redis, sentMarkerKey(config.queuePrefix, sent.eventId), sent.part, e.mid ?? 'echo').catch(
-        (err: unknown) => {
-          counters.count('state_write_failures', { what: 'echo_marker' });
-          log.warn({ err: { message: (err as Error).message } }, "echo not noted on its reply's sent marker");
-        },
-      );
+      // The marker lives in the shard of the conversation the reply went to: the echo's recipient's.
+      const shard = resources.shards.ofJob({
+        channel: e.channel,
+        pageId: e.pageId,
+        eventId: sent.eventId,
+        senderHash: e.senderId ? hash(e.senderId) : null,
+        userHash: e.recipientId ? hash(e.recipientId) : undefined,
+      });
+      const key = sentMarkerKey(resources.shards.tags[shard] as string, sent.eventId);
+      markEcho(resources.redis, key, sent.part, e.mid ?? 'echo').catch((err: unknown) => {
+        counters.count('state_write_failures', { what: 'echo_marker' });
+        log.warn({ err: { message: (err as Error).message } }, "echo not noted on its reply's sent marker");
+      });
     }
   };
 
@@ -215,7 +222,9 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
     const named = new Set<string>();
     const prevs = ordered.map(([eventId, e]) => {
       if (!e.senderId || ordered.length === 1) return undefined;
-      const conversation = `${e.channel}:${e.pageId}:${e.senderId}`;
+      // The user the job routes by (an echo's recipient), so a named predecessor is in the same queue shard.
+      const user = e.type === 'echo' && e.recipientId ? e.recipientId : e.senderId;
+      const conversation = `${e.channel}:${e.pageId}:${user}`;
       const before = earlier.get(conversation);
       const mine = { eventId, jobId: inboundJobId(eventId, nonce), timestamp: e.timestamp };
       if (!before) {
