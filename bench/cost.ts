@@ -13,6 +13,11 @@
  * Knobs: BENCH_COST_N (messages, default 2000), BENCH_COST_WARMUP (default 500),
  * BENCH_COST_DUPLICATES (share of deliveries posted twice, as Meta sometimes does, default 0.1).
  */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { startPrivateRedis } from '../test/helpers/private-redis.js';
@@ -22,6 +27,7 @@ import { type SignedBody, PayloadSource } from './payload.js';
 import { FORWARDED_HTTPS } from './ingress.js';
 import { countSends, deliveryFaults, type EnvFor, startBenchGemini, startSystem, stopSystem } from './pipeline.js';
 import { progress, sleep, type Teardown } from './stack.js';
+import { ROOT } from '../test/helpers/processes.js';
 
 export interface CostRun {
   label: string;
@@ -61,14 +67,48 @@ async function commandStats(redis: Redis): Promise<Map<string, number>> {
   return out;
 }
 
-/** Counts the top-level commands Redis runs while on: a MONITOR connection, by command name. */
+/**
+ * The name of every script the processes may run, by SHA1 (what EVALSHA names): BullMQ's and ours
+ * (the `.lua` files under packages/ and apps/).
+ */
+async function scriptNames(): Promise<Map<string, string>> {
+  const sha = (lua: string) => createHash('sha1').update(lua).digest('hex');
+  const names = new Map<string, string>();
+  const bullDir = join(dirname(createRequire(join(ROOT, 'apps/worker/package.json')).resolve('bullmq')), 'scripts');
+  for (const file of readdirSync(bullDir).filter((f) => /^[\w-]+\.js$/.test(f) && f !== 'index.js')) {
+    const mod = (await import(pathToFileURL(join(bullDir, file)).href)) as Record<
+      string,
+      { name?: string; content?: string }
+    >;
+    for (const x of Object.values(mod)) if (x?.content && x.name) names.set(sha(x.content), `bullmq:${x.name}`);
+  }
+  for (const top of ['packages', 'apps'])
+    for (const pkg of readdirSync(join(ROOT, top))) {
+      const dir = join(ROOT, top, pkg, 'src', 'scripts');
+      let files: string[] = [];
+      try {
+        files = readdirSync(dir).filter((f) => f.endsWith('.lua'));
+      } catch {
+        continue;
+      }
+      for (const f of files) names.set(sha(readFileSync(join(dir, f), 'utf8')), f.replace(/\.lua$/, ''));
+    }
+  return names;
+}
+
+/**
+ * Counts the top-level commands Redis runs while on: a MONITOR connection, by command name, and a
+ * script call (EVALSHA) by the script's name.
+ */
 async function topLevelCounter(url: string): Promise<{ counts: Map<string, number>; stop(): void }> {
+  const names = await scriptNames();
   const client = new Redis(url);
   const monitor = await client.monitor();
   const counts = new Map<string, number>();
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (source === 'lua') return;
-    const name = String(args[0]).toLowerCase();
+    let name = String(args[0]).toLowerCase();
+    if (name === 'evalsha') name = `evalsha ${names.get(String(args[1])) ?? String(args[1]).slice(0, 8)}`;
     counts.set(name, (counts.get(name) ?? 0) + 1);
   });
   return {

@@ -301,12 +301,26 @@ export function printReport(r: Report): void {
     );
     out.push('');
     for (const x of runs) {
-      const top = new Map(x.topLevelByCommand);
+      const top = new Map<string, number>();
+      for (const [name, n] of x.topLevelByCommand) {
+        const command = name.split(' ')[0] as string;
+        top.set(command, (top.get(command) ?? 0) + n);
+      }
       out.push(`### ${x.label}: Redis commands per answered message by name (all / top-level)`);
       out.push(
         table(
           ['command', 'all', 'top-level'],
           x.byCommand.filter(([, n]) => n >= 0.05).map(([name, n]) => [name, f2(n), f2(top.get(name) ?? 0)]),
+        ),
+      );
+      out.push('');
+      out.push(`### ${x.label}: scripts called per answered message`);
+      out.push(
+        table(
+          ['script', 'calls'],
+          x.topLevelByCommand
+            .filter(([name, n]) => name.startsWith('evalsha ') && n >= 0.01)
+            .map(([name, n]) => [name.slice(8), f2(n)]),
         ),
       );
       out.push('');
