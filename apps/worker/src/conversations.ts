@@ -125,13 +125,17 @@ export function createConversationKeeper(r: WorkerResources) {
   return { note, keepUnanswered };
 }
 
-/** The bot's reply as a turn of its conversation (sent, or decided in dry run). */
+/**
+ * The bot's reply as a turn of its conversation (sent, or decided in dry run), after the user's
+ * turns it answers when they are kept together (one script call instead of two).
+ */
 export async function keepBotTurn(
   r: Pick<WorkerResources, 'memory'>,
   reply: { channel: string; pageId: string; senderHash: string },
   text: string,
   dryRun = false,
+  userTurns: readonly Turn[] = [],
 ): Promise<void> {
   const turn: Turn = dryRun ? { at: new Date(), from: 'bot', text, dryRun } : { at: new Date(), from: 'bot', text };
-  await r.memory.append(conversationId(reply.channel, reply.pageId, reply.senderHash), [turn]);
+  await r.memory.append(conversationId(reply.channel, reply.pageId, reply.senderHash), [...userTurns, turn]);
 }

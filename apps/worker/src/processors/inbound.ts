@@ -1,5 +1,6 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { HistoryTurn, ReplyDecision } from '@switchboard/ai';
+import type { Turn } from '@switchboard/pages';
 import { graphErrorReason, WHATSAPP_TEXT_ONLY_TYPES } from '@switchboard/meta';
 import {
   DEDUP_WINDOW_MS,
@@ -462,6 +463,16 @@ export function createInboundProcessor(r: WorkerResources) {
       source === 'kept' && data.reply
         ? { outbound: data.reply, reply: openReply(sealer, data.reply) }
         : await decide(job, data, personal, conversation, source, earlier);
+    // The user's messages join the memory once their reply is decided (so the model saw them only
+    // as the current ones), with the bot's turn in the same append when the reply goes out here.
+    const text = decided.outbound.reason === 'text_only' ? null : messageText(personal);
+    const userTurns =
+      conversation && text !== null
+        ? [
+            ...earlier.map((m): Turn => ({ at: new Date(m.at), from: 'user', text: m.text })),
+            { at: new Date(data.timestamp), from: 'user', text } satisfies Turn,
+          ]
+        : [];
     const log = logger.child({
       queue: 'inbound',
       job: job.id,
@@ -474,7 +485,11 @@ export function createInboundProcessor(r: WorkerResources) {
       inline: true,
       log,
       ...(arrival ? { arrival } : {}),
+      userTurns,
     });
+    // Sent or recorded in dry run: kept with the bot's turn. Sent by an earlier run: kept by it.
+    if (conversation && result !== 'sent' && result !== 'dry_run' && result !== 'already_sent')
+      await r.memory.append(conversation.id, userTurns);
     if (result === 'paused') return 'paused';
     if (typeof result === 'string') return 'replied';
     // The send job records the reply when it finishes; the event is on record, processing, until then.
@@ -514,12 +529,6 @@ export function createInboundProcessor(r: WorkerResources) {
                 ? { history: () => historyOf(conversation.id, earlier) }
                 : {}),
             });
-    // The user's messages join the memory once their reply is decided, so the model saw them only as the current ones.
-    if (conversation && text !== null)
-      await r.memory.append(conversation.id, [
-        ...earlier.map((m) => ({ at: new Date(m.at), from: 'user' as const, text: m.text })),
-        { at: new Date(data.timestamp), from: 'user', text },
-      ]);
     const decideMs = Math.round(decision.latencyMs);
     // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
     logger[decision.error ? 'info' : 'debug'](
