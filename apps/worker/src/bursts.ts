@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { burstKey } from '@switchboard/pages';
 import type { Sealer } from '@switchboard/privacy';
+import { defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
 
 /** A user's message held back until its burst is complete. */
 export interface HeldMessage {
@@ -12,6 +13,9 @@ export interface HeldMessage {
 /** Held messages older than this are given up on (their burst was answered or will never be). */
 const HELD_TTL_MS = 3_600_000;
 
+/** Holding a message is one script call (a MULTI of HSET and PEXPIRE is four top-level commands). */
+const HOLD = loadRedisScript(new URL('../src/scripts/', import.meta.url), 'burst-hold', 'sbBurstHold');
+
 /**
  * The messages of a conversation that wait for their burst's one reply (README, "When a person
  * takes over"; REPLY_DEBOUNCE_MS): one Redis hash per conversation, field = event id, so holding a
@@ -20,16 +24,13 @@ const HELD_TTL_MS = 3_600_000;
  * decides the reply over every held message up to it, and releases them once it is decided.
  */
 export function createBurstBuffer(redis: Redis, opts: { prefix: string; sealer: Sealer }) {
+  defineRedisScripts(redis, [HOLD]);
   const key = (conversationId: string) => burstKey(opts.prefix, conversationId);
   const aad = (conversationId: string) => `conversation-burst:${conversationId}`;
 
   async function hold(conversationId: string, message: HeldMessage): Promise<void> {
     const sealed = opts.sealer.seal(message.text, aad(conversationId));
-    await redis
-      .multi()
-      .hset(key(conversationId), message.eventId, `${message.at}:${sealed}`)
-      .pexpire(key(conversationId), HELD_TTL_MS)
-      .exec();
+    await runRedisScript(redis, HOLD, [key(conversationId)], [message.eventId, `${message.at}:${sealed}`, HELD_TTL_MS]);
   }
 
   /** The held messages, oldest first. One that no configured key opens is skipped. */
