@@ -43,8 +43,10 @@ export interface CostRun {
   pgStatements: number;
   /** Redis commands per answered message by command name (scripts' inner commands included), largest first. */
   byCommand: Array<[string, number]>;
-  /** Top-level commands per answered message by command name, largest first. */
+  /** Top-level commands per answered message by command name (a script call by the script's), largest first. */
   topLevelByCommand: Array<[string, number]>;
+  /** Commands run inside each script per answered message, by `evalsha <script>`. */
+  innerByScript: Map<string, number>;
 }
 
 export interface CostResult {
@@ -100,19 +102,28 @@ async function scriptNames(): Promise<Map<string, string>> {
  * Counts the top-level commands Redis runs while on: a MONITOR connection, by command name, and a
  * script call (EVALSHA) by the script's name.
  */
-async function topLevelCounter(url: string): Promise<{ counts: Map<string, number>; stop(): void }> {
+async function topLevelCounter(
+  url: string,
+): Promise<{ counts: Map<string, number>; inner: Map<string, number>; stop(): void }> {
   const names = await scriptNames();
   const client = new Redis(url);
   const monitor = await client.monitor();
   const counts = new Map<string, number>();
+  const inner = new Map<string, number>();
+  let script = '';
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source === 'lua') return;
+    // MONITOR shows a script's call before the commands it runs, and a script runs alone.
+    if (source === 'lua') {
+      inner.set(script, (inner.get(script) ?? 0) + 1);
+      return;
+    }
     let name = String(args[0]).toLowerCase();
-    if (name === 'evalsha') name = `evalsha ${names.get(String(args[1])) ?? String(args[1]).slice(0, 8)}`;
+    if (name === 'evalsha') name = script = `evalsha ${names.get(String(args[1])) ?? String(args[1]).slice(0, 8)}`;
     counts.set(name, (counts.get(name) ?? 0) + 1);
   });
   return {
     counts,
+    inner,
     stop: () => {
       monitor.disconnect();
       client.disconnect();
@@ -283,6 +294,7 @@ async function costOnce(
     pgStatements: pgStatements / answered,
     byCommand,
     topLevelByCommand,
+    innerByScript: new Map(perMessage(topLevel.inner, new Map(), answered)),
   };
   progress(
     `cost ${label}: ${run.redisCommands.toFixed(1)} commands, ${run.redisTopLevel.toFixed(1)} top-level, ${run.pgStatements.toFixed(2)} PG statements per answered message; ${dup} duplicates, ${missing} missing`,

@@ -317,10 +317,10 @@ export function printReport(r: Report): void {
       out.push(`### ${x.label}: scripts called per answered message`);
       out.push(
         table(
-          ['script', 'calls'],
+          ['script', 'calls', 'commands inside'],
           x.topLevelByCommand
             .filter(([name, n]) => name.startsWith('evalsha ') && n >= 0.01)
-            .map(([name, n]) => [name.slice(8), f2(n)]),
+            .map(([name, n]) => [name.slice(8), f2(n), f2(x.innerByScript.get(name) ?? 0)]),
         ),
       );
       out.push('');
