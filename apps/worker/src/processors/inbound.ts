@@ -288,8 +288,13 @@ export function createInboundProcessor(r: WorkerResources) {
       answered = burstOf(await bursts.read(conversation.id), data.eventId, at, debounceMs).answered;
     } else {
       // A later message of this burst that waits to run is held first, then answers this one.
-      if (await sequencer.laterPending(conversationOf(data), at, debounceMs)) return 'wait';
-      const held = await bursts.read(conversation.id);
+      const held = await bursts.readUnlessLater(
+        conversation.id,
+        sequencer.pendingKey(conversationOf(data)),
+        at,
+        debounceMs,
+      );
+      if (held === 'later') return 'wait';
       const burst = burstOf(held, data.eventId, at, debounceMs);
       // No longer held: a later message of its burst, whose run came first, answered it already.
       if (burst.continued || !held.some((m) => m.eventId === data.eventId)) {
