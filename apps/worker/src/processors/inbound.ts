@@ -273,7 +273,10 @@ export function createInboundProcessor(r: WorkerResources) {
     const at = sequenceAt(data.channel, data.timestamp, data.receivedAt);
     const first = await recordArrival(job, data, conversation, null);
     if (first === 'already_processed') return 'duplicate';
-    if (first === 'again' && (await replyHandedOver(data))) return 'duplicate';
+    // A held message without a decided reply has handed nothing over: a reply is written into the
+    // job before any of it is sent or handed over (decide), so only a run after that has to look.
+    const undecided = data.burst === true && !data.reply;
+    if (first === 'again' && !undecided && (await replyHandedOver(data))) return 'duplicate';
     if (!data.burst) {
       await bursts.hold(conversation.id, {
         eventId: data.eventId,
