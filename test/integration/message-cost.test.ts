@@ -50,6 +50,8 @@ t.test('an answered message of a burst, with memory on, spends no top-level comm
   t.equal(named('zrangebyscore').length + named('hgetall').length, 0, "the burst's check and read: one script");
   t.equal(calls('apps/worker/src/scripts/burst-read.lua'), 1, 'read once');
   t.equal(named('exists').length, 0, 'a held message without a decided reply looks for no handed-over send');
+  t.equal(calls('apps/worker/src/scripts/conversation-enter.lua'), 1, "held without taking the conversation's turn");
+  t.equal(calls('apps/worker/src/scripts/conversation-leave.lua'), 1, 'given back once, after the reply');
 });
 
 t.test("a reply handed over to its send job still keeps the user's turn, then the bot's once sent", async (t) => {

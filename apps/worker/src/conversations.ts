@@ -122,7 +122,19 @@ export function createConversationKeeper(r: WorkerResources) {
     await memory.append(note.id, [{ at: new Date(data.timestamp), from: 'user', text }]);
   }
 
-  return { note, keepUnanswered };
+  /**
+   * The note of a user's plain message (kind `user`) as far as the event alone tells, without
+   * reading the pause gate (`paused: false`): for a message that only starts waiting for its burst,
+   * whose pause is read when the burst is decided. Null for any other kind.
+   */
+  function userMessageNote(data: InboundJob, personal: InboundPersonal): ConversationNote | null {
+    const what = classify(data, personal, null);
+    if (what?.kind !== 'user') return null;
+    const id = conversationId(data.channel, data.pageId, what.userHash);
+    return { id, kind: 'user', paused: false, asksForPerson: false, recordedWithEvent: true };
+  }
+
+  return { note, keepUnanswered, userMessageNote };
 }
 
 /**

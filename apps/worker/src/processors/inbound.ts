@@ -100,6 +100,7 @@ export function createInboundProcessor(r: WorkerResources) {
 
     const conversation = conversationOf(data);
     const at = sequenceAt(data.channel, data.timestamp, data.receivedAt);
+    if ((await holdFirst(job, token, data, personal, at)) === 'duplicate') return 'duplicate';
     // Predecessors came in the same delivery: the same arrival time places them within their second.
     const prev = data.prev?.map((p) => ({ ...p, timestamp: sequenceAt(data.channel, p.timestamp, data.receivedAt) }));
     const owner = await sequencer.enter(conversation, data.eventId, at, prev);
@@ -122,6 +123,37 @@ export function createInboundProcessor(r: WorkerResources) {
     await job.moveToDelayed(Math.max(due, Date.now()), token);
     throw new DelayedError();
   };
+
+  /**
+   * A user's plain message that starts waiting for its burst is held without taking its
+   * conversation's turn: holding writes only its own row and its own field of the burst, and what
+   * the conversation does meanwhile (a pause, an earlier message's reply) is read by the run that
+   * decides the burst, in turn — a message that arrived paused is let go then, as one paused while
+   * it waited is. That spares the sequencer's enter and leave and a pause-gate read per message
+   * (docs/performance.md, `held-without-turn`). Returns 'duplicate' for an event already settled;
+   * otherwise the job waits (DelayedError) or, when this is not such a message, nothing happens.
+   */
+  async function holdFirst(
+    job: Job,
+    token: string | undefined,
+    data: InboundJob,
+    personal: InboundPersonal,
+    at: number,
+  ): Promise<'duplicate' | 'not_held'> {
+    if (debounceMs <= 0 || data.burst || data.reply) return 'not_held';
+    const event = factsOf(data, personal);
+    const byNature = unansweredByNature(event, settings);
+    if (byNature !== null) return 'not_held';
+    const conversation = conversations.userMessageNote(data, personal);
+    if (!conversation || nextStep(event, byNature, conversation, settings).step !== 'burst') return 'not_held';
+    const first = await recordArrival(job, data, conversation, null);
+    if (first === 'already_processed') return 'duplicate';
+    if (first === 'again' && (await replyHandedOver(data))) return 'duplicate';
+    await bursts.hold(conversation.id, { eventId: data.eventId, at, text: messageText(personal) as string });
+    await job.updateData({ ...data, burst: true });
+    await job.moveToDelayed(Math.max(at + debounceMs, Date.now()), token);
+    throw new DelayedError();
+  }
 
   /**
    * Gives the conversation back once the run ends. A send handed over to its own job keeps the
