@@ -129,7 +129,7 @@ export function createInboundProcessor(r: WorkerResources) {
    * conversation's turn: holding writes only its own row and its own field of the burst, and what
    * the conversation does meanwhile (a pause, an earlier message's reply) is read by the run that
    * decides the burst, in turn — a message that arrived paused is let go then, as one paused while
-   * it waited is. That spares the sequencer's enter and leave and a pause-gate read per message
+   * it waited is (and answered with its burst if the pause ended meanwhile). That spares the sequencer's enter and leave and a pause-gate read per message
    * (docs/performance.md, `held-without-turn`). Returns 'duplicate' for an event already settled;
    * otherwise the job waits (DelayedError) or, when this is not such a message, nothing happens.
    */
