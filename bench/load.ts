@@ -17,7 +17,7 @@ export interface LoadResult {
 
 export interface LoadOptions {
   url: string;
-  payloads: PayloadSource;
+  payloads: Pick<PayloadSource, 'take'>;
   connections: number;
   durationS?: number;
   /** Total requests instead of a duration. */

@@ -140,8 +140,13 @@ export async function startSystem(
       );
       const workerCount = await inbound.getWorkersCount().catch(() => 0);
       if (up && workerCount >= 2) break;
-      if (Date.now() > deadline)
-        throw new Error(`system ${label} did not start (api up: ${up}, workers: ${workerCount})`);
+      if (Date.now() > deadline) {
+        // Its last lines on stderr (a refused configuration, say) or that it still runs.
+        const said = await api.waitFor(/^$/, 1).catch((e: Error) => e.message);
+        throw new Error(
+          `system ${label} did not start (api up: ${up}, workers: ${workerCount}); the api said: ${said}`,
+        );
+      }
       await sleep(200);
     }
   } finally {

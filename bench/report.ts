@@ -2,6 +2,7 @@
  * The results: one table per part on stdout, then the target ratios as the very last line
  * (`ratios: … targets met|MISSED`), which scripts and the docs quote.
  */
+import type { CostResult } from './cost.js';
 import type { IngressRow } from './ingress.js';
 import { MESSAGES_PER_BATCH } from './payload.js';
 import type { PipelineResult } from './pipeline.js';
@@ -14,6 +15,7 @@ interface Report {
   settings: { n: number; soakS: number; durationS: number; connections: number; rounds: number };
   ingress: IngressRow[] | undefined;
   pipeline: PipelineResult | undefined;
+  cost?: CostResult | undefined;
   soak: SoakResult | undefined;
   steady?: SteadyResult | undefined;
   rate?: (RateSearchResult & { noopJobsPerS: number }) | undefined;
@@ -275,6 +277,61 @@ export function printReport(r: Report): void {
       '(every bench message comes from a new user: users rows/message is the worst case; a day of traffic × RETENTION_DAYS is what PostgreSQL holds)',
     );
     out.push('');
+  }
+
+  if (r.cost) {
+    const runs = r.cost.runs;
+    out.push(
+      '## What a message costs — per answered message, counted (redis-server of its own; PostgreSQL via a counting proxy)',
+    );
+    out.push(
+      table(
+        ['run', 'answered', 'redeliveries', 'dupl.', 'missing', 'redis cmds', 'top-level', 'PG statements'],
+        runs.map((x) => [
+          x.label,
+          `${x.answered}/${x.messages}`,
+          x.duplicatesPosted,
+          x.duplicates,
+          x.missing,
+          f1(x.redisCommands),
+          f1(x.redisTopLevel),
+          f2(x.pgStatements),
+        ]),
+      ),
+    );
+    out.push('');
+    for (const x of runs) {
+      const top = new Map<string, number>();
+      for (const [name, n] of x.topLevelByCommand) {
+        const command = name.split(' ')[0] as string;
+        top.set(command, (top.get(command) ?? 0) + n);
+      }
+      out.push(`### ${x.label}: Redis commands per answered message by name (all / top-level)`);
+      out.push(
+        table(
+          ['command', 'all', 'top-level'],
+          x.byCommand.filter(([, n]) => n >= 0.05).map(([name, n]) => [name, f2(n), f2(top.get(name) ?? 0)]),
+        ),
+      );
+      out.push('');
+      out.push(`### ${x.label}: scripts called per answered message`);
+      out.push(
+        table(
+          ['script', 'calls', 'commands inside'],
+          x.topLevelByCommand
+            .filter(([name, n]) => name.startsWith('evalsha ') && n >= 0.01)
+            .map(([name, n]) => [name.slice(8), f2(n), f2(x.innerByScript.get(name) ?? 0)]),
+        ),
+      );
+      out.push('');
+    }
+    const on = runs[0] as CostResult['runs'][number];
+    target('cmds_per_answered', on.redisCommands, on.redisCommands <= 60, '<=60', 1);
+    target('top_level_per_answered', on.redisTopLevel, on.redisTopLevel <= 8, '<=8', 1);
+    ratios.push(`pg_statements_per_answered=${f2(on.pgStatements)}`);
+    const exact = runs.every((x) => x.answered === x.messages && x.duplicates === 0 && x.missing === 0);
+    ratios.push(`cost_exactly_once=${exact ? 'yes' : 'NO'}`);
+    if (!exact) met = false;
   }
 
   if (r.soak) {

@@ -10,12 +10,13 @@
  * ingress server's warm-up, default 8), BENCH_ROUNDS (ingress rounds, median counts, default 3), BENCH_CONNECTIONS
  * (default 10), BENCH_CONCURRENCY (worker concurrency, default the config default), BENCH_NICE (the workers'
  * and the baseline's WORKER_NICE, default the config default),
- * BENCH_ONLY (comma list of ingress,pipeline,soak; `ladder` adds the floor-to-/webhook ladder, see ingress.ts; `steady` adds the per-process cost breakdown,
+ * BENCH_ONLY (comma list of ingress,pipeline,soak; `cost` the per-message cost alone (part of `pipeline`, see cost.ts: BENCH_COST_N, BENCH_COST_WARMUP, BENCH_COST_DUPLICATES); `ladder` adds the floor-to-/webhook ladder, see ingress.ts; `steady` adds the per-process cost breakdown,
  * see steady.ts: BENCH_STEADY_N, default 8000, BENCH_STEADY_WARMUP, default 3000, BENCH_STEADY_AI=1
  * for AI on, BENCH_STEADY_RATE: a fixed rate instead of full load; `rate` the rate search, see rate.ts: BENCH_RATE_S,
  * seconds per probe, default 60, BENCH_RATE_P99_MS, default 1000, BENCH_RATE_PROBES, default 7,
  * BENCH_RATE_START, msg/s, default 80 % of the warm-up's), BENCH_CPU_PROF (a directory: child processes write --cpu-prof profiles there).
  */
+import { type CostResult, runCost } from './cost.js';
 import { calibrationLine, hardwareLine } from './hardware.js';
 import { type IngressRow, runIngress, runLadder } from './ingress.js';
 import { MESSAGES_PER_BATCH, PayloadSource } from './payload.js';
@@ -51,6 +52,11 @@ const settings = {
     warmup: process.env.BENCH_STEADY_WARMUP === '0' ? 0 : num('BENCH_STEADY_WARMUP', 3000),
     ai: process.env.BENCH_STEADY_AI === '1',
     rate: num('BENCH_STEADY_RATE', 0) || undefined,
+  },
+  cost: {
+    n: num('BENCH_COST_N', 2000),
+    warmup: process.env.BENCH_COST_WARMUP === '0' ? 0 : num('BENCH_COST_WARMUP', 500),
+    duplicates: process.env.BENCH_COST_DUPLICATES === '0' ? 0 : num('BENCH_COST_DUPLICATES', 0.1),
   },
   rate: {
     durationS: num('BENCH_RATE_S', 60),
@@ -119,6 +125,15 @@ async function main(): Promise<void> {
   let pipeline: PipelineResult | undefined;
   if (settings.only.has('pipeline')) pipeline = await runPipeline(td, redis, envFor, settings);
 
+  // What a message costs, counted: part of the pipeline part, or alone with BENCH_ONLY=cost.
+  let cost: CostResult | undefined;
+  if (settings.only.has('pipeline') || settings.only.has('cost'))
+    cost = await runCost(td, envFor, {
+      ...settings.cost,
+      connections: settings.connections,
+      cpuProfDir: settings.cpuProfDir,
+    });
+
   let soak: SoakResult | undefined;
   if (settings.only.has('soak'))
     soak = await runSoak(td, redis, envFor, { ...settings, ratePerS: soakRate(ingress, pipeline) });
@@ -143,7 +158,7 @@ async function main(): Promise<void> {
     rate = { ...search, noopJobsPerS };
   }
 
-  printReport({ hardware, settings, ingress, pipeline, soak, steady, rate, ladder });
+  printReport({ hardware, settings, ingress, pipeline, cost, soak, steady, rate, ladder });
 }
 
 /**

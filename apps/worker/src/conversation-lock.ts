@@ -138,13 +138,12 @@ export class ConversationSequencer {
   }
 
   /**
-   * Whether an event of the conversation later than `timestamp`, but by at most `withinMs`, waits to
-   * run: a message of the same burst that has not been held yet.
+   * The conversation's pending set (event ids scored by their time): an event later than another,
+   * by at most a burst's debounce, that is in it waits to run — a message of the same burst that
+   * has not been held yet (../bursts.ts reads it in the same call as the held messages).
    */
-  async laterPending(conversation: string, timestamp: number, withinMs: number): Promise<boolean> {
-    const [pending] = this.keys(conversation);
-    const found = await this.redis.zrangebyscore(pending, `(${timestamp}`, timestamp + withinMs, 'LIMIT', 0, 1);
-    return found.length > 0;
+  pendingKey(conversation: string): string {
+    return this.keys(conversation)[0];
   }
 
   /** A dead-lettered event, or a handed-over send that finished, must not hold up the rest of its conversation. */

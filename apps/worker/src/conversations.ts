@@ -122,16 +122,32 @@ export function createConversationKeeper(r: WorkerResources) {
     await memory.append(note.id, [{ at: new Date(data.timestamp), from: 'user', text }]);
   }
 
-  return { note, keepUnanswered };
+  /**
+   * The note of a user's plain message (kind `user`) as far as the event alone tells, without
+   * reading the pause gate (`paused: false`): for a message that only starts waiting for its burst,
+   * whose pause is read when the burst is decided. Null for any other kind.
+   */
+  function userMessageNote(data: InboundJob, personal: InboundPersonal): ConversationNote | null {
+    const what = classify(data, personal, null);
+    if (what?.kind !== 'user') return null;
+    const id = conversationId(data.channel, data.pageId, what.userHash);
+    return { id, kind: 'user', paused: false, asksForPerson: false, recordedWithEvent: true };
+  }
+
+  return { note, keepUnanswered, userMessageNote };
 }
 
-/** The bot's reply as a turn of its conversation (sent, or decided in dry run). */
+/**
+ * The bot's reply as a turn of its conversation (sent, or decided in dry run), after the user's
+ * turns it answers when they are kept together (one script call instead of two).
+ */
 export async function keepBotTurn(
   r: Pick<WorkerResources, 'memory'>,
   reply: { channel: string; pageId: string; senderHash: string },
   text: string,
   dryRun = false,
+  userTurns: readonly Turn[] = [],
 ): Promise<void> {
   const turn: Turn = dryRun ? { at: new Date(), from: 'bot', text, dryRun } : { at: new Date(), from: 'bot', text };
-  await r.memory.append(conversationId(reply.channel, reply.pageId, reply.senderHash), [turn]);
+  await r.memory.append(conversationId(reply.channel, reply.pageId, reply.senderHash), [...userTurns, turn]);
 }

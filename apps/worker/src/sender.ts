@@ -19,6 +19,7 @@ import {
   sentMarkerKey,
   sentMessageIds,
 } from '@switchboard/queue';
+import type { Turn } from '@switchboard/pages';
 import { HANDOFF_REASON, keepBotTurn } from './conversations.js';
 import { keptMessageId } from './delivery-failures.js';
 import { type DeferredArrival, recordSendFailure } from './records.js';
@@ -48,6 +49,12 @@ export interface Attempt {
   log: WorkerResources['logger'];
   /** The inbound job answered at its first run has written no arrival: the send's record does. */
   arrival?: DeferredArrival;
+  /**
+   * The user's turns this reply answers, kept in the conversation's memory with the bot's turn in
+   * one append once the reply is sent (or recorded in dry run). A reply that is not sent here
+   * leaves them to the caller.
+   */
+  userTurns?: readonly Turn[];
 }
 
 /** Opens a send's sealed recipient and text (UnrecoverableError when it cannot be opened). */
@@ -119,7 +126,7 @@ export function createSender(r: WorkerResources, shard: ShardScope) {
         'dry run: no page token known; reply recorded, not sent',
       );
       await finish(data, 'dry_run', parts.length, [], attempt.arrival);
-      await keepBotTurn(r, data, personal.text, true);
+      await keepBotTurn(r, data, personal.text, true, attempt.userTurns);
       counters.count('sends', { result: 'dry_run' });
       return 'dry_run';
     }
@@ -176,7 +183,7 @@ export function createSender(r: WorkerResources, shard: ShardScope) {
       }
     }
     await finish(data, 'sent', parts.length, messageIds, attempt.arrival);
-    await keepBotTurn(r, data, personal.text);
+    await keepBotTurn(r, data, personal.text, false, attempt.userTurns);
     const e2e = Date.now() - data.receivedAt;
     latency.record('reply_e2e', e2e);
     counters.count('sends', { result: 'ok' });

@@ -4,8 +4,11 @@ import type { JobsOptions } from 'bullmq';
  * Default job options, per queue.
  *
  * Removal ages: a finished job's hash holds its (sealed) payload, so keeping jobs is memory and a
- * privacy cost. Completed jobs go after 1 hour (enough to inspect recent work; de-duplication does
- * not depend on them — it has its own small keys). Failed jobs are the dead-letter queue: they stay
+ * privacy cost. A completed inbound job is removed at once: its event's row in PostgreSQL is the
+ * record of what was done, de-duplication has its own small keys, and keeping the job would cost
+ * every finish a few commands more (adding it to the completed set, trimming that set by age and
+ * count; docs/performance.md, "What a message costs"). Completed send jobs, rare (a send handed
+ * over after its inline attempt), go after 1 hour. Failed jobs are the dead-letter queue: they stay
  * 14 days so an operator can inspect and replay them from /ops/dlq, and are capped in number so a
  * flood of permanent failures cannot exhaust Redis (BullMQ docs: "Auto-removal of jobs").
  */
@@ -71,7 +74,7 @@ export function inboundJobOptions(): JobsOptions {
   return {
     attempts: 5,
     backoff: { type: JITTER_BACKOFF },
-    removeOnComplete: COMPLETED,
+    removeOnComplete: true,
     removeOnFail: FAILED,
   };
 }

@@ -1,5 +1,6 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { HistoryTurn, ReplyDecision } from '@switchboard/ai';
+import type { Turn } from '@switchboard/pages';
 import { graphErrorReason, WHATSAPP_TEXT_ONLY_TYPES } from '@switchboard/meta';
 import {
   DEDUP_WINDOW_MS,
@@ -100,6 +101,7 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
 
     const conversation = conversationOf(data);
     const at = sequenceAt(data.channel, data.timestamp, data.receivedAt);
+    if ((await holdFirst(job, token, data, personal, at)) === 'duplicate') return 'duplicate';
     // Predecessors came in the same delivery: the same arrival time places them within their second.
     const prev = data.prev?.map((p) => ({ ...p, timestamp: sequenceAt(data.channel, p.timestamp, data.receivedAt) }));
     const owner = await sequencer.enter(conversation, data.eventId, at, prev);
@@ -122,6 +124,37 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
     await job.moveToDelayed(Math.max(due, Date.now()), token);
     throw new DelayedError();
   };
+
+  /**
+   * A user's plain message that starts waiting for its burst is held without taking its
+   * conversation's turn: holding writes only its own row and its own field of the burst, and what
+   * the conversation does meanwhile (a pause, an earlier message's reply) is read by the run that
+   * decides the burst, in turn — a message that arrived paused is let go then, as one paused while
+   * it waited is (and answered with its burst if the pause ended meanwhile). That spares the sequencer's enter and leave and a pause-gate read per message
+   * (docs/performance.md, `held-without-turn`). Returns 'duplicate' for an event already settled;
+   * otherwise the job waits (DelayedError) or, when this is not such a message, nothing happens.
+   */
+  async function holdFirst(
+    job: Job,
+    token: string | undefined,
+    data: InboundJob,
+    personal: InboundPersonal,
+    at: number,
+  ): Promise<'duplicate' | 'not_held'> {
+    if (debounceMs <= 0 || data.burst || data.reply) return 'not_held';
+    const event = factsOf(data, personal);
+    const byNature = unansweredByNature(event, settings);
+    if (byNature !== null) return 'not_held';
+    const conversation = conversations.userMessageNote(data, personal);
+    if (!conversation || nextStep(event, byNature, conversation, settings).step !== 'burst') return 'not_held';
+    const first = await recordArrival(job, data, conversation, null);
+    if (first === 'already_processed') return 'duplicate';
+    if (first === 'again' && (await replyHandedOver(data))) return 'duplicate';
+    await bursts.hold(conversation.id, { eventId: data.eventId, at, text: messageText(personal) as string });
+    await job.updateData({ ...data, burst: true });
+    await job.moveToDelayed(Math.max(at + debounceMs, Date.now()), token);
+    throw new DelayedError();
+  }
 
   /**
    * Gives the conversation back once the run ends. A send handed over to its own job keeps the
@@ -273,7 +306,10 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
     const at = sequenceAt(data.channel, data.timestamp, data.receivedAt);
     const first = await recordArrival(job, data, conversation, null);
     if (first === 'already_processed') return 'duplicate';
-    if (first === 'again' && (await replyHandedOver(data))) return 'duplicate';
+    // A held message without a decided reply has handed nothing over: a reply is written into the
+    // job before any of it is sent or handed over (decide), so only a run after that has to look.
+    const undecided = data.burst === true && !data.reply;
+    if (first === 'again' && !undecided && (await replyHandedOver(data))) return 'duplicate';
     if (!data.burst) {
       await bursts.hold(conversation.id, {
         eventId: data.eventId,
@@ -288,8 +324,13 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
       answered = burstOf(await bursts.read(conversation.id), data.eventId, at, debounceMs).answered;
     } else {
       // A later message of this burst that waits to run is held first, then answers this one.
-      if (await sequencer.laterPending(conversationOf(data), at, debounceMs)) return 'wait';
-      const held = await bursts.read(conversation.id);
+      const held = await bursts.readUnlessLater(
+        conversation.id,
+        sequencer.pendingKey(conversationOf(data)),
+        at,
+        debounceMs,
+      );
+      if (held === 'later') return 'wait';
       const burst = burstOf(held, data.eventId, at, debounceMs);
       // No longer held: a later message of its burst, whose run came first, answered it already.
       if (burst.continued || !held.some((m) => m.eventId === data.eventId)) {
@@ -463,6 +504,16 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
       source === 'kept' && data.reply
         ? { outbound: data.reply, reply: openReply(sealer, data.reply) }
         : await decide(job, data, personal, conversation, source, earlier);
+    // The user's messages join the memory once their reply is decided (so the model saw them only
+    // as the current ones), with the bot's turn in the same append when the reply goes out here.
+    const text = decided.outbound.reason === 'text_only' ? null : messageText(personal);
+    const userTurns =
+      conversation && text !== null
+        ? [
+            ...earlier.map((m): Turn => ({ at: new Date(m.at), from: 'user', text: m.text })),
+            { at: new Date(data.timestamp), from: 'user', text } satisfies Turn,
+          ]
+        : [];
     const log = logger.child({
       queue: 'inbound',
       job: job.id,
@@ -475,7 +526,11 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
       inline: true,
       log,
       ...(arrival ? { arrival } : {}),
+      userTurns,
     });
+    // Sent or recorded in dry run: kept with the bot's turn. Sent by an earlier run: kept by it.
+    if (conversation && result !== 'sent' && result !== 'dry_run' && result !== 'already_sent')
+      await r.memory.append(conversation.id, userTurns);
     if (result === 'paused') return 'paused';
     if (typeof result === 'string') return 'replied';
     // The send job records the reply when it finishes; the event is on record, processing, until then.
@@ -515,12 +570,6 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
                 ? { history: () => historyOf(conversation.id, earlier) }
                 : {}),
             });
-    // The user's messages join the memory once their reply is decided, so the model saw them only as the current ones.
-    if (conversation && text !== null)
-      await r.memory.append(conversation.id, [
-        ...earlier.map((m) => ({ at: new Date(m.at), from: 'user' as const, text: m.text })),
-        { at: new Date(data.timestamp), from: 'user', text },
-      ]);
     const decideMs = Math.round(decision.latencyMs);
     // One info line per reply is "reply sent"; this one is for debugging, unless the AI failed.
     logger[decision.error ? 'info' : 'debug'](
