@@ -5,10 +5,11 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { countersKey, latencyKey, recentKey } from '@switchboard/observability';
 import { authGlobalFailureKey } from '../../apps/api/src/login-limiter.js';
+import { burstThenHandOff } from '../helpers/burst-handoff.js';
 import { eventually } from '../helpers/processes.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { clusterToolsMissing, startRedisCluster } from '../helpers/redis-cluster.js';
-import { messengerEcho, messengerText } from '../helpers/sign.js';
+import { messengerText } from '../helpers/sign.js';
 
 /** Commands a node has processed since it started (INFO stats). */
 async function commandsProcessed(port: number): Promise<number> {
@@ -21,8 +22,6 @@ async function commandsProcessed(port: number): Promise<number> {
 }
 
 const PAGE = '100000000000061';
-/** Meta's inbox app: its echoes are a person from the business writing. */
-const INBOX_APP = '263902037430900';
 const missing = await clusterToolsMissing();
 let seq = 0;
 
@@ -307,36 +306,7 @@ t.test('bursts and hand-off on the cluster', { skip: missing }, async (t) => {
   });
   const ops = opsClient(p);
   const user = '900000006600001';
-  p.gemini.setReply('one answer to all three');
-  for (const [i, text] of ['hello', 'I have a question', 'about my order'].entries()) {
-    if (i > 0) await new Promise((r) => setTimeout(r, 200));
-    const res = await p.post(
-      messengerText({ pageId: PAGE, senderId: user, mid: `m_cluster_burst_${i}`, text, timestamp: Date.now() }),
-    );
-    t.equal(res.status, 200);
-  }
-  await eventually(async () => sendsTo(p, user).length >= 1, 20_000, 'the reply');
-  await new Promise((r) => setTimeout(r, 2000));
-  t.same(sendsTo(p, user), ['one answer to all three'], 'one reply to the burst');
-  t.equal(p.gemini.calls.length, 1, 'decided by one AI call');
-
-  // A person from the business writes from Meta's inbox: the bot stays silent.
-  const staff = await p.post(
-    messengerEcho({ pageId: PAGE, recipientId: user, mid: 'm_cluster_staff_1', text: 'staff here', appId: INBOX_APP }),
-  );
-  t.equal(staff.status, 200);
-  await eventually(
-    async () => (await p.sql`select 1 from events where outcome = 'echo_human'`).length > 0,
-    15_000,
-    'the staff echo',
-  );
-  await p.post(messengerText({ pageId: PAGE, senderId: user, mid: 'm_cluster_burst_paused', text: 'still there?' }));
-  await eventually(
-    async () => (await p.sql`select 1 from events where outcome = 'paused'`).length > 0,
-    20_000,
-    'the message recorded as paused',
-  );
-  t.equal(sendsTo(p, user).length, 1, 'nothing sent while a person has taken over');
+  await burstThenHandOff(t, p, PAGE, user, 'cluster');
   const listed = (await ops('GET', '/ops/conversations')).body.conversations as Array<{ status: string }>;
   t.match(listed?.[0], { status: 'paused' }, 'the conversation shows paused');
   t.notMatch(p.logs(), /CROSSSLOT|MOVED/, 'no command refused by the cluster');

@@ -5,15 +5,14 @@ import { createHmac } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { bullPrefix, QueueShards, QUEUES } from '@switchboard/queue';
+import { burstThenHandOff } from '../helpers/burst-handoff.js';
 import { eventually } from '../helpers/processes.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { clusterToolsMissing, startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
-import { messengerEcho, messengerText } from '../helpers/sign.js';
+import { messengerText } from '../helpers/sign.js';
 
 const SHARDS = 6;
 const PAGE = '100000000000071';
-/** Meta's inbox app: its echoes are a person from the business writing. */
-const INBOX_APP = '263902037430900';
 const missing = await clusterToolsMissing();
 
 /** Commands a node has run since `CONFIG RESETSTAT`, those inside scripts included (INFO commandstats). */
@@ -281,33 +280,7 @@ t.test(
 
     await t.test('a burst, then a hand-off', async (t) => {
       const [user] = usersInDistinctShards(p, '9000000074', 1) as [string];
-      p.gemini.setReply('one answer to all three');
-      const calls = p.gemini.calls.length;
-      for (const [i, text] of ['hello', 'I have a question', 'about my order'].entries()) {
-        if (i > 0) await new Promise((r) => setTimeout(r, 200));
-        await p.post(
-          messengerText({ pageId: PAGE, senderId: user, mid: `m_shards_burst_${i}`, text, timestamp: Date.now() }),
-        );
-      }
-      await eventually(async () => sendsTo(p, user).length >= 1, 20_000, 'the reply');
-      await new Promise((r) => setTimeout(r, 2000));
-      t.same(sendsTo(p, user), ['one answer to all three'], 'one reply to the burst');
-      t.equal(p.gemini.calls.length - calls, 1, 'decided by one AI call');
-      await p.post(
-        messengerEcho({ pageId: PAGE, recipientId: user, mid: 'm_shards_staff', text: 'staff here', appId: INBOX_APP }),
-      );
-      await eventually(
-        async () => (await p.sql`select 1 from events where outcome = 'echo_human'`).length > 0,
-        15_000,
-        'the staff echo',
-      );
-      await p.post(messengerText({ pageId: PAGE, senderId: user, mid: 'm_shards_paused', text: 'still there?' }));
-      await eventually(
-        async () => (await p.sql`select 1 from events where outcome = 'paused'`).length > 0,
-        20_000,
-        'the message recorded as paused',
-      );
-      t.equal(sendsTo(p, user).length, 1, 'nothing sent while a person has taken over');
+      await burstThenHandOff(t, p, PAGE, user, 'shards');
     });
     t.notMatch(p.logs(), /CROSSSLOT|MOVED/, 'no command refused by the cluster');
   },
