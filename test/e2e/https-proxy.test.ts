@@ -177,7 +177,7 @@ t.test(
 
 t.test('X-Forwarded-Proto from an address TRUST_PROXY does not name: refused, and the log line says so', async (t) => {
   const databaseUrl = await testDatabase(t, 'https_untrusted');
-  const prefix = uniquePrefix('https-untrusted');
+  const { prefix } = await testRedis(t, 'https-untrusted');
   const port = await freePort();
   const env = testEnv({
     databaseUrl,

@@ -79,10 +79,11 @@ t.test(
   'an API that requires HTTPS, reached over plain HTTP: the summary names REQUIRE_HTTPS and TRUST_PROXY',
   async (t) => {
     const databaseUrl = await testDatabase(t, 'simulate_https');
+    const { prefix } = await testRedis(t, 'simulate-https');
     const port = await freePort();
     const env = testEnv({
       databaseUrl,
-      prefix: uniquePrefix('simulate-https'),
+      prefix,
       PORT: String(port),
       HOST: '127.0.0.1',
       REQUIRE_HTTPS: 'true',

@@ -26,7 +26,8 @@ export async function scanAll(redis: Redis, pattern: string): Promise<string[]> 
 
 /** Deletes every key under `prefix` and BullMQ's `{prefix}` (SCAN, never KEYS). */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  for (const pattern of [`${prefix}*`, `{${prefix}}*`]) {
+  // The prefix's own keys, the queues' tag, and each queue shard's tag (`{<prefix>.<shard>.<k>}`).
+  for (const pattern of [`${prefix}*`, `{${prefix}}*`, `{${prefix}.*`]) {
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
