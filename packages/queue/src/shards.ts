@@ -28,8 +28,8 @@ function shardOfHex(hex: string, count: number): number {
 }
 
 /**
- * The hash tags of `count` shards. One shard keeps the tag every key had before shards existed,
- * `QUEUE_PREFIX` itself. With more, shard i takes the first candidate `<prefix>.<i>.<k>` whose
+ * The hash tags of `count` shards. One shard's tag is `QUEUE_PREFIX` itself, the plain layout of a
+ * single Redis. With more, shard i takes the first candidate `<prefix>.<i>.<k>` whose
  * slot lies in the i-th of `count` equal parts of the slot space: a cluster created with its
  * slots split evenly among its primaries then gives each primary the same number of shards when
  * the count is a multiple of the primaries.
@@ -97,6 +97,7 @@ export class QueueShards {
 
   /** The shard of a job's data as stored (JSON): routed as ofJob, or shard 0 without an event id. */
   ofData(data: unknown): number {
+    if (this.count === 1) return 0;
     const d = (data ?? {}) as Partial<Record<keyof RoutedJob, unknown>>;
     const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
     const eventId = text(d.eventId);

@@ -91,15 +91,20 @@ export function createEventIngestor(config: Config, resources: ApiResources) {
       if (e.type !== 'echo' || !e.appId || e.appId !== config.meta.appId) continue;
       const sent = parseSendMetadata(e.metadata);
       if (!sent) continue;
-      // The marker lives in the shard of the conversation the reply went to: the echo's recipient's.
-      const shard = resources.shards.ofJob({
-        channel: e.channel,
-        pageId: e.pageId,
-        eventId: sent.eventId,
-        senderHash: e.senderId ? hash(e.senderId) : null,
-        userHash: e.recipientId ? hash(e.recipientId) : undefined,
-      });
-      const key = sentMarkerKey(resources.shards.tags[shard] as string, sent.eventId);
+      // The marker lives in the shard of the conversation the reply went to: the echo's recipient's
+      // (an HMAC on the request path, so computed only when there is more than one shard to pick).
+      const { shards } = resources;
+      const shard =
+        shards.count === 1
+          ? 0
+          : shards.ofJob({
+              channel: e.channel,
+              pageId: e.pageId,
+              eventId: sent.eventId,
+              senderHash: null,
+              userHash: e.recipientId ? hash(e.recipientId) : undefined,
+            });
+      const key = sentMarkerKey(shards.tags[shard] as string, sent.eventId);
       markEcho(resources.redis, key, sent.part, e.mid ?? 'echo').catch((err: unknown) => {
         counters.count('state_write_failures', { what: 'echo_marker' });
         log.warn({ err: { message: (err as Error).message } }, "echo not noted on its reply's sent marker");
