@@ -142,39 +142,12 @@ export class PageTokenStore {
    * token gets its own row (holding the sealed default) so its state can be tracked and replaced.
    */
   async markInvalid(pageId: string, channel: PageChannel, reason: string): Promise<void> {
-    const { db, sealer } = this.deps;
-    const now = new Date();
-    const updated = await db
-      .update(pages)
-      .set({
-        tokenStatus: 'invalid',
-        monitoringStatus: 'critical',
-        invalidatedAt: now,
-        invalidReason: reason,
-        updatedAt: now,
-      })
-      .where(eq(pages.pageId, pageId))
-      .returning({ pageId: pages.pageId });
-    const fallback = this.defaultFor(channel);
-    if (updated.length === 0 && fallback) {
-      await db
-        .insert(pages)
-        .values({
-          pageId,
-          channel,
-          tokenSealed: sealer.seal(fallback, aad(pageId)),
-          tokenKeyId: sealer.currentKeyId,
-          tokenStatus: 'invalid',
-          monitoringStatus: 'critical',
-          invalidatedAt: now,
-          invalidReason: reason,
-        })
-        .onConflictDoNothing();
-    }
-    await db
-      .insert(tokenRefreshLog)
-      .values({ pageId, action: 'invalidated', ok: false, isValid: false, status: 'critical', error: reason });
-    this.cache.delete(pageId);
+    await this.#markState(
+      pageId,
+      channel,
+      { tokenStatus: 'invalid', monitoringStatus: 'critical', invalidatedAt: new Date(), invalidReason: reason },
+      { action: 'invalidated', ok: false, isValid: false, status: 'critical', error: reason },
+    );
   }
 
   /**
@@ -183,11 +156,28 @@ export class PageTokenStore {
    * that used the default token gets its own row, as in markInvalid.
    */
   async markRestricted(pageId: string, channel: PageChannel, reason: string): Promise<void> {
+    await this.#markState(
+      pageId,
+      channel,
+      { restrictedAt: new Date(), restrictedReason: reason },
+      { action: 'restricted', ok: false, status: 'critical', error: reason },
+    );
+  }
+
+  /**
+   * Sets a page's state, giving a page that used the default token a row of its own (holding the
+   * sealed default), and logs the change.
+   */
+  async #markState(
+    pageId: string,
+    channel: PageChannel,
+    state: Partial<typeof pages.$inferInsert>,
+    log: Omit<typeof tokenRefreshLog.$inferInsert, 'pageId'>,
+  ): Promise<void> {
     const { db, sealer } = this.deps;
-    const now = new Date();
     const updated = await db
       .update(pages)
-      .set({ restrictedAt: now, restrictedReason: reason, updatedAt: now })
+      .set({ ...state, updatedAt: new Date() })
       .where(eq(pages.pageId, pageId))
       .returning({ pageId: pages.pageId });
     const fallback = this.defaultFor(channel);
@@ -199,14 +189,11 @@ export class PageTokenStore {
           channel,
           tokenSealed: sealer.seal(fallback, aad(pageId)),
           tokenKeyId: sealer.currentKeyId,
-          restrictedAt: now,
-          restrictedReason: reason,
+          ...state,
         })
         .onConflictDoNothing();
     }
-    await db
-      .insert(tokenRefreshLog)
-      .values({ pageId, action: 'restricted', ok: false, status: 'critical', error: reason });
+    await db.insert(tokenRefreshLog).values({ pageId, ...log });
     this.cache.delete(pageId);
   }
 
