@@ -94,7 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: logger as FastifyBaseLogger,
     trustProxy,
     // A request's headers and body must arrive within HTTP_REQUEST_TIMEOUT_MS, or the client gets
-    // 408 and its socket is closed: a body that never finishes no longer holds a socket. Keep-alive
+    // 408 and its socket is closed, so a body that never finishes cannot hold a socket. Keep-alive
     // stays Fastify's 72 s between requests (longer than common load balancers' idle timeouts).
     requestTimeout: config.http.requestTimeoutMs,
     http: { headersTimeout: config.http.requestTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },

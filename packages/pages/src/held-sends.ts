@@ -9,8 +9,8 @@ export interface HeldSend {
   /**
    * Names this hold of the send: the job that releases it is named after it, so two releases that
    * read the same hold (a new token registered while a check found the old one valid again) add one
-   * job, not two. A send held again later is a new hold with a new name. Absent on an entry kept
-   * before holds were named.
+   * job, not two. A send held again later is a new hold with a new name. Absent on an entry stored
+   * as a bare payload, which is released under a fresh job id.
    */
   holdId?: string;
 }

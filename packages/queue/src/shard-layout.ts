@@ -36,8 +36,7 @@ async function jobsIn(redis: Redis | Cluster, queuePrefix: string, count: number
 /**
  * Whether the queues may run with `count` shards. A job lives in its shard's keys: after a change of
  * QUEUE_SHARDS, jobs of the old layout would wait where no worker looks, and a conversation's new
- * events would overtake them. So the count in force is recorded (a deployment before shards existed
- * had one), and a different count is taken only once the old layout holds no pending job; its
+ * events would overtake them. So the count in force is recorded (none recorded reads as one), and a different count is taken only once the old layout holds no pending job; its
  * dead letters are reported (`deadLetters`), since /ops/dlq no longer sees them.
  */
 export async function checkShardLayout(

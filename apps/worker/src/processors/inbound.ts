@@ -453,7 +453,7 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
 
   /**
    * Whether the event's send job exists (in any state) — or, for a job that has no decided reply in
-   * its data (written before this version sent inline), whether a part of its reply went out.
+   * its data yet may have sent (a job queued without that field), whether a part of its reply went out.
    */
   async function replyHandedOver(data: InboundJob): Promise<boolean> {
     const keys = data.reply
