@@ -341,10 +341,11 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
     }
     const earlier = answered.filter((m) => m.eventId !== data.eventId);
     const source = replySource(factsOf(data, personal), conversation);
-    const outcome = await answer(job, data, personal, conversation, source, undefined, earlier);
     const others = earlier.map((m) => m.eventId);
+    // Linked before the answer records this event processed, so a processed burst is a linked one.
     if (others.length > 0)
       await r.dbh.sql`update events set answered_by = ${data.eventId} where id = any(${others}::text[])`;
+    const outcome = await answer(job, data, personal, conversation, source, undefined, earlier);
     await bursts.release(conversation.id, [...others, data.eventId]);
     counters.count('events_processed', { channel: data.channel, outcome });
     return outcome;
