@@ -9,6 +9,8 @@
  * - Redis top-level commands (those a client sent, not those a script issued): MONITOR, which
  *   names a script's commands' source `lua` and a client's by its address.
  * - PostgreSQL statements: the proxy counts the frontend protocol's Query and Execute messages.
+ * - On a 3-primary Redis Cluster of the part's own (six queue shards), each primary's share of
+ *   the commands: what the busiest one carries bounds what the cluster carries.
  *
  * Knobs: BENCH_COST_N (messages, default 2000), BENCH_COST_WARMUP (default 500),
  * BENCH_COST_DUPLICATES (share of deliveries posted twice, as Meta sometimes does, default 0.1).
@@ -21,6 +23,7 @@ import { pathToFileURL } from 'node:url';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { startPrivateRedis } from '../test/helpers/private-redis.js';
+import { clusterClient, clusterToolsMissing, startRedisCluster } from '../test/helpers/redis-cluster.js';
 import { freePort } from '../test/helpers/processes.js';
 import { load } from './load.js';
 import { type SignedBody, PayloadSource } from './payload.js';
@@ -47,6 +50,8 @@ export interface CostRun {
   topLevelByCommand: Array<[string, number]>;
   /** Commands run inside each script per answered message, by `evalsha <script>`. */
   innerByScript: Map<string, number>;
+  /** On a cluster: each primary's share of the commands (scripts' inner commands included), by port. */
+  nodeShares?: Array<[number, number]>;
 }
 
 export interface CostResult {
@@ -67,6 +72,49 @@ async function commandStats(redis: Redis): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1] as string, Number(m[2]));
   return out;
+}
+
+const total = (stats: Map<string, number>): number => [...stats.values()].reduce((a, b) => a + b, 0);
+
+function sumStats(all: readonly Map<string, number>[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const stats of all) for (const [name, n] of stats) out.set(name, (out.get(name) ?? 0) + n);
+  return out;
+}
+
+/**
+ * The Redis a run measures, of its own: one redis-server, or a 3-primary cluster (every primary
+ * counted on its own connection: INFO and MONITOR are per node).
+ */
+interface MeasuredRedis {
+  /** What the processes are given to reach it. */
+  env: Record<string, string>;
+  /** A client for the bench's own reads (a cluster client on a cluster). */
+  admin: Redis;
+  /** One connection per node, by port, for INFO and MONITOR. */
+  nodes: Array<{ port: number; url: string; client: Redis }>;
+}
+
+async function singleRedis(td: Teardown): Promise<MeasuredRedis> {
+  const server = await startPrivateRedis(td);
+  const client = new Redis(server.url, { maxRetriesPerRequest: 2 });
+  td.teardown(() => client.disconnect());
+  return {
+    env: { REDIS_URL: server.url },
+    admin: client,
+    nodes: [{ port: Number(new URL(server.url).port), url: server.url, client }],
+  };
+}
+
+async function clusterRedis(td: Teardown): Promise<MeasuredRedis> {
+  const cluster = await startRedisCluster(td);
+  const nodes = cluster.nodes.map((n) => {
+    const url = `redis://127.0.0.1:${n.port}`;
+    const client = new Redis(url, { maxRetriesPerRequest: 2 });
+    td.teardown(() => client.disconnect());
+    return { port: n.port, url, client };
+  });
+  return { env: { REDIS_CLUSTER_NODES: cluster.seeds }, admin: clusterClient(td, cluster), nodes };
 }
 
 /**
@@ -99,34 +147,41 @@ async function scriptNames(): Promise<Map<string, string>> {
 }
 
 /**
- * Counts the top-level commands Redis runs while on: a MONITOR connection, by command name, and a
- * script call (EVALSHA) by the script's name.
+ * Counts the top-level commands Redis runs while on: a MONITOR connection per node, by command
+ * name, and a script call (EVALSHA) by the script's name.
  */
 async function topLevelCounter(
-  url: string,
+  urls: readonly string[],
 ): Promise<{ counts: Map<string, number>; inner: Map<string, number>; stop(): void }> {
   const names = await scriptNames();
-  const client = new Redis(url);
-  const monitor = await client.monitor();
   const counts = new Map<string, number>();
   const inner = new Map<string, number>();
-  let script = '';
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    // MONITOR shows a script's call before the commands it runs, and a script runs alone.
-    if (source === 'lua') {
-      inner.set(script, (inner.get(script) ?? 0) + 1);
-      return;
-    }
-    let name = String(args[0]).toLowerCase();
-    if (name === 'evalsha') name = script = `evalsha ${names.get(String(args[1])) ?? String(args[1]).slice(0, 8)}`;
-    counts.set(name, (counts.get(name) ?? 0) + 1);
-  });
+  const clients = await Promise.all(
+    urls.map(async (url) => {
+      const client = new Redis(url);
+      const monitor = await client.monitor();
+      // MONITOR shows a script's call before the commands it runs, and a script runs alone on its node.
+      let script = '';
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source === 'lua') {
+          inner.set(script, (inner.get(script) ?? 0) + 1);
+          return;
+        }
+        let name = String(args[0]).toLowerCase();
+        if (name === 'evalsha') name = script = `evalsha ${names.get(String(args[1])) ?? String(args[1]).slice(0, 8)}`;
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+      });
+      return { client, monitor };
+    }),
+  );
   return {
     counts,
     inner,
     stop: () => {
-      monitor.disconnect();
-      client.disconnect();
+      for (const { client, monitor } of clients) {
+        monitor.disconnect();
+        client.disconnect();
+      }
     },
   };
 }
@@ -223,10 +278,8 @@ async function costOnce(
   label: string,
   extra: Record<string, string>,
   duplicates: number,
+  measured: MeasuredRedis,
 ): Promise<CostRun> {
-  const redisServer = await startPrivateRedis(td);
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
-  td.teardown(() => redis.disconnect());
   const pg = await pgStatementProxy({ host: '127.0.0.1', port: 5432 }, td);
   const viaProxy = (url: string) => {
     const u = new URL(url);
@@ -236,11 +289,13 @@ async function costOnce(
   };
   const costEnv: EnvFor = (databaseUrl, prefix, more = {}) => ({
     ...envFor(databaseUrl, prefix, more),
-    REDIS_URL: redisServer.url,
+    ...measured.env,
     DATABASE_URL: viaProxy(databaseUrl),
   });
-  progress(`cost ${label}: starting api + 2 workers on a redis-server of their own`);
-  const sys = await startSystem(td, redis, costEnv, `cost-${label}`, extra, s);
+  const where = measured.nodes.length > 1 ? `a ${measured.nodes.length}-primary cluster` : 'a redis-server';
+  progress(`cost ${label}: starting api + 2 workers on ${where} of their own`);
+  const sys = await startSystem(td, measured.admin, costEnv, `cost-${label}`, extra, s);
+  const nodeStats = () => Promise.all(measured.nodes.map((n) => commandStats(n.client)));
   const source = new DuplicatingSource(new PayloadSource(sys.env.FACEBOOK_APP_SECRET as string), duplicates);
   const acked = new Set<string>();
   const post = async (count: number) => {
@@ -266,20 +321,25 @@ async function costOnce(
   const sentBefore = sys.graph.sends.length;
   const ackedBefore = acked.size;
   const duplicatedBefore = source.duplicated;
-  const statsBefore = await commandStats(redis);
-  const topLevel = await topLevelCounter(redisServer.url);
+  const nodesBefore = await nodeStats();
+  const topLevel = await topLevelCounter(measured.nodes.map((n) => n.url));
   const pgBefore = pg.statements();
   progress(`cost ${label}: posting ${s.n} deliveries`);
   await post(s.n);
   await sys.graph.waitForSends(acked.size, Math.max(120_000, s.n * 20));
   // Whatever a reply leaves behind (releases, records, counters) lands within the debounce and a flush.
   await sleep(2500);
-  const statsAfter = await commandStats(redis);
+  const nodesAfter = await nodeStats();
   const pgStatements = pg.statements() - pgBefore;
   topLevel.stop();
   const answered = sys.graph.sends.length - sentBefore;
   const { duplicates: dup, missing } = deliveryFaults(countSends(sys.graph.sends), acked);
-  const byCommand = perMessage(statsAfter, statsBefore, answered);
+  const byCommand = perMessage(sumStats(nodesAfter), sumStats(nodesBefore), answered);
+  const nodeCommands = measured.nodes.map((n, i): [number, number] => [
+    n.port,
+    total(nodesAfter[i] as Map<string, number>) - total(nodesBefore[i] as Map<string, number>),
+  ]);
+  const allCommands = nodeCommands.reduce((a, [, n]) => a + n, 0);
   const topLevelByCommand = perMessage(topLevel.counts, new Map([['info', 0]]), answered);
   const run: CostRun = {
     label,
@@ -295,6 +355,9 @@ async function costOnce(
     byCommand,
     topLevelByCommand,
     innerByScript: new Map(perMessage(topLevel.inner, new Map(), answered)),
+    ...(measured.nodes.length > 1
+      ? { nodeShares: nodeCommands.map(([port, n]): [number, number] => [port, n / allCommands]) }
+      : {}),
   };
   progress(
     `cost ${label}: ${run.redisCommands.toFixed(1)} commands, ${run.redisTopLevel.toFixed(1)} top-level, ${run.pgStatements.toFixed(2)} PG statements per answered message; ${dup} duplicates, ${missing} missing`,
@@ -303,21 +366,36 @@ async function costOnce(
   return run;
 }
 
+/** Queue shards on the cluster: two per primary, the layout deploy/kubernetes/README.md recommends. */
+const CLUSTER_SHARDS = 6;
+
 /**
  * The cost of a message with the conversation memory and burst debouncing on (AI on against the
  * fake Gemini, AI_HISTORY_TURNS=12, REPLY_DEBOUNCE_MS=500), one-message conversations as the bench
- * sends them with a share of redeliveries; and, for reference, with both off and no redeliveries.
+ * sends them with a share of redeliveries; the same on a 3-primary Redis Cluster with six queue
+ * shards, for the spread over its primaries; and, for reference, with memory and debounce off and
+ * no redeliveries.
  */
 export async function runCost(td: Teardown, envFor: EnvFor, s: Settings): Promise<CostResult> {
   const ai = await startBenchGemini(td);
-  const on = await costOnce(
-    td,
-    envFor,
-    s,
-    'memory_debounce',
-    { ...ai.env, AI_HISTORY_TURNS: '12', REPLY_DEBOUNCE_MS: '500' },
-    s.duplicates,
-  );
-  const off = await costOnce(td, envFor, s, 'plain', { ...ai.env, AI_HISTORY_TURNS: '0', REPLY_DEBOUNCE_MS: '0' }, 0);
-  return { runs: [on, off] };
+  const features = { ...ai.env, AI_HISTORY_TURNS: '12', REPLY_DEBOUNCE_MS: '500' };
+  const on = await costOnce(td, envFor, s, 'memory_debounce', features, s.duplicates, await singleRedis(td));
+  const runs = [on];
+  const missing = await clusterToolsMissing();
+  if (missing) progress(`cost cluster: skipped, ${missing}`);
+  else
+    runs.push(
+      await costOnce(
+        td,
+        envFor,
+        s,
+        'cluster',
+        { ...features, QUEUE_SHARDS: String(CLUSTER_SHARDS) },
+        s.duplicates,
+        await clusterRedis(td),
+      ),
+    );
+  const plain = { ...ai.env, AI_HISTORY_TURNS: '0', REPLY_DEBOUNCE_MS: '0' };
+  runs.push(await costOnce(td, envFor, s, 'plain', plain, 0, await singleRedis(td)));
+  return { runs };
 }

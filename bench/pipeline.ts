@@ -7,7 +7,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DEFAULT_WORKER_CONCURRENCY, DEFAULT_WORKER_NICE } from '@switchboard/config';
-import { inboundJobOptions, QUEUES } from '@switchboard/queue';
+import { bullPrefix, inboundJobOptions, QUEUES, shardTags } from '@switchboard/queue';
 import { startFakeGemini } from '../test/helpers/fake-gemini.js';
 import { type FakeGraph, type FakeGraphSend, startFakeGraph } from '../test/helpers/fake-graph.js';
 import { freePort } from '../test/helpers/processes.js';
@@ -131,7 +131,9 @@ export async function startSystem(
   );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
-  const inbound = new Queue(QUEUES.inbound, { connection: redis.duplicate(), prefix: `{${prefix}}` });
+  // Workers register on every shard they consume; the first shard's queue is enough to count them.
+  const firstShard = shardTags(prefix, Number(base.QUEUE_SHARDS ?? '1'))[0] as string;
+  const inbound = new Queue(QUEUES.inbound, { connection: redis.duplicate(), prefix: bullPrefix(firstShard) });
   try {
     for (;;) {
       const up = await fetch(`${url}/health`).then(

@@ -282,7 +282,7 @@ export function printReport(r: Report): void {
   if (r.cost) {
     const runs = r.cost.runs;
     out.push(
-      '## What a message costs — per answered message, counted (redis-server of its own; PostgreSQL via a counting proxy)',
+      '## What a message costs — per answered message, counted (Redis of its own; PostgreSQL via a counting proxy)',
     );
     out.push(
       table(
@@ -325,9 +325,24 @@ export function printReport(r: Report): void {
       );
       out.push('');
     }
+    const cluster = runs.find((x) => x.nodeShares);
+    if (cluster?.nodeShares) {
+      out.push(`### ${cluster.label}: each primary's share of the commands (INFO commandstats, scripts' included)`);
+      out.push(
+        table(
+          ['primary', 'share'],
+          cluster.nodeShares.map(([port, share]) => [`127.0.0.1:${port}`, `${(100 * share).toFixed(1)} %`]),
+        ),
+      );
+      out.push('');
+    }
     const on = runs[0] as CostResult['runs'][number];
     target('cmds_per_answered', on.redisCommands, on.redisCommands <= 60, '<=60', 1);
     target('top_level_per_answered', on.redisTopLevel, on.redisTopLevel <= 8, '<=8', 1);
+    if (cluster?.nodeShares) {
+      const busiest = Math.max(...cluster.nodeShares.map(([, share]) => share));
+      target('cluster_busiest_primary_share', busiest, busiest <= 0.45, '<=0.45');
+    }
     ratios.push(`pg_statements_per_answered=${f2(on.pgStatements)}`);
     const exact = runs.every((x) => x.answered === x.messages && x.duplicates === 0 && x.missing === 0);
     ratios.push(`cost_exactly_once=${exact ? 'yes' : 'NO'}`);

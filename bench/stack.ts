@@ -43,7 +43,8 @@ export async function freshDatabase(td: Teardown, label: string): Promise<string
 /** A private Redis prefix (application keys and BullMQ's `{prefix}` keys), deleted at teardown. */
 export function freshPrefix(td: Teardown, redis: Redis, label: string): string {
   const prefix = uniquePrefix(`bench-${label}`);
-  td.teardown(() => deletePrefix(redis, prefix));
+  // A cluster is the part's own and goes at its teardown, keys and all.
+  if (!(redis as { isCluster?: boolean }).isCluster) td.teardown(() => deletePrefix(redis, prefix));
   return prefix;
 }
 
