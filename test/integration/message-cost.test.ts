@@ -2,7 +2,10 @@
 // real production processes on a real PostgreSQL and a redis-server of the test's own, whose MONITOR
 // shows every command a client sent (a script's own commands come with the source `lua`).
 import { createHash, createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { ConversationMemory, conversationId } from '@switchboard/pages';
@@ -13,10 +16,16 @@ import { messengerText } from '../helpers/sign.js';
 
 const PAGE = '100000000000083';
 
-const shaOf = (file: string) =>
-  createHash('sha1')
-    .update(readFileSync(`${ROOT}/${file}`, 'utf8'))
-    .digest('hex');
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
+const shaOf = (file: string) => sha1(readFileSync(`${ROOT}/${file}`, 'utf8'));
+
+/** The SHA1 of one of BullMQ's own scripts, as EVALSHA names it. */
+async function bullShaOf(name: string): Promise<string> {
+  const dir = join(dirname(createRequire(join(ROOT, 'apps/worker/package.json')).resolve('bullmq')), 'scripts');
+  const file = readdirSync(dir).find((f) => f.startsWith(`${name}-`) && f.endsWith('.js')) as string;
+  const mod = (await import(pathToFileURL(join(dir, file)).href)) as Record<string, { content: string }>;
+  return sha1((mod[name] as { content: string }).content);
+}
 
 t.test('an answered message of a burst, with memory on, spends no top-level command it can spare', async (t) => {
   const p = await startPipeline(t, 'message_cost', {
@@ -52,6 +61,12 @@ t.test('an answered message of a burst, with memory on, spends no top-level comm
   t.equal(named('exists').length, 0, 'a held message without a decided reply looks for no handed-over send');
   t.equal(calls('apps/worker/src/scripts/conversation-enter.lua'), 1, "held without taking the conversation's turn");
   t.equal(calls('apps/worker/src/scripts/conversation-leave.lua'), 1, 'given back once, after the reply');
+  const bullCalls = async (name: string) => {
+    const sha = await bullShaOf(name);
+    return named('evalsha').filter((a) => a[1] === sha).length;
+  };
+  t.equal(await bullCalls('moveToDelayed'), 0, 'a held message waits in its run: its job is not delayed');
+  t.equal(await bullCalls('updateData'), 1, "the job's data is written once: the decided reply");
 });
 
 t.test("a reply handed over to its send job still keeps the user's turn, then the bot's once sent", async (t) => {

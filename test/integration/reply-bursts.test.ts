@@ -155,6 +155,38 @@ t.test('without memory (AI_HISTORY_TURNS=0) the one call still sees the whole bu
   t.same(sendsTo(p, user), ['ok']);
 });
 
+t.test(
+  'messages waiting for their bursts do not take the working slots: with one, a burst still gets one reply',
+  async (t) => {
+    // One run works at a time; held messages wait beside it (apps/worker/src/run-slots.ts). Were
+    // they to wait in the working slot, the burst's second message would not be held before the
+    // first one's debounce ended, and the burst would get two replies.
+    const p = await startPipeline(t, 'reply_bursts_slots', {
+      env: { REPLY_DEBOUNCE_MS: '1500', WORKER_CONCURRENCY: '1', AI_MAX_CALLS_PER_MIN_PER_PSID: '100' },
+    });
+    p.gemini.setReply('one for the burst');
+    const [a, b] = [userId(3), userId(4)];
+    const aTexts = [text('a first'), text('a second')];
+    const mids = [await post(p, a, aTexts[0] as string)];
+    await sleep(100);
+    const bMid = await post(p, b, text('b alone'));
+    await sleep(200);
+    mids.push(await post(p, a, aTexts[1] as string));
+    const rows = await settled(p, [...mids, bMid]);
+    t.same(
+      rows.map((r) => r.outcome),
+      ['merged', 'replied', 'replied'],
+      "a's burst answered once, by its last message; b's message on its own",
+    );
+    await eventually(async () => sendsTo(p, b).length >= 1, 15_000, "b's reply");
+    await sleep(300);
+    t.same(sendsTo(p, a), ['one for the burst'], 'one reply to the burst');
+    t.same(sendsTo(p, b), ['one for the burst'], 'one reply to the other conversation');
+    const aCalls = p.gemini.calls.filter((c) => c.contents.some((turn) => aTexts.some((x) => turn.text.includes(x))));
+    t.same(aCalls[0]?.contents, [{ role: 'user', text: aTexts.join('') }], "one call over a's burst, in order");
+  },
+);
+
 // WhatsApp's timestamps have a resolution of one second: three messages 200 ms apart mostly share
 // one, and only their arrival orders them (apps/worker/src/sequence-time.ts).
 t.test('WhatsApp: a burst of texts gets one reply through the Cloud API', async (t) => {

@@ -15,6 +15,7 @@ import { createMaintenanceProcessor } from './processors/maintenance.js';
 import { createOutboundProcessor } from './processors/outbound.js';
 import type { WorkerResources } from './resources.js';
 import { RetryableSendError } from './send-errors.js';
+import { RunSlots, WAITS_PER_SLOT } from './run-slots.js';
 
 /** What a queue's jobs mean when they end, for the listeners to call (./dead-letters.ts). */
 export interface JobEndHooks {
@@ -46,7 +47,9 @@ export class WorkerRegistry {
       const shard = { index, tag: this.r.shards.tags[index] as string };
       const prefix = bullPrefix(shard.tag);
       const endings = createJobEndings(this.r, shard);
-      this.add(QUEUES.inbound, createInboundProcessor(this.r, shard), concurrency, {
+      // Messages held for their bursts wait in their runs, beside the runs that work.
+      const slots = new RunSlots(concurrency, config.ai.replyDebounceMs > 0 ? concurrency * WAITS_PER_SLOT : 0);
+      this.add(QUEUES.inbound, createInboundProcessor(this.r, shard, slots), slots.capacity, {
         failedForGood: endings.failedForGood,
         prefix,
       });

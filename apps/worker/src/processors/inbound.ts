@@ -32,6 +32,7 @@ import type { DeferredArrival } from '../records.js';
 import type { ShardScope, WorkerResources } from '../resources.js';
 import { createSender, type Handover, openReply, type SendOutcome } from '../sender.js';
 import { sequenceAt } from '../sequence-time.js';
+import { RunSlots } from '../run-slots.js';
 
 /**
  * Event types that get an answer; everything else — echoes, reads, reactions, attachments, Page and
@@ -71,7 +72,11 @@ type Waiting = 'held' | 'wait';
  * row is keyed by the event id, and the outbound job id is the event id (BullMQ ignores a second
  * add of an existing id) — so a retried job never produces a second reply.
  */
-export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
+export function createInboundProcessor(
+  r: WorkerResources,
+  shard: ShardScope,
+  slots = new RunSlots(r.config.worker.concurrency, 0),
+) {
   const { config, sealer, counters, responder, logger } = r;
   const outboundQueue = r.outboundQueue.of(shard.index);
   const sequencer = new ConversationSequencer(
@@ -88,10 +93,18 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
   const debounceMs = config.ai.replyDebounceMs;
   const settings = { staleAfterMs: config.worker.staleAfterMs, debounceMs };
 
-  return async function processInbound(job: Job, token?: string): Promise<Outcome> {
+  return function processInbound(job: Job, token?: string): Promise<Outcome> {
+    return slots.run((wait) => runInbound(job, token, wait));
+  };
+
+  async function runInbound(
+    job: Job,
+    token: string | undefined,
+    wait: (ms: number) => Promise<boolean>,
+  ): Promise<Outcome> {
     const parsed = inboundJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid inbound job payload');
-    const data: InboundJob = parsed.data;
+    let data: InboundJob = parsed.data;
     let personal: InboundPersonal;
     try {
       personal = inboundPersonalSchema.parse(sealer.openJson(data.sealed, data.eventId));
@@ -101,46 +114,67 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
 
     const conversation = conversationOf(data);
     const at = sequenceAt(data.channel, data.timestamp, data.receivedAt);
-    if ((await holdFirst(job, token, data, personal, at)) === 'duplicate') return 'duplicate';
+    const first = await holdFirst(job, data, personal, at);
+    if (first === 'duplicate') return 'duplicate';
+    if (first === 'held') {
+      // Held for its burst: the run waits out the debounce (../run-slots.ts), then decides as the
+      // burst's later run — or, with no place to wait in, its job waits delayed.
+      data = { ...data, burst: true };
+      if (!(await wait(at + debounceMs - Date.now()))) return delay(job, token, data, at + debounceMs);
+    }
     // Predecessors came in the same delivery: the same arrival time places them within their second.
     const prev = data.prev?.map((p) => ({ ...p, timestamp: sequenceAt(data.channel, p.timestamp, data.receivedAt) }));
-    const owner = await sequencer.enter(conversation, data.eventId, at, prev);
-    if (!owner) {
+    for (;;) {
+      const owner = await sequencer.enter(conversation, data.eventId, at, prev);
       // An earlier event of this conversation is pending or running: never two at once, always in
-      // timestamp order. Waiting is not an attempt.
-      await job.moveToDelayed(Date.now() + BUSY_RETRY_MS + Math.floor(Math.random() * BUSY_RETRY_MS), token);
-      throw new DelayedError();
+      // timestamp order.
+      if (!owner)
+        return delay(job, token, data, Date.now() + BUSY_RETRY_MS + Math.floor(Math.random() * BUSY_RETRY_MS));
+      let outcome: Outcome | Waiting | undefined;
+      try {
+        outcome = await sequencer.hold(conversation, owner, () => handle(job, data, personal));
+      } finally {
+        await giveBack(conversation, data, owner, outcome, at);
+      }
+      if (outcome === 'wait') {
+        // A later message of the burst is about to be held: it goes first, then this one reads again.
+        const retryMs = BUSY_RETRY_MS + Math.floor(Math.random() * BUSY_RETRY_MS);
+        if (await wait(retryMs)) continue;
+        return delay(job, token, data, Date.now() + retryMs);
+      }
+      if (outcome !== 'held') return outcome;
+      // Held by the burst's own check (a message its first run did not hold): it gives up its place,
+      // so the burst's later messages can be held too, and runs again when the debounce has passed.
+      return delay(job, token, data, at + debounceMs);
     }
-    let outcome: Outcome | Waiting | undefined;
-    try {
-      outcome = await sequencer.hold(conversation, owner, () => handle(job, data, personal));
-    } finally {
-      await giveBack(conversation, data, owner, outcome, at);
-    }
-    if (outcome !== 'held' && outcome !== 'wait') return outcome;
-    // A message held for its burst gives up its place, so the burst's later messages can be held
-    // too, and runs again when the debounce has passed (or shortly, to let a later one in first).
-    const due = outcome === 'held' ? at + debounceMs : Date.now() + BUSY_RETRY_MS;
+  }
+
+  /**
+   * The job waits in BullMQ's delayed set until `due`, which is not an attempt. A held message's
+   * mark goes with it, so its next run decides instead of holding it and waiting again.
+   */
+  async function delay(job: Job, token: string | undefined, data: InboundJob, due: number): Promise<never> {
+    if (data.burst && !(job.data as InboundJob).burst) await job.updateData(data);
     await job.moveToDelayed(Math.max(due, Date.now()), token);
     throw new DelayedError();
-  };
+  }
 
   /**
    * A user's plain message that starts waiting for its burst is held without taking its
    * conversation's turn: holding writes only its own row and its own field of the burst, and what
    * the conversation does meanwhile (a pause, an earlier message's reply) is read by the run that
    * decides the burst, in turn — a message that arrived paused is let go then, as one paused while
-   * it waited is (and answered with its burst if the pause ended meanwhile). That spares the sequencer's enter and leave and a pause-gate read per message
-   * (docs/performance.md, `held-without-turn`). Returns 'duplicate' for an event already settled;
-   * otherwise the job waits (DelayedError) or, when this is not such a message, nothing happens.
+   * it waited is (and answered with its burst if the pause ended meanwhile). That spares the
+   * sequencer's enter and leave and a pause-gate read per message (docs/performance.md,
+   * `held-without-turn`). Returns 'duplicate' for an event already settled, 'held' once the
+   * message is held (its run then waits out the debounce), 'not_held' when this is not such a message.
    */
   async function holdFirst(
     job: Job,
-    token: string | undefined,
     data: InboundJob,
     personal: InboundPersonal,
     at: number,
-  ): Promise<'duplicate' | 'not_held'> {
+  ): Promise<'duplicate' | 'held' | 'not_held'> {
     if (debounceMs <= 0 || data.burst || data.reply) return 'not_held';
     const event = factsOf(data, personal);
     const byNature = unansweredByNature(event, settings);
@@ -151,9 +185,7 @@ export function createInboundProcessor(r: WorkerResources, shard: ShardScope) {
     if (first === 'already_processed') return 'duplicate';
     if (first === 'again' && (await replyHandedOver(data))) return 'duplicate';
     await bursts.hold(conversation.id, { eventId: data.eventId, at, text: messageText(personal) as string });
-    await job.updateData({ ...data, burst: true });
-    await job.moveToDelayed(Math.max(at + debounceMs, Date.now()), token);
-    throw new DelayedError();
+    return 'held';
   }
 
   /**
