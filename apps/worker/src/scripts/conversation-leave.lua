@@ -15,8 +15,8 @@
 -- ARGV[6] its timestamp (ms; 'park' only)
 -- ARGV[7] now (ms; 'park' only)
 if ARGV[2] == 'done' then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
+  -- Its entry time exists only beside a pending entry (conversation-enter.lua writes both).
+  if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('HDEL', KEYS[3], ARGV[1]) end
   if ARGV[5] == '1' then
     redis.call('SADD', KEYS[4], ARGV[1])
     redis.call('PEXPIRE', KEYS[4], ARGV[4])
