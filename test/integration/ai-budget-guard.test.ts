@@ -67,3 +67,31 @@ t.test('a zero budget means no AI calls; spend from separate workers adds up', a
   );
   t.equal((await a.status(DAY1)).dailySpendUsd, 0.1);
 });
+
+t.test('spends recorded together are added in one script call per UTC day, and add up', async (t) => {
+  const { redis, prefix } = await testRedis(t, 'ai-budget');
+  const guard = new BudgetGuard(redis, `${prefix}:ai:budget`, PRICES);
+  // Loads the script first, so each add below is one EVALSHA.
+  await guard.record({ inputTokens: 1, outputTokens: 0 }, DAY1);
+  const watcher = redis.duplicate();
+  const monitor = await watcher.monitor();
+  t.teardown(() => {
+    monitor.disconnect();
+    watcher.disconnect();
+  });
+  const adds: string[] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (String(args[0]).toLowerCase().startsWith('eval') && args.some((a) => String(a).startsWith(`${prefix}:`)))
+      adds.push(String(args[2]));
+  });
+  await Promise.all([
+    ...Array.from({ length: 20 }, () => guard.record({ inputTokens: 10_000, outputTokens: 0 }, DAY1)),
+    ...Array.from({ length: 5 }, () => guard.record({ inputTokens: 0, outputTokens: 10_000 }, DAY2)),
+  ]);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(adds.length, 2, 'one call for each day');
+  const [day1, day2] = [await guard.status(DAY1), await guard.status(DAY2)];
+  t.equal(day1.dailySpendUsd, 0.200001, "the first day's twenty spends and the warm-up");
+  t.equal(day2.dailySpendUsd, 0.2, "the second day's five");
+  t.equal(day2.monthlySpendUsd, 0.400001, 'the month holds both');
+});

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { createDb } from '@switchboard/db';
-import { InstructionsCache, PageInstructionsStore } from '@switchboard/pages';
+import { InstructionsCache, instructionsVersionKey, PageInstructionsStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { testDatabase } from '../helpers/db.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -67,4 +67,36 @@ t.test("a worker's cache: read once per version, the default for pages without t
     prefix,
   });
   t.equal(await none.forPage('2'), undefined, 'no default, no own text: nothing');
+});
+
+t.test('replies asking together share one read of the version; a reply after a change sees it', async (t) => {
+  const databaseUrl = await testDatabase(t, 'instructions_cache_shared');
+  const { redis } = await testRedis(t, 'instructions-cache');
+  const prefix = uniquePrefix('instructions');
+  t.teardown(() => deletePrefix(redis, prefix));
+  const dbh = createDb(databaseUrl, { max: 1 });
+  t.teardown(() => dbh.close());
+  const sealer = new Sealer(randomBytes(32));
+  const store = new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer, defaultInstructions: 'the default' });
+  const reader = redis.duplicate();
+  t.teardown(() => reader.disconnect());
+  const cache = new InstructionsCache({ store, redis: reader, prefix });
+  await cache.forPage('1');
+
+  const watcher = redis.duplicate();
+  const monitor = await watcher.monitor();
+  t.teardown(() => {
+    monitor.disconnect();
+    watcher.disconnect();
+  });
+  let reads = 0;
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (String(args[0]).toLowerCase() === 'get' && args[1] === instructionsVersionKey(prefix)) reads++;
+  });
+  const texts = await Promise.all(Array.from({ length: 10 }, () => cache.forPage('1')));
+  await store.set('1', 'page one');
+  t.equal(await cache.forPage('1'), 'page one', 'the reply after the change sees it');
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(new Set(texts), new Set(['the default']));
+  t.equal(reads, 2, 'one read for the ten replies asking together, one for the reply after the change');
 });

@@ -6,7 +6,7 @@ import {
   conversationId,
   recordConversationEvents,
 } from '@switchboard/pages';
-import { Batcher } from './batcher.js';
+import { Batcher } from '@switchboard/queue';
 import type { SendFailure } from './send-errors.js';
 
 /**
@@ -288,7 +288,7 @@ export async function readEvents(dbh: DbHandle, ids: readonly string[]): Promise
   return ids.map((id) => byId.get(id) ?? null);
 }
 
-/** The hot-path statements, batched across the jobs running at once in this process (./batcher.ts). */
+/** The hot-path statements, batched across the jobs running at once in this process (@switchboard/queue, batcher.ts). */
 export interface HotWrites {
   arrival(row: ArrivalRow): Promise<ArrivalState>;
   sendFinished(row: SendFinishedRow): Promise<void>;

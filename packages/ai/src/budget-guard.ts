@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
+import { Batcher, defineRedisScripts, loadRedisScript, runRedisScript } from '@switchboard/queue';
 import type { AiSettings } from './ai-settings.js';
 import type { TokenUsage } from './reply-decision.js';
 
@@ -29,12 +29,14 @@ const ADD = loadRedisScript(new URL('../src/scripts/', import.meta.url), 'budget
  *
  * The check happens before a call and the spend is recorded after it, so calls in flight when the
  * budget is crossed may overshoot it by at most one call each; that is the price of not holding a
- * lock across a network call.
+ * lock across a network call. The spends of calls that end together are added in one script call
+ * (each caller still waits for its own to be written).
  */
 export class BudgetGuard {
   readonly #redis: Redis;
   readonly #keyPrefix: string;
   readonly #settings: BudgetSettings;
+  readonly #adds: Batcher<{ micro: number; day: string; month: string }, void>;
 
   constructor(redis: Redis, keyPrefix: string, settings: BudgetSettings) {
     // Defined here, when the guard is built with its connection, never first at call time: ioredis
@@ -43,6 +45,7 @@ export class BudgetGuard {
     this.#redis = redis;
     this.#keyPrefix = keyPrefix;
     this.#settings = settings;
+    this.#adds = new Batcher((items) => this.#add(items), { maxInFlight: 1 });
   }
 
   async isExhausted(now: Date = new Date()): Promise<boolean> {
@@ -60,10 +63,22 @@ export class BudgetGuard {
       Math.max(0, usage.inputTokens) * this.#settings.priceInputPerMTokUsd +
       Math.max(0, usage.outputTokens) * this.#settings.priceOutputPerMTokUsd;
     if (!(micro > 0)) return;
-    const { day, month } = this.#keys(now);
+    await this.#adds.add({ micro, ...this.#keys(now) });
+  }
+
+  /** One script call per day and month among the spends (one pair but around midnight). */
+  async #add(items: ReadonlyArray<{ micro: number; day: string; month: string }>): Promise<void[]> {
+    const sums = new Map<string, { day: string; month: string; micro: number }>();
+    for (const { micro, day, month } of items) {
+      const sum = sums.get(day) ?? { day, month, micro: 0 };
+      sum.micro += micro;
+      sums.set(day, sum);
+    }
     // One script rather than MULTI: atomic the same, and cheaper on a connection that also carries
     // BullMQ's scripts (an ioredis MULTI copies every defined script onto itself).
-    await runRedisScript(this.#redis, ADD, [day, month], [micro, DAY_KEY_TTL_S, MONTH_KEY_TTL_S]);
+    for (const { day, month, micro } of sums.values())
+      await runRedisScript(this.#redis, ADD, [day, month], [micro, DAY_KEY_TTL_S, MONTH_KEY_TTL_S]);
+    return items.map(() => undefined);
   }
 
   async status(now: Date = new Date()): Promise<BudgetStatus> {

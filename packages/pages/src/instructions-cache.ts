@@ -17,9 +17,10 @@ interface Entry {
 
 /**
  * Each page's instructions as a worker reads them per AI reply: one Redis GET of the version
- * number, and a PostgreSQL read (and an AES-GCM open) only for a page first seen since the last
- * change. An entry counts only under the version it was read under, so a read that raced a change
- * cannot be kept as current.
+ * number — shared by the replies that ask while it is in flight, which would all read the same —
+ * and a PostgreSQL read (and an AES-GCM open) only for a page first seen since the last change. An
+ * entry counts only under the version it was read under, so a read that raced a change cannot be
+ * kept as current.
  */
 export class InstructionsCache {
   readonly #entries = new Map<string, Entry>();
@@ -27,6 +28,7 @@ export class InstructionsCache {
   readonly #redis: Redis;
   readonly #versionKey: string;
   readonly #onUnreadable: (pageId: string) => void;
+  #versionRead: Promise<string | null> | undefined;
 
   /**
    * `onUnreadable` hears of a page whose instructions no configured key opens (ENCRYPTION_KEY
@@ -47,13 +49,20 @@ export class InstructionsCache {
 
   /** The page's own instructions, else the default; undefined when there are neither. */
   async forPage(pageId: string): Promise<string | undefined> {
-    const version = await this.#redis.get(this.#versionKey);
+    const version = await this.#version();
     let entry = this.#entries.get(pageId);
     if (!entry || entry.version !== version || Date.now() - entry.at > MAX_AGE_MS) {
       entry = { own: await this.#readOwn(pageId), version, at: Date.now() };
       this.#entries.set(pageId, entry);
     }
     return this.#store.withDefault(entry.own).instructions || undefined;
+  }
+
+  #version(): Promise<string | null> {
+    this.#versionRead ??= this.#redis.get(this.#versionKey).finally(() => {
+      this.#versionRead = undefined;
+    });
+    return this.#versionRead;
   }
 
   async #readOwn(pageId: string): Promise<string | null> {

@@ -8,3 +8,4 @@ export * from './sent-marker.js';
 export * from './shards.js';
 export * from './sharded-queue.js';
 export * from './shard-layout.js';
+export * from './batcher.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Batcher } from '../../apps/worker/src/batcher.js';
+import { Batcher } from '../../packages/queue/src/batcher.js';
 
 const tick = async (turns = 3) => {
   for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));

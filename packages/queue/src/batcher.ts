@@ -1,10 +1,10 @@
 /**
- * Groups the writes of concurrently running jobs into one statement: a write that arrives while no
- * flush is running starts one after `lingerMs` (or at the next turn of the event loop), together
- * with whatever else arrived meanwhile; writes that arrive while flushes are running wait for one
- * to finish and then go together, after the same linger. Each caller's promise settles when its
- * own row is committed, so a job never completes before its write — batching changes the cost,
- * not the guarantees.
+ * Groups the writes of concurrently running jobs into one statement (a PostgreSQL upsert, a Redis
+ * script call): a write that arrives while no flush is running starts one after `lingerMs` (or at
+ * the next turn of the event loop), together with whatever else arrived meanwhile; writes that
+ * arrive while flushes are running wait for one to finish and then go together, after the same
+ * linger. Each caller's promise settles when its own write is committed, so a job never completes
+ * before its write — batching changes the cost, not the guarantees.
  *
  * Items with the same key never share a batch (one statement may not upsert a row twice); a batch
  * that fails is retried item by item, so one bad item fails only its own job.
