@@ -52,6 +52,11 @@ export interface CostRun {
   innerByScript: Map<string, number>;
   /** On a cluster: each primary's share of the commands (scripts' inner commands included), by port. */
   nodeShares?: Array<[number, number]>;
+  /**
+   * Redis main-thread CPU per answered message, all nodes together (ms). Timed, so it depends on
+   * the machine and on what else runs: a sizing figure, never a target.
+   */
+  redisCpuMs: number;
 }
 
 export interface CostResult {
@@ -75,6 +80,15 @@ async function commandStats(redis: Redis): Promise<Map<string, number>> {
 }
 
 const total = (stats: Map<string, number>): number => [...stats.values()].reduce((a, b) => a + b, 0);
+
+/** CPU seconds a node's main thread has used (INFO cpu): what saturates first on a Redis primary. */
+async function mainThreadCpuS(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  const main = field('used_cpu_sys_main_thread') + field('used_cpu_user_main_thread');
+  // Before Redis 6.2 there is no main-thread figure; the process's is the nearest.
+  return Number.isFinite(main) ? main : field('used_cpu_sys') + field('used_cpu_user');
+}
 
 function sumStats(all: readonly Map<string, number>[]): Map<string, number> {
   const out = new Map<string, number>();
@@ -296,6 +310,8 @@ async function costOnce(
   progress(`cost ${label}: starting api + 2 workers on ${where} of their own`);
   const sys = await startSystem(td, measured.admin, costEnv, `cost-${label}`, extra, s);
   const nodeStats = () => Promise.all(measured.nodes.map((n) => commandStats(n.client)));
+  const cpuS = async () =>
+    (await Promise.all(measured.nodes.map((n) => mainThreadCpuS(n.client)))).reduce((a, b) => a + b, 0);
   const source = new DuplicatingSource(new PayloadSource(sys.env.FACEBOOK_APP_SECRET as string), duplicates);
   const acked = new Set<string>();
   const post = async (count: number) => {
@@ -333,6 +349,16 @@ async function costOnce(
   const pgStatements = pg.statements() - pgBefore;
   topLevel.stop();
   const answered = sys.graph.sends.length - sentBefore;
+  const messages = acked.size - ackedBefore;
+  const duplicatesPosted = source.duplicated - duplicatedBefore;
+  // Redis's CPU in a second window without MONITOR, which costs Redis a write per command it shows.
+  progress(`cost ${label}: posting ${s.n} more deliveries for Redis's CPU, unwatched`);
+  const cpuBefore = await cpuS();
+  const sentBeforeCpu = sys.graph.sends.length;
+  await post(s.n);
+  await sys.graph.waitForSends(acked.size, Math.max(120_000, s.n * 20));
+  await sleep(2500);
+  const redisCpuMs = (((await cpuS()) - cpuBefore) * 1000) / (sys.graph.sends.length - sentBeforeCpu);
   const { duplicates: dup, missing } = deliveryFaults(countSends(sys.graph.sends), acked);
   const byCommand = perMessage(sumStats(nodesAfter), sumStats(nodesBefore), answered);
   const nodeCommands = measured.nodes.map((n, i): [number, number] => [
@@ -343,8 +369,8 @@ async function costOnce(
   const topLevelByCommand = perMessage(topLevel.counts, new Map([['info', 0]]), answered);
   const run: CostRun = {
     label,
-    messages: acked.size - ackedBefore,
-    duplicatesPosted: source.duplicated - duplicatedBefore,
+    messages,
+    duplicatesPosted,
     answered,
     duplicates: dup,
     missing,
@@ -352,6 +378,7 @@ async function costOnce(
     redisCommands: byCommand.reduce((a, [, x]) => a + x, 0),
     redisTopLevel: topLevelByCommand.reduce((a, [, x]) => a + x, 0),
     pgStatements: pgStatements / answered,
+    redisCpuMs,
     byCommand,
     topLevelByCommand,
     innerByScript: new Map(perMessage(topLevel.inner, new Map(), answered)),
@@ -360,7 +387,7 @@ async function costOnce(
       : {}),
   };
   progress(
-    `cost ${label}: ${run.redisCommands.toFixed(1)} commands, ${run.redisTopLevel.toFixed(1)} top-level, ${run.pgStatements.toFixed(2)} PG statements per answered message; ${dup} duplicates, ${missing} missing`,
+    `cost ${label}: ${run.redisCommands.toFixed(1)} commands, ${run.redisTopLevel.toFixed(1)} top-level, ${run.pgStatements.toFixed(2)} PG statements, ${redisCpuMs.toFixed(2)} ms of Redis CPU per answered message; ${dup} duplicates, ${missing} missing`,
   );
   await stopSystem(sys);
   return run;

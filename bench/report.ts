@@ -286,7 +286,17 @@ export function printReport(r: Report): void {
     );
     out.push(
       table(
-        ['run', 'answered', 'redeliveries', 'dupl.', 'missing', 'redis cmds', 'top-level', 'PG statements'],
+        [
+          'run',
+          'answered',
+          'redeliveries',
+          'dupl.',
+          'missing',
+          'redis cmds',
+          'top-level',
+          'PG statements',
+          'Redis CPU ms',
+        ],
         runs.map((x) => [
           x.label,
           `${x.answered}/${x.messages}`,
@@ -296,6 +306,7 @@ export function printReport(r: Report): void {
           f1(x.redisCommands),
           f1(x.redisTopLevel),
           f2(x.pgStatements),
+          f2(x.redisCpuMs),
         ]),
       ),
     );
