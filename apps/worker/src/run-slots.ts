@@ -8,7 +8,8 @@ export const WAITS_PER_SLOT = 4;
  * up to `maxWaiting` more that wait inside their run (a message held for its burst waits out the
  * debounce) without keeping a working slot. BullMQ's concurrency is the sum (`capacity`), so a
  * waiting run never stops the worker from fetching the next job, and the runs that work stay as
- * many as configured.
+ * many as configured; a job fetched while every working slot is taken waits for one, in the order
+ * the jobs were fetched.
  *
  * Waiting in the run instead of delaying the job spares a second lifecycle of it: BullMQ's move
  * to delayed, its fetch again and the mark that it was held, ~30 Redis commands and 3 round trips
