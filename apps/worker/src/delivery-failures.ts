@@ -13,10 +13,27 @@ export function keptMessageId(channel: string, messageId: string, hashSecret: st
 }
 
 /**
- * How far back a reply is looked for: Meta retries a status webhook for up to 7 days, and the bound
- * lets the search use the replies' creation-time index instead of reading the whole table.
+ * How far back a reply is looked for: Meta retries a status webhook for up to 7 days; an older
+ * reply's row is left as it is.
  */
 const LOOK_BACK_DAYS = 8;
+
+/**
+ * The one statement of recordDeliveryFailure (exported so a test can read its plan): $1 the days
+ * looked back, $2 Meta's error code, $3 the number's id, $4 the kept message id, $5 the reason.
+ * The reply is found through the GIN index of WhatsApp replies' message ids, not by reading every
+ * reply of those days.
+ */
+export const DELIVERY_FAILURE_SQL = `
+  with r as (
+    update replies set status = 'failed', error_code = $2
+    where created_at > now() - make_interval(days => $1)
+      and channel = 'whatsapp' and page_id = $3 and graph_message_ids @> array[$4]::text[]
+    returning event_id
+  )
+  update events set outcome = 'delivery_failed', last_error = $5, last_error_code = $2, updated_at = now()
+  where id in (select event_id from r)
+  returning id`;
 
 export interface DeliveryFailure {
   /** The WhatsApp phone number id the reply went out from. */
@@ -37,15 +54,12 @@ export interface DeliveryFailure {
  * one older than that).
  */
 export async function recordDeliveryFailure(dbh: DbHandle, f: DeliveryFailure): Promise<string | null> {
-  const rows = await dbh.sql<{ id: string }[]>`
-    with r as (
-      update replies set status = 'failed', error_code = ${f.errorCode}
-      where created_at > now() - make_interval(days => ${LOOK_BACK_DAYS})
-        and channel = 'whatsapp' and page_id = ${f.pageId} and graph_message_ids @> array[${f.keptMessageId}]::text[]
-      returning event_id
-    )
-    update events set outcome = 'delivery_failed', last_error = ${f.reason}, last_error_code = ${f.errorCode}, updated_at = now()
-    where id in (select event_id from r)
-    returning id`;
+  const rows = await dbh.sql.unsafe<Array<{ id: string }>>(DELIVERY_FAILURE_SQL, [
+    LOOK_BACK_DAYS,
+    f.errorCode,
+    f.pageId,
+    f.keptMessageId,
+    f.reason,
+  ]);
   return rows[0]?.id ?? null;
 }

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { index, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
@@ -27,5 +28,11 @@ export const replies = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
   },
-  (t) => [index('replies_created_at_idx').on(t.createdAt)],
+  (t) => [
+    index('replies_created_at_idx').on(t.createdAt),
+    // A WhatsApp `failed` status names one message id: found through this, not by reading days of replies.
+    index('replies_whatsapp_message_ids_idx')
+      .using('gin', t.graphMessageIds)
+      .where(sql`${t.channel} = 'whatsapp'`),
+  ],
 );

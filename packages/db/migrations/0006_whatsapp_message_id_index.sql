@@ -1,0 +1,1 @@
+CREATE INDEX "replies_whatsapp_message_ids_idx" ON "replies" USING gin ("graph_message_ids") WHERE "replies"."channel" = 'whatsapp';
