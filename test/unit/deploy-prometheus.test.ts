@@ -38,6 +38,7 @@ t.test(
       'switchboard_ai_budget_spend_usd',
       'switchboard_ai_budget_usd',
       'switchboard_ai_budget_blocked_total',
+      'switchboard_state_write_failures_total',
     ])
       t.match(exprs, metric, `a rule uses ${metric}`);
     const cases = tests.tests.flatMap((c) => c.alert_rule_test ?? []);
