@@ -1,5 +1,6 @@
 import { type Database, tokenRefreshLog } from '@switchboard/db';
-import type { CheckTarget, PageChannel, PageTokenStore } from './token-store.js';
+import type { CheckTarget, PageTokenStore } from './token-store.js';
+import type { PageChannel } from './token-status.js';
 import { deriveTokenStatus } from './token-status.js';
 
 /**

@@ -1,4 +1,5 @@
-import type { PageChannel } from './token-store.js';
+/** The channel a Page token serves: a Facebook Page (Messenger), an Instagram account, a WhatsApp number. */
+export type PageChannel = 'messenger' | 'instagram' | 'whatsapp';
 
 export type MonitoringStatus = 'ok' | 'notice' | 'warning' | 'critical';
 

@@ -2,10 +2,9 @@ import { and, eq, isNotNull, lte, ne, sql } from 'drizzle-orm';
 import { type Database, pages, tokenRefreshLog } from '@switchboard/db';
 import type { Sealer } from '@switchboard/privacy';
 import { pageTokenAad } from './token-aad.js';
-import type { MonitoringStatus } from './token-status.js';
+import type { MonitoringStatus, PageChannel } from './token-status.js';
 
 export type TokenStatus = 'unknown' | 'valid' | 'invalid';
-export type PageChannel = 'messenger' | 'instagram' | 'whatsapp';
 
 export interface ResolvedToken {
   token: string;
