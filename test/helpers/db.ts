@@ -32,3 +32,16 @@ export async function testDatabase(t: Teardown, label = 'db'): Promise<string> {
   });
   return url;
 }
+
+/** Every plan node of an EXPLAIN (FORMAT JSON) answer, the root first. */
+export function planNodes(node: Record<string, unknown>): Array<Record<string, unknown>> {
+  const children = (node.Plans as Array<Record<string, unknown>> | undefined) ?? [];
+  return [node, ...children.flatMap(planNodes)];
+}
+
+/** The plan nodes of one EXPLAIN (FORMAT JSON) result row. */
+export function explainedNodes(row: Record<string, unknown> | undefined): Array<Record<string, unknown>> {
+  return planNodes(
+    (row?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]?.Plan as Record<string, unknown>,
+  );
+}

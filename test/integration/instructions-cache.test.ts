@@ -1,21 +1,26 @@
 // Fakes nothing: the instructions store and a worker's cache of it on a real PostgreSQL database
 // and a real Redis (its own key prefix).
 import { randomBytes } from 'node:crypto';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createDb } from '@switchboard/db';
 import { InstructionsCache, instructionsVersionKey, PageInstructionsStore } from '@switchboard/pages';
 import { Sealer } from '@switchboard/privacy';
 import { testDatabase } from '../helpers/db.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
-t.test("a worker's cache: read once per version, the default for pages without their own", async (t) => {
-  const databaseUrl = await testDatabase(t, 'instructions_cache');
+/** A database, a Redis prefix and a sealer of the test's own, removed at its end. */
+async function setUp(t: Test, label: string) {
+  const databaseUrl = await testDatabase(t, label);
   const { redis } = await testRedis(t, 'instructions-cache');
   const prefix = uniquePrefix('instructions');
   t.teardown(() => deletePrefix(redis, prefix));
   const dbh = createDb(databaseUrl, { max: 1 });
   t.teardown(() => dbh.close());
-  const sealer = new Sealer(randomBytes(32));
+  return { redis, prefix, dbh, sealer: new Sealer(randomBytes(32)) };
+}
+
+t.test("a worker's cache: read once per version, the default for pages without their own", async (t) => {
+  const { redis, prefix, dbh, sealer } = await setUp(t, 'instructions_cache');
   const api = new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer, defaultInstructions: 'the default' });
 
   // The worker's store counts its database reads.
@@ -70,13 +75,7 @@ t.test("a worker's cache: read once per version, the default for pages without t
 });
 
 t.test('replies asking together share one read of the version; a reply after a change sees it', async (t) => {
-  const databaseUrl = await testDatabase(t, 'instructions_cache_shared');
-  const { redis } = await testRedis(t, 'instructions-cache');
-  const prefix = uniquePrefix('instructions');
-  t.teardown(() => deletePrefix(redis, prefix));
-  const dbh = createDb(databaseUrl, { max: 1 });
-  t.teardown(() => dbh.close());
-  const sealer = new Sealer(randomBytes(32));
+  const { redis, prefix, dbh, sealer } = await setUp(t, 'instructions_cache_shared');
   const store = new PageInstructionsStore({ db: dbh.db, redis, prefix, sealer, defaultInstructions: 'the default' });
   const reader = redis.duplicate();
   t.teardown(() => reader.disconnect());

@@ -2,16 +2,10 @@
 import t from 'tap';
 import { createDb } from '@switchboard/db';
 import { DELIVERY_FAILURE_SQL, recordDeliveryFailure } from '../../apps/worker/src/delivery-failures.js';
-import { testDatabase } from '../helpers/db.js';
+import { explainedNodes, testDatabase } from '../helpers/db.js';
 
 const NUMBER = '109000000000001';
 const id = (n: number) => n.toString(16).padStart(32, '0');
-
-/** Every plan node of an EXPLAIN (FORMAT JSON) answer. */
-function planNodes(node: Record<string, unknown>): Array<Record<string, unknown>> {
-  const children = (node.Plans as Array<Record<string, unknown>> | undefined) ?? [];
-  return [node, ...children.flatMap(planNodes)];
-}
 
 t.test('a failed status finds its reply through the message-id index, among many recent replies', async (t) => {
   const dbh = createDb(await testDatabase(t, 'delivery_failures'), { max: 2 });
@@ -34,9 +28,9 @@ t.test('a failed status finds its reply through the message-id index, among many
     'kept-777',
     'WhatsApp delivery failed',
   ]);
-  const scans = planNodes(
-    (explained?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]?.Plan as Record<string, unknown>,
-  ).filter((n) => n['Relation Name'] === 'replies' || n['Index Name'] === 'replies_whatsapp_message_ids_idx');
+  const scans = explainedNodes(explained).filter(
+    (n) => n['Relation Name'] === 'replies' || n['Index Name'] === 'replies_whatsapp_message_ids_idx',
+  );
   t.notOk(
     scans.some((n) => n['Node Type'] === 'Seq Scan'),
     `replies are not read one by one: ${scans.map((n) => n['Node Type']).join(', ')}`,

@@ -10,7 +10,7 @@ import {
   SENDS_FINISHED_SQL,
   sendsFinishedInput,
 } from '../../apps/worker/src/records.js';
-import { testDatabase } from '../helpers/db.js';
+import { explainedNodes, testDatabase } from '../helpers/db.js';
 
 const id = (n: number) => n.toString(16).padStart(32, '0');
 const arrival = (n: number, over: Partial<ArrivalRow> = {}): ArrivalRow => ({
@@ -278,12 +278,6 @@ t.test(
   },
 );
 
-/** Every plan node of an EXPLAIN (FORMAT JSON) answer. */
-function planNodes(node: Record<string, unknown>): Array<Record<string, unknown>> {
-  const children = (node.Plans as Array<Record<string, unknown>> | undefined) ?? [];
-  return [node, ...children.flatMap(planNodes)];
-}
-
 t.test('sends finished: events are found through their index, not by reading the whole table', async (t) => {
   const dbh = createDb(await testDatabase(t, 'records_plan'), { max: 2 });
   t.teardown(() => dbh.close());
@@ -322,11 +316,7 @@ t.test('sends finished: events are found through their index, not by reading the
   for (const analyzed of [false, true]) {
     if (analyzed) await dbh.sql`analyze events`;
     const [explained] = await dbh.sql.unsafe(`explain (format json) ${SENDS_FINISHED_SQL}`, [input]);
-    const plan = (explained?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]?.Plan as Record<
-      string,
-      unknown
-    >;
-    const scans = planNodes(plan)
+    const scans = explainedNodes(explained)
       .filter((n) => n['Relation Name'] === 'events')
       .map((n) => n['Node Type']);
     t.ok(scans.length > 0, 'the plan touches events');
@@ -338,9 +328,7 @@ t.test('sends finished: events are found through their index, not by reading the
   const [readPlan] = await dbh.sql.unsafe(`explain (format json) ${READ_EVENTS_SQL}`, [
     JSON.stringify(rows.map((r) => r.eventId)),
   ]);
-  const readScans = planNodes(
-    (readPlan?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]?.Plan as Record<string, unknown>,
-  ).filter((n) => n['Relation Name'] === 'events');
+  const readScans = explainedNodes(readPlan).filter((n) => n['Relation Name'] === 'events');
   t.same(
     readScans.map((n) => n['Node Type']).filter((type) => type === 'Seq Scan'),
     [],
