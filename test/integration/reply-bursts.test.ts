@@ -27,10 +27,11 @@ function hashOf(p: Pipeline, id: string): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Posts a user message now; answers its mid's hash. */
-async function post(p: Pipeline, user: string, body: string): Promise<string> {
+/** Posts a user message sent `ageMs` ago (now by default); answers its mid's hash. */
+async function post(p: Pipeline, user: string, body: string, ageMs = 0): Promise<string> {
   const mid = `m_burst_${++seq}_${Date.now()}`;
-  const res = await p.post(messengerText({ pageId: PAGE, senderId: user, mid, text: body, timestamp: Date.now() }));
+  const timestamp = Date.now() - ageMs;
+  const res = await p.post(messengerText({ pageId: PAGE, senderId: user, mid, text: body, timestamp }));
   if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
   return hashOf(p, mid);
 }
@@ -186,6 +187,52 @@ t.test(
     t.same(aCalls[0]?.contents, [{ role: 'user', text: aTexts.join('') }], "one call over a's burst, in order");
   },
 );
+
+t.test('a burst queued while no worker runs gets one reply once a worker starts', async (t) => {
+  // The run of a held message waits what was left of its debounce when it was received, so the
+  // queue in front of a late worker does not cut the burst; a message Meta delivered with its
+  // debounce already over goes behind the queue, where the rest of its burst is held first.
+  const p = await startPipeline(t, 'reply_bursts_backlog', {
+    workers: 0,
+    // One working run: the messages are taken up one after another, not held all at once.
+    env: { REPLY_DEBOUNCE_MS: '1500', WORKER_CONCURRENCY: '1', AI_MAX_CALLS_PER_MIN_PER_PSID: '100' },
+  });
+  p.gemini.setReply('one for the burst');
+  const [fresh, late] = [userId(5), userId(6)];
+  const freshTexts = [text('fresh first'), text('fresh second')];
+  const lateTexts = [text('late first'), text('late second')];
+  const freshMids = [await post(p, fresh, freshTexts[0] as string)];
+  const lateMids = [await post(p, late, lateTexts[0] as string, 10_000)];
+  await sleep(200);
+  freshMids.push(await post(p, fresh, freshTexts[1] as string));
+  lateMids.push(await post(p, late, lateTexts[1] as string, 10_000));
+  await sleep(2_000);
+  p.startWorker();
+  for (const [label, mids] of [
+    ['received in time', freshMids],
+    ['delivered late', lateMids],
+  ] as const) {
+    const rows = await settled(p, mids);
+    t.same(
+      rows.map((r) => [r.outcome, r.answered_by]),
+      [
+        ['merged', rows[1]?.id],
+        ['replied', null],
+      ],
+      `${label}: the burst answered once, by its last message`,
+    );
+  }
+  await eventually(async () => sendsTo(p, fresh).length + sendsTo(p, late).length >= 2, 15_000, 'the replies');
+  await sleep(300);
+  t.same(sendsTo(p, fresh), ['one for the burst'], 'one reply to the burst received in time');
+  t.same(sendsTo(p, late), ['one for the burst'], 'one reply to the burst delivered late');
+  const callsOver = (texts: string[]) =>
+    p.gemini.calls.filter((c) => c.contents.some((turn) => texts.some((x) => turn.text.includes(x))));
+  t.same(callsOver(freshTexts)[0]?.contents, [{ role: 'user', text: freshTexts.join('') }], 'one call, in order');
+  t.equal(callsOver(freshTexts).length, 1);
+  t.same(callsOver(lateTexts)[0]?.contents, [{ role: 'user', text: lateTexts.join('') }], 'one call, in order');
+  t.equal(callsOver(lateTexts).length, 1);
+});
 
 // WhatsApp's timestamps have a resolution of one second: three messages 200 ms apart mostly share
 // one, and only their arrival orders them (apps/worker/src/sequence-time.ts).
