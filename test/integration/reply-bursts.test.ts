@@ -189,9 +189,8 @@ t.test(
 );
 
 t.test('a burst queued while no worker runs gets one reply once a worker starts', async (t) => {
-  // The run of a held message waits what was left of its debounce when it was received, so the
-  // queue in front of a late worker does not cut the burst; a message Meta delivered with its
-  // debounce already over goes behind the queue, where the rest of its burst is held first.
+  // The run of a held message waits the debounce from when it starts, so neither the queue in
+  // front of a late worker nor a late delivery by Meta cuts the burst.
   const p = await startPipeline(t, 'reply_bursts_backlog', {
     workers: 0,
     // One working run: the messages are taken up one after another, not held all at once.

@@ -117,15 +117,13 @@ export function createInboundProcessor(
     const first = await holdFirst(job, data, personal, at);
     if (first === 'duplicate') return 'duplicate';
     if (first === 'held') {
-      // Held for its burst: the run waits what was left of the debounce when the message was
-      // received (../run-slots.ts), then decides as the burst's later run. Counting from the
-      // receipt, not the message's time, covers the queue in front of the worker: a later message
-      // of the burst was queued within that time, behind as long a queue, and is held by then.
-      // Received with its debounce over (Meta delivered it late), or with no place to wait in, its
-      // job waits delayed instead, and comes back behind the messages queued meanwhile.
+      // Held for its burst: the run waits the debounce from now (../run-slots.ts), then decides as
+      // the burst's later run. Counted from now, not from the message's time: a later message of
+      // the burst was sent within the debounce, and the delays this one met on its way here (Meta's
+      // delivery, the queue in front of the worker) meet it too, so by then it is held. With no
+      // place to wait in, the job waits delayed instead and comes back behind the queue.
       data = { ...data, burst: true };
-      const left = at + debounceMs - data.receivedAt;
-      if (left <= 0 || !(await wait(left))) return delay(job, token, data, at + debounceMs);
+      if (!(await wait(debounceMs))) return delay(job, token, data, at + debounceMs);
     }
     // Predecessors came in the same delivery: the same arrival time places them within their second.
     const prev = data.prev?.map((p) => ({ ...p, timestamp: sequenceAt(data.channel, p.timestamp, data.receivedAt) }));
