@@ -1,7 +1,7 @@
 /**
  * Signed Messenger webhook batches, each with ids never used before, so de-duplication cannot
  * short-circuit the work. The body is built once through metaJson (Meta's escaping of non-ASCII
- * and `/`), then only fixed-width ASCII ids are swapped in per request: bytes and size stay those
+ * and `/`), then only fixed-width ASCII ids and the timestamp are swapped in per request: bytes and size stay those
  * of a real batch while a request costs the load generator a string join and one HMAC.
  */
 import { createHmac, randomBytes } from 'node:crypto';
@@ -26,6 +26,8 @@ const TEXTS = [
 const SENDER = (n: number) => `9${String(n).padStart(15, '0')}`;
 const MID = (run: string, n: number) => `m_${run}${String(n).padStart(12, '0')}`;
 const MARK = (k: string, i: number) => `@@${k}${i}@@`;
+/** A message's timestamp in the template: quoted there, so the number replaces its quotes too. */
+const TIME_MARK = (i: number) => `"${MARK('T', i)}"`;
 
 export interface SignedBody {
   body: string;
@@ -36,7 +38,7 @@ export interface SignedBody {
 
 export class PayloadSource {
   private readonly parts: string[];
-  private readonly slots: Array<{ kind: 'S' | 'M'; i: number }>;
+  private readonly slots: Array<{ kind: 'S' | 'M' | 'T'; i: number }>;
   private readonly run = randomBytes(60).toString('base64url');
   private next = 0;
 
@@ -45,24 +47,29 @@ export class PayloadSource {
     const messaging = TEXTS.slice(0, MESSAGES_PER_BATCH).map((text, i) => ({
       sender: { id: MARK('S', i) },
       recipient: { id: BENCH_PAGE_ID },
-      timestamp: ts,
+      timestamp: MARK('T', i),
       message: { mid: MARK('M', i), text },
     }));
-    const template = metaJson({ object: 'page', entry: [{ id: BENCH_PAGE_ID, time: ts + 150, messaging }] });
-    const re = /@@([SM])(\d+)@@/g;
+    let template = metaJson({ object: 'page', entry: [{ id: BENCH_PAGE_ID, time: ts + 150, messaging }] });
+    for (let i = 0; i < MESSAGES_PER_BATCH; i++) template = template.replace(TIME_MARK(i), MARK('T', i));
+    const re = /@@([SMT])(\d+)@@/g;
     this.parts = template.split(re).filter((_, idx) => idx % 3 === 0);
-    this.slots = [...template.matchAll(re)].map((m) => ({ kind: m[1] as 'S' | 'M', i: Number(m[2]) }));
+    this.slots = [...template.matchAll(re)].map((m) => ({ kind: m[1] as 'S' | 'M' | 'T', i: Number(m[2]) }));
   }
 
-  /** Message timestamps are fixed at construction; the worker answers anything under a day old. */
+  /**
+   * Messages are stamped when taken, as Meta stamps them when sent: a held message's burst is
+   * timed from its timestamp, and one stamped long before it is posted counts as delivered late.
+   */
   take(): SignedBody {
     const base = this.next;
     this.next += MESSAGES_PER_BATCH;
     const senders: string[] = [];
+    const now = String(Date.now());
     let body = this.parts[0] as string;
     this.slots.forEach((slot, k) => {
       const n = base + slot.i;
-      const value = slot.kind === 'S' ? SENDER(n) : MID(this.run, n);
+      const value = slot.kind === 'S' ? SENDER(n) : slot.kind === 'M' ? MID(this.run, n) : now;
       if (slot.kind === 'S') senders.push(value);
       body += value + (this.parts[k + 1] as string);
     });

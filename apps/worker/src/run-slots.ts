@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Waits a run may make at once, per slot that works: a held message waits REPLY_DEBOUNCE_MS. */
-export const WAITS_PER_SLOT = 4;
+/**
+ * Waits a run may make at once, per slot that works: a held message waits REPLY_DEBOUNCE_MS, so
+ * the places needed are the new messages a second times the debounce. At the default 128 slots,
+ * 1 024 places hold ~680 new messages a second per worker at the default 1.5 s, more than one
+ * worker answers (docs/performance.md); at four per slot, the cost bench's flood overflows into
+ * delayed jobs, ~30 Redis commands more each.
+ */
+export const WAITS_PER_SLOT = 8;
 
 /**
  * The inbound worker's runs, as two kinds of slot: WORKER_CONCURRENCY runs that work at once, and
