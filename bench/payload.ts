@@ -1,8 +1,9 @@
 /**
  * Signed Messenger webhook batches, each with ids never used before, so de-duplication cannot
  * short-circuit the work. The body is built once through metaJson (Meta's escaping of non-ASCII
- * and `/`), then only fixed-width ASCII ids and the timestamp are swapped in per request: bytes and size stay those
- * of a real batch while a request costs the load generator a string join and one HMAC.
+ * and `/`), then only fixed-width ASCII ids and the timestamp are swapped in per request: bytes
+ * and size stay those of a real batch while a request costs the load generator a string join and
+ * one HMAC.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { metaJson } from '@switchboard/meta';
@@ -57,10 +58,7 @@ export class PayloadSource {
     this.slots = [...template.matchAll(re)].map((m) => ({ kind: m[1] as 'S' | 'M' | 'T', i: Number(m[2]) }));
   }
 
-  /**
-   * Messages are stamped when taken, as Meta stamps them when sent: a held message's burst is
-   * timed from its timestamp, and one stamped long before it is posted counts as delivered late.
-   */
+  /** Messages are stamped when taken, as Meta stamps a message when it is sent. */
   take(): SignedBody {
     const base = this.next;
     this.next += MESSAGES_PER_BATCH;
